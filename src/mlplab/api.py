@@ -1,0 +1,241 @@
+"""The library's entry points: train, evaluate, predict. The CLI is a thin layer over these.
+
+Data flows one way: config -> data -> model -> engine -> metrics -> report/runs.
+"""
+
+from __future__ import annotations
+
+import platform
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from mlplab._version import __version__
+from mlplab.config import RunConfig, load_config
+from mlplab.data import load_dataset, make_splits, scaling_params
+from mlplab.data.images import border_brightness
+from mlplab.errors import DataError
+from mlplab.recipes import DEFAULT_RECIPE, load_recipe
+from mlplab.runs import (
+    CONFIG_FILE,
+    CURVES_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    REPORT_FILE,
+    Run,
+    RunWriter,
+    history_csv,
+    load_run,
+)
+
+ConfigLike = RunConfig | str | Path | Mapping[str, Any] | None
+
+
+def resolve_config(
+    config: ConfigLike = None, overrides: Mapping[str, Any] | Iterable[str] | None = None
+) -> RunConfig:
+    """A RunConfig from a recipe name, a ``.toml`` path, a dict, or a RunConfig.
+
+    None means the default recipe (``digits-mlp``). ``overrides`` is ``{"train.epochs": 3}``
+    or ``["train.epochs=3"]``.
+    """
+    if config is None:
+        resolved = load_recipe(DEFAULT_RECIPE)
+    elif isinstance(config, RunConfig):
+        resolved = config
+    elif isinstance(config, Mapping):
+        resolved = RunConfig.from_dict(config)
+    else:
+        text = str(config)
+        looks_like_path = text.endswith(".toml") or "/" in text or Path(text).is_file()
+        resolved = load_config(text) if looks_like_path else load_recipe(text)
+    return resolved.with_overrides(overrides) if overrides else resolved
+
+
+def versions() -> dict[str, str]:
+    """Versions of what a run depends on, for its records."""
+    import keras
+
+    found = {
+        "mlplab": __version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+    try:
+        import jax
+
+        found["jax"] = jax.__version__
+    except ImportError:  # another backend without JAX installed
+        pass
+    return found
+
+
+def train(
+    config: ConfigLike = None,
+    *,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    out: str | Path = "runs",
+    verbose: bool = True,
+    stream: TextIO | None = None,
+    command: str | None = None,
+) -> Run:
+    """Train a network and write its run directory under ``out``; return the loaded Run.
+
+    config: a recipe name, a TOML path, a dict, a RunConfig, or None for the default recipe.
+    verbose: show progress on ``stream`` (stderr by default): a bar on a terminal, one line per
+    epoch otherwise. The first Ctrl-C stops training after the current step and still writes
+    the run (status ``interrupted``); a second one aborts.
+    """
+    import keras
+
+    from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
+    from mlplab.metrics import classification_metrics, report_text
+    from mlplab.model import build_model, compile_model
+    from mlplab.progress import make_listener
+    from mlplab.report.plots import curves_png
+
+    started = time.perf_counter()
+    stream = stream or sys.stderr
+    cfg = resolve_config(config, overrides)
+    dataset = load_dataset(cfg.data.dataset)
+    splits = make_splits(dataset, cfg.data.validation, cfg.train.seed)
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    scaling = scaling_params(splits.x_train, cfg.data.scaling)
+    model = build_model(cfg.model, dataset.image_shape, dataset.num_classes, scaling, cfg.name)
+    compile_model(model, cfg.train, steps_per_epoch(len(splits.y_train), cfg.train.batch_size))
+    trainer = get_trainer(cfg.train)
+
+    from mlplab._backend import backend_note
+
+    note = backend_note()
+    if note and verbose:
+        print(note, file=stream)
+
+    meta = {
+        **versions(),
+        "engine": trainer.name,
+        "seed": cfg.train.seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command or "mlplab.train(...)",
+    }
+    writer = RunWriter.create(out, cfg.name)
+    writer.text(CONFIG_FILE, cfg.to_toml(meta))
+    if verbose:
+        print(
+            f"run {writer.path}: {cfg.name} on {dataset.name} "
+            f"({len(splits.y_train)} train, {len(splits.y_test)} test images)",
+            file=stream,
+        )
+
+    stop = StopRequest()
+    with _stop_on_ctrl_c(stop, stream):
+        result = trainer.fit(model, splits, cfg.train, make_listener(verbose, stream), stop)
+    if result.message and verbose:
+        print(result.message, file=stream)
+
+    proba = trainer.predict(model, splits.x_test)
+    metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
+    report = report_text(splits.y_test, proba, dataset.class_names)
+    title = f"{cfg.name} on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f}"
+
+    writer.text(HISTORY_FILE, history_csv(result.history))
+    writer.model(model)
+    writer.text(REPORT_FILE, f"{title}\nstatus: {result.status}\n\n{report}")
+    writer.bytes(CURVES_FILE, curves_png(result.history, title))
+    writer.json(
+        METRICS_FILE,
+        {
+            "status": result.status,
+            "message": result.message,
+            **metrics,
+            "epochs_completed": len(result.history),
+            "best_epoch": result.best_epoch,
+            "train_seconds": result.train_seconds,
+            "wall_seconds": time.perf_counter() - started,
+            "dataset": {
+                "name": dataset.name,
+                "source": dataset.source,
+                "image_shape": list(dataset.image_shape),
+                "class_names": list(dataset.class_names),
+                "train_samples": len(splits.y_train),
+                "validation_samples": 0 if splits.y_val is None else len(splits.y_val),
+                "test_samples": len(splits.y_test),
+                "validation": splits.validation,
+                "test_split": dataset.test_split,
+                "background": border_brightness(dataset.x_train),
+            },
+        },
+    )
+    return load_run(writer.path, model=model)
+
+
+def evaluate(run: Run | str | Path, dataset: str | None = None) -> dict[str, Any]:
+    """Metrics of a run's model on the test split of its dataset (or of ``dataset``).
+
+    Returns classification_metrics' dict plus ``report`` (text) and ``dataset`` (name).
+    """
+    from mlplab.metrics import classification_metrics, report_text
+
+    run = run if isinstance(run, Run) else load_run(run)
+    data = load_dataset(dataset or run.config.data.dataset)
+    if data.image_shape != run.image_shape:
+        raise DataError(
+            f"dataset {data.name} has {data.image_shape} images but the model takes "
+            f"{run.image_shape} (h, w, c)"
+        )
+    if data.num_classes != len(run.class_names):
+        raise DataError(
+            f"dataset {data.name} has {data.num_classes} classes but the model has "
+            f"{len(run.class_names)}"
+        )
+    proba = run.predict(data.x_test)
+    return {
+        "dataset": data.name,
+        **classification_metrics(data.y_test, proba, run.class_names),
+        "report": report_text(data.y_test, proba, run.class_names),
+    }
+
+
+def predict(
+    run: Run | str | Path, images: Sequence[str | Path], top: int = 3, invert: str = "auto"
+) -> list[dict[str, Any]]:
+    """Classify image files with a run's model: one dict per file (see Run.predict_files)."""
+    run = run if isinstance(run, Run) else load_run(run)
+    return run.predict_files(images, top=top, invert=invert)
+
+
+@contextmanager
+def _stop_on_ctrl_c(stop: Any, stream: TextIO) -> Iterator[None]:
+    """First Ctrl-C: ask the trainer to stop after this step. Second: abort (KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        stop.set()
+        print(
+            "\nstopping after this step and writing the run (Ctrl-C again to abort)",
+            file=stream,
+            flush=True,
+        )
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,255 @@
+"""The ``mlplab`` command: parse arguments, call the library, print.
+
+Errors a user can cause end in one line on stderr and exit code 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from mlplab._version import __version__
+from mlplab.errors import MlplabError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus the exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mlplab",
+        description="Train, evaluate and use fully-connected (MLP) image classifiers.",
+        epilog="Start with `mlplab train`: it trains the default recipe on the bundled digits.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlplab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = commands.add_parser(
+        "train",
+        help="train a network and write a run directory",
+        description="Train a recipe or a config file; writes runs/<UTC time>-<name>/.",
+    )
+    _add_config_arguments(train)
+    train.add_argument("--epochs", type=int, help="= --set train.epochs=N")
+    train.add_argument("--batch-size", type=int, help="= --set train.batch_size=N")
+    train.add_argument("--lr", type=float, help="= --set train.learning_rate=X")
+    train.add_argument("--dataset", help="= --set data.dataset=NAME")
+    train.add_argument("--seed", type=int, help="= --set train.seed=N")
+    train.add_argument("--name", help="run name (default: the recipe's or file's name)")
+    train.add_argument(
+        "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
+    )
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="a run's test metrics and per-class report",
+        description="Evaluate a run's model on the test split of its dataset (or another).",
+    )
+    evaluate.add_argument("run", metavar="RUN", help="run directory")
+    evaluate.add_argument("--dataset", help="evaluate on this dataset's test split instead")
+    evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify image files with a run's model",
+        description="Classify PNG/JPEG/... files; they are converted like the training "
+        "images (grayscale or RGB, resized, scaled by the model).",
+    )
+    predict.add_argument("run", metavar="RUN", help="run directory")
+    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    predict.add_argument("--top", type=int, default=3, help="classes to show (default: 3)")
+    predict.add_argument(
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="invert light-background images for dark-background datasets "
+        "such as digits (default: auto)",
+    )
+    predict.add_argument("--json", action="store_true", help="print results as JSON")
+
+    recipes = commands.add_parser(
+        "recipes",
+        help="list the bundled recipes, or print one",
+        description="List the bundled recipes; with a NAME, print its TOML.",
+    )
+    recipes.add_argument("name", nargs="?", metavar="NAME")
+
+    config = commands.add_parser(
+        "config",
+        help="print a resolved config as TOML (a starting point for your own)",
+        description="Print the resolved config of a recipe or file with --set applied.",
+    )
+    _add_config_arguments(config)
+    config.add_argument("--keys", action="store_true", help="list every key, default and meaning")
+    return parser
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config",
+        nargs="?",
+        metavar="RECIPE|CONFIG.toml",
+        help="a bundled recipe name or a TOML file (default: digits-mlp)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. train.epochs=3 (repeatable; see `mlplab config --keys`)",
+    )
+
+
+def _train_overrides(args: argparse.Namespace) -> list[str]:
+    """--set values, then the shortcut flags (which win)."""
+    overrides = list(args.overrides)
+    flags = {
+        "epochs": "train.epochs",
+        "batch_size": "train.batch_size",
+        "lr": "train.learning_rate",
+        "seed": "train.seed",
+    }
+    for flag, key in flags.items():
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    if args.dataset is not None:
+        overrides.append(f"data.dataset={json.dumps(args.dataset)}")
+    if args.name is not None:
+        overrides.append(f"name={json.dumps(args.name)}")
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mlplab.api import train
+
+    command = "mlplab " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "mlplab train"
+    run = train(
+        args.config,
+        overrides=_train_overrides(args),
+        out=args.out,
+        verbose=not args.quiet,
+        command=command,
+    )
+    m = run.metrics
+    print((run.path / "report.txt").read_text(encoding="utf-8"))
+    print(
+        f"test accuracy {m['test_accuracy']:.4f}  test loss {m['test_loss']:.4f}  "
+        f"({m['epochs_completed']} epochs, {m['wall_seconds']:.1f}s)  status: {run.status}"
+    )
+    print(f"run written to {run.path}/")
+    print(f"next: mlplab evaluate {run.path}   |   mlplab predict {run.path} IMAGE.png")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mlplab.api import evaluate
+
+    result = evaluate(args.run, dataset=args.dataset)
+    if args.json:
+        from mlplab.runs import to_json
+
+        print(to_json(result), end="")
+        return 0
+    print(result["report"])
+    print(
+        f"{result['dataset']} test: accuracy {result['test_accuracy']:.4f}  "
+        f"loss {result['test_loss']:.4f}  ({result['test_samples']} images)"
+    )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mlplab.api import predict
+
+    if args.top < 1:
+        raise MlplabError(f"--top {args.top}: must be at least 1")
+    results = predict(args.run, args.images, top=args.top, invert=args.invert)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    width = max(len(r["file"]) for r in results)
+    for r in results:
+        others = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"][1:])
+        note = "  (inverted)" if r["inverted"] else ""
+        print(
+            f"{r['file']:<{width}}  {r['label']}  {r['probability']:.3f}"
+            f"{'  | ' + others if others else ''}{note}"
+        )
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from mlplab.recipes import list_recipes, recipe_text
+
+    if args.name:
+        print(recipe_text(args.name), end="")
+        return 0
+    rows = list_recipes()
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from mlplab.api import resolve_config
+    from mlplab.config import describe_keys
+
+    if args.keys:
+        rows = describe_keys()
+        key_width = max(len(k) for k, _, _ in rows)
+        default_width = max(len(d) for _, d, _ in rows)
+        for key, default, help_text in rows:
+            print(f"{key:<{key_width}}  {default:<{default_width}}  {help_text}")
+        return 0
+    print(resolve_config(args.config, args.overrides).to_toml(), end="")
+    return 0
+
+
+COMMANDS: dict[str, Any] = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "recipes": cmd_recipes,
+    "config": cmd_config,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except MlplabError as exc:
+        print(f"mlplab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nmlplab: aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head`: not an error worth a message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # disk full, permissions: not a bug, but not the user's input either
+        print(f"mlplab: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,442 @@
+"""Typed, frozen run configuration: TOML in and out, ``--set`` overrides, strict validation.
+
+A run is described by :class:`RunConfig`, made of :class:`DataConfig`, :class:`ModelConfig`
+and :class:`TrainConfig`. Every field is checked when the object is built (from Python, TOML
+or overrides alike): a wrong type, an unknown choice or an out-of-range value raises
+:class:`~mlplab.errors.ConfigError` with one line naming the key, the value and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import tomli_w
+
+from mlplab.errors import ConfigError
+
+SCALINGS = ("unit", "centered", "standardize")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "elu", "selu", "leaky_relu")
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
+)
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "one-cycle")
+ENGINES = ("auto", "fit")
+
+# Keras' own default for AdamW; the other optimizers default to no weight decay.
+ADAMW_DEFAULT_WEIGHT_DECAY = 0.004
+
+Check = Callable[[Any], str | None]
+
+
+def _opt(default: Any, help: str, *, choices: tuple = (), check: Check | None = None) -> Any:
+    """A config field: its default, a one-line help, and what makes a value valid."""
+    meta = {"help": help, "choices": choices, "check": check}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _non_negative(v: float) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _unit_open(v: float) -> str | None:
+    return None if 0 <= v < 1 else "must be >= 0 and < 1"
+
+
+def _hidden_sizes(v: tuple[int, ...]) -> str | None:
+    return None if all(n > 0 for n in v) else "every layer size must be > 0"
+
+
+def _validation(v: float | str) -> str | None:
+    if isinstance(v, str):
+        return None if v == "test" else 'must be a fraction in [0, 1) or "test"'
+    return None if 0 <= v < 1 else 'must be a fraction in [0, 1) or "test"'
+
+
+class _Section:
+    """Shared validation for the config sections (frozen dataclasses)."""
+
+    section: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            key = f"{self.section}.{f.name}"
+            value = _coerce(key, getattr(self, f.name), hints[f.name])
+            object.__setattr__(self, f.name, value)
+            choices = f.metadata.get("choices") or ()
+            if choices and isinstance(value, str) and value not in choices:
+                raise ConfigError(_bad_choice(key, value, choices))
+            check = f.metadata.get("check")
+            problem = check(value) if check and value is not None else None
+            if problem:
+                raise ConfigError(f"{key} = {_show(value)} is not valid: {problem}")
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Checks that involve more than one field (override in a section)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"[{cls.section}] must be a table of keys, not {_show(data)}")
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        for key in data:
+            if key not in names:
+                raise ConfigError(_unknown_key(f"{cls.section}.{key}", cls.section, names))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class DataConfig(_Section):
+    """Which images to train on and how pixels become network inputs."""
+
+    section: ClassVar[str] = "data"
+    dataset: str = _opt("digits", "dataset name (built in: digits)")
+    scaling: str = _opt(
+        "unit",
+        "unit: [0,1]; centered: [-0.5,0.5]; standardize: per-pixel mean, global std",
+        choices=SCALINGS,
+    )
+    validation: float | str = _opt(
+        0.1,
+        'fraction of train held out (seeded, stratified), 0 for none, or "test"',
+        check=_validation,
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Section):
+    """A stack of Dense layers with a softmax output."""
+
+    section: ClassVar[str] = "model"
+    hidden: tuple[int, ...] = _opt(
+        (128, 64), "hidden layer sizes; [] is softmax regression", check=_hidden_sizes
+    )
+    activation: str = _opt("relu", "hidden-layer activation", choices=ACTIVATIONS)
+    kernel_initializer: str = _opt("glorot_uniform", "Dense kernel init", choices=INITIALIZERS)
+    l2: float = _opt(0.0, "L2 penalty on every kernel", check=_non_negative)
+    dropout: float = _opt(0.0, "dropout rate after each hidden layer", check=_unit_open)
+    batch_norm: bool = _opt(False, "batch normalisation before each hidden activation")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Section):
+    """How the network is fitted."""
+
+    section: ClassVar[str] = "train"
+    optimizer: str = _opt("adam", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float = _opt(0.001, "peak learning rate", check=_positive)
+    momentum: float = _opt(0.0, "momentum (sgd, rmsprop)", check=_unit_open)
+    nesterov: bool = _opt(False, "Nesterov momentum (sgd)")
+    decay: float = _opt(0.0, "legacy Keras SGD decay: lr / (1 + decay * step)", check=_non_negative)
+    weight_decay: float | None = _opt(
+        None, "decoupled weight decay (default 0.004 for adamw, else 0)", check=_non_negative
+    )
+    clip_norm: float = _opt(0.0, "clip the global gradient norm (0: off)", check=_non_negative)
+    batch_size: int = _opt(32, "samples per step", check=_positive)
+    epochs: int = _opt(20, "passes over the training set", check=_positive)
+    seed: int = _opt(0, "seed for initialisation, shuffling and the validation split")
+    patience: int = _opt(
+        0, "early stopping: epochs without improvement (0: off)", check=_non_negative
+    )
+    schedule: str = _opt("constant", "learning-rate schedule", choices=SCHEDULES)
+    step_epochs: int = _opt(10, "step schedule: epochs between drops", check=_positive)
+    step_factor: float = _opt(
+        0.1,
+        "step schedule: multiply the rate by this",
+        check=lambda v: _unit_open(v) or _positive(v),
+    )
+    warmup_epochs: float = _opt(0.0, "cosine schedule: linear warm-up epochs", check=_non_negative)
+    engine: str = _opt(
+        "auto", "training engine (auto picks the fastest available)", choices=ENGINES
+    )
+
+    def _check_together(self) -> None:
+        if self.weight_decay is None:
+            default = ADAMW_DEFAULT_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0
+            object.__setattr__(self, "weight_decay", default)
+        if self.momentum and self.optimizer not in ("sgd", "rmsprop"):
+            raise ConfigError(
+                f"train.momentum = {self.momentum} is not valid with optimizer "
+                f"'{self.optimizer}': momentum applies to sgd and rmsprop"
+            )
+        if self.nesterov and self.optimizer != "sgd":
+            raise ConfigError(
+                f"train.nesterov = true needs optimizer 'sgd', not '{self.optimizer}'"
+            )
+        if self.decay and (self.optimizer != "sgd" or self.schedule != "constant"):
+            raise ConfigError(
+                "train.decay (legacy SGD decay) needs optimizer 'sgd' and schedule 'constant'; "
+                "use train.schedule for other decays"
+            )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run. ``name`` names the run directory."""
+
+    name: str = "run"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    SECTIONS: ClassVar[dict[str, type]] = {
+        "data": DataConfig,
+        "model": ModelConfig,
+        "train": TrainConfig,
+    }
+    # Written into a run's config.toml by mlplab itself; read back but not part of the config.
+    IGNORED: ClassVar[tuple[str, ...]] = ("meta",)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError(f"name = {_show(self.name)} is not valid: must be a non-empty string")
+        if not isinstance(self.description, str):
+            raise ConfigError(f"description = {_show(self.description)} must be a string")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        for section in self.SECTIONS:
+            out[section] = getattr(self, section).to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        top = ["name", "description", *cls.SECTIONS]
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in cls.IGNORED:
+                continue
+            if key not in top:
+                raise ConfigError(_unknown_key(key, "", top))
+            section = cls.SECTIONS.get(key)
+            kwargs[key] = section.from_dict(value) if section else value
+        return cls(**kwargs)
+
+    def to_toml(self, meta: Mapping[str, Any] | None = None) -> str:
+        """TOML text; ``meta`` (versions, seed, ...) is written as a ``[meta]`` table first."""
+        data = self.to_dict()
+        if meta:
+            data["meta"] = dict(meta)
+        return to_toml(data)
+
+    def with_overrides(self, overrides: Mapping[str, Any] | Iterable[str]) -> RunConfig:
+        """A copy with ``{"train.epochs": 3}`` or ``["train.epochs=3"]`` applied."""
+        if isinstance(overrides, Mapping):
+            pairs = list(overrides.items())
+        else:
+            pairs = [parse_assignment(text) for text in overrides]
+        data = self.to_dict()
+        for key, value in pairs:
+            _assign(data, key, value)
+        return RunConfig.from_dict(data)
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """TOML for top-level keys and one level of tables, with lists kept on one line.
+
+    tomli_w writes (and escapes) every scalar; it would put each list item on its own line.
+    """
+
+    def value(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(item) for item in v) + "]"
+        return tomli_w.dumps({"v": v}).partition(" = ")[2].rstrip("\n")
+
+    def lines(table: Mapping[str, Any]) -> list[str]:
+        return [f"{k} = {value(v)}" for k, v in table.items() if not isinstance(v, Mapping)]
+
+    out = lines(data)
+    for name, table in data.items():
+        if isinstance(table, Mapping):
+            out += ["", f"[{name}]", *lines(table)]
+    return "\n".join(out) + "\n"
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"train.epochs=3"`` -> ``("train.epochs", 3)``; values are TOML, else plain strings."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    return key, parse_value(raw.strip())
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line value as TOML (``3``, ``0.1``, ``[256, 128]``, ``true``), else a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a TOML file into a :class:`RunConfig`; errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    try:
+        return RunConfig.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def all_keys() -> list[str]:
+    """Every settable ``section.field`` key."""
+    return [
+        f"{name}.{f.name}"
+        for name, section in RunConfig.SECTIONS.items()
+        for f in dataclasses.fields(section)
+    ]
+
+
+def describe_keys() -> list[tuple[str, str, str]]:
+    """(key, default, help) for every settable key, for ``--help`` and docs."""
+    rows = []
+    for name, section in RunConfig.SECTIONS.items():
+        defaults = section()
+        for f in dataclasses.fields(section):
+            help_text = f.metadata["help"]
+            if f.metadata["choices"]:
+                help_text += f" ({', '.join(f.metadata['choices'])})"
+            rows.append((f"{name}.{f.name}", _show(getattr(defaults, f.name)), help_text))
+    return rows
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _assign(data: dict[str, Any], key: str, value: Any) -> None:
+    section, dot, name = key.partition(".")
+    if not dot:
+        if key in ("name", "description"):
+            data[key] = value
+            return
+        raise ConfigError(_unknown_key(key, "", all_keys()))
+    if section not in RunConfig.SECTIONS:
+        raise ConfigError(_unknown_key(key, "", all_keys()))
+    data.setdefault(section, {})[name] = value
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a field's type; ints pass as floats, lists become tuples."""
+    options = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation)
+        in (
+            typing.Union,
+            _UnionType,
+        )
+        else (annotation,)
+    )
+    for option in options:
+        ok, converted = _convert(value, option)
+        if ok:
+            return converted
+    wanted = " or ".join(_type_name(o) for o in options if o is not type(None))
+    raise ConfigError(f"{key} = {_show(value)} is not valid: expected {wanted}")
+
+
+_UnionType = type(int | str)
+
+
+def _convert(value: Any, kind: Any) -> tuple[bool, Any]:
+    if kind is type(None):
+        return value is None, value
+    if kind is bool:
+        return isinstance(value, bool), value
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return math.isfinite(value), float(value)
+        return False, value
+    if kind is str:
+        return isinstance(value, str), value
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        if isinstance(value, (list, tuple)):
+            results = [_convert(v, item) for v in value]
+            if all(ok for ok, _ in results):
+                return True, tuple(v for _, v in results)
+        return False, value
+    raise TypeError(f"unsupported config type {kind!r}")
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) is tuple:
+        return f"a list of {_type_name(typing.get_args(kind)[0])}s"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(kind, str(kind))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
+
+
+def _bad_choice(key: str, value: str, choices: tuple[str, ...]) -> str:
+    message = f"{key} = {_show(value)} is not valid: choose one of {', '.join(choices)}"
+    close = difflib.get_close_matches(value, choices, n=1)
+    return message + (f" (did you mean '{close[0]}'?)" if close else "")
+
+
+def _unknown_key(key: str, section: str, names: Iterable[str]) -> str:
+    names = list(names)
+    short = key.partition(".")[2] if section else key
+    close = difflib.get_close_matches(short, names, n=1, cutoff=0.6)
+    if not close and not section:
+        close = difflib.get_close_matches(key, all_keys(), n=1, cutoff=0.6)
+    hint = ""
+    if close:
+        hint = f" (did you mean '{section + '.' if section else ''}{close[0]}'?)"
+    where = f"[{section}]" if section else "the top level"
+    return f"unknown key '{key}'{hint}; valid keys in {where}: {', '.join(names)}"

@@ -1,0 +1,60 @@
+"""The one in-memory form every dataset is read into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlplab.errors import DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled image dataset with a train and a test split.
+
+    x_train: uint8 (n_train, h, w, c); y_train: int64 (n_train,) with values in [0, k).
+    x_test: uint8 (n_test, h, w, c);   y_test: int64 (n_test,).
+    class_names: k names, index i naming label i.
+    source: where the data came from, for the run's records.
+    test_split: how the test split was made ("official", or the seeded fraction used).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    test_split: str = "official"
+
+    def __post_init__(self) -> None:
+        for part in ("train", "test"):
+            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
+            if x.dtype != np.uint8 or x.ndim != 4:
+                raise DataError(
+                    f"{self.name}: x_{part} must be uint8 (n, h, w, c), got {x.dtype} {x.shape}"
+                )
+            if y.ndim != 1 or len(y) != len(x):
+                raise DataError(
+                    f"{self.name}: {len(x)} {part} images but {len(y)} labels; they must match"
+                )
+            if len(y) and (y.min() < 0 or y.max() >= len(self.class_names)):
+                raise DataError(
+                    f"{self.name}: {part} labels must lie in 0..{len(self.class_names) - 1}"
+                )
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise DataError(
+                f"{self.name}: train images are {self.x_train.shape[1:]} but test images are "
+                f"{self.x_test.shape[1:]}"
+            )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels)."""
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)

@@ -1,0 +1,239 @@
+"""Trainers: the narrow interface that fits a compiled model, and its implementations.
+
+A :class:`Trainer` takes a compiled Keras model and the uint8 splits and returns the history
+of complete epochs. What happens at the end of an epoch (early stopping with the best weights
+restored, stopping on a non-finite loss, a clean stop on Ctrl-C) is decided by
+:class:`EpochMonitor`, shared by every trainer, so all engines stop the same way.
+
+Only :class:`FitTrainer` (Keras ``model.fit``) exists so far; the fused-epoch JAX engine fills
+in the same interface.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import keras
+import numpy as np
+
+from mlplab.config import TrainConfig
+from mlplab.data.split import Splits
+
+PREDICT_BATCH = 1024
+
+
+class EpochListener(Protocol):
+    """Receives progress; the CLI's progress bar or plain lines implement it."""
+
+    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None: ...
+    def on_batch_end(self, epoch: int, step: int) -> None: ...
+    def on_epoch_end(self, stats: dict[str, float]) -> None: ...
+    def on_train_end(self) -> None: ...
+
+
+class SilentListener:
+    """An :class:`EpochListener` that shows nothing."""
+
+    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+        pass
+
+    def on_batch_end(self, epoch: int, step: int) -> None:
+        pass
+
+    def on_epoch_end(self, stats: dict[str, float]) -> None:
+        pass
+
+    def on_train_end(self) -> None:
+        pass
+
+
+@dataclass
+class StopRequest:
+    """Set from outside (a Ctrl-C handler) to stop training after the current step."""
+
+    requested: bool = False
+
+    def set(self) -> None:
+        self.requested = True
+
+
+@dataclass
+class FitResult:
+    """history: one dict per complete epoch (epoch, loss, accuracy, [val_loss, val_accuracy],
+    lr, seconds). status: complete, early_stopped, interrupted or diverged."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    status: str = "complete"
+    best_epoch: int | None = None
+    message: str = ""
+    train_seconds: float = 0.0
+
+
+class EpochMonitor:
+    """End-of-epoch decisions shared by all trainers.
+
+    Early stopping watches ``val_loss`` (``loss`` without a validation set) and restores the
+    best epoch's weights; a non-finite loss stops training and restores the last finite
+    weights; a :class:`StopRequest` stops after the current step.
+    """
+
+    def __init__(self, model: keras.Model, config: TrainConfig, stop: StopRequest) -> None:
+        self.model = model
+        self.patience = config.patience
+        self.stop = stop
+        self.result = FitResult()
+        self._best: float = math.inf
+        self._best_weights: list[np.ndarray] | None = None
+        self._good_weights = model.get_weights()
+        self._since_best = 0
+
+    def end_epoch(self, stats: dict[str, float]) -> bool:
+        """Record a finished epoch; True when training must stop now."""
+        if self.stop.requested:
+            # The epoch was cut short: it is not recorded as an epoch.
+            self.result.status = "interrupted"
+            self.result.message = (
+                f"interrupted during epoch {stats['epoch']}; kept the weights at that point"
+            )
+            return True
+        self.result.history.append(stats)
+        if not math.isfinite(stats["loss"]):
+            self.model.set_weights(self._good_weights)
+            self.result.status = "diverged"
+            self.result.message = (
+                f"loss became {stats['loss']} in epoch {stats['epoch']}: stopped and kept the "
+                "last finite weights (try a lower learning rate)"
+            )
+            return True
+        self._good_weights = self.model.get_weights()
+        watched = stats.get("val_loss", stats["loss"])
+        if watched < self._best:
+            self._best, self._since_best = watched, 0
+            self.result.best_epoch = int(stats["epoch"])
+            if self.patience:
+                self._best_weights = self._good_weights
+        else:
+            self._since_best += 1
+        if self.patience and self._since_best >= self.patience:
+            self.result.status = "early_stopped"
+            self.result.message = (
+                f"early stopping after epoch {stats['epoch']}: no improvement for "
+                f"{self.patience} epochs; restored epoch {self.result.best_epoch}"
+            )
+            return True
+        return False
+
+    def finish(self) -> FitResult:
+        if self.result.status == "early_stopped" and self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+        return self.result
+
+
+class Trainer(ABC):
+    """Fits a compiled model on uint8 images and predicts with it."""
+
+    name: str
+
+    @abstractmethod
+    def fit(
+        self,
+        model: keras.Model,
+        splits: Splits,
+        config: TrainConfig,
+        listener: EpochListener,
+        stop: StopRequest,
+    ) -> FitResult:
+        """Train ``model`` (already compiled) on ``splits.x_train`` / ``y_train``."""
+
+    def predict(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        """x: uint8 (n, h, w, c) -> float32 (n, classes) probabilities."""
+        if len(x) == 0:
+            return np.zeros((0, model.output_shape[-1]), np.float32)
+        return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), np.float32)
+
+
+def steps_per_epoch(num_samples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch; the last, partial batch counts as a step (as in fit)."""
+    return max(1, math.ceil(num_samples / batch_size))
+
+
+class FitTrainer(Trainer):
+    """Keras ``model.fit``: works on every backend."""
+
+    name = "fit"
+
+    def fit(
+        self,
+        model: keras.Model,
+        splits: Splits,
+        config: TrainConfig,
+        listener: EpochListener,
+        stop: StopRequest,
+    ) -> FitResult:
+        classes = model.output_shape[-1]
+        validation = None
+        if splits.x_val is not None:
+            validation = (splits.x_val, keras.utils.to_categorical(splits.y_val, classes))
+        monitor = EpochMonitor(model, config, stop)
+        bridge = _KerasBridge(monitor, listener, stop)
+        listener.on_train_begin(
+            config.epochs, steps_per_epoch(len(splits.y_train), config.batch_size)
+        )
+        started = time.perf_counter()
+        try:
+            model.fit(
+                splits.x_train,
+                keras.utils.to_categorical(splits.y_train, classes),
+                batch_size=config.batch_size,
+                epochs=config.epochs,
+                validation_data=validation,
+                shuffle=True,
+                verbose=0,
+                callbacks=[bridge],
+            )
+        finally:
+            listener.on_train_end()
+        result = monitor.finish()
+        result.train_seconds = time.perf_counter() - started
+        return result
+
+
+class _KerasBridge(keras.callbacks.Callback):
+    """Feeds Keras' callback events to an EpochMonitor and an EpochListener."""
+
+    def __init__(self, monitor: EpochMonitor, listener: EpochListener, stop: StopRequest):
+        super().__init__()
+        self.monitor, self.listener, self.stop = monitor, listener, stop
+        self.epoch = 0
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch + 1
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.listener.on_batch_end(self.epoch, batch + 1)
+        if self.stop.requested:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        stats: dict[str, float] = {"epoch": self.epoch}
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                stats[key] = float(logs[key])
+        stats["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        stats["seconds"] = time.perf_counter() - self.started
+        if self.monitor.end_epoch(stats):
+            self.model.stop_training = True
+        if not self.stop.requested:
+            self.listener.on_epoch_end(stats)
+
+
+def get_trainer(config: TrainConfig) -> Trainer:
+    """The trainer ``train.engine`` asks for (``auto``: the fastest available)."""
+    return FitTrainer()

@@ -1,0 +1,129 @@
+"""Config -> a Keras model (a Sequential stack of Dense layers) and its optimizer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+
+from mlplab.config import ModelConfig, TrainConfig
+from mlplab.data.scaling import ScalingParams
+
+
+def build_model(
+    config: ModelConfig,
+    input_shape: Sequence[int],
+    num_classes: int,
+    scaling: ScalingParams,
+    name: str = "mlp",
+) -> keras.Sequential:
+    """A Sequential MLP that takes raw pixels and returns class probabilities.
+
+    Input: uint8 (batch, h, w, c). Flatten and scaling are layers of the model, so the saved
+    ``.keras`` file needs nothing from mlplab: feed it pixels as they are stored. Output:
+    float32 (batch, num_classes), softmax probabilities.
+    """
+    regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+    layers: list[keras.layers.Layer] = [
+        keras.Input(shape=tuple(input_shape), dtype="uint8", name="pixels"),
+        keras.layers.Flatten(name="flatten"),
+        # (x - offset) / scale per feature: unit, centered and standardize are all this form.
+        keras.layers.Normalization(mean=scaling.offset, variance=scaling.scale**2, name="scaling"),
+    ]
+    for i, units in enumerate(config.hidden, start=1):
+        dense = keras.layers.Dense(
+            units,
+            kernel_initializer=config.kernel_initializer,
+            bias_initializer="zeros",
+            kernel_regularizer=regularizer,
+            use_bias=not config.batch_norm,
+            activation=None if config.batch_norm else config.activation,
+            name=f"dense_{i}",
+        )
+        layers.append(dense)
+        if config.batch_norm:
+            layers.append(keras.layers.BatchNormalization(name=f"batch_norm_{i}"))
+            layers.append(
+                keras.layers.Activation(config.activation, name=f"{config.activation}_{i}")
+            )
+        if config.dropout:
+            layers.append(keras.layers.Dropout(config.dropout, name=f"dropout_{i}"))
+    layers.append(
+        keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            kernel_initializer=config.kernel_initializer,
+            kernel_regularizer=regularizer,
+            name="softmax",
+        )
+    )
+    return keras.Sequential(layers, name=name)
+
+
+def learning_rate(
+    config: TrainConfig, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate, or a built-in Keras schedule over optimizer steps.
+
+    step: multiply by ``step_factor`` every ``step_epochs`` epochs. cosine: optional linear
+    warm-up from 0, then cosine decay to 0 at the last step. one-cycle: linear warm-up over the
+    first 30% of steps from lr/25 to lr, then cosine decay to lr/1e4 (PyTorch OneCycleLR's
+    defaults). decay (legacy Keras SGD): lr / (1 + decay * step).
+    """
+    lr = config.learning_rate
+    total = config.epochs * steps_per_epoch
+    schedules = keras.optimizers.schedules
+    if config.schedule == "step":
+        return schedules.ExponentialDecay(
+            lr,
+            decay_steps=config.step_epochs * steps_per_epoch,
+            decay_rate=config.step_factor,
+            staircase=True,
+        )
+    if config.schedule == "cosine":
+        warmup = min(round(config.warmup_epochs * steps_per_epoch), total - 1)
+        if warmup:
+            return schedules.CosineDecay(
+                0.0, decay_steps=total - warmup, warmup_target=lr, warmup_steps=warmup
+            )
+        return schedules.CosineDecay(lr, decay_steps=total)
+    if config.schedule == "one-cycle":
+        warmup = max(1, math.floor(0.3 * total))
+        return schedules.CosineDecay(
+            lr / 25,
+            decay_steps=max(1, total - warmup),
+            alpha=1e-4,
+            warmup_target=lr,
+            warmup_steps=warmup,
+        )
+    if config.decay:
+        return schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=config.decay)
+    return lr
+
+
+def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The configured Keras optimizer (weight decay is decoupled, as Keras 3 applies it)."""
+    common = {
+        "learning_rate": learning_rate(config, steps_per_epoch),
+        "weight_decay": config.weight_decay or None,
+        "global_clipnorm": config.clip_norm or None,
+    }
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, **common)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(**common)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(**common)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(momentum=config.momentum, **common)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    """Attach optimizer, categorical cross-entropy on one-hot labels, and accuracy."""
+    model.compile(
+        optimizer=build_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )

@@ -1,0 +1,1 @@
+"""What people look at: plots (matplotlib, Agg) and text reports."""

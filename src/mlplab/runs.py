@@ -1,0 +1,304 @@
+"""Run directories: written atomically, loaded back.
+
+A run directory ``<out>/<UTC time>-<name>/`` holds::
+
+    config.toml    resolved config, with a [meta] table (versions, seed, command)
+    history.csv    one row per complete epoch
+    model.keras    the trained Keras model (loads with plain keras.saving.load_model)
+    report.txt     scikit-learn's per-class classification report
+    curves.png     loss and accuracy per epoch
+    metrics.json   written last: test metrics, dataset facts, status, timings
+
+Every file is written to a temporary name and renamed into place, so a file is either whole
+or absent; ``metrics.json`` is written last, so a run without it did not finish.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlplab.config import RunConfig
+from mlplab.errors import ConfigError, DataError, RunError
+
+CONFIG_FILE = "config.toml"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+MODEL_FILE = "model.keras"
+REPORT_FILE = "report.txt"
+CURVES_FILE = "curves.png"
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner only; run files get the usual permissions.
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(handle, _FILE_MODE)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_json(data: Any) -> str:
+    """JSON text with NaN/inf written as null (strict JSON has no NaN)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(data), indent=2) + "\n"
+
+
+def history_csv(history: Sequence[dict[str, float]]) -> str:
+    """history rows -> CSV text; columns absent from every row (no validation) are left out."""
+    columns = [c for c in HISTORY_COLUMNS if any(c in row for row in history)] or ["epoch"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (int(v) if k == "epoch" else f"{v:.6g}") for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(handle)
+        ]
+
+
+class RunWriter:
+    """Creates a new run directory and writes files into it atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, out: str | Path, name: str) -> RunWriter:
+        """Make ``out/<YYYYmmdd-HHMMSS>-<name>`` (suffixed -2, -3... if taken)."""
+        out = Path(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"{out}: cannot create the runs folder: {exc.strerror}") from None
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name).strip(".-")
+        base = f"{stamp}-{safe or 'run'}"
+        for attempt in range(1, 1000):
+            path = out / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise RunError(f"{path}: cannot create run directory: {exc.strerror}") from None
+        raise RunError(f"{out}: too many runs named {base}")
+
+    def text(self, name: str, text: str) -> None:
+        atomic_write_text(self.path / name, text)
+
+    def bytes(self, name: str, data: bytes) -> None:
+        atomic_write_bytes(self.path / name, data)
+
+    def json(self, name: str, data: Any) -> None:
+        self.text(name, to_json(data))
+
+    def model(self, model: Any) -> None:
+        """Save a Keras model as model.keras (Keras needs the .keras suffix on the temp file)."""
+        final = self.path / MODEL_FILE
+        tmp = self.path / f".{MODEL_FILE}.tmp.keras"
+        try:
+            model.save(tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+class Run:
+    """A finished (or cleanly stopped) run, loaded from its directory.
+
+    Attributes: ``path``, ``config`` (RunConfig), ``meta`` (versions, seed, command),
+    ``history`` (list of per-epoch dicts), ``metrics`` (dict from metrics.json). The Keras
+    ``model`` is loaded on first use, with ``safe_mode=True``.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        config: RunConfig,
+        meta: dict[str, Any],
+        history: list[dict[str, float]],
+        metrics: dict[str, Any],
+        model: Any = None,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.meta = meta
+        self.history = history
+        self.metrics = metrics
+        self._model = model
+
+    def __repr__(self) -> str:
+        accuracy = self.metrics.get("test_accuracy")
+        shown = f"{accuracy:.4f}" if isinstance(accuracy, float) else "?"
+        return f"Run({str(self.path)!r}, status={self.status!r}, test_accuracy={shown})"
+
+    @property
+    def status(self) -> str:
+        return self.metrics.get("status", "unknown")
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metrics["dataset"]["class_names"])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of the images the model takes."""
+        return tuple(self.metrics["dataset"]["image_shape"])  # type: ignore[return-value]
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = load_model(self.path / MODEL_FILE)
+        return self._model
+
+    def predict(self, images: np.ndarray | Sequence[str | Path]) -> np.ndarray:
+        """Class probabilities, float32 (n, classes).
+
+        images: uint8 (n, h, w, c) or (n, h, w) for one channel, shaped like the training
+        images; or a list of image file paths (decoded, resized and coloured to fit; light
+        backgrounds inverted for dark-background datasets, see :meth:`predict_files`).
+        """
+        if not isinstance(images, np.ndarray):
+            images, _ = self.read_images(images)
+        x = np.asarray(images)
+        if x.ndim == 3 and self.image_shape[-1] == 1:
+            x = x[..., None]
+        if x.shape[1:] != self.image_shape:
+            raise DataError(
+                f"images are {x.shape[1:]} but this model takes {self.image_shape} (h, w, c)"
+            )
+        if x.dtype != np.uint8:
+            raise DataError(f"images must be uint8 pixels 0..255, got {x.dtype}")
+        from mlplab.engine import FitTrainer
+
+        return FitTrainer().predict(self.model, x)
+
+    def read_images(
+        self, paths: Sequence[str | Path], invert: str = "auto"
+    ) -> tuple[np.ndarray, list[bool]]:
+        """Decode files like the training data: uint8 (n, h, w, c) and which were inverted."""
+        from mlplab.data.images import read_images
+
+        background = self.metrics["dataset"].get("background")
+        return read_images(paths, self.image_shape, invert=invert, background=background)
+
+    def predict_files(
+        self, paths: Sequence[str | Path], top: int = 3, invert: str = "auto"
+    ) -> list[dict[str, Any]]:
+        """One dict per file: file, label, probability, inverted, top [(label, probability)]."""
+        images, inverted = self.read_images(paths, invert)
+        proba = self.predict(images)
+        names = self.class_names
+        results = []
+        for path, row, flipped in zip(paths, proba, inverted, strict=True):
+            order = np.argsort(-row)[: max(1, top)]
+            results.append(
+                {
+                    "file": str(path),
+                    "label": names[order[0]],
+                    "probability": float(row[order[0]]),
+                    "inverted": flipped,
+                    "top": [{"label": names[i], "probability": float(row[i])} for i in order],
+                }
+            )
+        return results
+
+
+def load_model(path: Path) -> Any:
+    """Load a ``.keras`` model safely: safe_mode=True, no legacy HDF5 full models."""
+    import keras
+
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        raise RunError(f"{path}: legacy HDF5 model files are refused; use a .keras file")
+    if not path.is_file():
+        raise RunError(f"{path}: model file missing (the run did not finish saving it)")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged archive.
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(f"{path}: cannot load model: {reason}") from None
+
+
+def load_run(path: str | Path, model: Any = None) -> Run:
+    """Read a run directory back: config, meta, history and metrics; the model on demand.
+
+    model: an already-loaded Keras model to use instead of reading model.keras.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path}: no such run directory")
+    if not path.is_dir():
+        raise RunError(f"{path}: not a directory (expected a run directory)")
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise RunError(f"{path}: not an mlplab run directory ({CONFIG_FILE} missing)")
+    metrics_path = path / METRICS_FILE
+    if not metrics_path.is_file():
+        raise RunError(
+            f"{path}: incomplete run ({METRICS_FILE} missing): it was aborted before it "
+            "finished, or is still running"
+        )
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        config = RunConfig.from_dict(raw)
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        history_path = path / HISTORY_FILE
+        history = read_history(history_path) if history_path.is_file() else []
+    except (tomllib.TOMLDecodeError, ConfigError) as exc:
+        raise RunError(f"{config_path}: unreadable: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{metrics_path}: unreadable: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: unreadable run file: {exc}") from None
+    if not isinstance(metrics, dict) or "dataset" not in metrics:
+        raise RunError(f"{metrics_path}: not an mlplab metrics file")
+    return Run(path, config, raw.get("meta", {}), history, metrics, model)
