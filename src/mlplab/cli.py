@@ -152,7 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"run written to {run.path}/")
     print(f"next: mlplab evaluate {run.path}   |   mlplab predict {run.path} IMAGE.png")
-    return 0
+    # The run is written either way; scripts still learn that it did not train to the end.
+    return {"interrupted": EXIT_INTERRUPTED, "diverged": 1}.get(run.status, 0)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

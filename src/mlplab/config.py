@@ -355,9 +355,9 @@ def _assign(data: dict[str, Any], key: str, value: Any) -> None:
         if key in ("name", "description"):
             data[key] = value
             return
-        raise ConfigError(_unknown_key(key, "", all_keys()))
+        raise ConfigError(_unknown_key(key, "", ["name", "description", *all_keys()]))
     if section not in RunConfig.SECTIONS:
-        raise ConfigError(_unknown_key(key, "", all_keys()))
+        raise ConfigError(_unknown_key(key, "", ["name", "description", *all_keys()]))
     data.setdefault(section, {})[name] = value
 
 
@@ -408,7 +408,8 @@ def _convert(value: Any, kind: Any) -> tuple[bool, Any]:
 
 def _type_name(kind: Any) -> str:
     if typing.get_origin(kind) is tuple:
-        return f"a list of {_type_name(typing.get_args(kind)[0])}s"
+        plural = {int: "integers", float: "numbers", str: "strings"}
+        return f"a list of {plural[typing.get_args(kind)[0]]}"
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     return names.get(kind, str(kind))
 
@@ -438,5 +439,5 @@ def _unknown_key(key: str, section: str, names: Iterable[str]) -> str:
     hint = ""
     if close:
         hint = f" (did you mean '{section + '.' if section else ''}{close[0]}'?)"
-    where = f"[{section}]" if section else "the top level"
-    return f"unknown key '{key}'{hint}; valid keys in {where}: {', '.join(names)}"
+    where = f" in [{section}]" if section else ""
+    return f"unknown key '{key}'{hint}; valid keys{where}: {', '.join(names)}"

@@ -24,8 +24,9 @@ def scaling_params(x_train: np.ndarray, scaling: str) -> ScalingParams:
     """Parameters for ``data.scaling`` from the training images.
 
     x_train: uint8 (n, h, w, c). unit: x/255 in [0, 1]; centered: x/255 - 0.5 in [-0.5, 0.5];
-    standardize: (x - per-pixel training mean) / global training std. The global (not
-    per-pixel) std keeps always-black border pixels from being blown up.
+    standardize: (x - per-pixel training mean) / one global std of the centred training pixels
+    (``x -= x.mean(axis=0); x /= x.std()``, as the tutorials write it). A global rather than
+    per-pixel std keeps always-black border pixels from being blown up.
     """
     features = int(np.prod(x_train.shape[1:]))
     ones = np.ones(features, np.float32)
@@ -35,6 +36,7 @@ def scaling_params(x_train: np.ndarray, scaling: str) -> ScalingParams:
         return ScalingParams(127.5 * ones, 255.0 * ones)
     if scaling == "standardize":
         flat = x_train.reshape(len(x_train), -1).astype(np.float64)
-        std = float(flat.std()) or 1.0
-        return ScalingParams(flat.mean(axis=0).astype(np.float32), np.float32(std) * ones)
+        mean = flat.mean(axis=0)
+        std = float((flat - mean).std()) or 1.0
+        return ScalingParams(mean.astype(np.float32), np.float32(std) * ones)
     raise ValueError(f"unknown scaling {scaling!r}")

@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlplab import DataError
+from mlplab.data import Dataset, load_dataset, make_splits, read_images, scaling_params
+from mlplab.data.images import border_brightness, read_image
+from mlplab.data.split import stratified_split
+
+from .conftest import save_png
+
+
+def test_digits_is_uint8_nhwc_with_a_fixed_stratified_test_split(digits_data):
+    d = digits_data
+    assert d.x_train.dtype == np.uint8 and d.x_train.shape[1:] == (8, 8, 1)
+    assert len(d.y_train) + len(d.y_test) == 1797
+    assert len(d.y_test) == 360
+    assert d.x_train.max() == 255 and d.x_train.min() == 0
+    assert d.class_names == tuple("0123456789")
+    # stratified: every class has about 20% of its images in test
+    counts = np.bincount(d.y_test, minlength=10)
+    assert counts.min() >= 35 and counts.max() <= 37
+    again = load_dataset("digits")
+    np.testing.assert_array_equal(again.y_test, d.y_test)
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(DataError, match='data.dataset = "digitz": unknown dataset'):
+        load_dataset("digitz")
+
+
+def test_stratified_split_partitions_and_is_seeded():
+    labels = np.repeat(np.arange(4), 25)
+    keep, held = stratified_split(labels, 0.2, seed=3)
+    assert sorted(np.concatenate([keep, held]).tolist()) == list(range(100))
+    assert np.bincount(labels[held]).tolist() == [5, 5, 5, 5]
+    np.testing.assert_array_equal(held, stratified_split(labels, 0.2, seed=3)[1])
+    assert not np.array_equal(held, stratified_split(labels, 0.2, seed=4)[1])
+
+
+def test_stratified_split_falls_back_when_a_class_has_one_image():
+    labels = np.array([0] * 10 + [1])
+    keep, held = stratified_split(labels, 0.3, seed=0)
+    assert len(keep) + len(held) == 11
+
+
+def test_make_splits_fraction_test_and_none(digits_data):
+    s = make_splits(digits_data, 0.1, seed=0)
+    assert (
+        len(s.y_val) == round(0.1 * len(digits_data.y_train))
+        or abs(len(s.y_val) - 0.1 * len(digits_data.y_train)) < 1
+    )
+    assert len(s.y_train) + len(s.y_val) == len(digits_data.y_train)
+    assert "stratified 0.1 of train" in s.validation
+    t = make_splits(digits_data, "test", seed=0)
+    assert t.x_val is t.x_test and "test split" in t.validation
+    n = make_splits(digits_data, 0.0, seed=0)
+    assert n.x_val is None and n.validation == "none"
+
+
+def test_dataset_rejects_mismatched_counts_and_bad_labels():
+    x = np.zeros((3, 2, 2, 1), np.uint8)
+    with pytest.raises(DataError, match="3 train images but 2 labels"):
+        Dataset("t", x, np.zeros(2, np.int64), x, np.zeros(3, np.int64), ("a", "b"), "test")
+    with pytest.raises(DataError, match="labels must lie in 0..1"):
+        Dataset("t", x, np.array([0, 1, 2]), x, np.zeros(3, np.int64), ("a", "b"), "test")
+    with pytest.raises(DataError, match="must be uint8"):
+        Dataset("t", x.astype(float), np.zeros(3, np.int64), x, np.zeros(3, np.int64), ("a",), "t")
+
+
+@pytest.mark.parametrize(("scaling", "low", "high"), [("unit", 0.0, 1.0), ("centered", -0.5, 0.5)])
+def test_fixed_scalings_map_0_255_to_their_range(scaling, low, high):
+    x = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1)
+    params = scaling_params(x, scaling)
+    np.testing.assert_allclose(params.apply(x).ravel(), [low, high])
+
+
+def test_standardize_uses_per_pixel_mean_and_global_std():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (200, 3, 3, 1), dtype=np.uint8)
+    x[:, 0, 0] = 0  # a constant pixel must not blow up
+    z = scaling_params(x, "standardize").apply(x)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-4)
+    assert abs(z.std() - 1) < 1e-4
+    assert np.isfinite(z).all() and np.all(z[:, 0] == 0)
+
+
+def test_read_image_converts_colour_and_size(tmp_path):
+    rgb = np.zeros((40, 30, 3), np.uint8)
+    rgb[..., 0] = 255
+    path = save_png(tmp_path / "red.png", rgb)
+    gray = read_image(path, (8, 8, 1))
+    assert gray.shape == (8, 8, 1) and gray.dtype == np.uint8
+    assert 70 <= gray.mean() <= 80  # luminance of pure red is 76
+    assert read_image(path, (4, 5, 3)).shape == (4, 5, 3)
+
+
+def test_transparent_background_becomes_white(tmp_path):
+    rgba = np.zeros((16, 16, 4), np.uint8)  # fully transparent
+    path = tmp_path / "clear.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    assert read_image(path, (8, 8, 1)).min() == 255
+
+
+def test_auto_invert_only_when_backgrounds_disagree(tmp_path):
+    dark = np.zeros((8, 8), np.uint8)
+    dark[2:6, 3:5] = 255
+    light = 255 - dark
+    paths = [save_png(tmp_path / "dark.png", dark), save_png(tmp_path / "light.png", light)]
+    images, flipped = read_images(paths, (8, 8, 1), invert="auto", background=0.0)
+    assert flipped == [False, True]
+    np.testing.assert_array_equal(images[0], images[1])
+    _, flipped = read_images(paths, (8, 8, 1), invert="auto", background=0.5)
+    assert flipped == [False, False]  # no clear background: never guess
+    _, flipped = read_images(paths, (8, 8, 1), invert="yes")
+    assert flipped == [True, True]
+
+
+def test_border_brightness():
+    x = np.full((2, 4, 4, 1), 255, np.uint8)
+    x[:, 1:3, 1:3] = 0
+    assert border_brightness(x) == 1.0
+
+
+def test_bad_image_files_give_one_line_errors(tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    truncated = tmp_path / "cut.png"
+    save_png(tmp_path / "full.png", np.zeros((64, 64), np.uint8))
+    truncated.write_bytes((tmp_path / "full.png").read_bytes()[:60])
+    for path, message in [
+        (tmp_path / "missing.png", "no such image file"),
+        (junk, "not an image Pillow can decode"),
+        (truncated, "cannot decode image"),
+        (tmp_path, "is a folder"),
+    ]:
+        with pytest.raises(DataError) as caught:
+            read_image(path, (8, 8, 1))
+        assert str(path) in str(caught.value) and message in str(caught.value)

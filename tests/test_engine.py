@@ -1,0 +1,69 @@
+"""EpochMonitor decides the same way for every trainer: tested with a stand-in model."""
+
+import numpy as np
+
+from mlplab.config import TrainConfig
+from mlplab.engine import EpochMonitor, StopRequest, steps_per_epoch
+
+
+class FakeModel:
+    """Weights are one number: the epoch whose end they were saved at."""
+
+    def __init__(self):
+        self.weights = [np.array(0.0)]
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        self.weights = [w.copy() for w in weights]
+
+
+def run_epochs(monitor, model, losses):
+    for epoch, loss in enumerate(losses, start=1):
+        model.weights = [np.array(float(epoch))]
+        if monitor.end_epoch({"epoch": epoch, "loss": loss, "val_loss": loss}):
+            break
+    return monitor.finish()
+
+
+def test_early_stopping_restores_the_best_epoch():
+    model = FakeModel()
+    monitor = EpochMonitor(model, TrainConfig(patience=2), StopRequest())
+    result = run_epochs(monitor, model, [1.0, 0.5, 0.6, 0.7, 0.1])
+    assert result.status == "early_stopped" and result.best_epoch == 2
+    assert len(result.history) == 4
+    assert float(model.weights[0]) == 2.0
+
+
+def test_without_patience_training_runs_to_the_end():
+    model = FakeModel()
+    result = run_epochs(EpochMonitor(model, TrainConfig(), StopRequest()), model, [1, 2, 3])
+    assert result.status == "complete" and result.best_epoch == 1 and len(result.history) == 3
+    assert float(model.weights[0]) == 3.0
+
+
+def test_nan_loss_stops_and_keeps_the_last_finite_weights():
+    model = FakeModel()
+    monitor = EpochMonitor(model, TrainConfig(), StopRequest())
+    result = run_epochs(monitor, model, [1.0, 0.9, float("nan"), 0.1])
+    assert result.status == "diverged" and "lower learning rate" in result.message
+    assert len(result.history) == 3
+    assert float(model.weights[0]) == 2.0
+
+
+def test_stop_request_ends_training_without_recording_the_cut_epoch():
+    model = FakeModel()
+    stop = StopRequest()
+    monitor = EpochMonitor(model, TrainConfig(), stop)
+    monitor.end_epoch({"epoch": 1, "loss": 1.0})
+    stop.set()
+    assert monitor.end_epoch({"epoch": 2, "loss": 0.5})
+    result = monitor.finish()
+    assert result.status == "interrupted" and len(result.history) == 1
+
+
+def test_steps_per_epoch_counts_the_partial_batch():
+    assert steps_per_epoch(100, 32) == 4
+    assert steps_per_epoch(96, 32) == 3
+    assert steps_per_epoch(0, 32) == 1

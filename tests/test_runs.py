@@ -1,0 +1,104 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mlplab import RunError, load_run
+from mlplab.runs import (
+    RunWriter,
+    atomic_write_text,
+    history_csv,
+    read_history,
+    to_json,
+)
+
+
+def test_atomic_write_leaves_no_temp_files_and_normal_permissions(tmp_path):
+    path = tmp_path / "a.txt"
+    atomic_write_text(path, "one")
+    atomic_write_text(path, "two")
+    assert path.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    assert path.stat().st_mode & 0o044  # readable by others, like any file written normally
+
+
+def test_history_csv_round_trip_without_validation_columns(tmp_path):
+    history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "lr": 0.01, "seconds": 1.25}]
+    text = history_csv(history)
+    assert text.splitlines()[0] == "epoch,loss,accuracy,lr,seconds"
+    (tmp_path / "h.csv").write_text(text)
+    assert read_history(tmp_path / "h.csv") == history
+
+
+def test_empty_history_has_a_header():
+    assert history_csv([]) == "epoch\n"
+
+
+def test_json_has_no_nan():
+    assert json.loads(to_json({"a": float("nan"), "b": [float("inf"), 1.0]})) == {
+        "a": None,
+        "b": [None, 1.0],
+    }
+
+
+def test_run_directories_get_unique_names(tmp_path):
+    first = RunWriter.create(tmp_path, "my run/1").path
+    second = RunWriter.create(tmp_path, "my run/1").path
+    assert first != second and first.name.endswith("my-run-1")
+
+
+def test_loaded_run_has_config_history_metrics_and_model(digits_run):
+    run = load_run(digits_run.path)
+    assert run.config == digits_run.config
+    assert len(run.history) == 15 and run.history[0]["epoch"] == 1
+    assert run.metrics == digits_run.metrics
+    assert run.meta["seed"] == 0 and "keras" in run.meta and "jax" in run.meta
+    assert run.class_names == list("0123456789") and run.image_shape == (8, 8, 1)
+    assert run.model.count_params() == digits_run.model.count_params()
+
+
+def copy_run(run, tmp_path):
+    return shutil.copytree(run.path, tmp_path / "copy")
+
+
+def test_missing_and_incomplete_runs_are_explained(digits_run, tmp_path):
+    with pytest.raises(RunError, match="no such run directory"):
+        load_run(tmp_path / "nope")
+    with pytest.raises(RunError, match="not an mlplab run directory"):
+        load_run(tmp_path)
+    with pytest.raises(RunError, match="not a directory"):
+        load_run(digits_run.path / "metrics.json")
+    copy = copy_run(digits_run, tmp_path)
+    (copy / "metrics.json").unlink()
+    with pytest.raises(RunError, match="incomplete run"):
+        load_run(copy)
+
+
+def test_corrupt_files_are_reported_with_their_path(digits_run, tmp_path):
+    copy = copy_run(digits_run, tmp_path)
+    (copy / "metrics.json").write_text("{not json")
+    with pytest.raises(RunError, match="metrics.json: unreadable"):
+        load_run(copy)
+    shutil.copy(digits_run.path / "metrics.json", copy / "metrics.json")
+    (copy / "config.toml").write_text("[train]\nepochz = 1\n")
+    with pytest.raises(RunError, match="config.toml: unreadable: unknown key 'train.epochz'"):
+        load_run(copy)
+
+
+def test_corrupt_or_missing_model_file(digits_run, tmp_path):
+    copy = copy_run(digits_run, tmp_path)
+    (copy / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(RunError, match="model.keras: cannot load model"):
+        load_run(copy).model  # noqa: B018
+    (copy / "model.keras").unlink()
+    with pytest.raises(RunError, match="model file missing"):
+        load_run(copy).model  # noqa: B018
+
+
+def test_predict_checks_shape_and_dtype(digits_run):
+    with pytest.raises(Exception, match=r"images are \(4, 4, 1\) but this model takes"):
+        digits_run.predict(np.zeros((1, 4, 4, 1), np.uint8))
+    with pytest.raises(Exception, match="must be uint8"):
+        digits_run.predict(np.zeros((1, 8, 8, 1), np.float32))
+    assert digits_run.predict(np.zeros((2, 8, 8), np.uint8)).shape == (2, 10)
