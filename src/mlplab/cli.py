@@ -136,7 +136,7 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mlplab.api import train
 
-    command = "mlplab " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "mlplab train"
+    command = "mlplab " + shlex.join(args.argv)
     run = train(
         args.config,
         overrides=_train_overrides(args),
@@ -232,7 +232,9 @@ COMMANDS: dict[str, Any] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in the run, so it can be repeated
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

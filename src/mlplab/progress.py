@@ -19,7 +19,8 @@ def epoch_line(stats: dict[str, float], epochs: int) -> str:
     ):
         if key in stats:
             parts.append(f"{label} {stats[key]:.3f}")
-    parts.append(f"{stats['seconds']:.1f}s")
+    seconds = stats["seconds"]
+    parts.append(f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.1f}s")
     return "  ".join(parts)
 
 
@@ -73,6 +74,8 @@ class BarProgress(PlainProgress):
     def on_epoch_end(self, stats: dict[str, float]) -> None:
         if self._progress is not None:
             self._progress.console.print(epoch_line(stats, self.epochs), highlight=False)
+            next_epoch = min(int(stats["epoch"]) + 1, self.epochs)
+            self._progress.update(self._task, epoch=next_epoch)
 
     def on_train_end(self) -> None:
         if self._progress is not None:

@@ -1,0 +1,190 @@
+"""The command line: success paths in-process, errors as one line with exit code 2."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mlplab import load_run
+from mlplab.cli import main
+
+from .conftest import save_png
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.startswith("mlplab 0.")
+
+
+def test_recipes_lists_names_with_descriptions(capsys):
+    code, out, _ = run_cli(capsys, "recipes")
+    assert code == 0
+    assert any(line.startswith("digits-mlp ") and len(line) > 30 for line in out.splitlines())
+
+
+def test_recipes_name_prints_toml(capsys):
+    code, out, _ = run_cli(capsys, "recipes", "digits-softmax")
+    assert code == 0 and "hidden = []" in out
+
+
+def test_config_prints_resolved_toml_with_overrides(capsys):
+    code, out, _ = run_cli(capsys, "config", "--set", "train.epochs=7")
+    assert code == 0 and "epochs = 7" in out and 'name = "digits-mlp"' in out
+    code, out, _ = run_cli(capsys, "config", "--keys")
+    assert code == 0 and "train.learning_rate" in out
+
+
+def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
+    code, out, err = run_cli(
+        capsys,
+        "train",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.003",
+        "--seed",
+        "4",
+        "--name",
+        "cli-test",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "model.hidden=[32]",
+    )
+    assert code == 0, err
+    [run_dir] = list(tmp_path.iterdir())
+    assert run_dir.name.endswith("-cli-test")
+    assert f"run written to {run_dir}/" in out and "test accuracy" in out
+    # not a terminal: one plain line per epoch, no progress-bar redraws
+    assert sum(line.startswith("epoch ") for line in err.splitlines()) == 3
+    run = load_run(run_dir)
+    assert (run.config.train.epochs, run.config.train.batch_size) == (3, 64)
+    assert (run.config.train.learning_rate, run.config.train.seed) == (0.003, 4)
+    assert run.config.model.hidden == (32,)
+    assert run.meta["command"].startswith("mlplab train --epochs 3 --batch-size 64 --lr 0.003")
+
+    code, out, _ = run_cli(capsys, "evaluate", str(run_dir))
+    assert code == 0 and f"accuracy {run.metrics['test_accuracy']:.4f}" in out
+    code, out, _ = run_cli(capsys, "evaluate", str(run_dir), "--json")
+    assert json.loads(out)["test_accuracy"] == run.metrics["test_accuracy"]
+
+    image = digits_data.x_test[0, ..., 0]
+    path = save_png(tmp_path / "digit.png", image)
+    expected = run.class_names[int(run.predict(image[None]).argmax())]
+    code, out, _ = run_cli(capsys, "predict", str(run_dir), str(path), "--json", "--top", "2")
+    assert code == 0
+    [result] = json.loads(out)
+    assert result["label"] == expected and len(result["top"]) == 2
+    code, out, _ = run_cli(capsys, "predict", str(run_dir), str(path))
+    assert code == 0 and out.split()[:2] == [str(path), expected]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--set", "train.epoch=3"], "did you mean 'train.epochs'?"),
+        (["train", "--set", "train.learning_rate=-1"], "must be > 0"),
+        (["train", "--batch-size", "0"], "train.batch_size = 0"),
+        (["train", "--set", "model.dropout=1"], "model.dropout = 1"),
+        (["train", "--set", "model.activation=rellu"], "did you mean 'relu'?"),
+        (["train", "nosuchrecipe"], "unknown recipe 'nosuchrecipe'"),
+        (["train", "missing.toml"], "missing.toml: no such config file"),
+        (["train", "--dataset", "nosuch"], "unknown dataset"),
+        (["evaluate", "no/such/run"], "no such run directory"),
+        (["predict", "no/such/run", "x.png"], "no such run directory"),
+        (["recipes", "nope"], "unknown recipe"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
+    if argv[0] == "train":
+        argv = [*argv, "--out", str(tmp_path)]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("mlplab: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # no run directory was started
+
+
+def test_invalid_toml_and_bad_values_in_a_file(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nepochs = \n")
+    code, _, err = run_cli(capsys, "train", str(bad), "--out", str(tmp_path / "runs"))
+    assert code == 2 and f"{bad}: invalid TOML" in err
+    bad.write_text("[train]\nbatch_size = -3\n")
+    code, _, err = run_cli(capsys, "train", str(bad), "--out", str(tmp_path / "runs"))
+    assert code == 2 and "train.batch_size = -3" in err
+
+
+def test_predict_bad_images(capsys, digits_run, tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"\x89PNG not really")
+    for path, message in [
+        (junk, "not an image Pillow can decode"),
+        (tmp_path / "none.png", "no such image file"),
+    ]:
+        code, out, err = run_cli(capsys, "predict", str(digits_run.path), str(path))
+        assert code == 2 and str(path) in err and message in err and out == ""
+    code, _, err = run_cli(capsys, "predict", str(digits_run.path), str(junk), "--top", "0")
+    assert code == 2 and "--top 0" in err
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["train", "--epochs", "many"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid int value: 'many'" in err
+
+
+def cli_process(*argv, **kwargs):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlplab", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_installed_command_reports_errors_without_traceback(tmp_path):
+    process = cli_process("train", "--set", "model.hidden=[0]", "--out", str(tmp_path))
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and out == ""
+    assert err == "mlplab: error: model.hidden = [0] is not valid: every layer size must be > 0\n"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_writes_the_run(tmp_path):
+    process = cli_process("train", "--epochs", "1000", "--out", str(tmp_path))
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "epoch 3/" not in seen and time.monotonic() < deadline:
+        seen += process.stderr.readline()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "status: interrupted" in out
+    assert "stopping after this step" in err and "Traceback" not in err
+    [run_dir] = list(tmp_path.iterdir())
+    run = load_run(run_dir)
+    assert run.status == "interrupted"
+    assert 3 <= len(run.history) < 1000
+    assert {p.name for p in run_dir.iterdir()} >= {"model.keras", "metrics.json", "curves.png"}
+    assert run.predict(np.zeros((1, 8, 8, 1), np.uint8)).shape == (1, 10)
