@@ -188,3 +188,24 @@ def test_ctrl_c_stops_cleanly_and_writes_the_run(tmp_path):
     assert 3 <= len(run.history) < 1000
     assert {p.name for p in run_dir.iterdir()} >= {"model.keras", "metrics.json", "curves.png"}
     assert run.predict(np.zeros((1, 8, 8, 1), np.uint8)).shape == (1, 10)
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        ("numpy", "KERAS_BACKEND=numpy cannot train models"),
+        ("no_such_backend", "KERAS_BACKEND=no_such_backend"),
+    ],
+)
+def test_unusable_keras_backend_is_one_line(tmp_path, backend, message):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    process = subprocess.run(
+        [sys.executable, "-m", "mlplab", "train", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 2
+    assert process.stderr.startswith("mlplab: error: ") and message in process.stderr
+    assert process.stderr.count("\n") == 1

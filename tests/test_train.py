@@ -171,3 +171,16 @@ def test_progress_lines_when_not_a_terminal(tmp_path):
     assert len(epoch_lines) == 2
     assert epoch_lines[1].startswith("epoch 2/2  loss ")
     assert "val_acc" in epoch_lines[1] and epoch_lines[1].endswith("s")
+
+
+def test_evaluate_refuses_a_dataset_of_another_shape(digits_run, monkeypatch):
+    from mlplab.data import catalog
+    from mlplab.data.dataset import Dataset
+
+    def tiny() -> Dataset:
+        x = np.zeros((4, 4, 4, 1), np.uint8)
+        return Dataset("tiny", x, np.arange(4) % 2, x, np.arange(4) % 2, ("a", "b"), "test")
+
+    monkeypatch.setitem(catalog.CATALOG, "tiny", catalog.CatalogEntry("tiny", "4x4", tiny))
+    with pytest.raises(DataError, match=r"tiny has \(4, 4, 1\) images but the model takes"):
+        mlplab.evaluate(digits_run, dataset="tiny")

@@ -96,6 +96,9 @@ def train(
     epoch otherwise. The first Ctrl-C stops training after the current step and still writes
     the run (status ``interrupted``); a second one aborts.
     """
+    from mlplab._backend import backend_note, ensure_keras
+
+    ensure_keras()
     import keras
 
     from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
@@ -115,8 +118,6 @@ def train(
     model = build_model(cfg.model, dataset.image_shape, dataset.num_classes, scaling, cfg.name)
     compile_model(model, cfg.train, steps_per_epoch(len(splits.y_train), cfg.train.batch_size))
     trainer = get_trainer(cfg.train)
-
-    from mlplab._backend import backend_note
 
     note = backend_note()
     if note and verbose:

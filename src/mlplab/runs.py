@@ -255,6 +255,9 @@ class Run:
 
 def load_model(path: Path) -> Any:
     """Load a ``.keras`` model safely: safe_mode=True, no legacy HDF5 full models."""
+    from mlplab._backend import ensure_keras
+
+    ensure_keras()
     import keras
 
     if path.suffix.lower() in (".h5", ".hdf5"):
