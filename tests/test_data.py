@@ -4,7 +4,7 @@ from PIL import Image
 
 from mlplab import DataError
 from mlplab.data import Dataset, load_dataset, make_splits, read_images, scaling_params
-from mlplab.data.images import border_brightness, read_image
+from mlplab.data.images import border_brightness, content_fraction, frame_content, read_image
 from mlplab.data.split import stratified_split
 
 from .conftest import save_png
@@ -137,3 +137,36 @@ def test_bad_image_files_give_one_line_errors(tmp_path):
         with pytest.raises(DataError) as caught:
             read_image(path, (8, 8, 1))
         assert str(path) in str(caught.value) and message in str(caught.value)
+
+
+def test_content_fraction_measures_how_much_of_the_frame_strokes_span():
+    x = np.zeros((3, 10, 10, 1), np.uint8)
+    x[:, 2:7, 3:5] = 200  # 5 rows tall, 2 wide
+    assert content_fraction(x) == 0.5
+    assert content_fraction(np.zeros((2, 4, 4, 1), np.uint8)) == 1.0  # blank: no opinion
+
+
+def test_frame_content_centres_strokes_at_the_training_fraction():
+    canvas = np.zeros((100, 100), np.uint8)
+    canvas[5:25, 70:80] = 255  # 20 tall, 10 wide, in a corner
+    framed = frame_content(canvas, 0.5)
+    assert framed.shape == (40, 40)
+    rows = np.flatnonzero(framed.any(axis=1))
+    cols = np.flatnonzero(framed.any(axis=0))
+    assert (rows[0], rows[-1]) == (10, 29) and (cols[0], cols[-1]) == (15, 24)
+    assert frame_content(np.zeros((5, 5), np.uint8), 0.5).shape == (5, 5)
+
+
+def test_drawings_are_framed_but_images_at_model_size_are_not(tmp_path):
+    drawing = np.full((120, 120), 255, np.uint8)
+    drawing[10:40, 80:95] = 0  # a black stroke, small, in a corner of a white page
+    small = np.zeros((8, 8), np.uint8)
+    small[3:5, 3:5] = 255
+    paths = [save_png(tmp_path / "drawing.png", drawing), save_png(tmp_path / "s.png", small)]
+    images, flipped = read_images(paths, (8, 8, 1), background=0.0, fraction=1.0)
+    assert flipped == [True, False]
+    rows = np.flatnonzero(images[0, ..., 0].max(axis=1) > 100)
+    assert rows[0] == 0 and rows[-1] == 7  # the stroke now spans the frame's height
+    np.testing.assert_array_equal(images[1, ..., 0], small)
+    unframed, _ = read_images(paths[:1], (8, 8, 1), background=0.0, fraction=1.0, frame=False)
+    assert unframed[0, :, :4].max() < 50  # left as drawn: the stroke stays on the right

@@ -21,7 +21,7 @@ import numpy as np
 from mlplab._version import __version__
 from mlplab.config import RunConfig, load_config
 from mlplab.data import load_dataset, make_splits, scaling_params
-from mlplab.data.images import border_brightness
+from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
 from mlplab.errors import DataError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
 from mlplab.runs import (
@@ -150,6 +150,10 @@ def train(
     report = report_text(splits.y_test, proba, dataset.class_names)
     title = f"{cfg.name} on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f}"
 
+    # What predict needs to make a user's image look like these (see data.images).
+    background = border_brightness(dataset.x_train)
+    dark_strokes = background < CLEAR_BACKGROUND and dataset.image_shape[-1] == 1
+
     writer.text(HISTORY_FILE, history_csv(result.history))
     writer.model(model)
     writer.text(REPORT_FILE, f"{title}\nstatus: {result.status}\n\n{report}")
@@ -174,7 +178,8 @@ def train(
                 "test_samples": len(splits.y_test),
                 "validation": splits.validation,
                 "test_split": dataset.test_split,
-                "background": border_brightness(dataset.x_train),
+                "background": background,
+                "content_fraction": content_fraction(dataset.x_train) if dark_strokes else None,
             },
         },
     )
@@ -209,11 +214,15 @@ def evaluate(run: Run | str | Path, dataset: str | None = None) -> dict[str, Any
 
 
 def predict(
-    run: Run | str | Path, images: Sequence[str | Path], top: int = 3, invert: str = "auto"
+    run: Run | str | Path,
+    images: Sequence[str | Path],
+    top: int = 3,
+    invert: str = "auto",
+    frame: bool = True,
 ) -> list[dict[str, Any]]:
     """Classify image files with a run's model: one dict per file (see Run.predict_files)."""
     run = run if isinstance(run, Run) else load_run(run)
-    return run.predict_files(images, top=top, invert=invert)
+    return run.predict_files(images, top=top, invert=invert, frame=frame)
 
 
 @contextmanager

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="invert light-background images for dark-background datasets "
         "such as digits (default: auto)",
     )
+    predict.add_argument(
+        "--no-frame",
+        dest="frame",
+        action="store_false",
+        help="do not crop and centre the strokes of a drawing before "
+        "resizing (done by default for digit-like datasets)",
+    )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
 
     recipes = commands.add_parser(
@@ -178,7 +185,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise MlplabError(f"--top {args.top}: must be at least 1")
-    results = predict(args.run, args.images, top=args.top, invert=args.invert)
+    results = predict(args.run, args.images, top=args.top, invert=args.invert, frame=args.frame)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

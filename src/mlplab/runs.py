@@ -223,19 +223,33 @@ class Run:
         return FitTrainer().predict(self.model, x)
 
     def read_images(
-        self, paths: Sequence[str | Path], invert: str = "auto"
+        self, paths: Sequence[str | Path], invert: str = "auto", frame: bool = True
     ) -> tuple[np.ndarray, list[bool]]:
-        """Decode files like the training data: uint8 (n, h, w, c) and which were inverted."""
+        """Decode files like the training data: uint8 (n, h, w, c) and which were inverted.
+
+        See :func:`mlplab.data.images.read_images` for ``invert`` and ``frame``.
+        """
         from mlplab.data.images import read_images
 
-        background = self.metrics["dataset"].get("background")
-        return read_images(paths, self.image_shape, invert=invert, background=background)
+        facts = self.metrics["dataset"]
+        return read_images(
+            paths,
+            self.image_shape,
+            invert=invert,
+            background=facts.get("background"),
+            fraction=facts.get("content_fraction"),
+            frame=frame,
+        )
 
     def predict_files(
-        self, paths: Sequence[str | Path], top: int = 3, invert: str = "auto"
+        self,
+        paths: Sequence[str | Path],
+        top: int = 3,
+        invert: str = "auto",
+        frame: bool = True,
     ) -> list[dict[str, Any]]:
         """One dict per file: file, label, probability, inverted, top [(label, probability)]."""
-        images, inverted = self.read_images(paths, invert)
+        images, inverted = self.read_images(paths, invert, frame)
         proba = self.predict(images)
         names = self.class_names
         results = []

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from mlplab.errors import DataError
+
+# A dataset whose images' borders are this dark (or this light, mirrored) has a clear
+# background: drawings of the other polarity are inverted, and strokes can be framed.
+CLEAR_BACKGROUND = 0.2
 
 
 def border_brightness(x: np.ndarray) -> float:
@@ -19,16 +24,59 @@ def border_brightness(x: np.ndarray) -> float:
     return float(edges.mean()) / 255.0
 
 
-def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
-    """Decode one image file to uint8 (h, w, c) for shape = (h, w, c), c in {1, 3}.
+def _ink_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of pixels above half the brightest; image: (h, w)."""
+    peak = int(image.max())
+    if peak == 0:
+        return None
+    rows = np.flatnonzero((image > peak / 2).any(axis=1))
+    cols = np.flatnonzero((image > peak / 2).any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
-    Transparent pixels are put on white; the image is converted to grayscale or RGB and
-    resized (box filter when shrinking, which averages like the digit sets were made).
-    Raises DataError naming the file when it is missing or cannot be decoded.
+
+def content_fraction(x: np.ndarray) -> float:
+    """Median share of the frame the bright strokes span (the larger of height, width).
+
+    x: uint8 (n, h, w, 1) with a dark background. About 1.0 for scikit-learn's digits (strokes
+    touch the frame), about 0.7 for MNIST (20-pixel digits in a 28-pixel frame).
+    """
+    height, width = x.shape[1:3]
+    shares = []
+    for image in x[..., 0]:
+        box = _ink_box(image)
+        if box is not None:
+            top, bottom, left, right = box
+            shares.append(max((bottom - top) / height, (right - left) / width))
+    return float(np.median(shares)) if shares else 1.0
+
+
+def frame_content(image: np.ndarray, fraction: float) -> np.ndarray:
+    """Crop bright strokes on a dark background and centre them in a square canvas.
+
+    image: uint8 (h, w). Returns uint8 (s, s), with the strokes spanning ``fraction`` of s, so
+    a digit drawn small in a corner of a big canvas looks like the training digits.
+    """
+    box = _ink_box(image)
+    if box is None:
+        return image
+    top, bottom, left, right = box
+    strokes = image[top:bottom, left:right]
+    side = max(strokes.shape[0], strokes.shape[1])
+    canvas_side = max(side, math.ceil(side / max(fraction, 0.05)))
+    canvas = np.zeros((canvas_side, canvas_side), np.uint8)
+    y, x = (canvas_side - strokes.shape[0]) // 2, (canvas_side - strokes.shape[1]) // 2
+    canvas[y : y + strokes.shape[0], x : x + strokes.shape[1]] = strokes
+    return canvas
+
+
+def decode_image(path: str | Path, channels: int) -> np.ndarray:
+    """Decode one image file at its own size to uint8 (h, w, channels), channels in {1, 3}.
+
+    Transparent pixels are put on white. Raises DataError naming the file when it is missing
+    or cannot be decoded.
     """
     from PIL import Image, UnidentifiedImageError
 
-    height, width, channels = shape
     path = Path(path)
     try:
         with Image.open(path) as img:
@@ -37,11 +85,7 @@ def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
                 rgba = img.convert("RGBA")
                 img = Image.new("RGBA", rgba.size, "white")
                 img.alpha_composite(rgba)
-            img = img.convert("L" if channels == 1 else "RGB")
-            shrinking = img.width > width or img.height > height
-            resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-            img = img.resize((width, height), resample)
-            array = np.asarray(img, dtype=np.uint8)
+            array = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{path}: no such image file") from None
     except IsADirectoryError:
@@ -50,7 +94,27 @@ def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
         raise DataError(f"{path}: not an image Pillow can decode") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{path}: cannot decode image: {exc}") from None
-    return array.reshape(height, width, channels)
+    return array.reshape(array.shape[0], array.shape[1], channels)
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (h, w, c) -> uint8 (height, width, c); a box filter when shrinking averages the
+    way the digit datasets were made, bilinear when enlarging."""
+    from PIL import Image
+
+    channels = image.shape[2]
+    img = Image.fromarray(image[..., 0] if channels == 1 else image)
+    shrinking = img.width > width or img.height > height
+    resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    return np.asarray(img.resize((width, height), resample), np.uint8).reshape(
+        height, width, channels
+    )
+
+
+def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
+    """Decode one image file to uint8 (h, w, c) for shape = (h, w, c), resized as it is."""
+    height, width, channels = shape
+    return resize(decode_image(path, channels), height, width)
 
 
 def read_images(
@@ -58,28 +122,41 @@ def read_images(
     shape: Sequence[int],
     invert: str = "auto",
     background: float | None = None,
+    fraction: float | None = None,
+    frame: bool = True,
 ) -> tuple[np.ndarray, list[bool]]:
-    """Decode files to uint8 (n, h, w, c), optionally inverting light-on-dark.
+    """Decode files to uint8 (n, h, w, c) like the training images.
 
-    invert: "yes", "no", or "auto": invert a grayscale image whose border brightness is on the
-    other side of 0.5 from ``background`` (the training images' border brightness, [0, 1]) —
-    a black-on-white drawing for a white-on-black digit model, say. Returns the array and, per
-    image, whether it was inverted.
+    background: the training images' border brightness in [0, 1]; fraction: their
+    :func:`content_fraction`. invert: "yes", "no", or "auto": invert a grayscale image whose
+    border is on the other side of 0.5 from a clear training background — a black-on-white
+    drawing for a white-on-black digit model, say. With ``frame``, a dark training background
+    and a ``fraction``, an image not already at the model's size has its strokes cropped and
+    centred (:func:`frame_content`) before the resize. Returns the array and, per image,
+    whether it was inverted.
     """
     if invert not in ("auto", "yes", "no"):
         raise DataError(f"invert = {invert!r}: choose one of auto, yes, no")
+    height, width, channels = shape
+    clear = background is not None and (
+        background < CLEAR_BACKGROUND or background > 1 - CLEAR_BACKGROUND
+    )
     images, flipped = [], []
     for path in paths:
-        image = read_image(path, shape)
+        image = decode_image(path, channels)
         if invert == "yes":
             flip = True
-        elif invert == "auto" and background is not None and shape[-1] == 1:
-            # Only datasets with a clear background (digits: ~0.0) are inverted automatically.
-            clear = background < 0.2 or background > 0.8
-            flip = clear and (border_brightness(image) > 0.5) != (background > 0.5)
+        elif invert == "auto" and clear and channels == 1:
+            flip = (border_brightness(image) > 0.5) != (background > 0.5)
         else:
             flip = False
-        images.append(255 - image if flip else image)
+        if flip:
+            image = 255 - image
+        dark_strokes = clear and background < 0.5 and channels == 1 and fraction
+        resized = image.shape[:2] != (height, width)
+        if frame and dark_strokes and resized and border_brightness(image) < 0.5:
+            image = frame_content(image[..., 0], fraction)[..., None]
+        images.append(resize(image, height, width))
         flipped.append(flip)
     if not images:
         return np.zeros((0, *shape), np.uint8), []
