@@ -102,3 +102,15 @@ def test_predict_checks_shape_and_dtype(digits_run):
     with pytest.raises(Exception, match="must be uint8"):
         digits_run.predict(np.zeros((1, 8, 8, 1), np.float32))
     assert digits_run.predict(np.zeros((2, 8, 8), np.uint8)).shape == (2, 10)
+
+
+def test_last_is_the_newest_finished_run(digits_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunError, match="no finished runs here to take as 'last'"):
+        load_run("last")
+    older = shutil.copytree(digits_run.path, tmp_path / "runs" / "20250101-000000-a")
+    shutil.copytree(digits_run.path, tmp_path / "runs" / "20240101-000000-b")
+    unfinished = tmp_path / "runs" / "20990101-000000-c"
+    unfinished.mkdir()
+    (unfinished / "config.toml").write_text("")
+    assert load_run("last").path.resolve() == older

@@ -184,3 +184,19 @@ def test_evaluate_refuses_a_dataset_of_another_shape(digits_run, monkeypatch):
     monkeypatch.setitem(catalog.CATALOG, "tiny", catalog.CatalogEntry("tiny", "4x4", tiny))
     with pytest.raises(DataError, match=r"tiny has \(4, 4, 1\) images but the model takes"):
         mlplab.evaluate(digits_run, dataset="tiny")
+
+
+def test_a_crash_mid_training_leaves_a_run_marked_incomplete(tmp_path, monkeypatch):
+    from mlplab import RunError, engine
+
+    class Crashing(engine.FitTrainer):
+        def fit(self, *args, **kwargs):
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(engine, "get_trainer", lambda config: Crashing())
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        quick(tmp_path)
+    [run_dir] = list(tmp_path.iterdir())
+    assert {p.name for p in run_dir.iterdir()} == {"config.toml"}
+    with pytest.raises(RunError, match="incomplete run"):
+        load_run(run_dir)

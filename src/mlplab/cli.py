@@ -18,6 +18,7 @@ from mlplab.errors import MlplabError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+RUN_HELP = "run directory, or 'last' for the newest finished run in ./runs"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run's test metrics and per-class report",
         description="Evaluate a run's model on the test split of its dataset (or another).",
     )
-    evaluate.add_argument("run", metavar="RUN", help="run directory")
+    evaluate.add_argument("run", metavar="RUN", help=RUN_HELP)
     evaluate.add_argument("--dataset", help="evaluate on this dataset's test split instead")
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify PNG/JPEG/... files; they are converted like the training "
         "images (grayscale or RGB, resized, scaled by the model).",
     )
-    predict.add_argument("run", metavar="RUN", help="run directory")
+    predict.add_argument("run", metavar="RUN", help=RUN_HELP)
     predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
     predict.add_argument("--top", type=int, default=3, help="classes to show (default: 3)")
     predict.add_argument(

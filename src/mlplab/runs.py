@@ -285,11 +285,29 @@ def load_model(path: Path) -> Any:
         raise RunError(f"{path}: cannot load model: {reason}") from None
 
 
+LAST = "last"
+
+
+def latest_run(runs_dir: str | Path = "runs") -> Path:
+    """The newest finished run directory in ``runs_dir`` (names sort by UTC time)."""
+    runs_dir = Path(runs_dir)
+    finished = sorted(
+        (p for p in runs_dir.glob("*/") if (p / METRICS_FILE).is_file()),
+        key=lambda p: p.name,
+    )
+    if not finished:
+        raise RunError(f"{runs_dir}: no finished runs here to take as '{LAST}'")
+    return finished[-1]
+
+
 def load_run(path: str | Path, model: Any = None) -> Run:
     """Read a run directory back: config, meta, history and metrics; the model on demand.
 
+    path: a run directory, or "last" for the newest finished run under ./runs.
     model: an already-loaded Keras model to use instead of reading model.keras.
     """
+    if str(path) == LAST and not Path(LAST).exists():
+        path = latest_run()
     path = Path(path)
     if not path.exists():
         raise RunError(f"{path}: no such run directory")
