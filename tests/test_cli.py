@@ -134,7 +134,7 @@ def test_predict_bad_images(capsys, digits_run, tmp_path):
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"\x89PNG not really")
     for path, message in [
-        (junk, "not an image Pillow can decode"),
+        (junk, "image Pillow can decode"),
         (tmp_path / "none.png", "no such image file"),
     ]:
         code, out, err = run_cli(capsys, "predict", str(digits_run.path), str(path))

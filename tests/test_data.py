@@ -130,7 +130,7 @@ def test_bad_image_files_give_one_line_errors(tmp_path):
     truncated.write_bytes((tmp_path / "full.png").read_bytes()[:60])
     for path, message in [
         (tmp_path / "missing.png", "no such image file"),
-        (junk, "not an image Pillow can decode"),
+        (junk, "image Pillow can decode"),
         (truncated, "cannot decode image"),
         (tmp_path, "is a folder"),
     ]:

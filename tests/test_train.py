@@ -173,17 +173,12 @@ def test_progress_lines_when_not_a_terminal(tmp_path):
     assert "val_acc" in epoch_lines[1] and epoch_lines[1].endswith("s")
 
 
-def test_evaluate_refuses_a_dataset_of_another_shape(digits_run, monkeypatch):
-    from mlplab.data import catalog
-    from mlplab.data.dataset import Dataset
-
-    def tiny() -> Dataset:
-        x = np.zeros((4, 4, 4, 1), np.uint8)
-        return Dataset("tiny", x, np.arange(4) % 2, x, np.arange(4) % 2, ("a", "b"), "test")
-
-    monkeypatch.setitem(catalog.CATALOG, "tiny", catalog.CatalogEntry("tiny", "4x4", tiny))
+def test_evaluate_refuses_a_dataset_of_another_shape(digits_run, tmp_path):
+    x = np.zeros((6, 4, 4), np.uint8)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=x, y_train=np.arange(6) % 2, x_test=x, y_test=np.arange(6) % 2)
     with pytest.raises(DataError, match=r"tiny has \(4, 4, 1\) images but the model takes"):
-        mlplab.evaluate(digits_run, dataset="tiny")
+        mlplab.evaluate(digits_run, dataset=str(path))
 
 
 def test_a_crash_mid_training_leaves_a_run_marked_incomplete(tmp_path, monkeypatch):

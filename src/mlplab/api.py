@@ -5,6 +5,7 @@ Data flows one way: config -> data -> model -> engine -> metrics -> report/runs.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import signal
 import sys
@@ -19,8 +20,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from mlplab._version import __version__
-from mlplab.config import RunConfig, load_config
-from mlplab.data import load_dataset, make_splits, scaling_params
+from mlplab.config import DataConfig, RunConfig, load_config
+from mlplab.data import Dataset, load_dataset, make_splits, scaling_params
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
 from mlplab.errors import DataError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
@@ -57,7 +58,28 @@ def resolve_config(
         text = str(config)
         looks_like_path = text.endswith(".toml") or "/" in text or Path(text).is_file()
         resolved = load_config(text) if looks_like_path else load_recipe(text)
-    return resolved.with_overrides(overrides) if overrides else resolved
+    if not overrides:
+        return resolved
+    changed = resolved.with_overrides(overrides)
+    if changed.data.dataset != resolved.data.dataset and changed.name == resolved.name:
+        # A recipe run on another dataset says so in its name (and its run folder's).
+        dataset = Path(changed.data.dataset).name.removesuffix(".tar.gz")
+        changed = dataclasses.replace(changed, name=f"{resolved.name}-{Path(dataset).stem}")
+    return changed
+
+
+def read_dataset(
+    data: DataConfig, spec: str | None = None, offline: bool | None = None, verbose: bool = False
+) -> Dataset:
+    """The dataset ``data.dataset`` (or ``spec``) names, read with the config's options."""
+    return load_dataset(
+        spec or data.dataset,
+        offline=offline,
+        image_size=data.image_size,
+        color=data.color,
+        strict=data.strict,
+        verbose=verbose,
+    )
 
 
 def versions() -> dict[str, str]:
@@ -88,13 +110,15 @@ def train(
     verbose: bool = True,
     stream: TextIO | None = None,
     command: str | None = None,
+    offline: bool | None = None,
 ) -> Run:
     """Train a network and write its run directory under ``out``; return the loaded Run.
 
     config: a recipe name, a TOML path, a dict, a RunConfig, or None for the default recipe.
     verbose: show progress on ``stream`` (stderr by default): a bar on a terminal, one line per
     epoch otherwise. The first Ctrl-C stops training after the current step and still writes
-    the run (status ``interrupted``); a second one aborts.
+    the run (status ``interrupted``); a second one aborts. offline: never download (default:
+    ``MLPLAB_OFFLINE``).
     """
     from mlplab._backend import backend_note, ensure_keras
 
@@ -110,8 +134,11 @@ def train(
     started = time.perf_counter()
     stream = stream or sys.stderr
     cfg = resolve_config(config, overrides)
-    dataset = load_dataset(cfg.data.dataset)
-    splits = make_splits(dataset, cfg.data.validation, cfg.train.seed)
+    dataset = read_dataset(cfg.data, offline=offline, verbose=verbose)
+    external = None
+    if isinstance(cfg.data.validation, str) and cfg.data.validation != "test":
+        external = read_dataset(cfg.data, cfg.data.validation, offline, verbose)
+    splits = make_splits(dataset, cfg.data.validation, cfg.train.seed, external)
 
     keras.utils.set_random_seed(cfg.train.seed)
     scaling = scaling_params(splits.x_train, cfg.data.scaling)
@@ -186,7 +213,9 @@ def train(
     return load_run(writer.path, model=model)
 
 
-def evaluate(run: Run | str | Path, dataset: str | None = None) -> dict[str, Any]:
+def evaluate(
+    run: Run | str | Path, dataset: str | None = None, offline: bool | None = None
+) -> dict[str, Any]:
     """Metrics of a run's model on the test split of its dataset (or of ``dataset``).
 
     Returns classification_metrics' dict plus ``report`` (text) and ``dataset`` (name).
@@ -194,7 +223,7 @@ def evaluate(run: Run | str | Path, dataset: str | None = None) -> dict[str, Any
     from mlplab.metrics import classification_metrics, report_text
 
     run = run if isinstance(run, Run) else load_run(run)
-    data = load_dataset(dataset or run.config.data.dataset)
+    data = read_dataset(run.config.data, dataset, offline)
     if data.image_shape != run.image_shape:
         raise DataError(
             f"dataset {data.name} has {data.image_shape} images but the model takes "

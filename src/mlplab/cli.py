@@ -19,6 +19,7 @@ from mlplab.errors import MlplabError
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 RUN_HELP = "run directory, or 'last' for the newest finished run in ./runs"
+OFFLINE_HELP = "never download; use cached or local copies only (also: MLPLAB_OFFLINE=1)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
     )
     train.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    train.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", metavar="RUN", help=RUN_HELP)
     evaluate.add_argument("--dataset", help="evaluate on this dataset's test split instead")
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
+    evaluate.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     predict = commands.add_parser(
         "predict",
@@ -70,7 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
         "images (grayscale or RGB, resized, scaled by the model).",
     )
     predict.add_argument("run", metavar="RUN", help=RUN_HELP)
-    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    predict.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="+",
+        help="image files, or one CSV of unlabeled pixel rows (Kaggle test.csv)",
+    )
+    predict.add_argument(
+        "--submission",
+        metavar="FILE",
+        help="with a CSV: write a Kaggle submission (ImageId,Label) here",
+    )
     predict.add_argument("--top", type=int, default=3, help="classes to show (default: 3)")
     predict.add_argument(
         "--invert",
@@ -87,6 +100,30 @@ def build_parser() -> argparse.ArgumentParser:
         "resizing (done by default for digit-like datasets)",
     )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
+
+    datasets = commands.add_parser(
+        "datasets",
+        help="list, inspect, download, verify and show datasets",
+        description="Named datasets are verified by SHA-256 and cached under $MLPLAB_DATA "
+        "(default: the user cache dir); copies already on the machine (Keras' cache, Debian's "
+        "/usr/share/datasets) are used in place.",
+    )
+    actions = datasets.add_subparsers(
+        dest="action", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    actions.add_parser("list", help="every named dataset, and whether it is here")
+    info = actions.add_parser("info", help="shape, classes, counts per class, source, license")
+    info.add_argument("name", metavar="NAME|PATH")
+    info.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+    fetch = actions.add_parser("fetch", help="download and verify now")
+    fetch.add_argument("names", metavar="NAME", nargs="+")
+    verify = actions.add_parser("verify", help="re-check the checksums of what is here")
+    verify.add_argument("names", metavar="NAME", nargs="*")
+    show = actions.add_parser("show", help="a PNG grid of training samples per class")
+    show.add_argument("name", metavar="NAME|PATH")
+    show.add_argument("--out", help="PNG file to write (default: <name>-samples.png)")
+    show.add_argument("--per-class", type=int, default=8, help="samples per class (default 8)")
+    show.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     recipes = commands.add_parser(
         "recipes",
@@ -147,6 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     command = "mlplab " + shlex.join(args.argv)
     run = train(
         args.config,
+        offline=args.offline,
         overrides=_train_overrides(args),
         out=args.out,
         verbose=not args.quiet,
@@ -167,7 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mlplab.api import evaluate
 
-    result = evaluate(args.run, dataset=args.dataset)
+    result = evaluate(args.run, dataset=args.dataset, offline=args.offline)
     if args.json:
         from mlplab.runs import to_json
 
@@ -186,6 +224,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise MlplabError(f"--top {args.top}: must be at least 1")
+    if any(str(path).lower().endswith(".csv") for path in args.images):
+        return _predict_csv(args)
+    if args.submission:
+        raise MlplabError("--submission needs a CSV of pixel rows as input")
     results = predict(args.run, args.images, top=args.top, invert=args.invert, frame=args.frame)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -198,6 +240,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{r['file']:<{width}}  {r['label']}  {r['probability']:.3f}"
             f"{'  | ' + others if others else ''}{note}"
         )
+    return 0
+
+
+def _predict_csv(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlplab.data.tabular import read_csv, write_submission
+    from mlplab.runs import load_run
+
+    if len(args.images) != 1:
+        raise MlplabError("predict takes one CSV file at a time (or image files)")
+    run = load_run(args.run)
+    images, _ = read_csv(Path(args.images[0]), labeled=False)
+    labels = [run.class_names[i] for i in run.predict(images).argmax(axis=1)]
+    if args.submission:
+        write_submission(Path(args.submission), labels)
+        print(f"wrote {len(labels)} predictions to {args.submission} (ImageId,Label)")
+    elif args.json:
+        print(json.dumps([{"row": i, "label": label} for i, label in enumerate(labels, 1)]))
+    else:
+        for i, label in enumerate(labels, start=1):
+            print(f"{i}\t{label}")
     return 0
 
 
@@ -229,7 +293,14 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from mlplab import cli_datasets
+
+    return cli_datasets.run(args)
+
+
 COMMANDS: dict[str, Any] = {
+    "datasets": cmd_datasets,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,

@@ -38,6 +38,7 @@ INITIALIZERS = (
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
 ENGINES = ("auto", "fit")
+COLORS = ("auto", "grayscale", "rgb")
 
 # Keras' own default for AdamW; the other optimizers default to no weight decay.
 ADAMW_DEFAULT_WEIGHT_DECAY = 0.004
@@ -71,8 +72,8 @@ def _hidden_sizes(v: tuple[int, ...]) -> str | None:
 
 def _validation(v: float | str) -> str | None:
     if isinstance(v, str):
-        return None if v == "test" else 'must be a fraction in [0, 1) or "test"'
-    return None if 0 <= v < 1 else 'must be a fraction in [0, 1) or "test"'
+        return None if v.strip() else 'must be a fraction in [0, 1), "test", or a dataset path'
+    return None if 0 <= v < 1 else 'must be a fraction in [0, 1), "test", or a dataset path'
 
 
 class _Section:
@@ -122,7 +123,7 @@ class DataConfig(_Section):
     """Which images to train on and how pixels become network inputs."""
 
     section: ClassVar[str] = "data"
-    dataset: str = _opt("digits", "dataset name (built in: digits)")
+    dataset: str = _opt("digits", "dataset name (`mlplab datasets list`) or a path")
     scaling: str = _opt(
         "unit",
         "unit: [0,1]; centered: [-0.5,0.5]; standardize: per-pixel mean, global std",
@@ -130,9 +131,22 @@ class DataConfig(_Section):
     )
     validation: float | str = _opt(
         0.1,
-        'fraction of train held out (seeded, stratified), 0 for none, or "test"',
+        'fraction of train held out (seeded, stratified), 0 for none, "test", or a path',
         check=_validation,
     )
+    image_size: tuple[int, ...] = _opt(
+        (),
+        "image folders: [height, width] to resize to; [] = the most common size",
+        check=lambda v: (
+            None
+            if len(v) in (0, 2) and all(n > 0 for n in v)
+            else "must be [] or [height, width] with sizes > 0"
+        ),
+    )
+    color: str = _opt(
+        "auto", "image folders: grayscale, rgb, or auto (from the images)", choices=COLORS
+    )
+    strict: bool = _opt(False, "image folders: stop at an unreadable file instead of skipping it")
 
 
 @dataclass(frozen=True)

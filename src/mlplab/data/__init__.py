@@ -3,11 +3,43 @@
 This package knows nothing of Keras or JAX: it returns NumPy arrays.
 """
 
-from mlplab.data.catalog import dataset_names, load_dataset
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlplab.data.catalog import CATALOG, dataset_names
 from mlplab.data.dataset import Dataset
 from mlplab.data.images import read_images
 from mlplab.data.scaling import ScalingParams, scaling_params
 from mlplab.data.split import Splits, make_splits, stratified_split
+
+
+def looks_like_path(spec: str) -> bool:
+    return "/" in spec or "\\" in spec or spec.startswith(".") or Path(spec).exists()
+
+
+def load_dataset(
+    spec: str,
+    *,
+    offline: bool | None = None,
+    image_size: tuple[int, ...] = (),
+    color: str = "auto",
+    strict: bool = False,
+    verbose: bool = False,
+) -> Dataset:
+    """Read a dataset by catalog name or path into a :class:`Dataset`.
+
+    Named datasets are verified (and downloaded unless ``offline``); paths are read by the
+    reader their form calls for (see :mod:`mlplab.data.paths`). image_size, color and strict
+    apply to image folders.
+    """
+    from mlplab.data.catalog import load_named
+    from mlplab.data.paths import load_path
+
+    if spec in CATALOG or not looks_like_path(spec):
+        return load_named(spec, offline=offline, progress=verbose)
+    return load_path(Path(spec), image_size, color, strict, verbose)
+
 
 __all__ = [
     "Dataset",

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mlplab.errors import DataError
+
+# Image formats accepted from users' files, and Pillow's decompression-bomb limit for this
+# job: larger than any photo a classifier of small images needs; a file that declares more is
+# refused from its header, before any pixel is decoded.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+MAX_PIXELS = 50_000_000
 
 # A dataset whose images' borders are this dark (or this light, mirrored) has a clear
 # background: drawings of the other polarity are inverted, and strokes can be framed.
@@ -69,29 +79,60 @@ def frame_content(image: np.ndarray, fraction: float) -> np.ndarray:
     return canvas
 
 
-def decode_image(path: str | Path, channels: int) -> np.ndarray:
-    """Decode one image file at its own size to uint8 (h, w, channels), channels in {1, 3}.
+@contextmanager
+def pillow_limits() -> Iterator[None]:
+    """Pillow's pixel limit set to MAX_PIXELS, its bomb warning raised as an error."""
+    from PIL import Image
 
-    Transparent pixels are put on white. Raises DataError naming the file when it is missing
-    or cannot be decoded.
-    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def open_image(path: str | Path) -> Any:
+    """Open an image's header (call inside :func:`pillow_limits`); DataError if refused."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        return Image.open(path, formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{path}: declares more than {MAX_PIXELS} pixels; refused") from None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such image file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not a {'/'.join(FORMATS)} image Pillow can decode") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open image: {exc}") from None
+
+
+def decode_image(path: str | Path, channels: int) -> np.ndarray:
+    """Decode one image file at its own size to uint8 (h, w, channels), channels in {1, 3}.
+
+    Only PNG, JPEG, BMP and GIF are accepted, and no more than MAX_PIXELS. Transparent pixels
+    are put on white. Raises DataError naming the file when it is missing, refused or cannot
+    be decoded.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with pillow_limits(), open_image(path) as img:
             img.load()
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
                 rgba = img.convert("RGBA")
                 img = Image.new("RGBA", rgba.size, "white")
                 img.alpha_composite(rgba)
             array = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such image file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not an image file") from None
-    except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image Pillow can decode") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{path}: declares more than {MAX_PIXELS} pixels; refused") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{path}: cannot decode image: {exc}") from None
     return array.reshape(array.shape[0], array.shape[1], channels)

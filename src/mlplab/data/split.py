@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlplab.data.dataset import Dataset
+from mlplab.errors import DataError
 
 
 def stratified_split(
@@ -44,13 +45,30 @@ class Splits:
     validation: str
 
 
-def make_splits(dataset: Dataset, validation: float | str, seed: int) -> Splits:
+def make_splits(
+    dataset: Dataset, validation: float | str, seed: int, external: Dataset | None = None
+) -> Splits:
     """Train / validation / test arrays as ``data.validation`` says.
 
-    validation: a fraction of the training set (seeded, stratified), 0 for none, or "test" to
-    validate on the test split (as some tutorials do; reports say so).
+    validation: a fraction of the training set (seeded, stratified), 0 for none, "test" to
+    validate on the test split (as some tutorials do; reports say so), or a path, whose
+    dataset is passed as ``external`` (all of its images, train and test, validate).
     """
     x, y = dataset.x_train, dataset.y_train
+    if external is not None:
+        if external.image_shape != dataset.image_shape:
+            raise DataError(
+                f"data.validation = {validation}: images are {external.image_shape}, "
+                f"training images {dataset.image_shape}"
+            )
+        if external.class_names != dataset.class_names:
+            raise DataError(
+                f"data.validation = {validation}: classes {list(external.class_names)[:5]}... "
+                f"differ from the training classes {list(dataset.class_names)[:5]}..."
+            )
+        x_val = np.concatenate([external.x_train, external.x_test])
+        y_val = np.concatenate([external.y_train, external.y_test])
+        return Splits(x, y, x_val, y_val, dataset.x_test, dataset.y_test, f"the file {validation}")
     if validation == "test":
         return Splits(
             x,

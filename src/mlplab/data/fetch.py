@@ -1,0 +1,233 @@
+"""Find, download and verify dataset files; never hand out a file that was not verified.
+
+Where a file is looked for, in order:
+1. mlplab's cache: ``$MLPLAB_DATA``, else the platform's user cache dir (``~/.cache/mlplab``);
+2. copies already on the machine (Keras' ``~/.keras/datasets``, Debian's
+   ``/usr/share/datasets/...``) — used in place, never copied;
+3. the official source, then its mirrors (not with ``offline``), to a temporary file that is
+   verified and only then renamed into the cache.
+
+A file is verified by the SHA-256 of its bytes, or — for a ``.gz`` that someone re-compressed,
+as Debian does — by the SHA-256 of its decompressed content.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlplab.errors import DataError
+
+CHUNK = 1 << 20
+TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a named dataset.
+
+    sha256: of the file as published; raw_sha256: of its decompressed content (for .gz files;
+    empty if unknown). urls: the official source first, then mirrors. elsewhere: copies that
+    may already be on the machine, tried before downloading.
+    """
+
+    name: str
+    sha256: str
+    urls: tuple[str, ...]
+    raw_sha256: str = ""
+    elsewhere: tuple[Callable[[], Path], ...] = field(default=(), compare=False)
+
+
+def cache_dir() -> Path:
+    """Where downloaded datasets live: ``$MLPLAB_DATA`` or the user cache dir."""
+    override = os.environ.get("MLPLAB_DATA")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mlplab")) / "datasets"
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    """``offline`` if given, else ``MLPLAB_OFFLINE=1``."""
+    if offline is not None:
+        return offline
+    return os.environ.get("MLPLAB_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def matches(path: Path, remote: RemoteFile) -> tuple[bool, str]:
+    """Whether ``path`` holds ``remote``'s content, and the SHA-256 that was compared."""
+    actual = sha256_file(path)
+    if actual == remote.sha256:
+        return True, actual
+    if remote.raw_sha256 and path.name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as handle:
+                digest = hashlib.sha256()
+                for chunk in iter(lambda: handle.read(CHUNK), b""):
+                    digest.update(chunk)
+        except (OSError, EOFError):
+            return False, actual
+        return digest.hexdigest() == remote.raw_sha256, actual
+    return False, actual
+
+
+def _existing_copies(remote: RemoteFile) -> list[Path]:
+    found = []
+    for locate in remote.elsewhere:
+        try:
+            path = locate()
+        except (OSError, KeyError):
+            continue
+        if path.is_file():
+            found.append(path)
+    return found
+
+
+def locate(dataset: str, remote: RemoteFile) -> Path | None:
+    """A verified local copy of ``remote`` (cache or elsewhere on the machine), or None."""
+    cached = cache_dir() / dataset / remote.name
+    for path in [cached, *_existing_copies(remote)]:
+        if path.is_file() and matches(path, remote)[0]:
+            return path
+    return None
+
+
+def ensure(
+    dataset: str,
+    remote: RemoteFile,
+    offline: bool | None = None,
+    progress: bool = True,
+) -> Path:
+    """A verified local path for ``remote``, downloading it if needed.
+
+    A cached copy that fails verification is fetched again once; if that also fails, the
+    error names the file and both hashes. Offline, only local copies are used, and the
+    error says where it looked.
+    """
+    found = locate(dataset, remote)
+    if found is not None:
+        return found
+    cached = cache_dir() / dataset / remote.name
+    looked = [cached, *[p for p in _existing_copies(remote)]]
+    if is_offline(offline):
+        where = ", ".join(str(p) for p in looked)
+        raise DataError(
+            f"{dataset}: {remote.name} is not available offline (looked in {where}); "
+            f"run `mlplab datasets fetch {dataset}` with network access"
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for url in remote.urls:
+        try:
+            download(url, cached, remote, progress=progress)
+            return cached
+        except DataError as exc:
+            errors.append(str(exc))
+    raise DataError(f"{dataset}: could not fetch {remote.name}: {'; '.join(errors)}")
+
+
+def download(url: str, dest: Path, remote: RemoteFile, progress: bool = True) -> None:
+    """Fetch ``url`` to a temporary file beside ``dest``, verify it, rename it into place.
+
+    Proxies come from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``), as urllib reads
+    them. A response that is HTML, cut short, or has the wrong hash is refused; nothing is
+    left at ``dest`` then.
+    """
+    handle, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            _stream(url, out, remote.name, progress)
+        ok, actual = matches(tmp, remote)
+        if not ok:
+            raise DataError(
+                f"{url}: checksum mismatch for {remote.name}: expected sha256 "
+                f"{remote.sha256}, got {actual}"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stream(url: str, out, name: str, progress: bool) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "mlplab"})
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)
+    except urllib.error.HTTPError as exc:
+        raise DataError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DataError(f"{url}: cannot connect: {reason}") from None
+    with response:
+        kind = response.headers.get("Content-Type", "")
+        if kind.startswith("text/html"):
+            raise DataError(f"{url}: the server sent an HTML page, not the data file")
+        expected = int(response.headers.get("Content-Length") or 0)
+        bar = _Bar(name, expected) if progress and sys.stderr.isatty() else None
+        received = 0
+        try:
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                received += len(chunk)
+                if bar:
+                    bar.update(received)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{url}: download cut short after {received} bytes: {exc}") from None
+        finally:
+            if bar:
+                bar.close()
+    if expected and received != expected:
+        raise DataError(f"{url}: download cut short: {received} of {expected} bytes")
+
+
+class _Bar:
+    """A download progress bar on stderr (only on a terminal)."""
+
+    def __init__(self, name: str, total: int) -> None:
+        from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+        self._progress = Progress(
+            *Progress.get_default_columns(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            transient=True,
+        )
+        self._task = self._progress.add_task(name, total=total or None)
+        self._progress.start()
+
+    def update(self, completed: int) -> None:
+        self._progress.update(self._task, completed=completed)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def verify_cached(dataset: str, remotes: Sequence[RemoteFile]) -> list[tuple[str, str]]:
+    """(file name, status) for each file: "ok <path>", "missing" or "corrupt <path>"."""
+    rows = []
+    for remote in remotes:
+        cached = cache_dir() / dataset / remote.name
+        candidates = [p for p in [cached, *_existing_copies(remote)] if p.is_file()]
+        if not candidates:
+            rows.append((remote.name, "missing"))
+            continue
+        good = [p for p in candidates if matches(p, remote)[0]]
+        rows.append((remote.name, f"ok {good[0]}" if good else f"corrupt {candidates[0]}"))
+    return rows

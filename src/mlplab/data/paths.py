@@ -1,0 +1,100 @@
+"""A path given as a dataset: IDX folder, CIFAR folder or archive, CSV, .npz, image folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlplab.data.catalog import from_arrays
+from mlplab.data.dataset import Dataset
+from mlplab.errors import DataError
+
+ARCHIVES = (".tar.gz", ".tgz", ".tar")
+
+
+def describe(path: Path) -> str:
+    """Which reader a path goes to, in words (for errors and `datasets info`)."""
+    from mlplab.data.cifar import is_cifar
+    from mlplab.data.idx import find_idx
+
+    if path.is_dir():
+        if find_idx(path, "train-images-idx3-ubyte"):
+            return "idx"
+        if is_cifar(path):
+            return "cifar"
+        return "folder"
+    name = path.name.lower()
+    if name.endswith(ARCHIVES):
+        return "cifar"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith(".npz"):
+        return "npz"
+    return "unknown"
+
+
+def _check_test_labels(arrays: dict, class_names: tuple[str, ...], where: Path) -> None:
+    if "y_test" in arrays and len(arrays["y_test"]) and arrays["y_test"].max() >= len(class_names):
+        raise DataError(
+            f"{where}: test label {int(arrays['y_test'].max())} is outside the training classes "
+            f"0..{len(class_names) - 1}"
+        )
+
+
+def load_path(
+    path: Path,
+    image_size: tuple[int, ...] = (),
+    color: str = "auto",
+    strict: bool = False,
+    verbose: bool = False,
+) -> Dataset:
+    """Read a dataset from a path; the form is recognised from what is there."""
+    from mlplab.data.tabular import classes_from_labels, read_csv, read_npz
+
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    kind = describe(path)
+    name = (
+        path.name.removesuffix(".tar.gz")
+        if kind == "cifar"
+        else path.stem
+        if path.is_file()
+        else path.name
+    )
+    if kind == "idx":
+        from mlplab.data.idx import idx_folder_paths, load_idx_arrays
+
+        arrays = load_idx_arrays(idx_folder_paths(path))
+        class_names = classes_from_labels(arrays["y_train"], str(path))
+    elif kind == "cifar":
+        from mlplab.data.cifar import load_cifar
+
+        arrays = load_cifar(path)
+        class_names = arrays["class_names"]
+    elif kind == "csv":
+        x, y = read_csv(path, labeled=True)
+        arrays = {"x_train": x, "y_train": y}
+        class_names = classes_from_labels(y, str(path))
+    elif kind == "npz":
+        arrays = read_npz(path)
+        class_names = classes_from_labels(arrays["y_train"], str(path))
+    elif kind == "folder":
+        from mlplab.data.folder import load_image_folder
+
+        arrays, class_names, report = load_image_folder(path, image_size, color, strict)
+        if verbose:
+            import sys
+
+            print(f"{path}: read {report.summary()}", file=sys.stderr)
+    else:
+        raise DataError(
+            f"{path}: not a dataset mlplab can read (a folder of IDX files, a CIFAR folder or "
+            ".tar.gz, a .csv, an .npz, or a folder of class sub-folders of images)"
+        )
+    if len(class_names) < 2:
+        raise DataError(f"{path}: only one class; a classifier needs at least two")
+    _check_test_labels(arrays, class_names, path)
+    if len(np.unique(arrays["y_train"])) < 2:
+        raise DataError(f"{path}: the training labels hold only one class")
+    return from_arrays(name, arrays, tuple(class_names), str(path))

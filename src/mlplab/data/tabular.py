@@ -1,0 +1,122 @@
+"""CSV files in the Kaggle digit-recognizer layout, and NumPy .npz files."""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from mlplab.errors import DataError
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read CSV: {exc}") from None
+
+
+def read_csv(path: Path, labeled: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """A Kaggle-layout CSV -> images uint8 (n, s, s, 1) and labels int64 (n,) (or None).
+
+    Labeled files have the header ``label,pixel0,...,pixelN``; unlabeled (a Kaggle test.csv)
+    only the pixel columns. N + 1 must be a square number (784 = 28 x 28).
+    """
+    header = [column.strip() for column in _header(path)]
+    first = 1 if labeled else 0
+    if labeled and (not header or header[0] != "label"):
+        raise DataError(f"{path}: the first column must be 'label' (got {header[:1]})")
+    pixels = header[first:]
+    for i, column in enumerate(pixels):
+        if column != f"pixel{i}":
+            raise DataError(
+                f"{path}: column {first + i + 1} should be 'pixel{i}', found '{column}'"
+            )
+    side = math.isqrt(len(pixels))
+    if not pixels or side * side != len(pixels):
+        raise DataError(f"{path}: {len(pixels)} pixel columns is not a square image")
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    except ValueError as exc:
+        raise DataError(f"{path}: {str(exc).splitlines()[0]}") from None
+    if table.shape[0] == 0:
+        raise DataError(f"{path}: no rows")
+    if table.shape[1] != len(header):
+        raise DataError(f"{path}: rows have {table.shape[1]} cells but the header {len(header)}")
+    values = table[:, first:]
+    if values.min() < 0 or values.max() > 255:
+        row = int(np.argwhere((values < 0) | (values > 255))[0][0])
+        raise DataError(f"{path}: row {row + 2} has a pixel outside 0..255")
+    images = values.astype(np.uint8).reshape(-1, side, side, 1)
+    labels = table[:, 0] if labeled else None
+    if labels is not None and labels.min() < 0:
+        row = int(np.argmin(labels))
+        raise DataError(f"{path}: row {row + 2} has a negative label {labels[row]}")
+    return images, labels
+
+
+def classes_from_labels(labels: np.ndarray, where: str) -> tuple[str, ...]:
+    """Class names "0".."K-1" for integer labels; every class must occur."""
+    count = int(labels.max()) + 1
+    missing = sorted(set(range(count)) - set(np.unique(labels).tolist()))
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        raise DataError(
+            f"{where}: labels run to {count - 1} but classes {shown} never occur; labels must "
+            f"be 0..K-1 with every class present"
+        )
+    return tuple(str(i) for i in range(count))
+
+
+def write_submission(path: Path, labels: list[str]) -> None:
+    """A Kaggle submission: ``ImageId,Label`` with 1-based ImageId."""
+    from mlplab.runs import atomic_write_text
+
+    lines = ["ImageId,Label", *(f"{i},{label}" for i, label in enumerate(labels, start=1))]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """x_train, y_train[, x_test, y_test] from an .npz, loaded with allow_pickle=False.
+
+    Images may be (n, h, w) or (n, h, w, c) of integers in 0..255; returned uint8 NHWC.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in NPZ_KEYS if key in npz.files}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except ValueError as exc:  # object arrays need pickle: refused
+        raise DataError(f"{path}: refused: {exc}") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise DataError(f"{path}: not a readable .npz: {exc}") from None
+    for key in ("x_train", "y_train"):
+        if key not in arrays:
+            raise DataError(f"{path}: no '{key}' array (need x_train, y_train[, x_test, y_test])")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{path}: x_test and y_test must both be there, or neither")
+    for part in ("train", "test"):
+        if f"x_{part}" not in arrays:
+            continue
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[-1] not in (1, 3):
+            raise DataError(f"{path}: x_{part} must be (n, h, w) or (n, h, w, 1|3), got {x.shape}")
+        if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < 0 or x.max() > 255)):
+            raise DataError(f"{path}: x_{part} must hold integer pixels 0..255 ({x.dtype})")
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{path}: y_{part} must be integer labels (n,), got {y.shape}")
+        if len(x) != len(y):
+            raise DataError(f"{path}: {len(x)} {part} images but {len(y)} labels")
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = x.astype(np.uint8), y.astype(np.int64)
+    return arrays
