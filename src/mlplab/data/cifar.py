@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,9 @@ class _Source:
                             handle = tar.extractfile(member)
                             if handle is not None:
                                 self.members[Path(member.name).name] = handle.read()
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise DataError(f"{path}: not a readable tar archive: {exc}") from None
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise DataError(f"{path}: not a readable tar archive: {reason}") from None
 
     def has(self, name: str) -> bool:
         if self.folder is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -42,7 +43,9 @@ def read_csv(path: Path, labeled: bool = True) -> tuple[np.ndarray, np.ndarray |
     if not pixels or side * side != len(pixels):
         raise DataError(f"{path}: {len(pixels)} pixel columns is not a square image")
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
+            table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
     except ValueError as exc:
         raise DataError(f"{path}: {str(exc).splitlines()[0]}") from None
     if table.shape[0] == 0:

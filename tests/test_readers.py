@@ -1,0 +1,352 @@
+"""Every dataset form mlplab reads, round-tripped; every bad file refused with one line."""
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlplab import DataError
+from mlplab.data import load_dataset
+from mlplab.data.cifar import safe_unpickle
+from mlplab.data.idx import parse_idx
+from mlplab.data.tabular import read_csv, read_npz, write_submission
+
+from .datagen import (
+    idx_bytes,
+    png_declaring,
+    tar_folder,
+    toy_images,
+    write_cifar10_folder,
+    write_idx_folder,
+    write_image_folder,
+    write_kaggle_csv,
+)
+
+
+def assert_one_line(exc_info, *fragments):
+    message = str(exc_info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+# --- IDX ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_folder_round_trips(tmp_path, gz):
+    written = write_idx_folder(tmp_path / "set", gz=gz)
+    data = load_dataset(str(tmp_path / "set"))
+    np.testing.assert_array_equal(data.x_train, written["x_train"])
+    np.testing.assert_array_equal(data.y_test, written["y_test"])
+    assert data.class_names == ("0", "1", "2") and data.test_split == "official"
+
+
+def test_idx_folder_without_test_gets_a_seeded_stratified_split(tmp_path):
+    write_idx_folder(tmp_path / "set", test=False)
+    data = load_dataset(str(tmp_path / "set"))
+    assert len(data.y_train) + len(data.y_test) == 60 and len(data.y_test) == 12
+    assert np.bincount(data.y_test).tolist() == [4, 4, 4]
+    assert "no test split of its own" in data.test_split
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x08\x03\x00\x00", "wrong magic number"),
+        (bytes([0, 0, 0x0D, 3]) + bytes(12), "is not unsigned bytes"),
+        (bytes([0, 0, 8, 3, 0, 0, 0, 2]), "truncated IDX header"),
+        (idx_bytes(np.zeros((2, 3, 3), np.uint8))[:-1], "IDX truncated"),
+        (idx_bytes(np.zeros((2, 3, 3), np.uint8)) + b"x", "trailing bytes"),
+        (bytes([0, 0, 8, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0]), "2 dimensions"),
+    ],
+)
+def test_bad_idx_bytes(data, message):
+    with pytest.raises(DataError) as caught:
+        parse_idx(data, "f.idx")
+    assert_one_line(caught, "f.idx", message)
+
+
+def test_idx_image_and_label_counts_must_match(tmp_path):
+    write_idx_folder(tmp_path / "set", gz=False)
+    (tmp_path / "set" / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(59, np.uint8)))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "set"))
+    assert_one_line(caught, "60 images but 59 labels")
+
+
+def test_idx_corrupt_gzip(tmp_path):
+    write_idx_folder(tmp_path / "set")
+    path = tmp_path / "set" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "set"))
+    assert_one_line(caught, str(path), "cannot read")
+
+
+# --- CIFAR -------------------------------------------------------------------------------
+
+
+def test_cifar_folder_and_tarball_round_trip_exactly(tmp_path):
+    written = write_cifar10_folder(tmp_path / "cifar-10-batches-py")
+    for spec in (
+        tmp_path / "cifar-10-batches-py",
+        tar_folder(tmp_path / "cifar-10-batches-py", tmp_path / "c.tar.gz"),
+    ):
+        data = load_dataset(str(spec))
+        np.testing.assert_array_equal(data.x_train, written["x_train"])
+        np.testing.assert_array_equal(data.y_train, written["y_train"])
+        np.testing.assert_array_equal(data.x_test, written["x_test"])
+        assert data.class_names[0] == "airplane" and data.image_shape == (32, 32, 3)
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned-by-pickle",))
+
+
+def test_hostile_cifar_pickle_is_refused_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_cifar10_folder(tmp_path / "cifar")
+    (tmp_path / "cifar" / "test_batch").write_bytes(pickle.dumps({b"data": Exploit()}, 4))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "cifar"))
+    assert_one_line(caught, "test_batch", "unsafe or invalid pickle", "refused to build")
+    assert not (tmp_path / "pwned-by-pickle").exists()
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ({b"labels": [1]}, "has no 'data'"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]}, "2 images but labels"),
+        ({b"data": np.zeros((2, 100), np.uint8), b"labels": [1, 2]}, "must be uint8 (n, 3072)"),
+        ([1, 2, 3], "must be a dict"),
+    ],
+)
+def test_malformed_cifar_batches(tmp_path, batch, message):
+    write_cifar10_folder(tmp_path / "cifar")
+    (tmp_path / "cifar" / "test_batch").write_bytes(pickle.dumps(batch, 4))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "cifar"))
+    assert_one_line(caught, message)
+
+
+def test_not_a_tarball(tmp_path):
+    path = tmp_path / "fake.tar.gz"
+    path.write_bytes(b"nope")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, "not a readable tar archive")
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def test_kaggle_csv_round_trips_and_gets_a_test_split(tmp_path):
+    written = write_kaggle_csv(tmp_path / "train.csv")
+    x, y = read_csv(tmp_path / "train.csv")
+    np.testing.assert_array_equal(x, written["x"])
+    np.testing.assert_array_equal(y, written["y"])
+    data = load_dataset(str(tmp_path / "train.csv"))
+    assert data.image_shape == (4, 4, 1) and len(data.y_train) + len(data.y_test) == 40
+
+
+def test_unlabeled_csv_and_submission(tmp_path):
+    written = write_kaggle_csv(tmp_path / "test.csv", labeled=False)
+    x, y = read_csv(tmp_path / "test.csv", labeled=False)
+    assert y is None
+    np.testing.assert_array_equal(x, written["x"])
+    write_submission(tmp_path / "sub.csv", ["3", "1"])
+    assert (tmp_path / "sub.csv").read_text() == "ImageId,Label\n1,3\n2,1\n"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("label,", "lbl,", 1), "first column must be 'label'"),
+        (lambda t: t.replace(",pixel3,", ",pixelX,", 1), "column 5 should be 'pixel3'"),
+        (lambda t: t.replace(",pixel15", "", 1), "15 pixel columns is not a square image"),
+        (lambda t: t.replace("\n0,", "\n0,abc", 1), "abc"),
+        (lambda t: t.replace("\n1,", "\n1,999,", 1).replace(",999,", ",", 0), "row"),
+        (lambda t: t.splitlines()[0] + "\n", "no rows"),
+    ],
+)
+def test_bad_csv(tmp_path, edit, message):
+    path = tmp_path / "train.csv"
+    write_kaggle_csv(path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, str(path), message)
+
+
+def test_csv_pixel_out_of_range_and_label_outside_classes(tmp_path):
+    path = tmp_path / "train.csv"
+    write_kaggle_csv(path)
+    lines = path.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[5] = "256"
+    path.write_text("\n".join([*lines[:3], ",".join(cells), *lines[4:]]) + "\n")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, "row 4 has a pixel outside 0..255")
+    write_kaggle_csv(path)
+    lines = path.read_text().splitlines()
+    lines[2] = "9" + lines[2][1:]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, "labels run to 9 but classes 4, 5, 6, 7, 8 never occur")
+
+
+# --- npz ---------------------------------------------------------------------------------
+
+
+def test_npz_round_trips(tmp_path):
+    x, y = toy_images(30, 3)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=x[..., 0], y_train=y, x_test=x[:6], y_test=y[:6])
+    data = load_dataset(str(path))
+    np.testing.assert_array_equal(data.x_train, x)
+    assert data.name == "d" and data.class_names == ("0", "1", "2")
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x_train": np.zeros((2, 3, 3)), "y_train": np.zeros(2, int)}, "integer pixels"),
+        ({"x_train": np.zeros((2, 3, 3), np.uint8)}, "no 'y_train'"),
+        (
+            {"x_train": np.zeros((2, 3, 3), np.uint8), "y_train": np.zeros(3, int)},
+            "2 train images but 3 labels",
+        ),
+        ({"x_train": np.full((2, 3, 3), 300), "y_train": np.zeros(2, int)}, "0..255"),
+        ({"x_train": np.array([object()] * 2), "y_train": np.zeros(2, int)}, "refused"),
+    ],
+)
+def test_bad_npz(tmp_path, arrays, message):
+    path = tmp_path / "d.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError) as caught:
+        read_npz(path)
+    assert_one_line(caught, message)
+
+
+# --- image folders -----------------------------------------------------------------------
+
+
+def test_image_folder_reads_classes_and_infers_size_and_colour(tmp_path):
+    write_image_folder(tmp_path / "pets")
+    data = load_dataset(str(tmp_path / "pets"))
+    assert data.class_names == ("cat", "dog") and data.image_shape == (10, 12, 1)
+    assert len(data.y_train) + len(data.y_test) == 12
+    rgb = load_dataset(str(tmp_path / "pets"), color="rgb", image_size=(5, 6))
+    assert rgb.image_shape == (5, 6, 3)
+
+
+def test_image_folder_with_train_and_test_inside(tmp_path):
+    write_image_folder(tmp_path / "set" / "train", per_class=4)
+    write_image_folder(tmp_path / "set" / "test", per_class=2, mode="RGB")
+    data = load_dataset(str(tmp_path / "set"))
+    assert (len(data.y_train), len(data.y_test)) == (8, 4) and data.test_split == "official"
+
+
+def test_bad_files_are_skipped_and_counted_or_refused_when_strict(tmp_path, capsys):
+    write_image_folder(tmp_path / "pets")
+    (tmp_path / "pets" / "cat" / "notes.txt").write_text("hello")
+    (tmp_path / "pets" / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (tmp_path / "pets" / "dog" / "bomb.png").write_bytes(png_declaring(100_000, 100_000))
+    data = load_dataset(str(tmp_path / "pets"), verbose=True)
+    assert len(data.y_train) + len(data.y_test) == 12
+    assert "skipped 3" in capsys.readouterr().err
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "pets"), strict=True)
+    assert_one_line(caught, "pets/")
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path):
+    write_image_folder(tmp_path / "pets")
+    bomb = tmp_path / "pets" / "dog" / "bomb.png"
+    bomb.write_bytes(png_declaring(100_000, 100_000))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "pets"), strict=True)
+    assert_one_line(caught, "bomb.png", "declares more than")
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda root: (root / "only").mkdir(parents=True), "at least two classes"),
+        (lambda root: root.mkdir(), "at least two classes (found: none)"),
+        (lambda root: [(root / c).mkdir(parents=True) for c in "ab"], "no readable images"),
+    ],
+)
+def test_bad_image_folders(tmp_path, setup, message):
+    root = tmp_path / "imgs"
+    setup(root)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(root))
+    assert_one_line(caught, message)
+
+
+def test_folder_where_only_one_class_is_readable(tmp_path):
+    write_image_folder(tmp_path / "pets")
+    for path in (tmp_path / "pets" / "dog").iterdir():
+        path.write_bytes(b"junk")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "pets"))
+    assert_one_line(caught, "only one class")
+
+
+def test_unknown_paths_and_forms(tmp_path):
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "nope.csv"))
+    assert_one_line(caught, "no such file or folder")
+    odd = tmp_path / "data.parquet"
+    odd.write_bytes(b"x")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(odd))
+    assert_one_line(caught, "not a dataset mlplab can read")
+
+
+def test_validation_from_a_path(tmp_path):
+    import mlplab
+
+    write_idx_folder(tmp_path / "train")
+    write_idx_folder(tmp_path / "val", test=False)
+    run = mlplab.train(
+        overrides={
+            "data.dataset": str(tmp_path / "train"),
+            "train.epochs": 1,
+            "data.validation": str(tmp_path / "val"),
+        },
+        out=tmp_path / "runs",
+        verbose=False,
+    )
+    assert run.metrics["dataset"]["validation_samples"] == 60
+    assert "val" in run.metrics["dataset"]["validation"]
+
+
+def test_copying_a_folder_keeps_it_readable(tmp_path):
+    written = write_idx_folder(tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert Path(tmp_path / "b").is_dir()
+    np.testing.assert_array_equal(load_dataset(str(tmp_path / "b")).x_train, written["x_train"])
+
+
+def test_grayscale_palette_gif_counts_as_grayscale(tmp_path):
+    write_image_folder(tmp_path / "pets")
+    gif = Image.fromarray(np.full((10, 12), 90, np.uint8), "L").convert("P")
+    gif.save(tmp_path / "pets" / "cat" / "extra.gif")
+    assert load_dataset(str(tmp_path / "pets")).image_shape[-1] == 1
+
+
+def test_safe_unpickle_accepts_plain_containers():
+    data = pickle.dumps({b"a": [1, 2.5, "s"], b"b": np.arange(3, dtype=np.uint8)}, 4)
+    loaded = safe_unpickle(data, "x")
+    assert loaded[b"a"] == [1, 2.5, "s"] and loaded[b"b"].tolist() == [0, 1, 2]
