@@ -20,7 +20,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from mlplab._io import atomic_write_bytes, atomic_write_text
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, DataError, RunError
 
@@ -39,35 +39,6 @@ MODEL_FILE = "model.keras"
 REPORT_FILE = "report.txt"
 CURVES_FILE = "curves.png"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates files readable by the owner only; run files get the usual permissions.
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, _FILE_MODE)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def to_json(data: Any) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mlplab.data.dataset import Dataset
-from mlplab.data.fetch import RemoteFile, ensure, locate
+from mlplab.data.fetch import RemoteFile, cache_dir, ensure, is_offline, locate
 from mlplab.data.split import stratified_split
 from mlplab.errors import DataError
 
@@ -350,6 +350,17 @@ def fetch(name: str, offline: bool | None = None, progress: bool = True) -> dict
     found = local_variant(item)
     if found is not None:
         return found[1]
+    if is_offline(offline):
+        looked = []
+        for variant in item.variants:
+            for remote in variant.files:
+                places = [cache_dir() / item.name / remote.name]
+                places += [locate_copy() for locate_copy in remote.elsewhere]
+                looked.append(f"{remote.name} in {', '.join(str(p) for p in places)}")
+        raise DataError(
+            f"{item.name} is not available offline (looked for {'; '.join(looked)}); run "
+            f"`mlplab datasets fetch {item.name}` with network access"
+        )
     variant = item.variants[0]
     return {remote.name: ensure(item.name, remote, offline, progress) for remote in variant.files}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlplab._io import atomic_write_text
 from mlplab.errors import DataError
 
 
@@ -79,8 +80,6 @@ def classes_from_labels(labels: np.ndarray, where: str) -> tuple[str, ...]:
 
 def write_submission(path: Path, labels: list[str]) -> None:
     """A Kaggle submission: ``ImageId,Label`` with 1-based ImageId."""
-    from mlplab.runs import atomic_write_text
-
     lines = ["ImageId,Label", *(f"{i},{label}" for i, label in enumerate(labels, start=1))]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
