@@ -133,8 +133,11 @@ def decode_image(path: str | Path, channels: int) -> np.ndarray:
             array = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{path}: declares more than {MAX_PIXELS} pixels; refused") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: cannot decode image: {exc}") from None
+    except DataError:
+        raise
+    except Exception as exc:  # a damaged file makes decoders raise many kinds
+        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise DataError(f"{path}: cannot decode image: {reason}") from None
     return array.reshape(array.shape[0], array.shape[1], channels)
 
 

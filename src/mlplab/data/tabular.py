@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import math
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +98,9 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: no such file") from None
     except ValueError as exc:  # object arrays need pickle: refused
         raise DataError(f"{path}: refused: {exc}") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise DataError(f"{path}: not a readable .npz: {exc}") from None
+    except Exception as exc:  # a damaged zip raises many kinds; none may escape as a crash
+        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        raise DataError(f"{path}: not a readable .npz: {reason}") from None
     for key in ("x_train", "y_train"):
         if key not in arrays:
             raise DataError(f"{path}: no '{key}' array (need x_train, y_train[, x_test, y_test])")
