@@ -52,15 +52,27 @@ def test_nan_loss_stops_and_keeps_the_last_finite_weights():
     assert float(model.weights[0]) == 2.0
 
 
-def test_stop_request_ends_training_without_recording_the_cut_epoch():
+def test_a_cut_short_epoch_is_not_recorded():
     model = FakeModel()
     stop = StopRequest()
     monitor = EpochMonitor(model, TrainConfig(), stop)
     monitor.end_epoch({"epoch": 1, "loss": 1.0})
     stop.set()
-    assert monitor.end_epoch({"epoch": 2, "loss": 0.5})
+    assert monitor.end_epoch({"epoch": 2, "loss": 0.5}, cut_short=True)
     result = monitor.finish()
     assert result.status == "interrupted" and len(result.history) == 1
+
+
+def test_a_stop_between_epochs_keeps_the_finished_epoch():
+    model = FakeModel()
+    stop = StopRequest()
+    monitor = EpochMonitor(model, TrainConfig(), stop)
+    assert not monitor.end_epoch({"epoch": 1, "loss": 1.0})
+    stop.set()
+    assert monitor.end_epoch({"epoch": 2, "loss": 0.5})
+    result = monitor.finish()
+    assert result.status == "interrupted" and len(result.history) == 2
+    assert result.message == "interrupted after epoch 2"
 
 
 def test_steps_per_epoch_counts_the_partial_batch():

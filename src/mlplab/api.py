@@ -193,7 +193,9 @@ def train(
             **metrics,
             "epochs_completed": len(result.history),
             "best_epoch": result.best_epoch,
+            "engine": trainer.name,
             "train_seconds": result.train_seconds,
+            "compile_seconds": result.compile_seconds,
             "wall_seconds": time.perf_counter() - started,
             "dataset": {
                 "name": dataset.name,

@@ -71,6 +71,7 @@ class FitResult:
     best_epoch: int | None = None
     message: str = ""
     train_seconds: float = 0.0
+    compile_seconds: float = 0.0
 
 
 class EpochMonitor:
@@ -91,10 +92,14 @@ class EpochMonitor:
         self._good_weights = model.get_weights()
         self._since_best = 0
 
-    def end_epoch(self, stats: dict[str, float]) -> bool:
-        """Record a finished epoch; True when training must stop now."""
-        if self.stop.requested:
-            # The epoch was cut short: it is not recorded as an epoch.
+    def end_epoch(self, stats: dict[str, float], cut_short: bool = False) -> bool:
+        """Record a finished epoch; True when training must stop now.
+
+        cut_short: a stop request ended the epoch early (Keras fit stops mid-epoch); such an
+        epoch is not recorded. A trainer that only stops between epochs passes False, and the
+        request then stops training after recording the epoch.
+        """
+        if cut_short:
             self.result.status = "interrupted"
             self.result.message = (
                 f"interrupted during epoch {stats['epoch']}; kept the weights at that point"
@@ -124,6 +129,10 @@ class EpochMonitor:
                 f"early stopping after epoch {stats['epoch']}: no improvement for "
                 f"{self.patience} epochs; restored epoch {self.result.best_epoch}"
             )
+            return True
+        if self.stop.requested:
+            self.result.status = "interrupted"
+            self.result.message = f"interrupted after epoch {stats['epoch']}"
             return True
         return False
 
@@ -228,12 +237,16 @@ class _KerasBridge(keras.callbacks.Callback):
                 stats[key] = float(logs[key])
         stats["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         stats["seconds"] = time.perf_counter() - self.started
-        if self.monitor.end_epoch(stats):
+        if self.monitor.end_epoch(stats, cut_short=self.stop.requested):
             self.model.stop_training = True
         if not self.stop.requested:
             self.listener.on_epoch_end(stats)
 
 
 def get_trainer(config: TrainConfig) -> Trainer:
-    """The trainer ``train.engine`` asks for (``auto``: the fastest available)."""
-    return FitTrainer()
+    """The trainer ``train.engine`` asks for: ``auto`` is the fused engine on JAX."""
+    if config.engine == "fit" or keras.backend.backend() != "jax":
+        return FitTrainer()
+    from mlplab.fused import FusedTrainer
+
+    return FusedTrainer()

@@ -1,0 +1,231 @@
+"""The fused-epoch trainer: a whole epoch is one compiled JAX call.
+
+Keras' ``model.fit`` dispatches every step from Python; for the small networks trained on
+MNIST-like data that dispatch is most of the time. Here the training set lives on the device
+as uint8, each epoch draws a seeded permutation of shape (steps, batch), and
+``jax.lax.scan`` runs the steps inside one ``jax.jit`` call using Keras' stateless API
+(``model.stateless_call`` and ``optimizer.stateless_apply``): the same layers, losses,
+optimizer, schedule, weight decay and clipping as ``fit``, without the per-step Python.
+
+The last partial batch is padded and masked: every sample counts in every epoch, and the
+last step's gradient is the mean over its real samples, as in ``fit``. Dropout's random
+state and batch-norm statistics are Keras non-trainable variables carried in the scan.
+
+This module and nothing else in mlplab knows JAX internals.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from mlplab.config import TrainConfig
+from mlplab.data.split import Splits
+from mlplab.engine import EpochListener, EpochMonitor, FitResult, StopRequest, Trainer
+
+EVAL_CHUNK = 2048
+# Keras' categorical cross-entropy clips probabilities to [EPSILON, 1 - EPSILON].
+EPSILON = 1e-7
+_cache_ready = False
+
+
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache under mlplab's cache dir (``$MLPLAB_JAX_CACHE``).
+
+    The second run of the same network then loads its compiled epoch instead of compiling.
+    """
+    global _cache_ready
+    if _cache_ready:
+        return
+    folder = os.environ.get("MLPLAB_JAX_CACHE")
+    if not folder:
+        import platformdirs
+
+        folder = os.path.join(platformdirs.user_cache_dir("mlplab"), "jax-cache")
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _cache_ready = True
+
+
+def _cross_entropy(probs: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per-sample categorical cross-entropy of softmax outputs, as Keras computes it."""
+    clipped = jnp.clip(probs, EPSILON, 1.0 - EPSILON)
+    picked = jnp.take_along_axis(clipped, labels[:, None], axis=1)[:, 0]
+    return -jnp.log(picked)
+
+
+class FusedTrainer(Trainer):
+    """Whole epochs as single compiled calls (JAX backend only)."""
+
+    name = "fused"
+
+    def __init__(self) -> None:
+        enable_compilation_cache()
+        self.compile_seconds = 0.0
+
+    # --- compiled functions -------------------------------------------------------------
+
+    def _epoch_function(self, model: keras.Model) -> Any:
+        optimizer = model.optimizer
+
+        def loss_fn(trainable, non_trainable, x, y, mask):
+            probs, non_trainable, losses = model.stateless_call(
+                trainable, non_trainable, x, training=True, return_losses=True
+            )
+            count = jnp.maximum(mask.sum(), 1.0)
+            ce = _cross_entropy(probs, y)
+            penalty = sum(losses) if losses else 0.0
+            loss = (ce * mask).sum() / count + penalty
+            correct = ((jnp.argmax(probs, axis=1) == y) * mask).sum()
+            return loss, (non_trainable, correct)
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def epoch(state, x_all, y_all, order, mask):
+            def step(carry, batch):
+                trainable, non_trainable, opt_vars, sums = carry
+                index, weight = batch
+                x, y = x_all[index], y_all[index]
+                (loss, (non_trainable, correct)), grads = grad_fn(
+                    trainable, non_trainable, x, y, weight
+                )
+                trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
+                real = weight.sum()
+                sums = sums + jnp.stack([loss * real, correct, real])
+                return (trainable, non_trainable, opt_vars, sums), None
+
+            trainable, non_trainable, opt_vars = state
+            carry = (trainable, non_trainable, opt_vars, jnp.zeros(3, jnp.float32))
+            (trainable, non_trainable, opt_vars, sums), _ = jax.lax.scan(step, carry, (order, mask))
+            return (trainable, non_trainable, opt_vars), sums
+
+        return jax.jit(epoch)
+
+    def _predict_function(self, model: keras.Model) -> Any:
+        def predict(trainable, non_trainable, chunks):
+            def one(x):
+                probs, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+                return probs
+
+            return jax.lax.map(one, chunks)
+
+        return jax.jit(predict)
+
+    # --- training -----------------------------------------------------------------------
+
+    def fit(
+        self,
+        model: keras.Model,
+        splits: Splits,
+        config: TrainConfig,
+        listener: EpochListener,
+        stop: StopRequest,
+    ) -> FitResult:
+        optimizer = model.optimizer
+        optimizer.build(model.trainable_variables)
+        n = len(splits.y_train)
+        batch = min(config.batch_size, n)
+        steps = math.ceil(n / batch)
+        x_all = jax.device_put(splits.x_train)
+        y_all = jax.device_put(splits.y_train.astype(np.int32))
+        rng = np.random.default_rng(config.seed)
+        state = (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+        )
+        monitor = EpochMonitor(model, config, stop)
+        listener.on_train_begin(config.epochs, steps)
+        epoch_fn = self._epoch_function(model)
+        compiled = None
+        started = time.perf_counter()
+        try:
+            for epoch in range(1, config.epochs + 1):
+                began = time.perf_counter()
+                order, mask = _epoch_order(rng, n, batch, steps)
+                if compiled is None:
+                    t0 = time.perf_counter()
+                    compiled = epoch_fn.lower(state, x_all, y_all, order, mask).compile()
+                    self.compile_seconds += time.perf_counter() - t0
+                state, sums = compiled(state, x_all, y_all, order, mask)
+                loss_sum, correct, count = (float(v) for v in np.asarray(sums))
+                _write_back(model, state)
+                stats: dict[str, float] = {
+                    "epoch": epoch,
+                    "loss": loss_sum / count,
+                    "accuracy": correct / count,
+                }
+                if splits.x_val is not None:
+                    stats.update(self._validate(model, splits.x_val, splits.y_val))
+                stats["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+                stats["seconds"] = time.perf_counter() - began
+                listener.on_batch_end(epoch, steps)
+                stop_now = monitor.end_epoch(stats)
+                listener.on_epoch_end(stats)
+                if stop_now:
+                    break
+        finally:
+            listener.on_train_end()
+        result = monitor.finish()
+        result.train_seconds = time.perf_counter() - started
+        result.compile_seconds = self.compile_seconds
+        return result
+
+    def _validate(self, model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        probs = self.predict(model, x)
+        ce = -np.log(np.clip(probs[np.arange(len(y)), y], EPSILON, 1 - EPSILON))
+        penalty = sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses)
+        return {
+            "val_loss": float(ce.mean()) + penalty,
+            "val_accuracy": float(np.mean(probs.argmax(axis=1) == y)),
+        }
+
+    def predict(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        """x: uint8 (n, h, w, c) -> float32 (n, classes), in padded fixed-size chunks."""
+        n = len(x)
+        if n == 0:
+            return np.zeros((0, model.output_shape[-1]), np.float32)
+        chunk = min(EVAL_CHUNK, n)
+        chunks = math.ceil(n / chunk)
+        padded = np.zeros((chunks * chunk, *x.shape[1:]), x.dtype)
+        padded[:n] = x
+        fn = getattr(self, "_predict_fn", None)
+        if fn is None or self._predict_model is not model:
+            fn = self._predict_fn = self._predict_function(model)
+            self._predict_model = model
+        probs = fn(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            padded.reshape(chunks, chunk, *x.shape[1:]),
+        )
+        return np.asarray(probs, np.float32).reshape(chunks * chunk, -1)[:n]
+
+
+def _epoch_order(
+    rng: np.random.Generator, n: int, batch: int, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation padded to (steps, batch) int32, and its float32 mask."""
+    order = np.zeros(steps * batch, np.int32)
+    order[:n] = rng.permutation(n)
+    mask = np.zeros(steps * batch, np.float32)
+    mask[:n] = 1.0
+    return order.reshape(steps, batch), mask.reshape(steps, batch)
+
+
+def _write_back(model: keras.Model, state: tuple) -> None:
+    """Put the scan's variables back into the Keras model and optimizer."""
+    trainable, non_trainable, opt_vars = state
+    for variable, value in zip(model.trainable_variables, trainable, strict=True):
+        variable.assign(value)
+    for variable, value in zip(model.non_trainable_variables, non_trainable, strict=True):
+        variable.assign(value)
+    for variable, value in zip(model.optimizer.variables, opt_vars, strict=True):
+        variable.assign(value)

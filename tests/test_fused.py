@@ -1,0 +1,165 @@
+"""The fused-epoch engine: same results as model.fit, and the mechanics fit gives for free."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import mlplab
+from mlplab.config import ModelConfig, TrainConfig
+from mlplab.data import make_splits, scaling_params
+from mlplab.engine import SilentListener, StopRequest, get_trainer, steps_per_epoch
+from mlplab.model import build_model, compile_model
+
+
+def fused_fit(digits_data, model_config, train_config):
+    splits = make_splits(digits_data, 0.1, train_config.seed)
+    keras.utils.set_random_seed(train_config.seed)
+    model = build_model(
+        model_config, digits_data.image_shape, 10, scaling_params(splits.x_train, "unit")
+    )
+    compile_model(
+        model, train_config, steps_per_epoch(len(splits.y_train), train_config.batch_size)
+    )
+    trainer = get_trainer(train_config)
+    assert trainer.name == "fused"
+    result = trainer.fit(model, splits, train_config, SilentListener(), StopRequest())
+    return model, trainer, splits, result
+
+
+@pytest.mark.slow
+def test_fused_and_fit_reach_the_same_accuracy_over_three_seeds(tmp_path):
+    def mean_accuracy(engine):
+        return np.mean(
+            [
+                mlplab.train(
+                    overrides={"train.seed": seed, "train.engine": engine},
+                    out=tmp_path,
+                    verbose=False,
+                ).metrics["test_accuracy"]
+                for seed in (0, 1, 2)
+            ]
+        )
+
+    fused, fit = mean_accuracy("auto"), mean_accuracy("fit")
+    assert abs(fused - fit) <= 0.01, (fused, fit)
+
+
+def test_the_engine_is_the_default_on_jax_and_fit_on_request(digits_run, tmp_path):
+    assert digits_run.metrics["engine"] == "fused"
+    assert digits_run.metrics["compile_seconds"] > 0
+    run = mlplab.train(
+        overrides={"train.engine": "fit", "train.epochs": 2}, out=tmp_path, verbose=False
+    )
+    assert run.metrics["engine"] == "fit"
+
+
+def test_every_sample_counts_once_per_epoch_with_a_partial_last_batch(digits_data):
+    # 1293 training samples in batches of 100: 12 full steps and one of 93.
+    model, _, splits, result = fused_fit(
+        digits_data, ModelConfig(hidden=(16,)), TrainConfig(batch_size=100, epochs=1)
+    )
+    assert len(splits.y_train) % 100 != 0
+    assert int(model.optimizer.iterations.numpy()) == steps_per_epoch(len(splits.y_train), 100)
+    assert 0 < result.history[0]["accuracy"] <= 1
+
+
+def test_dropout_really_drops(digits_data):
+    model, trainer, splits, result = fused_fit(
+        digits_data,
+        ModelConfig(hidden=(64,), dropout=0.9),
+        TrainConfig(epochs=5, learning_rate=0.003),
+    )
+    train_accuracy = result.history[-1]["accuracy"]  # measured with dropout on
+    inference = trainer.predict(model, splits.x_train).argmax(axis=1)
+    assert np.mean(inference == splits.y_train) > train_accuracy + 0.05
+
+
+def test_batch_norm_statistics_update(digits_data):
+    model, *_ = fused_fit(
+        digits_data, ModelConfig(hidden=(8,), batch_norm=True), TrainConfig(epochs=1)
+    )
+    norm = model.get_layer("batch_norm_1")
+    assert np.abs(norm.moving_mean.numpy()).max() > 1e-3
+    assert np.abs(norm.moving_variance.numpy() - 1).max() > 1e-3
+
+
+def test_a_huge_learning_rate_diverges_and_keeps_finite_weights(tmp_path):
+    run = mlplab.train(
+        overrides={
+            "train.optimizer": "sgd",
+            "train.learning_rate": 1e30,
+            "train.epochs": 5,
+            "model.dropout": 0.0,
+        },
+        out=tmp_path,
+        verbose=False,
+    )
+    assert run.status == "diverged" and "lower learning rate" in run.metrics["message"]
+    assert all(np.isfinite(w).all() for w in run.model.get_weights())
+
+
+def test_fused_matches_fit_step_for_step_without_randomness(digits_data):
+    """No dropout, no shuffling effects on the first step: the first update is identical."""
+    config = TrainConfig(
+        optimizer="sgd",
+        learning_rate=0.1,
+        momentum=0.9,
+        batch_size=2000,
+        epochs=1,
+        clip_norm=1.0,
+        schedule="cosine",
+        weight_decay=0.01,
+    )
+    fused_model, *_ = fused_fit(digits_data, ModelConfig(hidden=(16,), l2=1e-3), config)
+    splits = make_splits(digits_data, 0.1, 0)
+    keras.utils.set_random_seed(0)
+    fit_model = build_model(
+        ModelConfig(hidden=(16,), l2=1e-3),
+        digits_data.image_shape,
+        10,
+        scaling_params(splits.x_train, "unit"),
+    )
+    compile_model(fit_model, config, 1)
+    fit_model.fit(
+        splits.x_train,
+        keras.utils.to_categorical(splits.y_train, 10),
+        batch_size=2000,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+    )
+    for fused_w, fit_w in zip(fused_model.get_weights(), fit_model.get_weights(), strict=True):
+        np.testing.assert_allclose(fused_w, fit_w, rtol=2e-4, atol=2e-6)
+
+
+def test_the_compilation_cache_is_used_by_the_second_run(tmp_path):
+    script = (
+        "import jax.monitoring as m, json, mlplab\n"
+        "hits = []\n"
+        "m.register_event_listener(lambda name, **kw: hits.append(name) "
+        "if name == '/jax/compilation_cache/cache_hits' else None)\n"
+        f"mlplab.train(overrides={{'train.epochs': 1}}, out={str(tmp_path / 'runs')!r}, "
+        "verbose=False)\n"
+        "print(json.dumps(len(hits)))\n"
+    )
+    env = {**os.environ, "MLPLAB_JAX_CACHE": str(tmp_path / "jax-cache")}
+
+    def hits() -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert hits() == 0  # a fresh cache: everything compiles
+    assert any((tmp_path / "jax-cache").iterdir())
+    assert hits() > 0  # the second process loads the compiled epoch instead
