@@ -181,7 +181,7 @@ def test_ctrl_c_stops_cleanly_and_writes_the_run(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "status: interrupted" in out
-    assert "stopping after this step" in err and "Traceback" not in err
+    assert "stopping at the end of this step" in err and "Traceback" not in err
     [run_dir] = list(tmp_path.iterdir())
     run = load_run(run_dir)
     assert run.status == "interrupted"
@@ -209,3 +209,16 @@ def test_unusable_keras_backend_is_one_line(tmp_path, backend, message):
     assert process.returncode == 2
     assert process.stderr.startswith("mlplab: error: ") and message in process.stderr
     assert process.stderr.count("\n") == 1
+
+
+def test_bench_quick_runs(capsys):
+    """A smoke test: the benchmark runs and prints its table (no timing is asserted)."""
+    code, out, err = run_cli(capsys, "bench", "--quick")
+    assert code == 0, err
+    assert out.startswith("| network | engine s/epoch | fit s/epoch | engine/fit |")
+    assert "784-64-64-10" in out and "Peak RSS" in out
+
+
+def test_bench_rejects_an_unknown_network(capsys):
+    code, _, err = run_cli(capsys, "bench", "--network", "999-1")
+    assert code == 2 and "no such network" in err

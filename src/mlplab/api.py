@@ -116,7 +116,8 @@ def train(
 
     config: a recipe name, a TOML path, a dict, a RunConfig, or None for the default recipe.
     verbose: show progress on ``stream`` (stderr by default): a bar on a terminal, one line per
-    epoch otherwise. The first Ctrl-C stops training after the current step and still writes
+    epoch otherwise. The first Ctrl-C stops training at the end of the current epoch (fused
+    engine) or step (model.fit) and still writes
     the run (status ``interrupted``); a second one aborts. offline: never download (default:
     ``MLPLAB_OFFLINE``).
     """
@@ -270,7 +271,8 @@ def _stop_on_ctrl_c(stop: Any, stream: TextIO) -> Iterator[None]:
             raise KeyboardInterrupt
         stop.set()
         print(
-            "\nstopping after this step and writing the run (Ctrl-C again to abort)",
+            "\nstopping at the end of this step (fused engine: this epoch) and writing the run "
+            "(Ctrl-C again to abort)",
             file=stream,
             flush=True,
         )

@@ -125,6 +125,28 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--per-class", type=int, default=8, help="samples per class (default 8)")
     show.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
+    bench = commands.add_parser(
+        "bench",
+        help="time the fused engine against Keras model.fit, side by side",
+        description="Train each benchmark network with mlplab's engine and with Keras "
+        "model.fit in this one process, and print steady seconds per epoch, their ratio, "
+        "samples/s and how close training runs to this machine's measured matrix-multiply "
+        "speed. Data: Fashion-MNIST if a verified copy is here, else generated.",
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="one small network on 2,000 samples: a smoke test, not a measurement",
+    )
+    bench.add_argument("--epochs", type=int, default=3, help="epochs per side (default 3)")
+    bench.add_argument("--samples", type=int, default=60000, help="training samples")
+    bench.add_argument(
+        "--network",
+        action="append",
+        metavar="NAME",
+        help="only these networks (repeatable; a prefix such as 784-64 is enough)",
+    )
+
     recipes = commands.add_parser(
         "recipes",
         help="list the bundled recipes, or print one",
@@ -293,6 +315,27 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from mlplab import bench
+
+    networks = list(bench.NETWORKS)
+    samples, epochs = args.samples, args.epochs
+    if args.quick:
+        networks, samples, epochs = networks[:1], 2000, 2
+    if args.network:
+        networks = [n for n in networks if any(n.name.startswith(p) for p in args.network)]
+        if not networks:
+            names = ", ".join(n.name for n in bench.NETWORKS)
+            raise MlplabError(f"--network {args.network}: no such network; networks: {names}")
+    if epochs < 2 or samples < 100:
+        raise MlplabError("bench needs --epochs >= 2 and --samples >= 100")
+    rows = bench.run(
+        networks, samples, epochs, report=lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    print(bench.table(rows))
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from mlplab import cli_datasets
 
@@ -300,6 +343,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Any] = {
+    "bench": cmd_bench,
     "datasets": cmd_datasets,
     "train": cmd_train,
     "evaluate": cmd_evaluate,

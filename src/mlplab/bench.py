@@ -1,0 +1,198 @@
+"""``mlplab bench``: the fused engine and Keras ``model.fit`` side by side, in one process.
+
+For each network both sides train the same model (same seed, same data, no validation) for a
+few epochs; the steady time per epoch is the median of the epochs after the first. The
+machine's matrix-multiply speed is measured at the network's own shapes, so the table can say
+how close training runs to what the hardware does: the floor is the time the step's matrix
+products alone take (forward, weight gradient, input gradient except for the first layer).
+"""
+
+from __future__ import annotations
+
+import itertools
+import resource
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlplab.config import ModelConfig, TrainConfig
+from mlplab.data.dataset import Dataset
+from mlplab.data.split import Splits
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    inputs: tuple[int, int, int]
+    hidden: tuple[int, ...]
+    activation: str
+    optimizer: str
+    batch_size: int
+    dropout: float = 0.0
+
+    @property
+    def learning_rate(self) -> float:
+        return 0.01 if self.optimizer == "sgd" else 0.001
+
+
+NETWORKS = (
+    Network("784-64-64-10 relu adam b32", (28, 28, 1), (64, 64), "relu", "adam", 32),
+    Network("784-256-128-10 sigmoid sgd b128", (28, 28, 1), (256, 128), "sigmoid", "sgd", 128),
+    Network(
+        "784-1024-1024-10 relu drop0.2 adam b128",
+        (28, 28, 1),
+        (1024, 1024),
+        "relu",
+        "adam",
+        128,
+        0.2,
+    ),
+    Network("3072-1024-512-10 relu sgd b32", (32, 32, 3), (1024, 512), "relu", "sgd", 32),
+)
+
+
+@dataclass
+class Row:
+    network: str
+    samples: int
+    engine_s: float
+    fit_s: float
+    engine_compile_s: float
+    fit_first_extra_s: float
+    gflop_per_epoch: float
+    floor_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_s / self.fit_s
+
+    @property
+    def peak_share(self) -> float:
+        return self.floor_s / self.engine_s
+
+
+def _data(shape: tuple[int, int, int], samples: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Fashion-MNIST from a verified local copy when the shape fits, else generated data."""
+    if shape == (28, 28, 1):
+        try:
+            from mlplab.data import load_dataset
+
+            data = load_dataset("fashion-mnist", offline=True)
+            return data.x_train[:samples], data.y_train[:samples], "fashion-mnist"
+        except Exception:  # not here: generated data measures speed just as well
+            pass
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (samples, *shape), dtype=np.uint8)
+    return x, rng.integers(0, 10, samples), "generated"
+
+
+def _layer_shapes(net: Network) -> list[tuple[int, int]]:
+    sizes = [int(np.prod(net.inputs)), *net.hidden, 10]
+    return list(itertools.pairwise(sizes))
+
+
+def _dot_seconds(m: int, k: int, n: int, repeats: int = 30) -> float:
+    """Seconds one jitted (m, k) @ (k, n) float32 product takes here."""
+    import jax
+    import jax.numpy as jnp
+
+    a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
+    dot = jax.jit(lambda a, b: a @ b)
+    dot(a, b).block_until_ready()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = dot(a, b)
+    out.block_until_ready()
+    return (time.perf_counter() - start) / repeats
+
+
+def _floor(net: Network, samples: int) -> tuple[float, float]:
+    """(GFLOP per epoch, seconds the epoch's matrix products take at measured speed)."""
+    steps = samples / net.batch_size
+    flops = seconds = 0.0
+    for i, (fan_in, fan_out) in enumerate(_layer_shapes(net)):
+        products = 2 if i == 0 else 3  # no input gradient for the first layer
+        flops += products * 2 * net.batch_size * fan_in * fan_out * steps
+        forward = _dot_seconds(net.batch_size, fan_in, fan_out)
+        weight_grad = _dot_seconds(fan_in, net.batch_size, fan_out)
+        input_grad = _dot_seconds(net.batch_size, fan_out, fan_in) if i else 0.0
+        seconds += (forward + weight_grad + input_grad) * steps
+    return flops / 1e9, seconds
+
+
+def _time_side(engine: str, net: Network, splits: Splits, dataset: Dataset, epochs: int):
+    import keras
+
+    from mlplab.data import scaling_params
+    from mlplab.engine import SilentListener, StopRequest, get_trainer, steps_per_epoch
+    from mlplab.model import build_model, compile_model
+
+    config = TrainConfig(
+        optimizer=net.optimizer,
+        learning_rate=net.learning_rate,
+        batch_size=net.batch_size,
+        epochs=epochs,
+        engine=engine,
+    )
+    keras.utils.set_random_seed(0)
+    model = build_model(
+        ModelConfig(hidden=net.hidden, activation=net.activation, dropout=net.dropout),
+        dataset.image_shape,
+        10,
+        scaling_params(splits.x_train, "unit"),
+    )
+    compile_model(model, config, steps_per_epoch(len(splits.y_train), net.batch_size))
+    trainer = get_trainer(config)
+    result = trainer.fit(model, splits, config, SilentListener(), StopRequest())
+    seconds = [row["seconds"] for row in result.history]
+    steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
+    return steady, result.compile_seconds, seconds[0] - steady
+
+
+def run(
+    networks: Sequence[Network] = NETWORKS,
+    samples: int = 60000,
+    epochs: int = 3,
+    report=print,
+) -> list[Row]:
+    """Time every network on both sides; ``report`` gets one line per finished network."""
+    from mlplab.data.dataset import Dataset
+
+    rows = []
+    for net in networks:
+        x, y, source = _data(net.inputs, samples)
+        dataset = Dataset(source, x, y, x[:10], y[:10], tuple(map(str, range(10))), source)
+        splits = Splits(x, y, None, None, x[:10], y[:10], "none")
+        engine_s, compile_s, _ = _time_side("auto", net, splits, dataset, epochs)
+        fit_s, _, fit_extra = _time_side("fit", net, splits, dataset, epochs)
+        gflop, floor = _floor(net, len(y))
+        row = Row(net.name, len(y), engine_s, fit_s, compile_s, fit_extra, gflop, floor)
+        rows.append(row)
+        report(
+            f"{net.name} ({source}, {len(y)} samples): engine {engine_s:.3f} s/epoch, "
+            f"fit {fit_s:.3f} s/epoch, ratio {row.ratio:.2f}"
+        )
+    return rows
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The results as a Markdown table, with the process's peak RSS below it."""
+    lines = [
+        "| network | engine s/epoch | fit s/epoch | engine/fit | engine samples/s | "
+        "achieved GFLOP/s | % of measured matmul speed | engine compile s | "
+        "fit first-epoch extra s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.network} | {r.engine_s:.3f} | {r.fit_s:.3f} | {r.ratio:.2f} | "
+            f"{r.samples / r.engine_s:,.0f} | {r.gflop_per_epoch / r.engine_s:.1f} | "
+            f"{100 * r.peak_share:.0f}% | {r.engine_compile_s:.2f} | {r.fit_first_extra_s:.2f} |"
+        )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines.append("")
+    lines.append(f"Peak RSS of this benchmark process (both sides, all networks): {peak_mb:.0f} MB")
+    return "\n".join(lines)
