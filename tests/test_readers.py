@@ -13,7 +13,7 @@ from mlplab import DataError
 from mlplab.data import load_dataset
 from mlplab.data.cifar import safe_unpickle
 from mlplab.data.idx import parse_idx
-from mlplab.data.tabular import read_csv, read_npz, write_submission
+from mlplab.data.tabular import read_csv, write_submission
 
 from .datagen import (
     idx_bytes,
@@ -227,13 +227,14 @@ def test_npz_round_trips(tmp_path):
         ),
         ({"x_train": np.full((2, 3, 3), 300), "y_train": np.zeros(2, int)}, "0..255"),
         ({"x_train": np.array([object()] * 2), "y_train": np.zeros(2, int)}, "refused"),
+        ({"x_train": np.zeros((0, 3, 3), np.uint8), "y_train": np.zeros(0, int)}, "empty"),
     ],
 )
 def test_bad_npz(tmp_path, arrays, message):
     path = tmp_path / "d.npz"
     np.savez(path, **arrays)
     with pytest.raises(DataError) as caught:
-        read_npz(path)
+        load_dataset(str(path))
     assert_one_line(caught, message)
 
 

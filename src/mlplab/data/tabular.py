@@ -66,6 +66,8 @@ def read_csv(path: Path, labeled: bool = True) -> tuple[np.ndarray, np.ndarray |
 
 def classes_from_labels(labels: np.ndarray, where: str) -> tuple[str, ...]:
     """Class names "0".."K-1" for integer labels; every class must occur."""
+    if len(labels) == 0:
+        raise DataError(f"{where}: the dataset is empty (no labelled images)")
     count = int(labels.max()) + 1
     missing = sorted(set(range(count)) - set(np.unique(labels).tolist()))
     if missing:
