@@ -37,6 +37,7 @@ from mlplab.runs import (
     load_run,
 )
 
+ENGINE_NAMES = {"fused": "fused JAX epochs", "fit": "Keras model.fit"}
 ConfigLike = RunConfig | str | Path | Mapping[str, Any] | None
 
 
@@ -163,7 +164,8 @@ def train(
     if verbose:
         print(
             f"run {writer.path}: {cfg.name} on {dataset.name} "
-            f"({len(splits.y_train)} train, {len(splits.y_test)} test images)",
+            f"({len(splits.y_train)} train, {len(splits.y_test)} test images; "
+            f"engine: {ENGINE_NAMES[trainer.name]})",
             file=stream,
         )
 

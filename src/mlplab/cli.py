@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help="= --set train.learning_rate=X")
     train.add_argument("--dataset", help="= --set data.dataset=NAME")
     train.add_argument("--seed", type=int, help="= --set train.seed=N")
+    train.add_argument(
+        "--engine",
+        choices=("auto", "fit"),
+        help="= --set train.engine=...: auto is the fused JAX engine, fit is Keras model.fit",
+    )
     train.add_argument("--name", help="run name (default: the recipe's or file's name)")
     train.add_argument(
         "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
@@ -195,6 +200,8 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
             overrides.append(f"{key}={getattr(args, flag)}")
     if args.dataset is not None:
         overrides.append(f"data.dataset={json.dumps(args.dataset)}")
+    if args.engine is not None:
+        overrides.append(f"train.engine={json.dumps(args.engine)}")
     if args.name is not None:
         overrides.append(f"name={json.dumps(args.name)}")
     return overrides
