@@ -195,3 +195,44 @@ def test_a_crash_mid_training_leaves_a_run_marked_incomplete(tmp_path, monkeypat
     assert {p.name for p in run_dir.iterdir()} == {"config.toml"}
     with pytest.raises(RunError, match="incomplete run"):
         load_run(run_dir)
+
+
+def test_a_crash_keeps_the_last_checkpointed_epoch(tmp_path, monkeypatch):
+    from mlplab import RunError, engine
+
+    class CrashAfterTwoEpochs(engine.FitTrainer):
+        def fit(self, model, splits, config, listener, stop):
+            listener.on_train_begin(config.epochs, 1)
+            for epoch in (1, 2):
+                listener.on_epoch_end(
+                    {
+                        "epoch": epoch,
+                        "loss": 1.0 / epoch,
+                        "accuracy": 0.5,
+                        "lr": 0.001,
+                        "seconds": 0.1,
+                    }
+                )
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(engine, "get_trainer", lambda config: CrashAfterTwoEpochs())
+    with pytest.raises(RuntimeError):
+        mlplab.train(
+            overrides={"train.epochs": 5}, out=tmp_path, verbose=False, checkpoint_seconds=0
+        )
+    [run_dir] = list(tmp_path.iterdir())
+    assert {p.name for p in run_dir.iterdir()} == {"config.toml", "history.csv", "checkpoint.keras"}
+    assert (run_dir / "history.csv").read_text().splitlines()[-1].startswith("2,")
+    with pytest.raises(RunError, match="checkpoint.keras holds the model"):
+        load_run(run_dir)
+    import keras
+
+    assert keras.saving.load_model(run_dir / "checkpoint.keras", compile=False, safe_mode=True)
+
+
+def test_a_finished_run_has_no_checkpoint_left(tmp_path):
+    run = mlplab.train(
+        overrides={"train.epochs": 2}, out=tmp_path, verbose=False, checkpoint_seconds=0
+    )
+    assert not (run.path / "checkpoint.keras").exists()
+    assert {p.name for p in run.path.iterdir()} == RUN_FILES

@@ -31,6 +31,7 @@ from mlplab.runs import (
     HISTORY_FILE,
     METRICS_FILE,
     REPORT_FILE,
+    Checkpointer,
     Run,
     RunWriter,
     history_csv,
@@ -112,6 +113,7 @@ def train(
     stream: TextIO | None = None,
     command: str | None = None,
     offline: bool | None = None,
+    checkpoint_seconds: float = 60.0,
 ) -> Run:
     """Train a network and write its run directory under ``out``; return the loaded Run.
 
@@ -120,7 +122,8 @@ def train(
     epoch otherwise. The first Ctrl-C stops training at the end of the current epoch (fused
     engine) or step (model.fit) and still writes
     the run (status ``interrupted``); a second one aborts. offline: never download (default:
-    ``MLPLAB_OFFLINE``).
+    ``MLPLAB_OFFLINE``). checkpoint_seconds: save checkpoint.keras and history.csv after an
+    epoch when this long has passed since the last save (removed once the run is written).
     """
     from mlplab._backend import backend_note, ensure_keras
 
@@ -170,8 +173,9 @@ def train(
         )
 
     stop = StopRequest()
+    checkpoints = Checkpointer(make_listener(verbose, stream), writer, model, checkpoint_seconds)
     with _stop_on_ctrl_c(stop, stream):
-        result = trainer.fit(model, splits, cfg.train, make_listener(verbose, stream), stop)
+        result = trainer.fit(model, splits, cfg.train, checkpoints, stop)
     if result.message and verbose:
         print(result.message, file=stream)
 
@@ -186,6 +190,7 @@ def train(
 
     writer.text(HISTORY_FILE, history_csv(result.history))
     writer.model(model)
+    checkpoints.discard()
     writer.text(REPORT_FILE, f"{title}\nstatus: {result.status}\n\n{report}")
     writer.bytes(CURVES_FILE, curves_png(result.history, title))
     writer.json(

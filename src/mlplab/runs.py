@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import time
 import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ CONFIG_FILE = "config.toml"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
+CHECKPOINT_FILE = "checkpoint.keras"
 REPORT_FILE = "report.txt"
 CURVES_FILE = "curves.png"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -112,15 +114,49 @@ class RunWriter:
     def json(self, name: str, data: Any) -> None:
         self.text(name, to_json(data))
 
-    def model(self, model: Any) -> None:
-        """Save a Keras model as model.keras (Keras needs the .keras suffix on the temp file)."""
-        final = self.path / MODEL_FILE
-        tmp = self.path / f".{MODEL_FILE}.tmp.keras"
+    def model(self, model: Any, name: str = MODEL_FILE) -> None:
+        """Save a Keras model as ``name`` (Keras needs the .keras suffix on the temp file)."""
+        final = self.path / name
+        tmp = self.path / f".{name}.tmp.keras"
         try:
             model.save(tmp)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+class Checkpointer:
+    """An EpochListener wrapper that saves the model and history after an epoch, at most
+    every ``every_seconds``: a run that crashes or is killed keeps its last checkpointed
+    epoch in checkpoint.keras (and the epochs so far in history.csv)."""
+
+    def __init__(self, inner: Any, writer: RunWriter, model: Any, every_seconds: float) -> None:
+        self.inner, self.writer, self.model = inner, writer, model
+        self.every_seconds = every_seconds
+        self.history: list[dict[str, float]] = []
+        self._last = time.monotonic()
+
+    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+        self._last = time.monotonic()
+        self.inner.on_train_begin(epochs, steps_per_epoch)
+
+    def on_batch_end(self, epoch: int, step: int) -> None:
+        self.inner.on_batch_end(epoch, step)
+
+    def on_epoch_end(self, stats: dict[str, float]) -> None:
+        self.inner.on_epoch_end(stats)
+        self.history.append(stats)
+        if time.monotonic() - self._last >= self.every_seconds:
+            self.writer.text(HISTORY_FILE, history_csv(self.history))
+            self.writer.model(self.model, CHECKPOINT_FILE)
+            self._last = time.monotonic()
+
+    def on_train_end(self) -> None:
+        self.inner.on_train_end()
+
+    def discard(self) -> None:
+        """The run finished: model.keras supersedes the checkpoint."""
+        (self.writer.path / CHECKPOINT_FILE).unlink(missing_ok=True)
 
 
 class Run:
@@ -289,9 +325,12 @@ def load_run(path: str | Path, model: Any = None) -> Run:
         raise RunError(f"{path}: not an mlplab run directory ({CONFIG_FILE} missing)")
     metrics_path = path / METRICS_FILE
     if not metrics_path.is_file():
+        saved = ""
+        if (path / CHECKPOINT_FILE).is_file():
+            saved = f"; {CHECKPOINT_FILE} holds the model after the last checkpointed epoch"
         raise RunError(
             f"{path}: incomplete run ({METRICS_FILE} missing): it was aborted before it "
-            "finished, or is still running"
+            f"finished, or is still running{saved}"
         )
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
