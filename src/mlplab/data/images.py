@@ -44,20 +44,22 @@ def _ink_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def content_fraction(x: np.ndarray) -> float:
+def content_fraction(x: np.ndarray, limit: int = 10_000) -> float:
     """Median share of the frame the bright strokes span (the larger of height, width).
 
-    x: uint8 (n, h, w, 1) with a dark background. About 1.0 for scikit-learn's digits (strokes
-    touch the frame), about 0.7 for MNIST (20-pixel digits in a 28-pixel frame).
+    x: uint8 (n, h, w, 1) with a dark background; the first ``limit`` images are enough for a
+    median. About 1.0 for scikit-learn's digits (strokes touch the frame), about 0.7 for
+    MNIST (20-pixel digits in a 28-pixel frame). Same box as :func:`_ink_box`, vectorised.
     """
-    height, width = x.shape[1:3]
-    shares = []
-    for image in x[..., 0]:
-        box = _ink_box(image)
-        if box is not None:
-            top, bottom, left, right = box
-            shares.append(max((bottom - top) / height, (right - left) / width))
-    return float(np.median(shares)) if shares else 1.0
+    images = x[:limit, ..., 0]
+    height, width = images.shape[1:3]
+    peak = images.max(axis=(1, 2))
+    ink = images > (peak / 2)[:, None, None]
+    rows, cols = ink.any(axis=2), ink.any(axis=1)
+    span_rows = height - rows.argmax(axis=1) - rows[:, ::-1].argmax(axis=1)
+    span_cols = width - cols.argmax(axis=1) - cols[:, ::-1].argmax(axis=1)
+    shares = np.maximum(span_rows / height, span_cols / width)[peak > 0]
+    return float(np.median(shares)) if len(shares) else 1.0
 
 
 def frame_content(image: np.ndarray, fraction: float) -> np.ndarray:
