@@ -70,6 +70,9 @@ class FusedTrainer(Trainer):
     def __init__(self) -> None:
         enable_compilation_cache()
         self.compile_seconds = 0.0
+        # The compiled predict function, and the model it was traced for.
+        self._predict_fn: Any = None
+        self._predict_model: keras.Model | None = None
 
     # --- compiled functions -------------------------------------------------------------
 
@@ -197,11 +200,10 @@ class FusedTrainer(Trainer):
         chunks = math.ceil(n / chunk)
         padded = np.zeros((chunks * chunk, *x.shape[1:]), x.dtype)
         padded[:n] = x
-        fn = getattr(self, "_predict_fn", None)
-        if fn is None or self._predict_model is not model:
-            fn = self._predict_fn = self._predict_function(model)
+        if self._predict_model is not model:
+            self._predict_fn = self._predict_function(model)
             self._predict_model = model
-        probs = fn(
+        probs = self._predict_fn(
             [v.value for v in model.trainable_variables],
             [v.value for v in model.non_trainable_variables],
             padded.reshape(chunks, chunk, *x.shape[1:]),

@@ -347,9 +347,16 @@ def fetch(name: str, offline: bool | None = None, progress: bool = True) -> dict
     item = entry(name)
     if not item.variants:
         return {}
+    return _resolve(item, offline, progress)[1]
+
+
+def _resolve(
+    item: CatalogEntry, offline: bool | None, progress: bool
+) -> tuple[Variant, dict[str, Path]]:
+    """The variant to read and its verified paths: a local one, else the first, fetched."""
     found = local_variant(item)
     if found is not None:
-        return found[1]
+        return found
     if is_offline(offline):
         looked = []
         for variant in item.variants:
@@ -362,7 +369,8 @@ def fetch(name: str, offline: bool | None = None, progress: bool = True) -> dict
             f"`mlplab datasets fetch {item.name}` with network access"
         )
     variant = item.variants[0]
-    return {remote.name: ensure(item.name, remote, offline, progress) for remote in variant.files}
+    paths = {remote.name: ensure(item.name, remote, offline, progress) for remote in variant.files}
+    return variant, paths
 
 
 def _load_digits() -> Arrays:
@@ -410,8 +418,7 @@ def load_named(name: str, offline: bool | None = None, progress: bool = True) ->
         arrays = _load_digits()
         source = "scikit-learn load_digits (bundled)"
     else:
-        paths = fetch(name, offline, progress)
-        variant = next(v for v in item.variants if {f.name for f in v.files} == set(paths))
+        variant, paths = _resolve(item, offline, progress)
         arrays = variant.read(paths)
         source = ", ".join(str(p) for p in paths.values())
     names = item.class_names or tuple(arrays.get("class_names", ()))

@@ -125,7 +125,7 @@ def ensure(
     if found is not None:
         return found
     cached = cache_dir() / dataset / remote.name
-    looked = [cached, *[p for p in _existing_copies(remote)]]
+    looked = [cached, *_existing_copies(remote)]
     if is_offline(offline):
         where = ", ".join(str(p) for p in looked)
         raise DataError(
