@@ -178,5 +178,8 @@ def test_fashion_mnist_trains_offline_from_the_cli(capsys, monkeypatch, tmp_path
     assert code == 0, err
     [run_dir] = list((tmp_path / "runs").iterdir())
     assert run_dir.name.endswith("digits-mlp-fashion-mnist")
+    for name in ("report.html", "confusion.png", "samples.png", "mistakes.png", "correct.png"):
+        assert (run_dir / name).stat().st_size > 10_000, name
+    assert "Ankle boot" in (run_dir / "report.html").read_text()
     accuracy = float(out.split("test accuracy ")[-1].split()[0])
     assert accuracy > 0.75  # one epoch of a small MLP: well above chance (0.10)

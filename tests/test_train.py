@@ -15,7 +15,14 @@ RUN_FILES = {
     "metrics.json",
     "model.keras",
     "report.txt",
+    "report.html",
+    "test_predictions.npz",
     "curves.png",
+    "confusion.png",
+    "per_class.png",
+    "samples.png",
+    "mistakes.png",
+    "correct.png",
 }
 
 

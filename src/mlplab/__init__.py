@@ -4,6 +4,9 @@
     >>> run = mlplab.train("digits-mlp", overrides={"train.epochs": 5})
     >>> run.metrics["test_accuracy"]
     >>> mlplab.load_run(run.path).predict(images)   # uint8 (n, h, w, c) -> (n, classes)
+    >>> mlplab.report_run(run.path).html             # regenerate plots and report.html
+    >>> mlplab.compare_runs([a, b], out="compare")   # table, compare.png, compare.html
+    >>> mlplab.list_runs("runs", best=5)             # RunRecords, best test accuracy first
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -14,6 +17,9 @@ from mlplab.api import evaluate, predict, resolve_config, train
 from mlplab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_config
 from mlplab.errors import ConfigError, DataError, MlplabError, RunError
 from mlplab.recipes import list_recipes, load_recipe
+from mlplab.record import RunRecord, list_runs, read_record
+from mlplab.report.build import report_run
+from mlplab.report.compare import compare_runs
 from mlplab.runs import Run, load_run
 
 __all__ = [
@@ -25,14 +31,19 @@ __all__ = [
     "Run",
     "RunConfig",
     "RunError",
+    "RunRecord",
     "TrainConfig",
     "__version__",
+    "compare_runs",
     "evaluate",
     "list_recipes",
+    "list_runs",
     "load_config",
     "load_recipe",
     "load_run",
     "predict",
+    "read_record",
+    "report_run",
     "resolve_config",
     "train",
 ]

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,9 +26,9 @@ from mlplab.data import Dataset, load_dataset, make_splits, scaling_params
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
 from mlplab.errors import DataError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
+from mlplab.record import RunRecord
 from mlplab.runs import (
     CONFIG_FILE,
-    CURVES_FILE,
     HISTORY_FILE,
     METRICS_FILE,
     REPORT_FILE,
@@ -114,6 +115,7 @@ def train(
     command: str | None = None,
     offline: bool | None = None,
     checkpoint_seconds: float = 60.0,
+    report: bool = True,
 ) -> Run:
     """Train a network and write its run directory under ``out``; return the loaded Run.
 
@@ -124,6 +126,7 @@ def train(
     the run (status ``interrupted``); a second one aborts. offline: never download (default:
     ``MLPLAB_OFFLINE``). checkpoint_seconds: save checkpoint.keras and history.csv after an
     epoch when this long has passed since the last save (removed once the run is written).
+    report: write the plots and the self-contained report.html (report.txt is always written).
     """
     from mlplab._backend import backend_note, ensure_keras
 
@@ -134,7 +137,7 @@ def train(
     from mlplab.metrics import classification_metrics, report_text
     from mlplab.model import build_model, compile_model
     from mlplab.progress import make_listener
-    from mlplab.report.plots import curves_png
+    from mlplab.report.build import PREDICTIONS_FILE, ReportData, predictions_npz, write_report
 
     started = time.perf_counter()
     stream = stream or sys.stderr
@@ -181,7 +184,6 @@ def train(
 
     proba = trainer.predict(model, splits.x_test)
     metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
-    report = report_text(splits.y_test, proba, dataset.class_names)
     title = f"{cfg.name} on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f}"
 
     # What predict needs to make a user's image look like these (see data.images).
@@ -191,35 +193,47 @@ def train(
     writer.text(HISTORY_FILE, history_csv(result.history))
     writer.model(model)
     checkpoints.discard()
-    writer.text(REPORT_FILE, f"{title}\nstatus: {result.status}\n\n{report}")
-    writer.bytes(CURVES_FILE, curves_png(result.history, title))
-    writer.json(
-        METRICS_FILE,
-        {
-            "status": result.status,
-            "message": result.message,
-            **metrics,
-            "epochs_completed": len(result.history),
-            "best_epoch": result.best_epoch,
-            "engine": trainer.name,
-            "train_seconds": result.train_seconds,
-            "compile_seconds": result.compile_seconds,
-            "wall_seconds": time.perf_counter() - started,
-            "dataset": {
-                "name": dataset.name,
-                "source": dataset.source,
-                "image_shape": list(dataset.image_shape),
-                "class_names": list(dataset.class_names),
-                "train_samples": len(splits.y_train),
-                "validation_samples": 0 if splits.y_val is None else len(splits.y_val),
-                "test_samples": len(splits.y_test),
-                "validation": splits.validation,
-                "test_split": dataset.test_split,
-                "background": background,
-                "content_fraction": content_fraction(dataset.x_train) if dark_strokes else None,
-            },
+    writer.bytes(PREDICTIONS_FILE, predictions_npz(splits.y_test, proba))
+    summary = {
+        "status": result.status,
+        "message": result.message,
+        **metrics,
+        "epochs_completed": len(result.history),
+        "best_epoch": result.best_epoch,
+        "engine": trainer.name,
+        "train_seconds": result.train_seconds,
+        "compile_seconds": result.compile_seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "dataset": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "image_shape": list(dataset.image_shape),
+            "class_names": list(dataset.class_names),
+            "train_samples": len(splits.y_train),
+            "validation_samples": 0 if splits.y_val is None else len(splits.y_val),
+            "test_samples": len(splits.y_test),
+            "validation": splits.validation,
+            "test_split": dataset.test_split,
+            "background": background,
+            "content_fraction": content_fraction(dataset.x_train) if dark_strokes else None,
         },
+    }
+    report_data = ReportData(
+        RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
+        splits.y_test,
+        proba,
+        splits.x_test,
+        splits.x_train,
+        splits.y_train,
     )
+    if report:
+        write_report(report_data, writer)
+    else:
+        body = report_text(splits.y_test, proba, dataset.class_names)
+        writer.text(REPORT_FILE, f"{title}\nstatus: {result.status}\n\n{body}")
+    # Last, so that a run with metrics.json is a finished run (the report is part of it).
+    summary["wall_seconds"] = time.perf_counter() - started
+    writer.json(METRICS_FILE, summary)
     return load_run(writer.path, model=model)
 
 

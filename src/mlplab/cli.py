@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from mlplab._version import __version__
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
     )
     train.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    train.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="skip the plots and report.html (report.txt and metrics are still written)",
+    )
     train.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     evaluate = commands.add_parser(
@@ -105,6 +112,55 @@ def build_parser() -> argparse.ArgumentParser:
         "resizing (done by default for digit-like datasets)",
     )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
+
+    report = commands.add_parser(
+        "report",
+        help="(re)write a run's plots and self-contained report.html",
+        description="Regenerate every plot, report.txt and report.html of a run directory "
+        "from its files (and its dataset, for the sample images). Unfinished runs get a "
+        "report of what is there.",
+    )
+    report.add_argument("run", metavar="RUN", help=RUN_HELP)
+    report.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare runs: config differences, results, overlaid curves",
+        description="Compare runs on one dataset: a table of the config keys that differ and "
+        "the results (printed, and written as compare.csv and compare.md), overlaid "
+        "validation curves (compare.png) and compare.html.",
+    )
+    compare.add_argument("runs", metavar="RUN", nargs="+", help="run directories (two or more)")
+    compare.add_argument(
+        "--out", default="compare", help="folder for the files (default: %(default)s)"
+    )
+
+    runs = commands.add_parser(
+        "runs",
+        help="list runs: name, dataset, date, epochs, test accuracy",
+        description="List the run directories in a folder, newest first.",
+    )
+    runs.add_argument(
+        "folder",
+        nargs="?",
+        default="runs",
+        metavar="DIR",
+        help="folder of runs (default: %(default)s)",
+    )
+    runs.add_argument("--dataset", help="only runs on this dataset")
+    runs.add_argument(
+        "--best",
+        type=int,
+        metavar="N",
+        help="only the N finished runs with the highest test accuracy",
+    )
+    runs.add_argument(
+        "--sort",
+        choices=("date", "accuracy", "name"),
+        default="date",
+        help="order (default: %(default)s; --best sorts by accuracy)",
+    )
+    runs.add_argument("--json", action="store_true", help="print the list as JSON")
 
     datasets = commands.add_parser(
         "datasets",
@@ -218,6 +274,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=args.out,
         verbose=not args.quiet,
         command=command,
+        report=args.report,
     )
     m = run.metrics
     print((run.path / "report.txt").read_text(encoding="utf-8"))
@@ -226,6 +283,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"({m['epochs_completed']} epochs, {m['wall_seconds']:.1f}s)  status: {run.status}"
     )
     print(f"run written to {run.path}/")
+    if args.report:
+        print(f"report: {run.path / 'report.html'}")
     print(f"next: mlplab evaluate {run.path}   |   mlplab predict {run.path} IMAGE.png")
     # The run is written either way; scripts still learn that it did not train to the end.
     return {"interrupted": EXIT_INTERRUPTED, "diverged": 1}.get(run.status, 0)
@@ -343,6 +402,72 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from mlplab.report.build import report_run
+
+    result = report_run(args.run, offline=args.offline)
+    for problem in result.problems:
+        print(f"mlplab: note: {problem}", file=sys.stderr)
+    names = ", ".join(path.name for path in result.files)
+    print(f"wrote {names} in {result.path}/")
+    print(f"report: {result.html}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from mlplab.report.compare import compare_runs
+
+    comparison = compare_runs(args.runs, out=args.out)
+    print(comparison.text())
+    print(f"\nwrote compare.csv, compare.md, compare.png and compare.html in {args.out}/")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from mlplab._text import aligned
+    from mlplab.record import list_runs
+
+    records = list_runs(args.folder, dataset=args.dataset, best=args.best, sort=args.sort)
+    rows = [
+        {
+            "run": str(r.path),
+            "name": r.name,
+            "dataset": r.dataset,
+            "date": r.created.strftime("%Y-%m-%d %H:%M"),
+            "epochs": len(r.history),
+            "test_accuracy": r.test_accuracy,
+            "status": r.status,
+        }
+        for r in records
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        where = f" on {args.dataset}" if args.dataset else ""
+        print(f"no runs{where} in {args.folder}/")
+        return 0
+    header = ["run", "name", "dataset", "date (UTC)", "epochs", "test acc", "status"]
+    print(
+        aligned(
+            header,
+            [
+                [
+                    Path(row["run"]).name,
+                    row["name"],
+                    row["dataset"],
+                    row["date"],
+                    str(row["epochs"]),
+                    "—" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}",
+                    row["status"],
+                ]
+                for row in rows
+            ],
+        )
+    )
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from mlplab import cli_datasets
 
@@ -357,6 +482,9 @@ COMMANDS: dict[str, Any] = {
     "predict": cmd_predict,
     "recipes": cmd_recipes,
     "config": cmd_config,
+    "report": cmd_report,
+    "compare": cmd_compare,
+    "runs": cmd_runs,
 }
 
 

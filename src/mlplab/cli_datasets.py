@@ -88,7 +88,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from mlplab._io import atomic_write_bytes
-    from mlplab.report.plots import samples_png
+    from mlplab.report.mosaic import samples_png
 
     if args.per_class < 1:
         raise DataError(f"--per-class {args.per_class}: must be at least 1")

@@ -1,15 +1,44 @@
-"""Plots rendered to PNG bytes with matplotlib's Agg backend (no display needed)."""
+"""Charts rendered to PNG bytes with matplotlib's Agg backend (no display needed).
+
+Each function takes plain arrays or dicts (what ``metrics.json`` and ``history.csv`` hold)
+and returns PNG bytes, so a report can be drawn during training or later from the files.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+# Above this many classes a matrix of numbers is unreadable: heat map plus the worst pairs.
+MAX_ANNOTATED_CLASSES = 20
+STYLE = {
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titleweight": "bold",
+    "figure.facecolor": "white",
+    "font.size": 10,
+}
+
+
+def to_png(fig: Any, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def best_epoch(history: Sequence[dict[str, float]]) -> dict[str, float] | None:
+    """The epoch with the lowest validation loss (None without validation)."""
+    rows = [row for row in history if np.isfinite(row.get("val_loss", np.nan))]
+    return min(rows, key=lambda row: row["val_loss"]) if rows else None
 
 
 def curves_png(history: Sequence[dict[str, float]], title: str) -> bytes:
@@ -18,86 +47,198 @@ def curves_png(history: Sequence[dict[str, float]], title: str) -> bytes:
     history: one dict per epoch with epoch, loss, accuracy and optionally val_loss,
     val_accuracy. The best validation epoch (lowest val_loss) is marked.
     """
-    epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, layout="constrained")
-    has_val = bool(history) and "val_loss" in history[0]
-    best = min(history, key=lambda row: row["val_loss"]) if has_val else None
-    for ax, metric, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
-        ax.plot(epochs, [row[metric] for row in history], "o-", ms=3, label=f"train {label}")
-        if has_val:
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, layout="constrained")
+        epochs = [row["epoch"] for row in history]
+        has_val = any("val_loss" in row for row in history)
+        best = best_epoch(history)
+        marker = "o-" if len(history) <= 40 else "-"
+        for ax, metric in ((axes[0], "loss"), (axes[1], "accuracy")):
             ax.plot(
                 epochs,
-                [row[f"val_{metric}"] for row in history],
-                "o-",
+                [row.get(metric, np.nan) for row in history],
+                marker,
                 ms=3,
-                label=f"validation {label}",
+                label=f"train {metric}",
             )
-        if best is not None:
-            ax.axvline(
-                best["epoch"],
-                color="grey",
-                ls=":",
-                lw=1,
-                label=f"best validation (epoch {best['epoch']:g})",
-            )
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
+            if has_val:
+                values = [row.get(f"val_{metric}", np.nan) for row in history]
+                ax.plot(epochs, values, marker, ms=3, label=f"validation {metric}")
+            if best is not None:
+                ax.axvline(
+                    best["epoch"],
+                    color="grey",
+                    ls=":",
+                    lw=1.2,
+                    label=f"best validation loss (epoch {best['epoch']:g})",
+                )
+            ax.set_xlabel("epoch")
+            ax.set_title(metric)
+            ax.grid(alpha=0.3)
+            if history:
+                ax.legend(loc="best", fontsize="small")
+            else:
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no complete epoch",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="grey",
+                )
         if history:
-            ax.legend(loc="best", fontsize="small")
-        else:
-            ax.text(0.5, 0.5, "no complete epoch", ha="center", va="center", transform=ax.transAxes)
-    axes[0].set_title("loss")
-    axes[1].set_title("accuracy")
-    fig.suptitle(title)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+            axes[0].xaxis.get_major_locator().set_params(integer=True)
+        fig.suptitle(title)
+        return to_png(fig)
 
 
-def samples_png(
-    images: np.ndarray,
-    labels: np.ndarray,
+def confusion_png(
+    confusion: Sequence[Sequence[int]],
     class_names: Sequence[str],
     title: str,
-    per_class: int = 8,
-    seed: int = 0,
+    pairs: Sequence[dict[str, Any]] = (),
 ) -> bytes:
-    """A grid of training samples, one row per class (at most 20 rows), as PNG bytes.
+    """Confusion matrix (rows true, columns predicted) with row-normalised colour.
 
-    images: uint8 (n, h, w, c), c in {1, 3}; labels: int (n,). Samples are drawn with a fixed
-    seed, so the same dataset gives the same picture.
+    Up to 20 classes every cell shows its count. With more, the matrix is a heat map without
+    numbers and ``pairs`` (see ``metrics.confused_pairs``) are drawn beside it as bars.
     """
-    rng = np.random.default_rng(seed)
-    classes = list(range(len(class_names)))[:20]
-    fig, axes = plt.subplots(
-        len(classes),
-        per_class,
-        figsize=(per_class * 0.9 + 1.6, len(classes) * 0.9 + 0.6),
-        squeeze=False,
-    )
-    for row, label in enumerate(classes):
-        members = np.flatnonzero(labels == label)
-        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
-        for col in range(per_class):
-            ax = axes[row][col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if col < len(chosen):
-                image = images[chosen[col]]
-                if image.shape[-1] == 1:
-                    ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
-                else:
-                    ax.imshow(image)
-        axes[row][0].set_ylabel(
-            str(class_names[label]), rotation=0, ha="right", va="center", fontsize=9
+    matrix = np.asarray(confusion, dtype=np.int64)
+    k = len(class_names)
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    names = [str(n) for n in class_names]
+    with plt.rc_context(STYLE):
+        if k <= MAX_ANNOTATED_CLASSES:
+            side = max(5.0, 0.55 * k + 2.5)
+            fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+            _matrix(fig, ax, share, names, labels=True)
+            for i in range(k):
+                for j in range(k):
+                    if matrix[i, j]:
+                        ax.text(
+                            j,
+                            i,
+                            str(matrix[i, j]),
+                            ha="center",
+                            va="center",
+                            fontsize=8 if k > 12 else 9,
+                            color="white" if share[i, j] > 0.5 else "black",
+                        )
+        else:
+            fig, (ax, bars) = plt.subplots(
+                1, 2, figsize=(16, 8.5), layout="constrained", width_ratios=(1.1, 1)
+            )
+            _matrix(fig, ax, share, names, labels=k <= 100)
+            _pair_bars(bars, pairs)
+        fig.suptitle(title)
+        return to_png(fig)
+
+
+def _matrix(fig: Any, ax: Any, share: np.ndarray, names: list[str], labels: bool) -> None:
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    k = len(names)
+    small = 5 if k > 20 else 9
+    if labels:
+        ax.set_xticks(
+            range(k),
+            names,
+            rotation=90 if k > 20 else 45,
+            ha="center" if k > 20 else "right",
+            fontsize=small,
         )
-    fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+        ax.set_yticks(range(k), names, fontsize=small)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.spines[:].set_visible(False)
+
+
+def _pair_bars(ax: Any, pairs: Sequence[dict[str, Any]]) -> None:
+    if not pairs:
+        ax.text(0.5, 0.5, "no mistakes", ha="center", va="center", transform=ax.transAxes)
+        ax.axis("off")
+        return
+    shown = list(pairs)[:20][::-1]
+    ax.barh(range(len(shown)), [p["count"] for p in shown], color="#c0504d")
+    ax.set_yticks(range(len(shown)), [f"{p['true']} → {p['predicted']}" for p in shown], fontsize=9)
+    ax.set_xlabel("test images (true → predicted)")
+    ax.set_title("most confused pairs")
+    ax.grid(axis="x", alpha=0.3)
+
+
+def per_class_png(
+    per_class: dict[str, dict[str, float]], class_names: Sequence[str], title: str
+) -> bytes:
+    """Precision, recall and F1 per class as bars (sorted by F1 when there are many)."""
+    names = [str(n) for n in class_names]
+    scores = {m: np.array([per_class[n][m] for n in names]) for m in ("precision", "recall", "f1")}
+    colors = {"precision": "#4f81bd", "recall": "#9bbb59", "f1": "#c0504d"}
+    with plt.rc_context(STYLE):
+        if len(names) <= MAX_ANNOTATED_CLASSES:
+            fig, ax = plt.subplots(
+                figsize=(max(8.0, 0.7 * len(names) + 2), 4.5), layout="constrained"
+            )
+            x = np.arange(len(names))
+            for offset, metric in zip((-0.27, 0, 0.27), scores, strict=True):
+                ax.bar(x + offset, scores[metric], 0.27, label=metric, color=colors[metric])
+            ax.set_xticks(
+                x,
+                names,
+                rotation=30 if len(names) > 8 else 0,
+                ha="right" if len(names) > 8 else "center",
+            )
+            low = min(float(min(s.min() for s in scores.values())), 0.8)
+            ax.set_ylim(max(0.0, low - 0.05), 1.0)
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False)
+            ax.grid(axis="y", alpha=0.3)
+        else:
+            order = np.argsort(scores["f1"])
+            fig, ax = plt.subplots(figsize=(8, 0.16 * len(names) + 1.5), layout="constrained")
+            y = np.arange(len(names))
+            ax.barh(y, scores["f1"][order], color="#e6a5a3", label="f1")
+            ax.plot(
+                scores["precision"][order],
+                y,
+                "|",
+                color=colors["precision"],
+                ms=6,
+                mew=2,
+                label="precision",
+            )
+            ax.plot(
+                scores["recall"][order], y, "|", color=colors["recall"], ms=6, mew=2, label="recall"
+            )
+            ax.set_yticks(y, [names[i] for i in order], fontsize=6)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(-1, len(names))
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False)
+            ax.grid(axis="x", alpha=0.3)
+        fig.suptitle(f"{title}\nper-class precision, recall and F1 (test split)")
+        return to_png(fig)
+
+
+def compare_png(series: Sequence[tuple[str, Sequence[dict[str, float]]]], title: str) -> bytes:
+    """Validation loss and accuracy of several runs, overlaid; train curves if none has
+    validation. series: (label, history rows) per run."""
+    use_val = any("val_loss" in row for _, history in series for row in history)
+    prefix = "val_" if use_val else ""
+    kind = "validation" if use_val else "train"
+    with plt.rc_context(STYLE):
+        height = 4.2 + 0.2 * len(series)  # room for the legend under the panels
+        fig, axes = plt.subplots(1, 2, figsize=(11, height), layout="constrained")
+        for label, history in series:
+            epochs = [row["epoch"] for row in history]
+            for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+                values = [row.get(prefix + metric, np.nan) for row in history]
+                ax.plot(epochs, values, "-", lw=1.6, label=label)
+        for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+            ax.set_title(f"{kind} {metric}")
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+        fig.legend(
+            *axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize="small"
+        )
+        fig.suptitle(title)
+        return to_png(fig)

@@ -1,0 +1,241 @@
+"""A run's report: every plot, the text report and the self-contained ``report.html``.
+
+``ReportData`` is everything a report shows. ``train`` fills it from memory at the end of a
+run; ``report_run`` fills it from a run directory (``test_predictions.npz`` for the test
+results, the dataset for the pictures), so older runs get new plots. What cannot be read is
+left out of the report and named in its ``problems``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mlplab.errors import MlplabError
+from mlplab.metrics import (
+    classification_metrics,
+    confident_examples,
+    confused_pairs,
+    report_text,
+)
+from mlplab.record import RunRecord, read_record
+from mlplab.runs import REPORT_FILE, RunWriter
+
+PREDICTIONS_FILE = "test_predictions.npz"
+HTML_FILE = "report.html"
+PLOT_FILES = {
+    "curves": "curves.png",
+    "confusion": "confusion.png",
+    "per_class": "per_class.png",
+    "samples": "samples.png",
+    "mistakes": "mistakes.png",
+    "correct": "correct.png",
+}
+GALLERY_SIZE = 24
+# Training samples per class in samples.png (one per class above 20 classes).
+SAMPLES_PER_CLASS = 8
+
+
+@dataclass
+class ReportData:
+    """What a report shows.
+
+    y_true: int (n,) test labels and proba: float32 (n, k) test probabilities, or None for
+    a run without test results. x_test: uint8 (n, h, w, c) test images aligned with y_true,
+    and x_train / y_train: training images and labels for the sample grid; None where the
+    dataset could not be read.
+    """
+
+    record: RunRecord
+    y_true: np.ndarray | None = None
+    proba: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.record.class_names
+
+    @property
+    def title(self) -> str:
+        record = self.record
+        accuracy = record.test_accuracy
+        result = (
+            f"test accuracy {accuracy:.4f}"
+            if accuracy is not None and math.isfinite(accuracy)
+            else record.status
+        )
+        return f"{record.name} on {record.dataset}: {result}"
+
+    @property
+    def all_problems(self) -> list[str]:
+        return [*self.record.problems, *self.problems]
+
+
+def predictions_npz(y_true: np.ndarray, proba: np.ndarray) -> bytes:
+    """The test split's labels (int32) and probabilities (float32) as .npz bytes."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, y_true=y_true.astype(np.int32), proba=proba.astype(np.float32))
+    return buffer.getvalue()
+
+
+def render_plots(data: ReportData) -> dict[str, bytes]:
+    """Every plot the data allows: file name -> PNG bytes."""
+    from mlplab.report import mosaic, plots
+
+    record, title = data.record, data.title
+    names = data.class_names
+    pngs = {PLOT_FILES["curves"]: plots.curves_png(record.history, title)}
+    metrics = record.metrics or {}
+    if "confusion_matrix" in metrics and names:
+        pairs = confused_pairs(metrics["confusion_matrix"], names, top=20)
+        pngs[PLOT_FILES["confusion"]] = plots.confusion_png(
+            metrics["confusion_matrix"], names, title, pairs
+        )
+    if "per_class" in metrics and names:
+        pngs[PLOT_FILES["per_class"]] = plots.per_class_png(metrics["per_class"], names, title)
+    if data.x_train is not None and data.y_train is not None and names:
+        per_class = SAMPLES_PER_CLASS if len(names) <= mosaic.MAX_CLASS_ROWS else 1
+        pngs[PLOT_FILES["samples"]] = mosaic.samples_png(
+            data.x_train, data.y_train, names, f"{record.dataset}: training samples", per_class
+        )
+    if data.x_test is not None and data.y_true is not None and data.proba is not None:
+        predicted = data.proba.argmax(axis=1)
+        confidence = data.proba.max(axis=1)
+        for correct, key, heading in (
+            (False, "mistakes", "most confident mistakes"),
+            (True, "correct", "most confident right predictions"),
+        ):
+            chosen = confident_examples(data.y_true, data.proba, correct, GALLERY_SIZE)
+            pngs[PLOT_FILES[key]] = mosaic.gallery_png(
+                data.x_test[chosen],
+                data.y_true[chosen],
+                predicted[chosen],
+                confidence[chosen],
+                names,
+                f"{record.name} on {record.dataset}: {heading} (test split)",
+            )
+    return pngs
+
+
+def write_report(data: ReportData, writer: RunWriter, text_report: bool = True) -> list[Path]:
+    """Write the plots, report.txt (when there are predictions) and report.html."""
+    from mlplab.report.html import run_page
+
+    written = []
+    pngs = render_plots(data)
+    for name, png in pngs.items():
+        writer.bytes(name, png)
+        written.append(writer.path / name)
+    if text_report and data.y_true is not None and data.proba is not None:
+        body = report_text(data.y_true, data.proba, data.class_names)
+        writer.text(REPORT_FILE, f"{data.title}\nstatus: {data.record.status}\n\n{body}")
+        written.append(writer.path / REPORT_FILE)
+    writer.text(HTML_FILE, run_page(data, pngs))
+    written.append(writer.path / HTML_FILE)
+    return written
+
+
+def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
+    """ReportData for a run directory: predictions from test_predictions.npz (or from the
+    model, for runs written before that file existed) and images from the dataset."""
+    data = ReportData(record)
+    if record.metrics is None:
+        return data
+    dataset = _read_dataset(data, offline)
+    predictions = record.path / PREDICTIONS_FILE
+    if predictions.is_file():
+        try:
+            with np.load(predictions, allow_pickle=False) as saved:
+                data.y_true, data.proba = saved["y_true"].astype(np.int64), saved["proba"]
+        except (OSError, ValueError, KeyError) as exc:
+            data.problems.append(f"{PREDICTIONS_FILE}: unreadable ({exc})")
+    elif dataset is not None and record.has_model:
+        data.y_true, data.proba = _predict_again(record, dataset.x_test, dataset.y_test)
+    else:
+        data.problems.append(
+            f"{PREDICTIONS_FILE} missing and no model and dataset to recompute it: "
+            "no galleries of predictions"
+        )
+    if dataset is None:
+        return data
+    data.x_train, data.y_train = dataset.x_train, dataset.y_train
+    if data.y_true is not None and np.array_equal(dataset.y_test, data.y_true):
+        data.x_test = dataset.x_test
+    elif data.y_true is not None:
+        data.problems.append(
+            f"the test split of {dataset.name} no longer matches the run's predictions: "
+            "no galleries of predictions"
+        )
+    return data
+
+
+def _read_dataset(data: ReportData, offline: bool | None):
+    from mlplab.api import read_dataset
+    from mlplab.config import DataConfig
+
+    record = data.record
+    try:
+        # The [data] table alone, so that a config from a newer version with keys this one
+        # does not know elsewhere still names its dataset.
+        config = (
+            record.config.data
+            if record.config
+            else DataConfig.from_dict(record.config_raw.get("data", {}))
+        )
+        dataset = read_dataset(config, offline=offline)
+    except MlplabError as exc:
+        data.problems.append(f"dataset not readable, so no sample images: {exc}")
+        return None
+    if len(dataset.class_names) != len(record.class_names):
+        data.problems.append(
+            f"dataset {dataset.name} now has {len(dataset.class_names)} classes, the run "
+            f"{len(record.class_names)}: no sample images"
+        )
+        return None
+    return dataset
+
+
+def _predict_again(
+    record: RunRecord, x_test: np.ndarray, y_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    from mlplab.engine import FitTrainer
+    from mlplab.runs import load_model
+
+    model = load_model(record.path / "model.keras")
+    return y_test, FitTrainer().predict(model, x_test)
+
+
+@dataclass
+class ReportResult:
+    """What ``report_run`` wrote, and what it could not show."""
+
+    path: Path
+    files: list[Path]
+    problems: list[str]
+
+    @property
+    def html(self) -> Path:
+        return self.path / HTML_FILE
+
+
+def report_run(path: str | Path, offline: bool | None = None) -> ReportResult:
+    """Regenerate every plot, report.txt and report.html of a run directory.
+
+    Works for unfinished runs and runs without predictions too: the report shows what is
+    there and lists what is missing (``ReportResult.problems``).
+    """
+    record = read_record(path)
+    data = gather(record, offline)
+    if data.y_true is not None and data.proba is not None and record.metrics is not None:
+        # Recomputed so that older runs' metrics gain what newer versions add.
+        fresh = classification_metrics(data.y_true, data.proba, record.class_names)
+        record.metrics = {**fresh, **record.metrics}
+    files = write_report(data, RunWriter(record.path))
+    return ReportResult(record.path, files, data.all_problems)

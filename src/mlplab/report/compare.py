@@ -1,0 +1,187 @@
+"""Several runs side by side: what differs in their configs, and how they did.
+
+Only runs on one dataset are compared: accuracies on different test sets say nothing about
+the configs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlplab._text import aligned
+from mlplab.errors import RunError
+from mlplab.record import RunRecord, read_record
+from mlplab.runs import RunWriter
+
+RESULT_COLUMNS = ("test accuracy", "test loss", "best epoch", "epochs", "train s", "status")
+FILES = ("compare.csv", "compare.md", "compare.png", "compare.html")
+# Keys that name or describe a run rather than configure it.
+NOT_CONFIG = ("meta", "name", "description")
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"epochs": 5}} -> {"train.epochs": 5}, without the run's name and meta."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if not prefix and key in NOT_CONFIG:
+            continue
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@dataclass
+class Comparison:
+    """The runs, their labels, the config keys that differ, and one table row per run."""
+
+    records: list[RunRecord]
+    labels: list[str]
+    differences: list[str]
+    header: list[str]
+    rows: list[list[str]]
+
+    @property
+    def best(self) -> int | None:
+        """Index of the run with the highest test accuracy (None if no run has one)."""
+        scored = [(r.test_accuracy, i) for i, r in enumerate(self.records)]
+        scored = [(a, i) for a, i in scored if a is not None and math.isfinite(a)]
+        return max(scored)[1] if scored else None
+
+    @property
+    def dataset(self) -> str:
+        return self.records[0].dataset
+
+    def text(self) -> str:
+        """An aligned plain-text table for the terminal."""
+        return aligned(self.header, self.rows)
+
+    def csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([*self.header, "path"])
+        for row, record in zip(self.rows, self.records, strict=True):
+            writer.writerow([*row, str(record.path)])
+        return buffer.getvalue()
+
+    def markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        rows = [line(self.header), line(["---"] * len(self.header))]
+        rows += [line(row) for row in self.rows]
+        return f"# Runs compared on {self.dataset}\n\n" + "\n".join(rows) + "\n"
+
+
+def compare_records(records: Sequence[RunRecord]) -> Comparison:
+    """Build the comparison table; refuse fewer than two runs or more than one dataset."""
+    if len(records) < 2:
+        raise RunError("compare needs at least two runs")
+    datasets = {record.dataset for record in records}
+    if len(datasets) > 1:
+        listed = ", ".join(f"{record.path.name} ({record.dataset})" for record in records)
+        raise RunError(f"the runs are on different datasets: {listed}; compare runs of one dataset")
+    flats = [flatten(record.config_raw) for record in records]
+    keys = sorted({key for flat in flats for key in flat})
+    differences = [k for k in keys if len({repr(flat.get(k)) for flat in flats}) > 1]
+    labels = _legend_labels(records, flats, differences)
+    rows = []
+    for record, flat in zip(records, flats, strict=True):
+        metrics = record.metrics or {}
+        rows.append(
+            [
+                record.path.name,
+                *(_show(flat.get(k, "—")) for k in differences),
+                _number(metrics.get("test_accuracy"), 4),
+                _number(metrics.get("test_loss"), 4),
+                str(metrics.get("best_epoch") or "—"),
+                str(len(record.history)),
+                _number(metrics.get("train_seconds"), 1),
+                record.status,
+            ]
+        )
+    header = ["run", *differences, *RESULT_COLUMNS]
+    return Comparison(list(records), labels, differences, header, rows)
+
+
+def compare_runs(paths: Sequence[str | Path], out: str | Path | None = None) -> Comparison:
+    """Compare run directories; with ``out``, write compare.csv/.md/.png/.html there."""
+    comparison = compare_records([read_record(path) for path in paths])
+    if out is not None:
+        write_comparison(comparison, Path(out))
+    return comparison
+
+
+def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
+    from mlplab.report.html import compare_page
+    from mlplab.report.plots import compare_png
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{out}: cannot create the output folder: {exc.strerror}") from None
+    writer = RunWriter(out)
+    title = f"{len(comparison.records)} runs on {comparison.dataset}"
+    png = compare_png(
+        [
+            (label, r.history)
+            for label, r in zip(comparison.labels, comparison.records, strict=True)
+        ],
+        title,
+    )
+    notes = [
+        f"{label}: {problem}"
+        for label, record in zip(comparison.labels, comparison.records, strict=True)
+        for problem in record.problems
+    ]
+    writer.text("compare.csv", comparison.csv())
+    writer.text("compare.md", comparison.markdown())
+    writer.bytes("compare.png", png)
+    runs = [
+        (label, str(r.path)) for label, r in zip(comparison.labels, comparison.records, strict=True)
+    ]
+    writer.text(
+        "compare.html",
+        compare_page(title, comparison.header, comparison.rows, png, runs, notes, comparison.best),
+    )
+    return [out / name for name in FILES]
+
+
+def _legend_labels(
+    records: Sequence[RunRecord], flats: Sequence[dict[str, Any]], differences: Sequence[str]
+) -> list[str]:
+    """Run names where they tell the runs apart; else what differs (activation=sigmoid...);
+    else the directory names."""
+    names = [record.name for record in records]
+    if len(set(names)) == len(names):
+        return names
+    labels = [
+        ", ".join(f"{key.rsplit('.', 1)[-1]}={_show(flat.get(key, '—'))}" for key in differences)
+        for flat in flats
+    ]
+    if all(labels) and len(set(labels)) == len(labels):
+        return labels
+    return [record.path.name for record in records]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "-".join(str(v) for v in value) if value else "[]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _number(value: Any, digits: int) -> str:
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:.{digits}f}"
+    return "—"

@@ -1,0 +1,379 @@
+"""Self-contained HTML pages: images embedded as data URIs, CSS inline, no JavaScript.
+
+A page opens from disk, by e-mail or on a machine without network, and prints cleanly.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from mlplab._version import __version__
+from mlplab.metrics import confused_pairs
+from mlplab.runs import CONFIG_FILE
+
+if TYPE_CHECKING:
+    from mlplab.report.build import ReportData
+
+CSS = """
+:root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa;
+        --accent: #0969da; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+       sans-serif; color: var(--ink); margin: 0 auto; padding: 24px 32px 48px;
+       max-width: 1180px; background: #fff; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 32px 0 10px; padding-bottom: 4px;
+     border-bottom: 1px solid var(--line); }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+.sub { color: var(--muted); margin: 0 0 16px; }
+.badge { display: inline-block; padding: 1px 10px; border-radius: 12px; font-size: 13px;
+         font-weight: 600; color: #fff; vertical-align: middle; margin-left: 8px; }
+.badge.complete, .badge.early_stopped { background: var(--ok); }
+.badge.interrupted { background: var(--warn); } .badge.diverged { background: var(--bad); }
+.badge.incomplete, .badge.unknown { background: var(--muted); }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0 8px; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 8px 16px;
+        min-width: 140px; background: var(--soft); }
+.card .k { color: var(--muted); font-size: 12px; text-transform: uppercase;
+           letter-spacing: .04em; }
+.card .v { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.problems { border: 1px solid #d4a72c; background: #fff8c5; border-radius: 8px;
+            padding: 8px 16px; margin: 12px 0; }
+.problems li { margin: 2px 0; }
+figure { margin: 12px 0 20px; text-align: center; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 14px;
+        margin: 6px 0 12px; }
+th, td { padding: 3px 12px; border-bottom: 1px solid var(--line); text-align: right; }
+th { background: var(--soft); font-weight: 600; position: sticky; top: 0; }
+td:first-child, th:first-child { text-align: left; }
+td.text, th.text { text-align: left; }
+td.text { white-space: nowrap; }
+tr.best td { background: #dafbe1; font-weight: 600; }
+tr.avg td { border-top: 2px solid var(--line); font-style: italic; }
+.scroll { max-height: 420px; max-width: 100%; overflow: auto; border: 1px solid var(--line);
+          border-radius: 6px; display: inline-block; }
+.scroll table { margin: 0; }
+.cols { display: flex; flex-wrap: wrap; gap: 32px; align-items: flex-start; }
+pre, code { font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px;
+      padding: 10px 14px; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 6px 0; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11pt; }
+  h2 { break-after: avoid; }
+  figure, .cards, .problems, pre, tr { break-inside: avoid; }
+  .scroll { max-height: none; overflow: visible; border: none; }
+  th { position: static; }
+  @page { margin: 14mm; }
+}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n"
+        f"<footer>Written by mlplab {escape(__version__)} on "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}. This page is self-contained: "
+        "its images are embedded and it loads nothing from the network.</footer>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def image(png: bytes | None, alt: str, caption: str = "") -> str:
+    """A <figure> with the PNG embedded as a data URI ('' when there is no picture)."""
+    if not png:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    text = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{escape(alt)}">{text}</figure>'
+
+
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    row_classes: Sequence[str] | None = None,
+    text_columns: Sequence[int] = (0,),
+) -> str:
+    """An HTML table; cells are escaped, numbers formatted by the caller."""
+    heads = "".join(
+        f'<th class="text">{escape(h)}</th>' if i in text_columns else f"<th>{escape(h)}</th>"
+        for i, h in enumerate(header)
+    )
+    body = []
+    for index, row in enumerate(rows):
+        cls = row_classes[index] if row_classes else ""
+        cells = "".join(
+            f'<td class="text">{escape(str(c))}</td>'
+            if i in text_columns
+            else f"<td>{escape(str(c))}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{heads}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def number(value: Any, digits: int = 4) -> str:
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:.{digits}f}"
+    return "—"
+
+
+def _facts(pairs: Sequence[tuple[str, Any]]) -> str:
+    items = "".join(
+        f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in pairs if v not in (None, "")
+    )
+    return f'<dl class="facts">{items}</dl>'
+
+
+def _cards(pairs: Sequence[tuple[str, str]]) -> str:
+    cards = "".join(
+        f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{escape(v)}</div></div>'
+        for k, v in pairs
+    )
+    return f'<div class="cards">{cards}</div>'
+
+
+def problems_box(problems: Sequence[str]) -> str:
+    if not problems:
+        return ""
+    items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+    heading = "<strong>Not everything could be shown:</strong>"
+    return f'<div class="problems">{heading}<ul>{items}</ul></div>'
+
+
+def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
+    """The whole report of one run as an HTML document."""
+    from mlplab.report.build import PLOT_FILES
+
+    record = data.record
+    metrics = record.metrics or {}
+    facts = record.dataset_facts
+    history = record.history
+    status = record.status
+    created = record.created.strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        f"<h1>{escape(record.name)}"
+        f'<span class="badge {escape(status)}">{escape(status)}</span></h1>',
+        f'<p class="sub">{escape(record.dataset)} · {escape(created)} · '
+        f"<code>{escape(str(record.path))}</code></p>",
+    ]
+    description = record.config_raw.get("description")
+    if description:
+        parts.append(f"<p>{escape(str(description))}</p>")
+    parts.append(
+        _cards(
+            [
+                ("test accuracy", number(metrics.get("test_accuracy"))),
+                ("test loss", number(metrics.get("test_loss"))),
+                ("epochs", str(len(history))),
+                ("best epoch", str(metrics.get("best_epoch") or "—")),
+                ("wall time", _seconds(metrics.get("wall_seconds")) or "—"),
+            ]
+        )
+    )
+    if metrics.get("message"):
+        parts.append(f"<p><strong>{escape(str(metrics['message']))}</strong></p>")
+    parts.append(problems_box(data.all_problems))
+
+    command = record.meta.get("command")
+    parts.append("<h2>Reproduce</h2>")
+    if command:
+        parts.append(f"<pre>{escape(str(command))}</pre>")
+    parts.append(
+        f"<p>or, with exactly this config: <code>mlplab train "
+        f"{escape(str(record.path / CONFIG_FILE))}</code></p>"
+    )
+
+    parts.append("<h2>Learning curves</h2>")
+    parts.append(image(pngs.get(PLOT_FILES["curves"]), "loss and accuracy per epoch"))
+    if history:
+        parts.append(_history_table(history))
+
+    parts.append("<h2>Test results</h2>")
+    if metrics.get("per_class") and record.class_names:
+        parts.append(
+            image(
+                pngs.get(PLOT_FILES["confusion"]),
+                "confusion matrix",
+                "rows: true class; columns: predicted; colour: share of the row",
+            )
+        )
+        parts.append(_confused_table(metrics, record.class_names))
+        parts.append(image(pngs.get(PLOT_FILES["per_class"]), "per-class scores"))
+        parts.append(_per_class_table(metrics, record.class_names))
+    else:
+        parts.append("<p>No test results: the run did not finish.</p>")
+    if PLOT_FILES["mistakes"] in pngs:
+        parts.append("<h2>Predictions</h2>")
+        parts.append(
+            image(
+                pngs[PLOT_FILES["mistakes"]],
+                "most confident mistakes",
+                "the test images the network got wrong with the highest probability",
+            )
+        )
+        parts.append(image(pngs[PLOT_FILES["correct"]], "most confident right predictions"))
+
+    parts.append("<h2>Dataset and split</h2>")
+    if PLOT_FILES["samples"] in pngs:
+        parts.append(image(pngs[PLOT_FILES["samples"]], "training samples per class"))
+    parts.append(
+        _facts(
+            [
+                ("dataset", record.dataset),
+                ("source", facts.get("source")),
+                ("image shape (h, w, c)", _shape(facts.get("image_shape"))),
+                ("classes", len(record.class_names) or None),
+                ("train images", facts.get("train_samples")),
+                ("validation images", facts.get("validation_samples")),
+                ("validation", facts.get("validation")),
+                ("test images", facts.get("test_samples")),
+                ("test split", facts.get("test_split")),
+            ]
+        )
+    )
+
+    parts.append("<h2>Timing</h2>")
+    seconds = [row["seconds"] for row in history if "seconds" in row]
+    parts.append(
+        _facts(
+            [
+                ("engine", metrics.get("engine") or record.meta.get("engine")),
+                ("compile", _seconds(metrics.get("compile_seconds"))),
+                ("training (incl. compile)", _seconds(metrics.get("train_seconds"))),
+                ("mean epoch", _seconds(sum(seconds) / len(seconds)) if seconds else None),
+                ("whole run, start to finish", _seconds(metrics.get("wall_seconds"))),
+            ]
+        )
+    )
+
+    parts.append("<h2>Config</h2>")
+    parts.append(f"<pre>{escape(_config_text(record))}</pre>")
+    versions = [(k, v) for k, v in record.meta.items() if k not in ("command", "created", "seed")]
+    if versions:
+        parts.append("<h2>Versions</h2>")
+        parts.append(_facts(versions))
+    return _page(data.title, "\n".join(p for p in parts if p))
+
+
+def _seconds(value: Any) -> str | None:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+
+
+def _shape(value: Any) -> str | None:
+    return " \u00d7 ".join(str(v) for v in value) if isinstance(value, list) else None
+
+
+def _config_text(record: Any) -> str:
+    try:
+        return (record.path / CONFIG_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"({CONFIG_FILE} unreadable: {exc})"
+
+
+def _history_table(history: Sequence[dict[str, float]]) -> str:
+    from mlplab.report.plots import best_epoch
+    from mlplab.runs import HISTORY_COLUMNS
+
+    columns = [c for c in HISTORY_COLUMNS if any(c in row for row in history)]
+    best = best_epoch(history)
+    digits = {"lr": 6, "seconds": 2}
+    rows = [
+        [
+            str(int(row["epoch"])) if c == "epoch" else number(row.get(c), digits.get(c, 4))
+            for c in columns
+        ]
+        for row in history
+    ]
+    classes = [
+        "best" if best is not None and row["epoch"] == best["epoch"] else "" for row in history
+    ]
+    header = [c.replace("_", " ") for c in columns]
+    note = (
+        '<p class="sub">Highlighted: the epoch with the lowest validation loss.</p>' if best else ""
+    )
+    return f'<div class="scroll">{table(header, rows, classes)}</div>{note}'
+
+
+def _confused_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str:
+    pairs = confused_pairs(metrics.get("confusion_matrix", []), class_names, top=10)
+    if not pairs:
+        return "<p>No mistakes on the test split.</p>"
+    rows = [[p["true"], p["predicted"], p["count"], f"{100 * p['share']:.1f}%"] for p in pairs]
+    return "<h3>Most confused pairs</h3>" + table(
+        ["true class", "predicted as", "test images", "share of the true class"],
+        rows,
+        text_columns=(0, 1),
+    )
+
+
+def _per_class_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str:
+    per_class = metrics["per_class"]
+    rows, classes = [], []
+    for name in class_names:
+        scores = per_class.get(str(name), {})
+        rows.append(
+            [
+                name,
+                number(scores.get("precision")),
+                number(scores.get("recall")),
+                number(scores.get("f1")),
+                scores.get("support", "—"),
+            ]
+        )
+        classes.append("")
+    total = sum(int(per_class.get(str(n), {}).get("support", 0)) for n in class_names)
+    for key, label in (("macro_avg", "macro average"), ("weighted_avg", "weighted average")):
+        average = metrics.get(key)
+        if isinstance(average, dict):
+            rows.append(
+                [
+                    label,
+                    number(average.get("precision")),
+                    number(average.get("recall")),
+                    number(average.get("f1")),
+                    total,
+                ]
+            )
+            classes.append("avg")
+    rows.append(["accuracy", "", "", number(metrics.get("test_accuracy")), total])
+    classes.append("avg")
+    header = ["class", "precision", "recall", "F1", "support"]
+    return f'<h3>Per class</h3><div class="scroll">{table(header, rows, classes)}</div>'
+
+
+def compare_page(
+    title: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    png: bytes,
+    runs: Sequence[tuple[str, str]],
+    notes: Sequence[str] = (),
+    best: int | None = None,
+) -> str:
+    """The comparison of several runs: the table, the overlaid curves and where each run is."""
+    text_columns = tuple(i for i, h in enumerate(header) if h in ("run", "status") or "." in h)
+    classes = ["best" if i == best else "" for i in range(len(rows))]
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        problems_box(notes),
+        '<div class="scroll">' + table(header, rows, classes, text_columns=text_columns) + "</div>",
+        '<p class="sub">Highlighted: the highest test accuracy.</p>' if best is not None else "",
+        image(png, "validation curves of every run, overlaid"),
+        "<h2>Runs</h2>",
+        _facts(runs),
+    ]
+    return _page(title, "\n".join(p for p in parts if p))

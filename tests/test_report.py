@@ -1,0 +1,415 @@
+"""Reports: metrics against scikit-learn, every plot, the HTML page (also in Chromium),
+``mlplab report`` on damaged runs, ``mlplab compare`` and ``mlplab runs``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import classification_report, confusion_matrix
+
+import mlplab
+from mlplab.cli import main
+from mlplab.metrics import classification_metrics, confident_examples, confused_pairs
+from mlplab.record import RunRecord, list_runs, read_record
+from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
+from mlplab.report.compare import compare_runs
+from mlplab.report.html import run_page
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (CI installs it)",
+)
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_real_png(data: bytes, min_width: int = 300) -> None:
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        assert min_width <= image.width <= 4000 and 150 <= image.height <= 6000
+        pixels = np.asarray(image.convert("L"), np.float32)
+    assert pixels.std() > 10  # not blank
+
+
+def copy_run(run_path: Path, tmp_path: Path, name: str = "copy") -> Path:
+    target = tmp_path / name
+    shutil.copytree(run_path, target)
+    return target
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def test_metrics_agree_with_scikit_learn():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 5, 400)
+    logits = rng.normal(size=(400, 5)) + 2.0 * np.eye(5)[y_true]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    names = ["a", "b", "c", "d", "e"]
+    ours = classification_metrics(y_true, proba, names)
+    theirs = classification_report(
+        y_true, proba.argmax(axis=1), target_names=names, output_dict=True
+    )
+    for name in names:
+        for key, their_key in (
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("f1", "f1-score"),
+        ):
+            assert ours["per_class"][name][key] == pytest.approx(theirs[name][their_key])
+        assert ours["per_class"][name]["support"] == theirs[name]["support"]
+    assert ours["macro_avg"]["f1"] == pytest.approx(theirs["macro avg"]["f1-score"])
+    assert ours["weighted_avg"]["precision"] == pytest.approx(theirs["weighted avg"]["precision"])
+    assert ours["test_accuracy"] == pytest.approx(theirs["accuracy"])
+    matrix = confusion_matrix(y_true, proba.argmax(axis=1))
+    assert ours["confusion_matrix"] == matrix.tolist()
+
+    pairs = confused_pairs(ours["confusion_matrix"], names, top=3)
+    off = matrix - np.diag(np.diag(matrix))
+    assert pairs[0]["count"] == off.max()
+    assert [p["count"] for p in pairs] == sorted((p["count"] for p in pairs), reverse=True)
+    true = names.index(pairs[0]["true"])
+    assert pairs[0]["share"] == pytest.approx(pairs[0]["count"] / matrix[true].sum())
+
+
+def test_confident_examples_pick_the_surest_right_and_wrong():
+    y_true = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.99, 0.01]])
+    assert confident_examples(y_true, proba, correct=False).tolist() == [3, 1]
+    assert confident_examples(y_true, proba, correct=True).tolist() == [0, 2]
+    assert confident_examples(y_true, proba, correct=True, count=1).tolist() == [0]
+    assert confused_pairs([[3, 0], [0, 2]], ["a", "b"]) == []
+
+
+# --- plots from generated data -----------------------------------------------------------------
+
+
+def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) -> ReportData:
+    """A ReportData with generated images and predictions (no training)."""
+    rng = np.random.default_rng(1)
+    names = [f"class {i}" for i in range(classes)]
+    n = classes * 6
+    y = np.repeat(np.arange(classes), 6)
+    x = rng.integers(0, 256, (n, 12, 12, channels), dtype=np.uint8)
+    logits = rng.normal(size=(n, classes)) + 3.0 * np.eye(classes)[y]
+    proba = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+    metrics = classification_metrics(y, proba, names)
+    metrics["dataset"] = {"name": "generated", "class_names": names, "image_shape": [12, 12, 3]}
+    history = [
+        {
+            "epoch": e,
+            "loss": 1 / e,
+            "accuracy": 1 - 0.5 / e,
+            "val_loss": 1.2 / e + 0.01 * e,
+            "val_accuracy": 0.9 - 0.4 / e,
+        }
+        for e in range(1, epochs + 1)
+    ]
+    (tmp_path / "config.toml").write_text('name = "fake"\n')
+    record = RunRecord(tmp_path, {"name": "fake"}, None, history, {**metrics, "status": "complete"})
+    return ReportData(record, y, proba, x, x, y)
+
+
+@pytest.mark.parametrize(("classes", "channels"), [(10, 1), (10, 3), (100, 3)])
+def test_every_plot_is_a_real_picture(tmp_path, classes, channels):
+    pngs = render_plots(fake_report(tmp_path, classes, channels))
+    assert set(pngs) == set(PLOT_FILES.values())
+    for name, data in pngs.items():
+        assert_real_png(data)
+        assert name.endswith(".png")
+
+
+def test_many_classes_scale_the_layout(tmp_path):
+    ten = render_plots(fake_report(tmp_path, 10, 3))
+    hundred = render_plots(fake_report(tmp_path, 100, 3))
+    with (
+        Image.open(io.BytesIO(hundred["per_class.png"])) as tall,
+        Image.open(io.BytesIO(ten["per_class.png"])) as short,
+    ):
+        assert tall.height > 2 * short.height  # one bar row per class
+    page = run_page(fake_report(tmp_path, 100, 3), hundred)
+    assert "Most confused pairs" in page and "class 99" in page
+
+
+def test_empty_history_still_gives_curves_and_a_page(tmp_path):
+    data = fake_report(tmp_path, 10, 1, epochs=0)
+    pngs = render_plots(data)
+    assert_real_png(pngs["curves.png"])
+    assert "<h1>fake" in run_page(data, pngs)
+
+
+# --- the HTML page ---------------------------------------------------------------------------
+
+
+class _References(HTMLParser):
+    """Collects every tag and every attribute that could load something."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for key, value in attrs:
+            if key in ("src", "href", "srcset", "data", "poster", "action"):
+                self.sources.append(value or "")
+
+
+def test_report_html_is_self_contained(digits_run):
+    text = (digits_run.path / "report.html").read_text(encoding="utf-8")
+    parser = _References()
+    parser.feed(text)
+    parser.close()
+    assert parser.tags.count("img") == len(PLOT_FILES)
+    assert all(src.startswith("data:image/png;base64,") for src in parser.sources)
+    assert not {"script", "link", "iframe", "object"} & set(parser.tags)
+    assert "http://" not in text and "https://" not in text and "@import" not in text
+    for expected in (
+        "digits-mlp",
+        "Reproduce",
+        "mlplab train",
+        "Per class",
+        "Most confused",
+        "compile",
+        "keras",
+        "[train]",
+    ):
+        assert expected in text, expected
+
+
+def _render_in_chromium(html_path: Path, tmp_path: Path) -> tuple[str, Path]:
+    """Load the page in headless Chromium; return the DOM after load and a screenshot path.
+
+    A copy of the page gets a small script that records, once loaded, how many images
+    decoded: the report itself has no script.
+    """
+    probe = tmp_path / "probe.html"
+    script = (
+        "<script>window.addEventListener('load', () => { const imgs = [...document.images];"
+        " document.body.dataset.loaded = imgs.filter(i => i.complete && i.naturalWidth > 0)"
+        ".length + '/' + imgs.length; });</script></body>"
+    )
+    probe.write_text(html_path.read_text(encoding="utf-8").replace("</body>", script))
+    flags = [
+        CHROMIUM or "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [*flags, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*flags, "--window-size=1280,2400", f"--screenshot={shot}", html_path.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return dom, shot
+
+
+@needs_chromium
+def test_report_renders_in_chromium_with_every_image(digits_run, tmp_path):
+    dom, shot = _render_in_chromium(digits_run.path / "report.html", tmp_path)
+    assert f'data-loaded="{len(PLOT_FILES)}/{len(PLOT_FILES)}"' in dom
+    with Image.open(shot) as image:
+        assert image.size == (1280, 2400)
+        pixels = np.asarray(image.convert("L"), np.float32)
+    assert pixels.std() > 20 and (pixels < 128).mean() > 0.01  # text and plots, not blank
+
+
+# --- mlplab report on a run directory ----------------------------------------------------------
+
+
+def test_report_command_regenerates_everything(digits_run, tmp_path, capsys):
+    run = copy_run(digits_run.path, tmp_path)
+    for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
+        (run / name).unlink()
+    code, out, err = run_cli(capsys, "report", run)
+    assert code == 0, err
+    for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
+        assert (run / name).is_file(), name
+    assert str(run / "report.html") in out and err == ""
+
+
+def test_report_of_a_run_without_predictions_recomputes_them(digits_run, tmp_path):
+    run = copy_run(digits_run.path, tmp_path)
+    (run / "test_predictions.npz").unlink()
+    (run / "mistakes.png").unlink()
+    result = report_run(run)
+    assert result.problems == []
+    assert (run / "mistakes.png").is_file()
+
+
+def test_report_of_an_interrupted_run_shows_what_is_there(digits_run, tmp_path, capsys):
+    run = copy_run(digits_run.path, tmp_path)
+    for name in ("metrics.json", "model.keras", "report.html", "curves.png"):
+        (run / name).unlink()
+    code, _, err = run_cli(capsys, "report", run)
+    assert code == 0
+    assert "metrics.json missing" in err and "Traceback" not in err
+    page = (run / "report.html").read_text()
+    assert "incomplete" in page and "metrics.json missing" in page
+    assert (run / "curves.png").is_file()
+
+
+def test_report_of_a_run_stopped_before_its_first_epoch(digits_run, tmp_path, capsys):
+    run = copy_run(digits_run.path, tmp_path)
+    (run / "metrics.json").unlink()
+    (run / "history.csv").write_text("epoch,loss,accuracy\n")
+    code, _, err = run_cli(capsys, "report", run)
+    assert code == 0, err
+    assert_real_png((run / "curves.png").read_bytes())
+    page = (run / "report.html").read_text()
+    assert "incomplete" in page and "<td>1</td>" not in page  # no history rows
+
+
+def test_report_of_a_run_from_a_newer_version(digits_run, tmp_path, capsys):
+    run = copy_run(digits_run.path, tmp_path)
+    config = (run / "config.toml").read_text()
+    config = config.replace('mlplab = "', 'mlplab = "99.0.0"\nold_mlplab = "')
+    config = config.replace("[train]\n", "[train]\nfuture_option = 3\n")
+    (run / "config.toml").write_text(config)
+    code, _, err = run_cli(capsys, "report", run)
+    assert code == 0, err
+    assert "newer than this mlplab" in err and "future_option" in err
+    assert (run / "samples.png").is_file()  # the [data] table still names the dataset
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("config.toml", "not an mlplab run directory (config.toml missing)"),
+        ("nothing-here", "no such run directory"),
+    ],
+)
+def test_report_of_no_run_is_one_line(digits_run, tmp_path, capsys, damage, message):
+    run = copy_run(digits_run.path, tmp_path)
+    target = run / damage if damage == "config.toml" else tmp_path / damage
+    if damage == "config.toml":
+        target.unlink()
+        target = run
+    code, _, err = run_cli(capsys, "report", target)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_corrupt_metrics_are_named_not_a_traceback(digits_run, tmp_path, capsys):
+    run = copy_run(digits_run.path, tmp_path)
+    (run / "metrics.json").write_text("{not json")
+    (run / "history.csv").write_text("epoch,loss\nx,y\n")
+    code, _, err = run_cli(capsys, "report", run)
+    assert code == 0
+    assert "metrics.json: unreadable" in err and "history.csv: unreadable" in err
+
+
+def test_train_without_report(tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys, "train", "--epochs", "2", "--no-report", "--out", tmp_path, "-q"
+    )
+    assert code == 0, err
+    [run] = list(tmp_path.iterdir())
+    names = {p.name for p in run.iterdir()}
+    assert "report.txt" in names and "metrics.json" in names
+    assert not names & {"report.html", *PLOT_FILES.values()}
+    assert "report:" not in out
+
+
+# --- compare and runs ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sigmoid_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sigmoid")
+    return mlplab.train(
+        overrides={"train.epochs": 4, "model.activation": "sigmoid", "name": "digits-sigmoid"},
+        out=out,
+        verbose=False,
+    )
+
+
+def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code, text, err = run_cli(capsys, "compare", digits_run.path, sigmoid_run.path, "--out", out)
+    assert code == 0, err
+    assert "model.activation" in text and "train.epochs" in text
+    assert "relu" in text and "sigmoid" in text
+    assert digits_run.path.name in text and sigmoid_run.path.name in text
+    for name in ("compare.csv", "compare.md", "compare.png", "compare.html"):
+        assert (out / name).is_file(), name
+    assert_real_png((out / "compare.png").read_bytes())
+    rows = (out / "compare.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("run,")
+    page = (out / "compare.html").read_text()
+    assert "digits-mlp" in page and "digits-sigmoid" in page
+    accuracy = f"{digits_run.metrics['test_accuracy']:.4f}"
+    assert accuracy in (out / "compare.md").read_text()
+    comparison = compare_runs([digits_run.path, sigmoid_run.path])  # the Python API
+    assert "model.activation" in comparison.differences
+    assert comparison.labels == ["digits-mlp", "digits-sigmoid"] and comparison.best is not None
+
+
+def test_compare_refuses_runs_on_different_datasets(digits_run, tmp_path, capsys):
+    other = copy_run(digits_run.path, tmp_path, "other")
+    metrics = json.loads((other / "metrics.json").read_text())
+    metrics["dataset"]["name"] = "fashion-mnist"
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    code, _, err = run_cli(capsys, "compare", digits_run.path, other, "--out", tmp_path / "c")
+    assert code == 2
+    assert "different datasets" in err and "fashion-mnist" in err
+    assert not (tmp_path / "c").exists()
+    code, _, err = run_cli(capsys, "compare", digits_run.path)
+    assert code == 2 and "at least two runs" in err
+
+
+def test_runs_lists_sorts_and_filters(digits_run, sigmoid_run, tmp_path, capsys):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for run in (digits_run, sigmoid_run):
+        copy_run(run.path, folder, run.path.name)
+    broken = copy_run(digits_run.path, folder, "20990101-000000-broken")
+    (broken / "metrics.json").unlink()
+    config = (broken / "config.toml").read_text()
+    newest = 'created = "2099-01-01T00:00:00+00:00"\nwas_created = "'
+    (broken / "config.toml").write_text(config.replace('created = "', newest))
+    (folder / "not-a-run").mkdir()
+
+    code, out, err = run_cli(capsys, "runs", folder)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2 + 3  # header, rule, three runs
+    assert "incomplete" in lines[2]  # its config says it is the newest
+    code, out, _ = run_cli(capsys, "runs", folder, "--best", "1", "--json")
+    [best] = json.loads(out)
+    winner = max((digits_run, sigmoid_run), key=lambda r: r.metrics["test_accuracy"])
+    assert best["test_accuracy"] == pytest.approx(winner.metrics["test_accuracy"])
+    code, out, _ = run_cli(capsys, "runs", folder, "--dataset", "mnist")
+    assert code == 0 and "no runs on mnist" in out
+    code, _, err = run_cli(capsys, "runs", tmp_path / "missing")
+    assert code == 2 and "no such folder of runs" in err
+    assert [r.status for r in list_runs(folder, sort="accuracy")][-1] == "incomplete"
+    assert read_record(broken).test_accuracy is None
