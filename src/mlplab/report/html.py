@@ -70,7 +70,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
   h2 { break-after: avoid; }
-  figure, .cards, .problems, pre, tr { break-inside: avoid; }
+  figure, .cards, .problems, pre, tr, .keep { break-inside: avoid; }
   .scroll { max-height: none; overflow: visible; border: none; }
   th { position: static; }
   @page { margin: 14mm; }
@@ -264,7 +264,26 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     if versions:
         parts.append("<h2>Versions</h2>")
         parts.append(_facts(versions))
-    return _page(data.title, "\n".join(p for p in parts if p))
+    return _page(data.title, _keep_headings([p for p in parts if p]))
+
+
+def _keep_headings(parts: list[str]) -> str:
+    """Join the blocks, each <h2> kept on one page with the block after it when printed."""
+    out: list[str] = []
+    index = 0
+    while index < len(parts):
+        if parts[index].startswith("<h2>") and index + 1 < len(parts):
+            out.append(keep(parts[index], parts[index + 1]))
+            index += 2
+        else:
+            out.append(parts[index])
+            index += 1
+    return "\n".join(out)
+
+
+def keep(*blocks: str) -> str:
+    """Blocks a printer must not split across pages."""
+    return f'<div class="keep">{"".join(blocks)}</div>'
 
 
 def _seconds(value: Any) -> str | None:
@@ -313,11 +332,8 @@ def _confused_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str:
     if not pairs:
         return "<p>No mistakes on the test split.</p>"
     rows = [[p["true"], p["predicted"], p["count"], f"{100 * p['share']:.1f}%"] for p in pairs]
-    return "<h3>Most confused pairs</h3>" + table(
-        ["true class", "predicted as", "test images", "share of the true class"],
-        rows,
-        text_columns=(0, 1),
-    )
+    header = ["true class", "predicted as", "test images", "share of the true class"]
+    return keep("<h3>Most confused pairs</h3>", table(header, rows, text_columns=(0, 1)))
 
 
 def _per_class_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str:
@@ -352,7 +368,7 @@ def _per_class_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str
     rows.append(["accuracy", "", "", number(metrics.get("test_accuracy")), total])
     classes.append("avg")
     header = ["class", "precision", "recall", "F1", "support"]
-    return f'<h3>Per class</h3><div class="scroll">{table(header, rows, classes)}</div>'
+    return keep("<h3>Per class</h3>", f'<div class="scroll">{table(header, rows, classes)}</div>')
 
 
 def compare_page(

@@ -35,6 +35,25 @@ def to_png(fig: Any, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def margins(
+    fig: Any, left: float, right: float, bottom: float, top: float, wspace: float = 0.2
+) -> None:
+    """Fixed margins in inches. (Matplotlib's constrained layout would find them itself, but
+    costs ~0.2 s a figure: a third of a small run's report.)"""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=wspace,
+    )
+
+
+def _longest(names: Sequence[str]) -> int:
+    return max((len(str(name)) for name in names), default=1)
+
+
 def best_epoch(history: Sequence[dict[str, float]]) -> dict[str, float] | None:
     """The epoch with the lowest validation loss (None without validation)."""
     rows = [row for row in history if np.isfinite(row.get("val_loss", np.nan))]
@@ -48,7 +67,8 @@ def curves_png(history: Sequence[dict[str, float]], title: str) -> bytes:
     val_accuracy. The best validation epoch (lowest val_loss) is marked.
     """
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, layout="constrained")
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+        margins(fig, left=0.6, right=0.2, bottom=0.55, top=0.65)
         epochs = [row["epoch"] for row in history]
         has_val = any("val_loss" in row for row in history)
         best = best_epoch(history)
@@ -112,7 +132,9 @@ def confusion_png(
     with plt.rc_context(STYLE):
         if k <= MAX_ANNOTATED_CLASSES:
             side = max(5.0, 0.55 * k + 2.5)
-            fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+            room = 0.075 * _longest(names)  # class names on the left, slanted below
+            fig, ax = plt.subplots(figsize=(side + 1.5 + room, side + 0.7 * room))
+            margins(fig, left=0.6 + room, right=1.2, bottom=0.75 + 0.7 * room, top=0.5)
             _matrix(fig, ax, share, names, labels=True)
             for i in range(k):
                 for j in range(k):
@@ -127,9 +149,10 @@ def confusion_png(
                             color="white" if share[i, j] > 0.5 else "black",
                         )
         else:
-            fig, (ax, bars) = plt.subplots(
-                1, 2, figsize=(16, 8.5), layout="constrained", width_ratios=(1.1, 1)
-            )
+            fig = plt.figure(figsize=(16, 8.5))
+            room = 0.045 * _longest(names) / 16  # tiny class names, as a share of the width
+            ax = fig.add_axes((0.02 + room, 0.08 + room, 0.42, 0.82))
+            bars = fig.add_axes((0.74, 0.08, 0.24, 0.82))
             _matrix(fig, ax, share, names, labels=k <= 100)
             _pair_bars(bars, pairs)
         fig.suptitle(title)
@@ -138,7 +161,7 @@ def confusion_png(
 
 def _matrix(fig: Any, ax: Any, share: np.ndarray, names: list[str], labels: bool) -> None:
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="share of the true class")
     k = len(names)
     small = 5 if k > 20 else 9
     if labels:
@@ -163,6 +186,7 @@ def _pair_bars(ax: Any, pairs: Sequence[dict[str, Any]]) -> None:
     shown = list(pairs)[:20][::-1]
     ax.barh(range(len(shown)), [p["count"] for p in shown], color="#c0504d")
     ax.set_yticks(range(len(shown)), [f"{p['true']} → {p['predicted']}" for p in shown], fontsize=9)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("test images (true → predicted)")
     ax.set_title("most confused pairs")
     ax.grid(axis="x", alpha=0.3)
@@ -177,17 +201,15 @@ def per_class_png(
     colors = {"precision": "#4f81bd", "recall": "#9bbb59", "f1": "#c0504d"}
     with plt.rc_context(STYLE):
         if len(names) <= MAX_ANNOTATED_CLASSES:
-            fig, ax = plt.subplots(
-                figsize=(max(8.0, 0.7 * len(names) + 2), 4.5), layout="constrained"
-            )
+            slanted = len(names) > 8
+            bottom = 0.45 + (0.04 * _longest(names) if slanted else 0.1)
+            fig, ax = plt.subplots(figsize=(max(8.0, 0.7 * len(names) + 2), 3.4 + bottom))
+            margins(fig, left=0.6, right=0.2, bottom=bottom, top=1.0)
             x = np.arange(len(names))
             for offset, metric in zip((-0.27, 0, 0.27), scores, strict=True):
                 ax.bar(x + offset, scores[metric], 0.27, label=metric, color=colors[metric])
             ax.set_xticks(
-                x,
-                names,
-                rotation=30 if len(names) > 8 else 0,
-                ha="right" if len(names) > 8 else "center",
+                x, names, rotation=30 if slanted else 0, ha="right" if slanted else "center"
             )
             low = min(float(min(s.min() for s in scores.values())), 0.8)
             ax.set_ylim(max(0.0, low - 0.05), 1.0)
@@ -195,7 +217,8 @@ def per_class_png(
             ax.grid(axis="y", alpha=0.3)
         else:
             order = np.argsort(scores["f1"])
-            fig, ax = plt.subplots(figsize=(8, 0.16 * len(names) + 1.5), layout="constrained")
+            fig, ax = plt.subplots(figsize=(8, 0.16 * len(names) + 1.6))
+            margins(fig, left=0.3 + 0.045 * _longest(names), right=0.3, bottom=0.45, top=1.0)
             y = np.arange(len(names))
             ax.barh(y, scores["f1"][order], color="#e6a5a3", label="f1")
             ax.plot(
@@ -226,8 +249,9 @@ def compare_png(series: Sequence[tuple[str, Sequence[dict[str, float]]]], title:
     prefix = "val_" if use_val else ""
     kind = "validation" if use_val else "train"
     with plt.rc_context(STYLE):
-        height = 4.2 + 0.2 * len(series)  # room for the legend under the panels
-        fig, axes = plt.subplots(1, 2, figsize=(11, height), layout="constrained")
+        legend = 0.2 * len(series) + 0.25  # room for the legend under the panels
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + legend))
+        margins(fig, left=0.6, right=0.2, bottom=0.6 + legend, top=0.65)
         for label, history in series:
             epochs = [row["epoch"] for row in history]
             for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -238,7 +262,11 @@ def compare_png(series: Sequence[tuple[str, Sequence[dict[str, float]]]], title:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
         fig.legend(
-            *axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize="small"
+            *axes[0].get_legend_handles_labels(),
+            loc="lower center",
+            bbox_to_anchor=(0.5, 0.01),
+            fontsize="small",
+            frameon=False,
         )
         fig.suptitle(title)
         return to_png(fig)
