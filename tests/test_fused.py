@@ -103,18 +103,35 @@ def test_a_huge_learning_rate_diverges_and_keeps_finite_weights(tmp_path):
     assert all(np.isfinite(w).all() for w in run.model.get_weights())
 
 
-def test_fused_matches_fit_step_for_step_without_randomness(digits_data):
-    """No dropout, no shuffling effects on the first step: the first update is identical."""
-    config = TrainConfig(
-        optimizer="sgd",
-        learning_rate=0.1,
-        momentum=0.9,
-        batch_size=2000,
-        epochs=1,
-        clip_norm=1.0,
-        schedule="cosine",
-        weight_decay=0.01,
-    )
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(
+            optimizer="sgd",
+            learning_rate=0.1,
+            momentum=0.9,
+            batch_size=2000,
+            epochs=1,
+            clip_norm=1.0,
+            schedule="cosine",
+            weight_decay=0.01,
+        ),
+        # Two full-batch steps: label smoothing in the loss, the weights' moving average
+        # (momentum 0.5) moved into the model at the end.
+        TrainConfig(
+            optimizer="adam",
+            learning_rate=0.01,
+            batch_size=2000,
+            epochs=2,
+            label_smoothing=0.1,
+            ema=0.5,
+        ),
+    ],
+    ids=["sgd-momentum-clip-cosine-decay-l2", "adam-label-smoothing-ema"],
+)
+def test_fused_matches_fit_step_for_step_without_randomness(digits_data, config):
+    """No dropout and one batch per epoch (order within it does not matter): fused and fit
+    make the same updates."""
     fused_model, *_ = fused_fit(digits_data, ModelConfig(hidden=(16,), l2=1e-3), config)
     splits = make_splits(digits_data, 0.1, 0)
     keras.utils.set_random_seed(0)
@@ -129,7 +146,7 @@ def test_fused_matches_fit_step_for_step_without_randomness(digits_data):
         splits.x_train,
         keras.utils.to_categorical(splits.y_train, 10),
         batch_size=2000,
-        epochs=1,
+        epochs=config.epochs,
         verbose=0,
         shuffle=False,
     )

@@ -14,7 +14,14 @@ Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend
 from mlplab import _backend  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 from mlplab._version import __version__
 from mlplab.api import evaluate, predict, resolve_config, train
-from mlplab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_config
+from mlplab.config import (
+    AugmentConfig,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    load_config,
+)
 from mlplab.errors import ConfigError, DataError, MlplabError, RunError
 from mlplab.recipes import list_recipes, load_recipe
 from mlplab.record import RunRecord, list_runs, read_record
@@ -23,6 +30,7 @@ from mlplab.report.compare import compare_runs
 from mlplab.runs import Run, load_run
 
 __all__ = [
+    "AugmentConfig",
     "ConfigError",
     "DataConfig",
     "DataError",

@@ -150,7 +150,7 @@ def train(
 
     # The trainer first: the fused one turns on JAX's persistent compilation cache, which
     # then also serves the small programs that initialise the weights (~2.5 s to compile).
-    trainer = get_trainer(cfg.train)
+    trainer = get_trainer(cfg.train, cfg.augment)
     keras.utils.set_random_seed(cfg.train.seed)
     scaling = scaling_params(splits.x_train, cfg.data.scaling)
     model = build_model(cfg.model, dataset.image_shape, dataset.num_classes, scaling, cfg.name)

@@ -1,9 +1,10 @@
 """Typed, frozen run configuration: TOML in and out, ``--set`` overrides, strict validation.
 
-A run is described by :class:`RunConfig`, made of :class:`DataConfig`, :class:`ModelConfig`
-and :class:`TrainConfig`. Every field is checked when the object is built (from Python, TOML
-or overrides alike): a wrong type, an unknown choice or an out-of-range value raises
-:class:`~mlplab.errors.ConfigError` with one line naming the key, the value and what is valid.
+A run is described by :class:`RunConfig`, made of :class:`DataConfig`, :class:`ModelConfig`,
+:class:`TrainConfig` and :class:`AugmentConfig`. Every field is checked when the object is
+built (from Python, TOML or overrides alike): a wrong type, an unknown choice or an
+out-of-range value raises :class:`~mlplab.errors.ConfigError` with one line naming the key,
+the value and what is valid.
 """
 
 from __future__ import annotations
@@ -195,6 +196,15 @@ class TrainConfig(_Section):
     engine: str = _opt(
         "auto", "training engine (auto picks the fastest available)", choices=ENGINES
     )
+    label_smoothing: float = _opt(
+        0.0, "train on (1 - s) * one-hot + s / classes instead of one-hot", check=_unit_open
+    )
+    ema: float = _opt(
+        0.0,
+        "keep a moving average of the weights with this momentum (e.g. 0.999) and end "
+        "with it (0: off)",
+        check=_unit_open,
+    )
 
     def _check_together(self) -> None:
         if self.weight_decay is None:
@@ -217,6 +227,24 @@ class TrainConfig(_Section):
 
 
 @dataclass(frozen=True)
+class AugmentConfig(_Section):
+    """Random changes to each training image, drawn anew every epoch.
+
+    Done on the device inside the fused engine's compiled epoch, so they cost little.
+    """
+
+    section: ClassVar[str] = "augment"
+    translate: int = _opt(
+        0, "shift each image by up to this many pixels in x and y (0: off)", check=_non_negative
+    )
+    flip: bool = _opt(False, "mirror a random half of the images left-right (not for digits)")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.translate or self.flip)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a run. ``name`` names the run directory."""
 
@@ -225,11 +253,13 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     SECTIONS: ClassVar[dict[str, type]] = {
         "data": DataConfig,
         "model": ModelConfig,
         "train": TrainConfig,
+        "augment": AugmentConfig,
     }
     # Written into a run's config.toml by mlplab itself; read back but not part of the config.
     IGNORED: ClassVar[tuple[str, ...]] = ("meta",)

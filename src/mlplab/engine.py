@@ -20,8 +20,9 @@ from typing import Protocol
 import keras
 import numpy as np
 
-from mlplab.config import TrainConfig
+from mlplab.config import AugmentConfig, TrainConfig
 from mlplab.data.split import Splits
+from mlplab.errors import ConfigError
 
 PREDICT_BATCH = 1024
 
@@ -206,9 +207,23 @@ class FitTrainer(Trainer):
             )
         finally:
             listener.on_train_end()
+        unshare_averaged_weights(model)  # fit has already moved the averages in
         result = monitor.finish()
         result.train_seconds = time.perf_counter() - started
         return result
+
+
+def unshare_averaged_weights(model: keras.Model) -> None:
+    """After ``optimizer.finalize_variable_values`` (weight averaging, ``train.ema``).
+
+    Finalizing makes each weight share its buffer with its average in the optimizer; a later
+    call that donates the weights (Keras' predict on JAX does) then deletes the average, and
+    saving the model fails. Each weight gets its own copy.
+    """
+    if not getattr(model.optimizer, "use_ema", False):
+        return
+    for variable in model.trainable_variables:
+        variable.assign(keras.ops.copy(variable.value))
 
 
 class _KerasBridge(keras.callbacks.Callback):
@@ -243,10 +258,24 @@ class _KerasBridge(keras.callbacks.Callback):
             self.listener.on_epoch_end(stats)
 
 
-def get_trainer(config: TrainConfig) -> Trainer:
-    """The trainer ``train.engine`` asks for: ``auto`` is the fused engine on JAX."""
+def get_trainer(config: TrainConfig, augment: AugmentConfig | None = None) -> Trainer:
+    """The trainer ``train.engine`` asks for: ``auto`` is the fused engine on JAX.
+
+    Augmentation runs inside the fused engine's compiled epoch; ``model.fit`` cannot do it.
+    """
+    augment = augment or AugmentConfig()
     if config.engine == "fit" or keras.backend.backend() != "jax":
+        if augment.active:
+            why = (
+                "train.engine = 'fit'"
+                if config.engine == "fit"
+                else f"the {keras.backend.backend()} backend"
+            )
+            raise ConfigError(
+                f"[augment] runs inside the fused JAX engine and cannot be used with {why}; "
+                "set augment.translate = 0 and augment.flip = false, or train on JAX"
+            )
         return FitTrainer()
     from mlplab.fused import FusedTrainer
 
-    return FusedTrainer()
+    return FusedTrainer(augment)

@@ -10,6 +10,8 @@ optimizer, schedule, weight decay and clipping as ``fit``, without the per-step 
 The last partial batch is padded and masked: every sample counts in every epoch, and the
 last step's gradient is the mean over its real samples, as in ``fit``. Dropout's random
 state and batch-norm statistics are Keras non-trainable variables carried in the scan.
+Augmentation (``[augment]``: random shifts, mirroring) is applied to each gathered uint8
+batch inside the scan, with a key folded from the epoch's key and the step number.
 
 This module and nothing else in mlplab knows JAX internals.
 """
@@ -26,9 +28,16 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from mlplab.config import TrainConfig
+from mlplab.config import AugmentConfig, TrainConfig
 from mlplab.data.split import Splits
-from mlplab.engine import EpochListener, EpochMonitor, FitResult, StopRequest, Trainer
+from mlplab.engine import (
+    EpochListener,
+    EpochMonitor,
+    FitResult,
+    StopRequest,
+    Trainer,
+    unshare_averaged_weights,
+)
 
 EVAL_CHUNK = 2048
 # Keras' categorical cross-entropy clips probabilities to [EPSILON, 1 - EPSILON].
@@ -55,11 +64,38 @@ def enable_compilation_cache() -> None:
     _cache_ready = True
 
 
-def _cross_entropy(probs: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-sample categorical cross-entropy of softmax outputs, as Keras computes it."""
-    clipped = jnp.clip(probs, EPSILON, 1.0 - EPSILON)
-    picked = jnp.take_along_axis(clipped, labels[:, None], axis=1)[:, 0]
-    return -jnp.log(picked)
+def _cross_entropy(probs: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
+    """Per-sample categorical cross-entropy of softmax outputs, as Keras computes it.
+
+    probs: float (b, k); labels: int (b,). With label smoothing the target is
+    (1 - s) * one_hot + s / k, so the loss is -(1 - s) log p_y - s * mean_k log p_k.
+    """
+    logs = jnp.log(jnp.clip(probs, EPSILON, 1.0 - EPSILON))
+    picked = jnp.take_along_axis(logs, labels[:, None], axis=1)[:, 0]
+    if smoothing:
+        return -(1.0 - smoothing) * picked - smoothing * logs.mean(axis=1)
+    return -picked
+
+
+def augment_batch(x: jax.Array, key: jax.Array, translate: int, flip: bool) -> jax.Array:
+    """Randomly shifted (zero fill) and mirrored copies of a batch.
+
+    x: uint8 (b, h, w, c). Each image moves by its own integer offsets in
+    [-translate, translate] along y and x; with ``flip`` a random half is mirrored left-right.
+    """
+    b, h, w, c = x.shape
+    shift_key, flip_key = jax.random.split(key)
+    if translate:
+        t = translate
+        padded = jnp.pad(x, ((0, 0), (t, t), (t, t), (0, 0)))
+        offsets = jax.random.randint(shift_key, (b, 2), 0, 2 * t + 1)
+        x = jax.vmap(lambda image, o: jax.lax.dynamic_slice(image, (o[0], o[1], 0), (h, w, c)))(
+            padded, offsets
+        )
+    if flip:
+        mirror = jax.random.bernoulli(flip_key, 0.5, (b,))
+        x = jnp.where(mirror[:, None, None, None], x[:, :, ::-1, :], x)
+    return x
 
 
 class FusedTrainer(Trainer):
@@ -67,8 +103,9 @@ class FusedTrainer(Trainer):
 
     name = "fused"
 
-    def __init__(self) -> None:
+    def __init__(self, augment: AugmentConfig | None = None) -> None:
         enable_compilation_cache()
+        self.augment = augment or AugmentConfig()
         self.compile_seconds = 0.0
         # The compiled predict function, and the model it was traced for.
         self._predict_fn: Any = None
@@ -76,15 +113,16 @@ class FusedTrainer(Trainer):
 
     # --- compiled functions -------------------------------------------------------------
 
-    def _epoch_function(self, model: keras.Model) -> Any:
+    def _epoch_function(self, model: keras.Model, smoothing: float) -> Any:
         optimizer = model.optimizer
+        augment = self.augment
 
         def loss_fn(trainable, non_trainable, x, y, mask):
             probs, non_trainable, losses = model.stateless_call(
                 trainable, non_trainable, x, training=True, return_losses=True
             )
             count = jnp.maximum(mask.sum(), 1.0)
-            ce = _cross_entropy(probs, y)
+            ce = _cross_entropy(probs, y, smoothing)
             penalty = sum(losses) if losses else 0.0
             loss = (ce * mask).sum() / count + penalty
             correct = ((jnp.argmax(probs, axis=1) == y) * mask).sum()
@@ -92,11 +130,14 @@ class FusedTrainer(Trainer):
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def epoch(state, x_all, y_all, order, mask):
+        def epoch(state, x_all, y_all, order, mask, key):
             def step(carry, batch):
                 trainable, non_trainable, opt_vars, sums = carry
-                index, weight = batch
+                index, weight, number = batch
                 x, y = x_all[index], y_all[index]
+                if augment.active:
+                    step_key = jax.random.fold_in(key, number)
+                    x = augment_batch(x, step_key, augment.translate, augment.flip)
                 (loss, (non_trainable, correct)), grads = grad_fn(
                     trainable, non_trainable, x, y, weight
                 )
@@ -107,7 +148,10 @@ class FusedTrainer(Trainer):
 
             trainable, non_trainable, opt_vars = state
             carry = (trainable, non_trainable, opt_vars, jnp.zeros(3, jnp.float32))
-            (trainable, non_trainable, opt_vars, sums), _ = jax.lax.scan(step, carry, (order, mask))
+            numbers = jnp.arange(order.shape[0], dtype=jnp.uint32)
+            (trainable, non_trainable, opt_vars, sums), _ = jax.lax.scan(
+                step, carry, (order, mask, numbers)
+            )
             return (trainable, non_trainable, opt_vars), sums
 
         return jax.jit(epoch)
@@ -140,6 +184,8 @@ class FusedTrainer(Trainer):
         x_all = jax.device_put(splits.x_train)
         y_all = jax.device_put(splits.y_train.astype(np.int32))
         rng = np.random.default_rng(config.seed)
+        # Its own stream, so that turning augmentation on does not change the shuffling.
+        augment_rng = np.random.default_rng([config.seed, 1])
         state = (
             [v.value for v in model.trainable_variables],
             [v.value for v in model.non_trainable_variables],
@@ -147,18 +193,19 @@ class FusedTrainer(Trainer):
         )
         monitor = EpochMonitor(model, config, stop)
         listener.on_train_begin(config.epochs, steps)
-        epoch_fn = self._epoch_function(model)
+        epoch_fn = self._epoch_function(model, config.label_smoothing)
         compiled = None
         started = time.perf_counter()
         try:
             for epoch in range(1, config.epochs + 1):
                 began = time.perf_counter()
                 order, mask = _epoch_order(rng, n, batch, steps)
+                key = jax.random.PRNGKey(int(augment_rng.integers(2**31)))
                 if compiled is None:
                     t0 = time.perf_counter()
-                    compiled = epoch_fn.lower(state, x_all, y_all, order, mask).compile()
+                    compiled = epoch_fn.lower(state, x_all, y_all, order, mask, key).compile()
                     self.compile_seconds += time.perf_counter() - t0
-                state, sums = compiled(state, x_all, y_all, order, mask)
+                state, sums = compiled(state, x_all, y_all, order, mask, key)
                 loss_sum, correct, count = (float(v) for v in np.asarray(sums))
                 _write_back(model, state)
                 stats: dict[str, float] = {
@@ -177,6 +224,11 @@ class FusedTrainer(Trainer):
                     break
         finally:
             listener.on_train_end()
+        if optimizer.use_ema:
+            # As model.fit does: end with the averaged weights (before an early stop's
+            # restore of the best epoch, which then wins, also as in fit).
+            optimizer.finalize_variable_values(model.trainable_variables)
+            unshare_averaged_weights(model)
         result = monitor.finish()
         result.train_seconds = time.perf_counter() - started
         result.compile_seconds = self.compile_seconds

@@ -108,6 +108,8 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
         "learning_rate": learning_rate(config, steps_per_epoch),
         "weight_decay": config.weight_decay or None,
         "global_clipnorm": config.clip_norm or None,
+        "use_ema": config.ema > 0,
+        "ema_momentum": config.ema or 0.99,
     }
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(momentum=config.momentum, nesterov=config.nesterov, **common)
@@ -124,6 +126,6 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
     """Attach optimizer, categorical cross-entropy on one-hot labels, and accuracy."""
     model.compile(
         optimizer=build_optimizer(config, steps_per_epoch),
-        loss=keras.losses.CategoricalCrossentropy(),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
