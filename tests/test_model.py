@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+import mlplab
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data import scaling_params
 from mlplab.model import build_model, build_optimizer, learning_rate
@@ -109,3 +110,12 @@ def test_optimizers(name, cls):
 def test_sgd_momentum_and_nesterov():
     optimizer = build_optimizer(TrainConfig(optimizer="sgd", momentum=0.9, nesterov=True), 10)
     assert optimizer.momentum == 0.9 and optimizer.nesterov
+
+
+def test_switching_a_recipe_to_adamw_by_override_builds_its_optimizer():
+    # The default recipe resolves weight_decay to 0.0 for adam; --set train.optimizer=adamw
+    # keeps that 0.0, which AdamW must accept (it refuses None).
+    config = mlplab.resolve_config(None, ['train.optimizer="adamw"'])
+    assert config.train.weight_decay == 0.0
+    optimizer = build_optimizer(config.train, 10)
+    assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.weight_decay == 0.0

@@ -116,7 +116,9 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
     if config.optimizer == "adam":
         return keras.optimizers.Adam(**common)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(**common)
+        # AdamW takes a float, 0.0 included (a config switched to adamw by --set keeps
+        # the weight decay it had).
+        return keras.optimizers.AdamW(**{**common, "weight_decay": config.weight_decay or 0.0})
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(momentum=config.momentum, **common)
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
