@@ -195,7 +195,7 @@ def test_a_crash_mid_training_leaves_a_run_marked_incomplete(tmp_path, monkeypat
         def fit(self, *args, **kwargs):
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(engine, "get_trainer", lambda config: Crashing())
+    monkeypatch.setattr(engine, "get_trainer", lambda *args: Crashing())
     with pytest.raises(RuntimeError, match="simulated crash"):
         quick(tmp_path)
     [run_dir] = list(tmp_path.iterdir())
@@ -222,7 +222,7 @@ def test_a_crash_keeps_the_last_checkpointed_epoch(tmp_path, monkeypatch):
                 )
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(engine, "get_trainer", lambda config: CrashAfterTwoEpochs())
+    monkeypatch.setattr(engine, "get_trainer", lambda *args: CrashAfterTwoEpochs())
     with pytest.raises(RuntimeError):
         mlplab.train(
             overrides={"train.epochs": 5}, out=tmp_path, verbose=False, checkpoint_seconds=0
