@@ -214,7 +214,9 @@ class FusedTrainer(Trainer):
                     "accuracy": correct / count,
                 }
                 if splits.x_val is not None:
-                    stats.update(self._validate(model, splits.x_val, splits.y_val))
+                    stats.update(
+                        self._validate(model, splits.x_val, splits.y_val, config.label_smoothing)
+                    )
                 stats["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
                 stats["seconds"] = time.perf_counter() - began
                 listener.on_batch_end(epoch, steps)
@@ -234,9 +236,12 @@ class FusedTrainer(Trainer):
         result.compile_seconds = self.compile_seconds
         return result
 
-    def _validate(self, model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    def _validate(
+        self, model: keras.Model, x: np.ndarray, y: np.ndarray, smoothing: float = 0.0
+    ) -> dict[str, float]:
+        """val_loss as Keras' compiled loss gives it (label smoothing and L2 included)."""
         probs = self.predict(model, x)
-        ce = -np.log(np.clip(probs[np.arange(len(y)), y], EPSILON, 1 - EPSILON))
+        ce = np.asarray(_cross_entropy(jnp.asarray(probs), jnp.asarray(y), smoothing))
         penalty = sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses)
         return {
             "val_loss": float(ce.mean()) + penalty,
