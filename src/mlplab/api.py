@@ -31,7 +31,6 @@ from mlplab.runs import (
     CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,
-    REPORT_FILE,
     Checkpointer,
     Run,
     RunWriter,
@@ -134,7 +133,7 @@ def train(
     import keras
 
     from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
-    from mlplab.metrics import classification_metrics, report_text
+    from mlplab.metrics import classification_metrics
     from mlplab.model import build_model, compile_model
     from mlplab.progress import make_listener
     from mlplab.report.build import PREDICTIONS_FILE, ReportData, predictions_npz, write_report
@@ -186,7 +185,6 @@ def train(
 
     proba = trainer.predict(model, splits.x_test)
     metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
-    title = f"{cfg.name} on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f}"
 
     # What predict needs to make a user's image look like these (see data.images).
     background = border_brightness(dataset.x_train)
@@ -228,11 +226,7 @@ def train(
         splits.x_train,
         splits.y_train,
     )
-    if report:
-        write_report(report_data, writer)
-    else:
-        body = report_text(splits.y_test, proba, dataset.class_names)
-        writer.text(REPORT_FILE, f"{title}\nstatus: {result.status}\n\n{body}")
+    write_report(report_data, writer, pictures=report)
     # Last, so that a run with metrics.json is a finished run (the report is part of it).
     summary["wall_seconds"] = time.perf_counter() - started
     writer.json(METRICS_FILE, summary)

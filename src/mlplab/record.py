@@ -22,11 +22,10 @@ from mlplab.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
-    LAST,
     METRICS_FILE,
     MODEL_FILE,
-    latest_run,
     read_history,
+    run_directory,
 )
 
 
@@ -105,25 +104,11 @@ class RunRecord:
         return (self.path / MODEL_FILE).is_file()
 
 
-def resolve_run_path(path: str | Path) -> Path:
-    """``last`` -> the newest finished run under ./runs; anything else as given."""
-    if str(path) == LAST and not Path(LAST).exists():
-        return latest_run()
-    return Path(path)
-
-
 def read_record(path: str | Path) -> RunRecord:
     """Read what there is of a run directory; raise RunError only if it is not one."""
-    path = resolve_run_path(path)
-    if not path.exists():
-        raise RunError(f"{path}: no such run directory")
-    if not path.is_dir():
-        raise RunError(f"{path}: not a directory (expected a run directory)")
-    config_path = path / CONFIG_FILE
-    if not config_path.is_file():
-        raise RunError(f"{path}: not an mlplab run directory ({CONFIG_FILE} missing)")
+    path = run_directory(path)
     record = RunRecord(path)
-    _read_config(record, config_path)
+    _read_config(record, path / CONFIG_FILE)
     _read_metrics(record, path / METRICS_FILE)
     _read_history(record, path / HISTORY_FILE)
     if record.metrics is not None and not record.has_model:

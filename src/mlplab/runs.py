@@ -307,22 +307,29 @@ def latest_run(runs_dir: str | Path = "runs") -> Path:
     return finished[-1]
 
 
+def run_directory(path: str | Path) -> Path:
+    """The run directory ``path`` names ("last": the newest finished run under ./runs);
+    RunError unless it exists, is a directory and holds a config.toml."""
+    if str(path) == LAST and not Path(LAST).exists():
+        return latest_run()
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path}: no such run directory")
+    if not path.is_dir():
+        raise RunError(f"{path}: not a directory (expected a run directory)")
+    if not (path / CONFIG_FILE).is_file():
+        raise RunError(f"{path}: not an mlplab run directory ({CONFIG_FILE} missing)")
+    return path
+
+
 def load_run(path: str | Path, model: Any = None) -> Run:
     """Read a run directory back: config, meta, history and metrics; the model on demand.
 
     path: a run directory, or "last" for the newest finished run under ./runs.
     model: an already-loaded Keras model to use instead of reading model.keras.
     """
-    if str(path) == LAST and not Path(LAST).exists():
-        path = latest_run()
-    path = Path(path)
-    if not path.exists():
-        raise RunError(f"{path}: no such run directory")
-    if not path.is_dir():
-        raise RunError(f"{path}: not a directory (expected a run directory)")
+    path = run_directory(path)
     config_path = path / CONFIG_FILE
-    if not config_path.is_file():
-        raise RunError(f"{path}: not an mlplab run directory ({CONFIG_FILE} missing)")
     metrics_path = path / METRICS_FILE
     if not metrics_path.is_file():
         saved = ""

@@ -124,19 +124,22 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
     return pngs
 
 
-def write_report(data: ReportData, writer: RunWriter, text_report: bool = True) -> list[Path]:
-    """Write the plots, report.txt (when there are predictions) and report.html."""
+def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> list[Path]:
+    """Write report.txt (when there are predictions) and, with ``pictures``, the plots and
+    report.html."""
     from mlplab.report.html import run_page
 
     written = []
+    if data.y_true is not None and data.proba is not None:
+        body = report_text(data.y_true, data.proba, data.class_names)
+        writer.text(REPORT_FILE, f"{data.title}\nstatus: {data.record.status}\n\n{body}")
+        written.append(writer.path / REPORT_FILE)
+    if not pictures:
+        return written
     pngs = render_plots(data)
     for name, png in pngs.items():
         writer.bytes(name, png)
         written.append(writer.path / name)
-    if text_report and data.y_true is not None and data.proba is not None:
-        body = report_text(data.y_true, data.proba, data.class_names)
-        writer.text(REPORT_FILE, f"{data.title}\nstatus: {data.record.status}\n\n{body}")
-        written.append(writer.path / REPORT_FILE)
     writer.text(HTML_FILE, run_page(data, pngs))
     written.append(writer.path / HTML_FILE)
     return written
@@ -157,7 +160,7 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
         except (OSError, ValueError, KeyError) as exc:
             data.problems.append(f"{PREDICTIONS_FILE}: unreadable ({exc})")
     elif dataset is not None and record.has_model:
-        data.y_true, data.proba = _predict_again(record, dataset.x_test, dataset.y_test)
+        data.y_true, data.proba = dataset.y_test, _predict_again(record, dataset.x_test)
     else:
         data.problems.append(
             f"{PREDICTIONS_FILE} missing and no model and dataset to recompute it: "
@@ -202,14 +205,12 @@ def _read_dataset(data: ReportData, offline: bool | None):
     return dataset
 
 
-def _predict_again(
-    record: RunRecord, x_test: np.ndarray, y_test: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _predict_again(record: RunRecord, x_test: np.ndarray) -> np.ndarray:
+    """Test probabilities from the run's model, for runs without test_predictions.npz."""
     from mlplab.engine import FitTrainer
-    from mlplab.runs import load_model
+    from mlplab.runs import MODEL_FILE, load_model
 
-    model = load_model(record.path / "model.keras")
-    return y_test, FitTrainer().predict(model, x_test)
+    return FitTrainer().predict(load_model(record.path / MODEL_FILE), x_test)
 
 
 @dataclass
