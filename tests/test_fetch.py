@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import http.server
+import os
 import threading
 
 import pytest
@@ -152,6 +153,36 @@ def test_recompressed_gzip_is_verified_by_its_content(tmp_path):
     assert matches(recompressed, entry)[0]
     recompressed.write_bytes(gzip.compress(raw + b"!", mtime=0))
     assert not matches(recompressed, entry)[0]
+
+
+def test_verified_gzip_content_is_read_without_decompressing_again(tmp_path, monkeypatch):
+    from mlplab.data import idx
+
+    raw = bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes([7, 8, 9])
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(raw, mtime=1))
+    entry = RemoteFile(path.name, "0" * 64, (), raw_sha256=hashlib.sha256(raw).hexdigest())
+    assert matches(path, entry)[0]
+    opened = []
+    real_open = gzip.open
+    monkeypatch.setattr(gzip, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    assert idx.read_idx(path).tolist() == [7, 8, 9]
+    assert opened == []  # the content verified by matches() was handed over
+    assert idx.read_idx(path).tolist() == [7, 8, 9]
+    assert len(opened) == 1  # handed over once only; a second read decompresses again
+
+
+def test_kept_content_of_a_file_changed_since_is_not_used(tmp_path):
+    from mlplab.data import idx
+
+    raw = bytes([0, 0, 8, 1]) + (1).to_bytes(4, "big") + bytes([5])
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(raw, mtime=1))
+    entry = RemoteFile(path.name, "0" * 64, (), raw_sha256=hashlib.sha256(raw).hexdigest())
+    assert matches(path, entry)[0]
+    path.write_bytes(gzip.compress(raw[:-1] + bytes([6]), mtime=2))
+    os.utime(path, ns=(1, 1))  # a new mtime even where the clock is coarse
+    assert idx.read_idx(path).tolist() == [6]
 
 
 def test_verify_cached_reports_ok_missing_and_corrupt(server):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlplab.data.fetch import take_verified_content
 from mlplab.errors import DataError
 
 # Largest file we decompress: the biggest IDX set we know (EMNIST) is well under this.
@@ -22,6 +23,9 @@ IDX_NAMES = {
 
 def read_bytes(path: Path) -> bytes:
     """The file's content, gunzipped if it ends in .gz; errors name the file."""
+    verified = take_verified_content(path)
+    if verified is not None:
+        return verified
     try:
         if path.name.endswith(".gz"):
             with gzip.open(path, "rb") as handle:
