@@ -6,8 +6,11 @@ scaling, optimizer, batch size, epochs and validation, Keras' own ``validation_s
 on the same data, for the same seeds. Prints a Markdown table of test accuracies.
 
     python benchmarks/tutorial_parity.py [--recipes NAME ...] [--seeds 0 1 2] [--epochs N]
+                                         [--only mlplab|plain]
 
-``--epochs`` caps the epochs of both sides (for a quick look; the table says so).
+``--epochs`` caps the epochs of both sides (for a quick look; the table says so). ``--only``
+trains one side, so that two processes (one per side, e.g. pinned with ``taskset``) can share
+a long comparison; the other side's columns then read "-".
 Needs Fashion-MNIST (Debian's dataset-fashion-mnist, or `mlplab datasets fetch`).
 """
 
@@ -99,6 +102,7 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", default=list(TUTORIALS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, help="cap the epochs of both sides")
+    parser.add_argument("--only", choices=("mlplab", "plain"), help="train one side only")
     args = parser.parse_args()
     data = load_dataset("fashion-mnist", offline=True)
     print(
@@ -112,29 +116,37 @@ def main() -> None:
             epochs = min(args.epochs or config.train.epochs, config.train.epochs)
             ours, theirs, our_s, their_s = [], [], 0.0, 0.0
             for seed in args.seeds:
-                start = time.perf_counter()
-                run = mlplab.train(
-                    config,
-                    overrides={"train.seed": seed, "train.epochs": epochs},
-                    out=out,
-                    verbose=False,
-                    report=False,
-                    offline=True,
-                )
-                our_s += time.perf_counter() - start
-                ours.append(run.metrics["test_accuracy"])
-                start = time.perf_counter()
-                theirs.append(plain_keras(config, data, seed, epochs))
-                their_s += time.perf_counter() - start
+                if args.only != "plain":
+                    start = time.perf_counter()
+                    run = mlplab.train(
+                        config,
+                        overrides={"train.seed": seed, "train.epochs": epochs},
+                        out=out,
+                        verbose=False,
+                        report=False,
+                        offline=True,
+                    )
+                    our_s += time.perf_counter() - start
+                    ours.append(run.metrics["test_accuracy"])
+                if args.only != "mlplab":
+                    start = time.perf_counter()
+                    theirs.append(plain_keras(config, data, seed, epochs))
+                    their_s += time.perf_counter() - start
+            difference = (
+                f"{100 * (statistics.mean(ours) - statistics.mean(theirs)):+.2f} points"
+                if ours and theirs
+                else "-"
+            )
             print(
-                f"| {name} | {epochs} | {_mean_std(ours)} | {_mean_std(theirs)} | "
-                f"{100 * (statistics.mean(ours) - statistics.mean(theirs)):+.2f} points | "
-                f"{our_s:.0f} | {their_s:.0f} |",
+                f"| {name} | {epochs} | {_mean_std(ours)} | {_mean_std(theirs)} | {difference} "
+                f"| {our_s:.0f} | {their_s:.0f} |",
                 flush=True,
             )
 
 
 def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * statistics.mean(values):.2f} ± {100 * spread:.2f}"
 
