@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -217,6 +218,20 @@ def test_bench_quick_runs(capsys):
     assert code == 0, err
     assert out.startswith("| network | engine s/epoch | fit s/epoch | engine/fit |")
     assert "784-64-64-10" in out and "Peak RSS" in out
+
+
+def test_bench_rounds_report_the_median_ratio_and_its_range(capsys):
+    code, out, err = run_cli(capsys, "bench", "--quick", "--rounds", "2")
+    assert code == 0, err
+    assert "round 1/2" in err and "round 2/2" in err
+    row = next(line for line in out.splitlines() if line.startswith("| 784-64"))
+    ratio_cell = row.split("|")[4].strip()
+    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d to \d+\.\d\d\)", ratio_cell), ratio_cell
+
+
+def test_bench_rejects_zero_rounds(capsys):
+    code, _, err = run_cli(capsys, "bench", "--quick", "--rounds", "0")
+    assert code == 2 and "--rounds 0" in err
 
 
 def test_bench_rejects_an_unknown_network(capsys):

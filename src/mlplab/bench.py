@@ -1,7 +1,10 @@
 """``mlplab bench``: the fused engine and Keras ``model.fit`` side by side, in one process.
 
 For each network both sides train the same model (same seed, same data, no validation) for a
-few epochs; the steady time per epoch is the median of the epochs after the first. The
+few epochs; the steady time per epoch is the median of the epochs after the first. With
+``rounds`` > 1 the two sides take turns (engine, fit, engine, fit, ...) and the ratio is the
+median of the rounds' ratios, with its range: on a shared machine whose speed drifts by tens
+of percent from minute to minute, one round's ratio says little. The
 machine's matrix-multiply speed is measured at the network's own shapes, so the table can say
 how close training runs to what the hardware does: the floor is the time the step's matrix
 products alone take (forward, weight gradient, input gradient except for the first layer).
@@ -56,6 +59,9 @@ NETWORKS = (
 
 @dataclass
 class Row:
+    """One network's results. engine_s, fit_s: median steady s/epoch over the rounds;
+    ratios: engine/fit of each round (engine and fit timed back to back)."""
+
     network: str
     samples: int
     engine_s: float
@@ -64,10 +70,18 @@ class Row:
     fit_first_extra_s: float
     gflop_per_epoch: float
     floor_s: float
+    ratios: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float:
-        return self.engine_s / self.fit_s
+        return statistics.median(self.ratios) if self.ratios else self.engine_s / self.fit_s
+
+    @property
+    def ratio_text(self) -> str:
+        """The ratio, and its range over the rounds when there were several."""
+        if len(self.ratios) < 2:
+            return f"{self.ratio:.2f}"
+        return f"{self.ratio:.2f} ({min(self.ratios):.2f} to {max(self.ratios):.2f})"
 
     @property
     def peak_share(self) -> float:
@@ -157,8 +171,11 @@ def run(
     samples: int = 60000,
     epochs: int = 3,
     report=print,
+    rounds: int = 1,
 ) -> list[Row]:
-    """Time every network on both sides; ``report`` gets one line per finished network."""
+    """Time every network on both sides, ``rounds`` times in turn; ``report`` gets one line
+    per round. Compile and first-epoch costs are those of the first round (later rounds
+    find the programs compiled)."""
     from mlplab.data.dataset import Dataset
 
     rows = []
@@ -166,14 +183,32 @@ def run(
         x, y, source = _data(net.inputs, samples)
         dataset = Dataset(source, x, y, x[:10], y[:10], tuple(map(str, range(10))), source)
         splits = Splits(x, y, None, None, x[:10], y[:10], "none")
-        engine_s, compile_s, _ = _time_side("auto", net, splits, dataset, epochs)
-        fit_s, _, fit_extra = _time_side("fit", net, splits, dataset, epochs)
+        engine_times, fit_times = [], []
+        for number in range(rounds):
+            engine_s, compile_s, _ = _time_side("auto", net, splits, dataset, epochs)
+            fit_s, _, fit_extra = _time_side("fit", net, splits, dataset, epochs)
+            if number == 0:
+                first_compile_s, first_fit_extra = compile_s, fit_extra
+            engine_times.append(engine_s)
+            fit_times.append(fit_s)
+            report(
+                f"{net.name} ({source}, {len(y)} samples), round {number + 1}/{rounds}: "
+                f"engine {engine_s:.3f} s/epoch, fit {fit_s:.3f} s/epoch, "
+                f"ratio {engine_s / fit_s:.2f}"
+            )
         gflop, floor = _floor(net, len(y))
-        row = Row(net.name, len(y), engine_s, fit_s, compile_s, fit_extra, gflop, floor)
-        rows.append(row)
-        report(
-            f"{net.name} ({source}, {len(y)} samples): engine {engine_s:.3f} s/epoch, "
-            f"fit {fit_s:.3f} s/epoch, ratio {row.ratio:.2f}"
+        rows.append(
+            Row(
+                net.name,
+                len(y),
+                statistics.median(engine_times),
+                statistics.median(fit_times),
+                first_compile_s,
+                first_fit_extra,
+                gflop,
+                floor,
+                tuple(e / f for e, f in zip(engine_times, fit_times, strict=True)),
+            )
         )
     return rows
 
@@ -188,7 +223,7 @@ def table(rows: Sequence[Row]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r.network} | {r.engine_s:.3f} | {r.fit_s:.3f} | {r.ratio:.2f} | "
+            f"| {r.network} | {r.engine_s:.3f} | {r.fit_s:.3f} | {r.ratio_text} | "
             f"{r.samples / r.engine_s:,.0f} | {r.gflop_per_epoch / r.engine_s:.1f} | "
             f"{100 * r.peak_share:.0f}% | {r.engine_compile_s:.2f} | {r.fit_first_extra_s:.2f} |"
         )

@@ -202,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--epochs", type=int, default=3, help="epochs per side (default 3)")
     bench.add_argument("--samples", type=int, default=60000, help="training samples")
     bench.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="time both sides this many times in turn; the ratio is the median of the "
+        "rounds', with its range (default 1)",
+    )
+    bench.add_argument(
         "--network",
         action="append",
         metavar="NAME",
@@ -395,8 +402,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise MlplabError(f"--network {args.network}: no such network; networks: {names}")
     if epochs < 2 or samples < 100:
         raise MlplabError("bench needs --epochs >= 2 and --samples >= 100")
+    if args.rounds < 1:
+        raise MlplabError(f"--rounds {args.rounds}: must be at least 1")
     rows = bench.run(
-        networks, samples, epochs, report=lambda line: print(line, file=sys.stderr, flush=True)
+        networks,
+        samples,
+        epochs,
+        report=lambda line: print(line, file=sys.stderr, flush=True),
+        rounds=args.rounds,
     )
     print(bench.table(rows))
     return 0
