@@ -85,6 +85,25 @@ def test_standardize_uses_per_pixel_mean_and_global_std():
     assert np.isfinite(z).all() and np.all(z[:, 0] == 0)
 
 
+@pytest.mark.parametrize("chunk_rows", [7, 4096])
+def test_standardize_statistics_match_the_direct_float64_formula(chunk_rows):
+    from mlplab.data.scaling import _pixel_mean_and_centred_std
+
+    rng = np.random.default_rng(1)
+    flat = rng.integers(0, 256, (103, 50), dtype=np.uint8)  # 103 rows: a partial last chunk
+    flat[:, :5] = 255
+    mean, std = _pixel_mean_and_centred_std(flat, chunk_rows)
+    direct = flat.astype(np.float64)
+    np.testing.assert_allclose(mean, direct.mean(axis=0), rtol=0, atol=1e-12)
+    assert std == pytest.approx((direct - direct.mean(axis=0)).std(), rel=1e-12)
+
+
+def test_standardize_of_constant_images_keeps_them_finite():
+    x = np.full((4, 2, 2, 1), 9, np.uint8)
+    z = scaling_params(x, "standardize").apply(x)
+    assert np.all(z == 0)
+
+
 def test_read_image_converts_colour_and_size(tmp_path):
     rgb = np.zeros((40, 30, 3), np.uint8)
     rgb[..., 0] = 255
