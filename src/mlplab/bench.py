@@ -70,11 +70,11 @@ class Row:
     fit_first_extra_s: float
     gflop_per_epoch: float
     floor_s: float
-    ratios: tuple[float, ...] = ()
+    ratios: tuple[float, ...]
 
     @property
     def ratio(self) -> float:
-        return statistics.median(self.ratios) if self.ratios else self.engine_s / self.fit_s
+        return statistics.median(self.ratios)
 
     @property
     def ratio_text(self) -> str:
