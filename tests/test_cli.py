@@ -237,3 +237,36 @@ def test_bench_rejects_zero_rounds(capsys):
 def test_bench_rejects_an_unknown_network(capsys):
     code, _, err = run_cli(capsys, "bench", "--network", "999-1")
     assert code == 2 and "no such network" in err
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+
+
+def test_the_command_line_imports_keras_without_scikit_learn():
+    """Keras imports scikit-learn (and so SciPy, ~1 s) only for keras.wrappers; the CLI hides
+    it from keras alone: scikit-learn still works afterwards (digits loads through it)."""
+    done = _python(
+        "import sys\n"
+        "from mlplab import cli\n"
+        "from mlplab._backend import ensure_keras\n"
+        "assert cli.main(['recipes']) == 0\n"
+        "ensure_keras()\n"
+        "assert 'sklearn' not in sys.modules and 'scipy.stats' not in sys.modules\n"
+        "from mlplab.data.catalog import load_named\n"
+        "digits = load_named('digits')\n"
+        "print(len(digits.y_train) + len(digits.y_test))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "1797"
+
+
+def test_the_library_leaves_keras_wrappers_whole():
+    done = _python(
+        "from mlplab._backend import ensure_keras\n"
+        "ensure_keras()\n"
+        "from keras.src.wrappers import sklearn_wrapper\n"
+        "print(sklearn_wrapper.sklearn is not None)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

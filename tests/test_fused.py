@@ -13,7 +13,7 @@ import mlplab
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data import make_splits, scaling_params
 from mlplab.engine import SilentListener, StopRequest, get_trainer, steps_per_epoch
-from mlplab.model import build_model, compile_model
+from mlplab.model import build_model, compile_model, learning_rate
 
 
 def fused_fit(digits_data, model_config, train_config):
@@ -180,3 +180,31 @@ def test_the_compilation_cache_is_used_by_the_second_run(tmp_path):
     assert hits() == 0  # a fresh cache: everything compiles
     assert any((tmp_path / "jax-cache").iterdir())
     assert hits() > 0  # the second process loads the compiled epoch instead
+
+
+def test_epochs_after_the_first_compile_nothing(digits_data):
+    """Every program is compiled by the first epoch: a longer run lowers no more of them
+    (a learning-rate schedule read eagerly would add one per epoch)."""
+    import jax.monitoring
+
+    lowered = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, *_, **__: lowered.append(name)
+        if name == "/jax/core/compile/jaxpr_to_mlir_module_duration"
+        else None
+    )
+
+    def count(epochs: int) -> tuple[int, list[float], TrainConfig, int]:
+        before = len(lowered)
+        config = TrainConfig(epochs=epochs, optimizer="adamw", schedule="one-cycle")
+        _, _, splits, result = fused_fit(digits_data, ModelConfig(hidden=(16,)), config)
+        steps = steps_per_epoch(len(splits.y_train), config.batch_size)
+        return len(lowered) - before, [row["lr"] for row in result.history], config, steps
+
+    count(1)  # the process's first run also compiles the weight initialisers
+    one, _, _, _ = count(1)
+    four, rates, config, steps = count(4)
+    assert one == four > 0
+    schedule = learning_rate(config, steps)  # the history still logs the schedule's rate
+    expected = [float(schedule(epoch * steps)) for epoch in range(1, 5)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)

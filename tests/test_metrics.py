@@ -1,6 +1,11 @@
 import keras
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
+import pytest
+from sklearn.metrics import (
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
 from mlplab.metrics import classification_metrics, cross_entropy, report_text
 
@@ -26,6 +31,49 @@ def test_metrics_agree_with_sklearn():
         assert metrics["per_class"][name]["support"] == expected[name]["support"]
     assert metrics["macro_avg"]["f1"] == expected["macro avg"]["f1-score"]
     assert metrics["confusion_matrix"] == confusion_matrix(y, proba.argmax(1)).tolist()
+
+
+def _cases():
+    """(y_true, proba, names): ordinary, a class never predicted, a class absent from y_true,
+    long class names, two classes."""
+    y, proba = random_predictions()
+    yield y, proba, ["a", "b", "c", "d"]
+    y, proba = random_predictions(n=50, k=6, seed=3)
+    proba[:, 5] = 0.0  # class 5 is never predicted
+    yield y, proba, [f"class {i}" for i in range(6)]
+    y, proba = random_predictions(n=40, k=3, seed=4)
+    y = np.where(y == 2, 0, y)  # class 2 has no support
+    yield y, proba, ["T-shirt/top", "a much longer class name than usual", "c"]
+    y, proba = random_predictions(n=7, k=2, seed=5)
+    yield y, proba, ["no", "yes"]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_every_number_and_the_text_report_match_sklearn(case):
+    y, proba, names = list(_cases())[case]
+    y_pred = proba.argmax(1)
+    labels = np.arange(len(names))
+    metrics = classification_metrics(y, proba, names)
+    p, r, f, s = precision_recall_fscore_support(y, y_pred, labels=labels, zero_division=0)
+    for i, name in enumerate(names):
+        assert metrics["per_class"][name] == {
+            "precision": p[i],
+            "recall": r[i],
+            "f1": f[i],
+            "support": s[i],
+        }
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(
+            y, y_pred, labels=labels, average=average, zero_division=0
+        )
+        assert metrics[f"{average}_avg"] == pytest.approx(
+            {"precision": p, "recall": r, "f1": f}, rel=1e-12
+        )
+    assert metrics["confusion_matrix"] == confusion_matrix(y, y_pred, labels=labels).tolist()
+    expected = classification_report(
+        y, y_pred, labels=labels, target_names=names, digits=4, zero_division=0
+    )
+    assert report_text(y, proba, names) == expected
 
 
 def test_classes_never_predicted_or_absent_still_get_rows():

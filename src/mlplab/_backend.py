@@ -8,6 +8,9 @@ reported once by :func:`backend_note`.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 # Keep JAX from grabbing most of a GPU's memory up front when one is present.
@@ -15,6 +18,36 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 TRAINABLE_BACKENDS = ("jax", "tensorflow", "torch")
+
+# Set by the command line (see hide_sklearn_from_keras); a library caller keeps keras whole.
+_lean_import = False
+
+
+def hide_sklearn_from_keras() -> None:
+    """Let this process import keras without scikit-learn (and so without SciPy).
+
+    Keras imports scikit-learn at start-up only to define ``keras.wrappers``' scikit-learn
+    estimators, and scikit-learn imports SciPy: about a second of every `mlplab train`,
+    `evaluate` and `predict`, which never use those wrappers. The CLI, a process mlplab owns,
+    calls this; as a library mlplab leaves keras as it is, since a caller may want
+    ``keras.wrappers``. scikit-learn itself stays importable afterwards.
+    """
+    global _lean_import
+    _lean_import = True
+
+
+@contextmanager
+def _without_sklearn() -> Iterator[None]:
+    """While open, ``import sklearn`` raises ImportError (keras then skips its wrappers)."""
+    if "sklearn" in sys.modules:  # already imported: nothing to save
+        yield
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # the documented import block
+    try:
+        yield
+    finally:
+        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+            del sys.modules["sklearn"]
 
 
 def ensure_keras() -> None:
@@ -27,7 +60,8 @@ def ensure_keras() -> None:
 
     name = os.environ.get("KERAS_BACKEND", "jax")
     try:
-        import keras
+        with _without_sklearn() if _lean_import else nullcontext():
+            import keras
     except (ImportError, ValueError) as exc:  # ValueError: a backend name keras does not know
         raise MlplabError(
             f"KERAS_BACKEND={name}: keras cannot load it ({exc}); install it, or unset "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -194,6 +195,7 @@ class FusedTrainer(Trainer):
         monitor = EpochMonitor(model, config, stop)
         listener.on_train_begin(config.epochs, steps)
         epoch_fn = self._epoch_function(model, config.label_smoothing)
+        current_lr = _learning_rate_reader(optimizer)
         compiled = None
         started = time.perf_counter()
         try:
@@ -217,7 +219,7 @@ class FusedTrainer(Trainer):
                     stats.update(
                         self._validate(model, splits.x_val, splits.y_val, config.label_smoothing)
                     )
-                stats["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+                stats["lr"] = current_lr()
                 stats["seconds"] = time.perf_counter() - began
                 listener.on_batch_end(epoch, steps)
                 stop_now = monitor.end_epoch(stats)
@@ -266,6 +268,20 @@ class FusedTrainer(Trainer):
             padded.reshape(chunks, chunk, *x.shape[1:]),
         )
         return np.asarray(probs, np.float32).reshape(chunks * chunk, -1)[:n]
+
+
+def _learning_rate_reader(optimizer: keras.optimizers.Optimizer) -> Callable[[], float]:
+    """A function giving the optimizer's current learning rate, for the history.
+
+    ``optimizer.learning_rate`` evaluates a schedule eagerly, and Keras' warm-up schedules
+    build a new ``lax.cond`` on every call: one more trace and compile every epoch. The
+    schedule jitted once, as a function of the step count, compiles once per run.
+    """
+    schedule = optimizer._learning_rate  # Keras keeps the schedule object only here
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        at_step = jax.jit(schedule.__call__)
+        return lambda: float(at_step(optimizer.iterations.value))
+    return lambda: float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
 def _epoch_order(

@@ -30,7 +30,9 @@ STYLE = {
 def to_png(fig: Any, dpi: int = 100) -> bytes:
     """Render a figure to PNG bytes and close it."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    # zlib's fastest level: about half the encoding time of the default (6) for files ~15%
+    # larger; six plots are written after every run.
+    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return buffer.getvalue()
 
