@@ -270,3 +270,23 @@ def test_the_library_leaves_keras_wrappers_whole():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+def test_keras_imports_on_a_thread_while_data_is_read():
+    """The reading thread still gets scikit-learn while keras, importing beside it, does not
+    need it; a failing body waits for the import before its error propagates."""
+    done = _python(
+        "import sys\n"
+        "from mlplab import _backend\n"
+        "_backend.hide_sklearn_from_keras()\n"
+        "try:\n"
+        "    with _backend.keras_importing():\n"
+        "        from sklearn.model_selection import train_test_split\n"
+        "        raise RuntimeError('a data error')\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc, 'keras' in sys.modules, callable(train_test_split))\n"
+        "from keras.src.backend import backend\n"
+        "print(backend())\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["a data error True True", "jax"]

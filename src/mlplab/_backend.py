@@ -7,10 +7,13 @@ reported once by :func:`backend_note`.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 # Keep JAX from grabbing most of a GPU's memory up front when one is present.
@@ -36,18 +39,32 @@ def hide_sklearn_from_keras() -> None:
     _lean_import = True
 
 
+class _HideSklearn(importlib.abc.MetaPathFinder):
+    """Makes ``import sklearn`` fail in the thread that created it and nowhere else, so that
+    data reading on another thread (digits, stratified splits) still gets scikit-learn."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname == "sklearn" and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError("sklearn is hidden while keras imports", name=fullname)
+        return None
+
+
 @contextmanager
 def _without_sklearn() -> Iterator[None]:
-    """While open, ``import sklearn`` raises ImportError (keras then skips its wrappers)."""
+    """While open, ``import sklearn`` in this thread raises ImportError (keras then skips its
+    wrappers). Once scikit-learn is imported anywhere, keras simply gets it."""
     if "sklearn" in sys.modules:  # already imported: nothing to save
         yield
         return
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # the documented import block
+    finder = _HideSklearn()
+    sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
-        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
-            del sys.modules["sklearn"]
+        sys.meta_path.remove(finder)
 
 
 def ensure_keras() -> None:
@@ -85,3 +102,34 @@ def backend_note() -> str | None:
         f"note: KERAS_BACKEND={name}: training with Keras model.fit; "
         "mlplab's fast engine needs KERAS_BACKEND=jax"
     )
+
+
+@contextmanager
+def keras_importing() -> Iterator[None]:
+    """Import keras on a background thread while the body runs; wait for it on leaving.
+
+    Reading a dataset is mostly decompression, hashing and numpy, which release the GIL, so it
+    overlaps the import (a few seconds of Python). An import error is raised on leaving, as
+    :func:`ensure_keras` raises it. If the body fails, the import is still waited for, so
+    that the process never exits while another thread is halfway through importing JAX.
+    """
+    failures: list[BaseException] = []
+
+    def import_keras() -> None:
+        try:
+            ensure_keras()
+        except BaseException as exc:  # handed to the caller's thread
+            failures.append(exc)
+
+    if "keras" in sys.modules:
+        ensure_keras()
+        yield
+        return
+    worker = threading.Thread(target=import_keras, name="mlplab-import-keras", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join()
+    if failures:
+        raise failures[0]

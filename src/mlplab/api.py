@@ -127,9 +127,19 @@ def train(
     epoch when this long has passed since the last save (removed once the run is written).
     report: write the plots and the self-contained report.html (report.txt is always written).
     """
-    from mlplab._backend import backend_note, ensure_keras
+    from mlplab._backend import backend_note, keras_importing
 
-    ensure_keras()
+    started = time.perf_counter()
+    stream = stream or sys.stderr
+    cfg = resolve_config(config, overrides)
+    # The data is read while keras imports (a few seconds, on another thread).
+    with keras_importing():
+        dataset = read_dataset(cfg.data, offline=offline, verbose=verbose)
+        external = None
+        if isinstance(cfg.data.validation, str) and cfg.data.validation != "test":
+            external = read_dataset(cfg.data, cfg.data.validation, offline, verbose)
+        splits = make_splits(dataset, cfg.data.validation, cfg.train.seed, external)
+        scaling = scaling_params(splits.x_train, cfg.data.scaling)
     import keras
 
     from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
@@ -138,20 +148,10 @@ def train(
     from mlplab.progress import make_listener
     from mlplab.report.build import PREDICTIONS_FILE, ReportData, predictions_npz, write_report
 
-    started = time.perf_counter()
-    stream = stream or sys.stderr
-    cfg = resolve_config(config, overrides)
-    dataset = read_dataset(cfg.data, offline=offline, verbose=verbose)
-    external = None
-    if isinstance(cfg.data.validation, str) and cfg.data.validation != "test":
-        external = read_dataset(cfg.data, cfg.data.validation, offline, verbose)
-    splits = make_splits(dataset, cfg.data.validation, cfg.train.seed, external)
-
     # The trainer first: the fused one turns on JAX's persistent compilation cache, which
     # then also serves the small programs that initialise the weights (~2.5 s to compile).
     trainer = get_trainer(cfg.train, cfg.augment)
     keras.utils.set_random_seed(cfg.train.seed)
-    scaling = scaling_params(splits.x_train, cfg.data.scaling)
     model = build_model(cfg.model, dataset.image_shape, dataset.num_classes, scaling, cfg.name)
     compile_model(model, cfg.train, steps_per_epoch(len(splits.y_train), cfg.train.batch_size))
 
