@@ -240,10 +240,12 @@ def evaluate(
 
     Returns classification_metrics' dict plus ``report`` (text) and ``dataset`` (name).
     """
+    from mlplab._backend import keras_importing
     from mlplab.metrics import classification_metrics, report_text
 
     run = run if isinstance(run, Run) else load_run(run)
-    data = read_dataset(run.config.data, dataset, offline)
+    with keras_importing():  # the model needs keras; the data is read meanwhile
+        data = read_dataset(run.config.data, dataset, offline)
     if data.image_shape != run.image_shape:
         raise DataError(
             f"dataset {data.name} has {data.image_shape} images but the model takes "
