@@ -189,9 +189,11 @@ def test_epochs_after_the_first_compile_nothing(digits_data):
 
     lowered = []
     jax.monitoring.register_event_duration_secs_listener(
-        lambda name, *_, **__: lowered.append(name)
-        if name == "/jax/core/compile/jaxpr_to_mlir_module_duration"
-        else None
+        lambda name, *_, **__: (
+            lowered.append(name)
+            if name == "/jax/core/compile/jaxpr_to_mlir_module_duration"
+            else None
+        )
     )
 
     def count(epochs: int) -> tuple[int, list[float], TrainConfig, int]:
