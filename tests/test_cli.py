@@ -243,33 +243,38 @@ def _python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
 
 
-def test_the_command_line_imports_keras_without_scikit_learn():
-    """Keras imports scikit-learn (and so SciPy, ~1 s) only for keras.wrappers; the CLI hides
-    it from keras alone: scikit-learn still works afterwards (digits loads through it)."""
+def test_the_command_line_imports_keras_without_its_extras():
+    """Keras imports scikit-learn (with SciPy) and matplotlib only for keras.wrappers and
+    keras.visualization; the CLI hides them from keras alone: they still work afterwards
+    (digits loads through scikit-learn, a report draws with matplotlib)."""
     done = _python(
         "import sys\n"
         "from mlplab import cli\n"
         "from mlplab._backend import ensure_keras\n"
         "assert cli.main(['recipes']) == 0\n"
         "ensure_keras()\n"
-        "assert 'sklearn' not in sys.modules and 'scipy.stats' not in sys.modules\n"
+        "loaded = [m for m in ('sklearn', 'scipy.stats', 'matplotlib') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
         "from mlplab.data.catalog import load_named\n"
+        "from mlplab.report.plots import curves_png\n"
         "digits = load_named('digits')\n"
-        "print(len(digits.y_train) + len(digits.y_test))\n"
+        "png = curves_png([{'epoch': 1, 'loss': 1.0, 'accuracy': 0.5}], 'run')\n"
+        "print(len(digits.y_train) + len(digits.y_test), png[:4] == b'\\x89PNG')\n"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "1797"
+    assert done.stdout.splitlines()[-1] == "1797 True"
 
 
-def test_the_library_leaves_keras_wrappers_whole():
+def test_the_library_leaves_keras_whole():
     done = _python(
         "from mlplab._backend import ensure_keras\n"
         "ensure_keras()\n"
+        "from keras.src.visualization import plot_image_gallery\n"
         "from keras.src.wrappers import sklearn_wrapper\n"
-        "print(sklearn_wrapper.sklearn is not None)\n"
+        "print(sklearn_wrapper.sklearn is not None, plot_image_gallery.plt is not None)\n"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True"
+    assert done.stdout.strip() == "True True"
 
 
 def test_keras_imports_on_a_thread_while_data_is_read():
@@ -278,7 +283,7 @@ def test_keras_imports_on_a_thread_while_data_is_read():
     done = _python(
         "import sys\n"
         "from mlplab import _backend\n"
-        "_backend.hide_sklearn_from_keras()\n"
+        "_backend.lean_keras_import()\n"
         "try:\n"
         "    with _backend.keras_importing():\n"
         "        from sklearn.model_selection import train_test_split\n"

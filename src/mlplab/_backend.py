@@ -22,44 +22,47 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 TRAINABLE_BACKENDS = ("jax", "tensorflow", "torch")
 
-# Set by the command line (see hide_sklearn_from_keras); a library caller keeps keras whole.
+# Optional packages keras imports at start-up for features mlplab never uses there:
+# scikit-learn for ``keras.wrappers`` (and scikit-learn imports SciPy), matplotlib for
+# ``keras.visualization``. Together about 1.5 s of every CLI process; see lean_keras_import.
+KERAS_EXTRAS = ("sklearn", "matplotlib")
+
+# Set by the command line (see lean_keras_import); a library caller keeps keras whole.
 _lean_import = False
 
 
-def hide_sklearn_from_keras() -> None:
-    """Let this process import keras without scikit-learn (and so without SciPy).
+def lean_keras_import() -> None:
+    """Let this process import keras without its optional extras (:data:`KERAS_EXTRAS`).
 
-    Keras imports scikit-learn at start-up only to define ``keras.wrappers``' scikit-learn
-    estimators, and scikit-learn imports SciPy: about a second of every `mlplab train`,
-    `evaluate` and `predict`, which never use those wrappers. The CLI, a process mlplab owns,
-    calls this; as a library mlplab leaves keras as it is, since a caller may want
-    ``keras.wrappers``. scikit-learn itself stays importable afterwards.
+    `mlplab evaluate` and `predict` never need them, and `train` imports matplotlib only to
+    draw its report, after training. The CLI, a process mlplab owns, calls this; as a library
+    mlplab leaves keras as it is, since a caller may want ``keras.wrappers`` or
+    ``keras.visualization``. The packages themselves stay importable afterwards.
     """
     global _lean_import
     _lean_import = True
 
 
-class _HideSklearn(importlib.abc.MetaPathFinder):
-    """Makes ``import sklearn`` fail in the thread that created it and nowhere else, so that
-    data reading on another thread (digits, stratified splits) still gets scikit-learn."""
+class _HideFromThisThread(importlib.abc.MetaPathFinder):
+    """Makes importing the named packages fail in the thread that created it and nowhere
+    else, so that data reading on another thread (digits, stratified splits) still gets
+    scikit-learn."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
         self.thread = threading.get_ident()
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        if fullname == "sklearn" and threading.get_ident() == self.thread:
-            raise ModuleNotFoundError("sklearn is hidden while keras imports", name=fullname)
+        if fullname in self.names and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"{fullname} is hidden while keras imports", name=fullname)
         return None
 
 
 @contextmanager
-def _without_sklearn() -> Iterator[None]:
-    """While open, ``import sklearn`` in this thread raises ImportError (keras then skips its
-    wrappers). Once scikit-learn is imported anywhere, keras simply gets it."""
-    if "sklearn" in sys.modules:  # already imported: nothing to save
-        yield
-        return
-    finder = _HideSklearn()
+def _without_extras() -> Iterator[None]:
+    """While open, importing a :data:`KERAS_EXTRAS` package in this thread raises ImportError
+    (keras then leaves out what needs it). One already imported, anywhere, is just used."""
+    finder = _HideFromThisThread(tuple(name for name in KERAS_EXTRAS if name not in sys.modules))
     sys.meta_path.insert(0, finder)
     try:
         yield
@@ -77,7 +80,7 @@ def ensure_keras() -> None:
 
     name = os.environ.get("KERAS_BACKEND", "jax")
     try:
-        with _without_sklearn() if _lean_import else nullcontext():
+        with _without_extras() if _lean_import else nullcontext():
             import keras
     except (ImportError, ValueError) as exc:  # ValueError: a backend name keras does not know
         raise MlplabError(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mlplab._backend import hide_sklearn_from_keras
+from mlplab._backend import lean_keras_import
 from mlplab._version import __version__
 from mlplab.errors import MlplabError
 
@@ -507,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     args.argv = argv  # recorded in the run, so it can be repeated
-    hide_sklearn_from_keras()
+    lean_keras_import()
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
