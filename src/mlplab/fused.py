@@ -277,7 +277,8 @@ def _learning_rate_reader(optimizer: keras.optimizers.Optimizer) -> Callable[[],
     build a new ``lax.cond`` on every call: one more trace and compile every epoch. The
     schedule jitted once, as a function of the step count, compiles once per run.
     """
-    schedule = optimizer._learning_rate  # Keras keeps the schedule object only here
+    # Keras keeps the schedule object only in this private attribute; without it, read eagerly.
+    schedule = getattr(optimizer, "_learning_rate", None)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         at_step = jax.jit(schedule.__call__)
         return lambda: float(at_step(optimizer.iterations.value))
