@@ -295,3 +295,40 @@ def test_keras_imports_on_a_thread_while_data_is_read():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["a data error True True", "jax"]
+
+
+def test_training_imports_the_report_modules_on_a_thread(tmp_path):
+    """matplotlib (for the report) imports beside the compiled epochs, not after them; without
+    a report it is not imported at all."""
+    done = _python(
+        "import sys, threading, importlib.abc\n"
+        "class Spy(importlib.abc.MetaPathFinder):\n"
+        "    threads = {}\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'matplotlib':\n"
+        "            self.threads[name] = threading.current_thread().name\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "from mlplab import cli\n"
+        f"out = {str(tmp_path)!r}\n"
+        "argv = ['train', '--epochs', '1', '-q', '--out', out]\n"
+        "assert cli.main(argv + ['--no-report']) == 0\n"
+        "without_report = 'matplotlib' in sys.modules\n"
+        "assert cli.main(argv) == 0\n"
+        "print('RESULT', without_report, Spy.threads)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "RESULT False {'matplotlib': 'mlplab-import'}"
+
+
+def test_importing_waits_for_its_thread_and_leaves_errors_to_the_caller():
+    done = _python(
+        "import sys\n"
+        "from mlplab._backend import importing\n"
+        "try:\n"
+        "    with importing('colorsys', 'mlplab_no_such_module'):\n"
+        "        raise RuntimeError('a training error')\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc, 'colorsys' in sys.modules, 'mlplab_no_such_module' in sys.modules)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "a training error True False"

@@ -1,4 +1,4 @@
-"""The one place that chooses the Keras backend.
+"""The one place that chooses the Keras backend, and imports what is slow to import.
 
 Import this module before anything imports keras. A user's explicit ``KERAS_BACKEND`` is
 respected; mlplab's fast engine (and its measured speed) needs JAX, so another backend is
@@ -7,11 +7,12 @@ reported once by :func:`backend_note`.
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -108,31 +109,60 @@ def backend_note() -> str | None:
 
 
 @contextmanager
+def _alongside(work: Callable[[], object], name: str) -> Iterator[list[BaseException]]:
+    """Run ``work`` on a daemon thread while the body runs; wait for it on leaving, even if the
+    body fails, so that the process never exits while another thread is halfway through
+    importing a C extension. The yielded list holds what ``work`` raised (filled on leaving)."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller's thread
+            failures.append(exc)
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    try:
+        yield failures
+    finally:
+        worker.join()
+
+
+@contextmanager
 def keras_importing() -> Iterator[None]:
     """Import keras on a background thread while the body runs; wait for it on leaving.
 
     Reading a dataset is mostly decompression, hashing and numpy, which release the GIL, so it
     overlaps the import (a few seconds of Python). An import error is raised on leaving, as
-    :func:`ensure_keras` raises it. If the body fails, the import is still waited for, so
-    that the process never exits while another thread is halfway through importing JAX.
+    :func:`ensure_keras` raises it.
     """
-    failures: list[BaseException] = []
-
-    def import_keras() -> None:
-        try:
-            ensure_keras()
-        except BaseException as exc:  # handed to the caller's thread
-            failures.append(exc)
-
     if "keras" in sys.modules:
         ensure_keras()
         yield
         return
-    worker = threading.Thread(target=import_keras, name="mlplab-import-keras", daemon=True)
-    worker.start()
-    try:
+    with _alongside(ensure_keras, "mlplab-import-keras") as failures:
         yield
-    finally:
-        worker.join()
     if failures:
         raise failures[0]
+
+
+@contextmanager
+def importing(*modules: str) -> Iterator[None]:
+    """Import ``modules`` on a background thread while the body runs; wait for it on leaving.
+
+    For a body that spends its time outside the GIL (the fused engine's compiled epochs), so
+    that what comes after it (the report: matplotlib, ~1 s) finds its modules imported. An
+    import error is dropped here: the caller's own import raises it where it is handled.
+    """
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        yield
+        return
+
+    def import_all() -> None:
+        for name in missing:
+            importlib.import_module(name)
+
+    with _alongside(import_all, "mlplab-import"):
+        yield

@@ -127,7 +127,7 @@ def train(
     epoch when this long has passed since the last save (removed once the run is written).
     report: write the plots and the self-contained report.html (report.txt is always written).
     """
-    from mlplab._backend import backend_note, keras_importing
+    from mlplab._backend import backend_note, importing, keras_importing
 
     started = time.perf_counter()
     stream = stream or sys.stderr
@@ -146,7 +146,13 @@ def train(
     from mlplab.metrics import classification_metrics
     from mlplab.model import build_model, compile_model
     from mlplab.progress import make_listener
-    from mlplab.report.build import PREDICTIONS_FILE, ReportData, predictions_npz, write_report
+    from mlplab.report.build import (
+        DRAWING_MODULES,
+        PREDICTIONS_FILE,
+        ReportData,
+        predictions_npz,
+        write_report,
+    )
 
     # The trainer first: the fused one turns on JAX's persistent compilation cache, which
     # then also serves the small programs that initialise the weights (~2.5 s to compile).
@@ -178,7 +184,8 @@ def train(
 
     stop = StopRequest()
     checkpoints = Checkpointer(make_listener(verbose, stream), writer, model, checkpoint_seconds)
-    with _stop_on_ctrl_c(stop, stream):
+    # Training runs mostly outside the GIL: matplotlib (~1 s) imports meanwhile for the report.
+    with _stop_on_ctrl_c(stop, stream), importing(*(DRAWING_MODULES if report else ())):
         result = trainer.fit(model, splits, cfg.train, checkpoints, stop)
     if result.message and verbose:
         print(result.message, file=stream)

@@ -35,6 +35,8 @@ PLOT_FILES = {
     "mistakes": "mistakes.png",
     "correct": "correct.png",
 }
+# What drawing the plots imports (matplotlib, about a second): train imports it during training.
+DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
 GALLERY_SIZE = 24
 # Training samples per class in samples.png (one per class above 20 classes).
 SAMPLES_PER_CLASS = 8
