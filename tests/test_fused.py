@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import mlplab
+from mlplab import fused
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data import make_splits, scaling_params
 from mlplab.engine import SilentListener, StopRequest, get_trainer, steps_per_epoch
@@ -210,3 +211,95 @@ def test_epochs_after_the_first_compile_nothing(digits_data):
     schedule = learning_rate(config, steps)  # the history still logs the schedule's rate
     expected = [float(schedule(epoch * steps)) for epoch in range(1, 5)]
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+class _Model:
+    def __init__(self, params: int) -> None:
+        self.params = params
+
+    def count_params(self) -> int:
+        return self.params
+
+
+@pytest.mark.parametrize("steps", [1, 7, 37, 469, 1563])
+@pytest.mark.parametrize("params", [1_000, 200_000, 3_700_000])
+def test_epoch_calls_cover_the_epoch_with_less_padding_than_one_call(steps, params):
+    calls, per_call = fused.epoch_calls(_Model(params), 32, steps)
+    assert calls >= 1 and per_call >= 1
+    assert steps <= calls * per_call < steps + per_call
+    epoch_flop = 6 * 32 * params * steps
+    if epoch_flop <= fused.SINGLE_CALL_FLOP:
+        assert (calls, per_call) == (1, steps)
+    else:  # each call does about CHUNK_FLOP of work (or one step, if a step is more)
+        assert 6 * 32 * params * (per_call - 1) < fused.CHUNK_FLOP or per_call == 1
+
+
+def _split_epochs(monkeypatch, model_config: ModelConfig, config: TrainConfig, per_call: int):
+    """Make the fused engine split every epoch into calls of about ``per_call`` steps."""
+    inputs, classes = 64, 10  # digits
+    params, width = 0, inputs
+    for units in (*model_config.hidden, classes):
+        params, width = params + width * units + units, units
+    monkeypatch.setattr(fused, "SINGLE_CALL_FLOP", 0.0)
+    monkeypatch.setattr(fused, "CHUNK_FLOP", 6.0 * config.batch_size * params * per_call)
+
+
+def test_an_epoch_split_into_calls_trains_as_one_call(digits_data, monkeypatch):
+    """Split epochs (with padding steps at the end of the last call) see the same steps in
+    the same order: the same history and weights, and no extra optimizer step."""
+    model_config = ModelConfig(hidden=(16,), dropout=0.2)
+    config = TrainConfig(epochs=2, batch_size=32, optimizer="adamw", schedule="one-cycle")
+    whole, _, splits, whole_result = fused_fit(digits_data, model_config, config)
+    steps = steps_per_epoch(len(splits.y_train), config.batch_size)
+    _split_epochs(monkeypatch, model_config, config, per_call=10)
+    calls, per_call = fused.epoch_calls(whole, config.batch_size, steps)
+    assert calls > 1 and calls * per_call > steps  # the last call is padded
+    split, _, _, split_result = fused_fit(digits_data, model_config, config)
+    assert int(split.optimizer.iterations.numpy()) == 2 * steps
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        np.testing.assert_allclose(
+            [row[key] for row in split_result.history],
+            [row[key] for row in whole_result.history],
+            rtol=1e-5,
+            err_msg=key,
+        )
+    for a, b in zip(split.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+class _StopAfterSteps(SilentListener):
+    """Records progress; asks to stop once epoch ``epoch`` has reached ``step``."""
+
+    def __init__(self, stop: StopRequest, epoch: int, step: int) -> None:
+        self.stop, self.epoch, self.step = stop, epoch, step
+        self.progress: list[tuple[int, int]] = []
+
+    def on_batch_end(self, epoch: int, step: int) -> None:
+        self.progress.append((epoch, step))
+        if (epoch, step) >= (self.epoch, self.step):
+            self.stop.set()
+
+
+def test_a_stop_request_ends_a_split_epoch_at_the_next_call(digits_data, monkeypatch):
+    """Ctrl-C during a long epoch answers after the current call, not the whole epoch; the
+    cut epoch is not recorded (as with model.fit) and the progress bar moved call by call."""
+    model_config = ModelConfig(hidden=(16,))
+    config = TrainConfig(epochs=3, batch_size=32)
+    _split_epochs(monkeypatch, model_config, config, per_call=10)
+    splits = make_splits(digits_data, 0.1, config.seed)
+    steps = steps_per_epoch(len(splits.y_train), config.batch_size)
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(
+        model_config, digits_data.image_shape, 10, scaling_params(splits.x_train, "unit")
+    )
+    compile_model(model, config, steps)
+    calls, per_call = fused.epoch_calls(model, config.batch_size, steps)
+    assert calls > 2
+    stop = StopRequest()
+    listener = _StopAfterSteps(stop, epoch=2, step=1)
+    result = get_trainer(config).fit(model, splits, config, listener, stop)
+    assert result.status == "interrupted" and "during epoch 2" in result.message
+    assert [row["epoch"] for row in result.history] == [1]
+    assert int(model.optimizer.iterations.numpy()) == steps + per_call
+    first_epoch = [(1, per_call * call) for call in range(1, calls)] + [(1, steps)]
+    assert listener.progress == [*first_epoch, (2, per_call)]

@@ -120,9 +120,9 @@ def train(
 
     config: a recipe name, a TOML path, a dict, a RunConfig, or None for the default recipe.
     verbose: show progress on ``stream`` (stderr by default): a bar on a terminal, one line per
-    epoch otherwise. The first Ctrl-C stops training at the end of the current epoch (fused
-    engine) or step (model.fit) and still writes
-    the run (status ``interrupted``); a second one aborts. offline: never download (default:
+    epoch otherwise. The first Ctrl-C stops training after the current compiled call (fused
+    engine: the epoch, or ~1 s of a long one) or step (model.fit) and still writes the run
+    (status ``interrupted``); a second one aborts. offline: never download (default:
     ``MLPLAB_OFFLINE``). checkpoint_seconds: save checkpoint.keras and history.csv after an
     epoch when this long has passed since the last save (removed once the run is written).
     report: write the plots and the self-contained report.html (report.txt is always written).

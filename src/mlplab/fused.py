@@ -8,9 +8,15 @@ as uint8, each epoch draws a seeded permutation of shape (steps, batch), and
 optimizer, schedule, weight decay and clipping as ``fit``, without the per-step Python.
 
 The last partial batch is padded and masked: every sample counts in every epoch, and the
-last step's gradient is the mean over its real samples, as in ``fit``. Dropout's random
-state and batch-norm statistics are Keras non-trainable variables carried in the scan.
-Augmentation (``[augment]``: random shifts, mirroring) is applied to each gathered uint8
+last step's gradient is the mean over its real samples, as in ``fit``.
+
+An epoch with much arithmetic (more than :data:`SINGLE_CALL_FLOP`, several seconds on a
+2-core CPU) runs as a few equal compiled calls of about :data:`CHUNK_FLOP` each instead, so
+that the progress bar moves and Ctrl-C answers within about a second; steps that only pad
+the last call are skipped (``lax.cond``), so the optimizer sees exactly the epoch's steps.
+
+Dropout's random state and batch-norm statistics are Keras non-trainable variables carried in
+the scan. Augmentation (``[augment]``: random shifts, mirroring) is applied to each gathered uint8
 batch inside the scan, with a key folded from the epoch's key and the step number.
 
 This module and nothing else in mlplab knows JAX internals.
@@ -41,6 +47,11 @@ from mlplab.engine import (
 )
 
 EVAL_CHUNK = 2048
+# Estimated floating-point work (6 x batch x parameters per step) above which an epoch is split
+# into calls of about CHUNK_FLOP: ~5 s and ~1 s at the ~30 GFLOP/s this 2-core CPU reaches on
+# one training step's products. One call per epoch stays the fastest for everything smaller.
+SINGLE_CALL_FLOP = 150e9
+CHUNK_FLOP = 30e9
 # Keras' categorical cross-entropy clips probabilities to [EPSILON, 1 - EPSILON].
 EPSILON = 1e-7
 _cache_ready = False
@@ -114,7 +125,12 @@ class FusedTrainer(Trainer):
 
     # --- compiled functions -------------------------------------------------------------
 
-    def _epoch_function(self, model: keras.Model, smoothing: float) -> Any:
+    def _epoch_function(self, model: keras.Model, smoothing: float, skip_empty: bool) -> Any:
+        """One compiled call over a (steps, batch) block of an epoch's order.
+
+        skip_empty: steps whose mask is all zero (padding of the last block) leave the
+        weights, optimizer and random state untouched.
+        """
         optimizer = model.optimizer
         augment = self.augment
 
@@ -131,8 +147,8 @@ class FusedTrainer(Trainer):
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def epoch(state, x_all, y_all, order, mask, key):
-            def step(carry, batch):
+        def epoch(state, x_all, y_all, order, mask, numbers, key):
+            def train_step(carry, batch):
                 trainable, non_trainable, opt_vars, sums = carry
                 index, weight, number = batch
                 x, y = x_all[index], y_all[index]
@@ -145,11 +161,18 @@ class FusedTrainer(Trainer):
                 trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
                 real = weight.sum()
                 sums = sums + jnp.stack([loss * real, correct, real])
-                return (trainable, non_trainable, opt_vars, sums), None
+                return trainable, non_trainable, opt_vars, sums
+
+            def step(carry, batch):
+                if skip_empty:
+                    weight = batch[1]
+                    return jax.lax.cond(
+                        weight.sum() > 0, train_step, lambda c, _: c, carry, batch
+                    ), None
+                return train_step(carry, batch), None
 
             trainable, non_trainable, opt_vars = state
             carry = (trainable, non_trainable, opt_vars, jnp.zeros(3, jnp.float32))
-            numbers = jnp.arange(order.shape[0], dtype=jnp.uint32)
             (trainable, non_trainable, opt_vars, sums), _ = jax.lax.scan(
                 step, carry, (order, mask, numbers)
             )
@@ -194,20 +217,39 @@ class FusedTrainer(Trainer):
         )
         monitor = EpochMonitor(model, config, stop)
         listener.on_train_begin(config.epochs, steps)
-        epoch_fn = self._epoch_function(model, config.label_smoothing)
+        calls, per_call = epoch_calls(model, batch, steps)
+        epoch_fn = self._epoch_function(
+            model, config.label_smoothing, skip_empty=calls * per_call > steps
+        )
         current_lr = _learning_rate_reader(optimizer)
+        numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
         compiled = None
         started = time.perf_counter()
         try:
             for epoch in range(1, config.epochs + 1):
                 began = time.perf_counter()
-                order, mask = _epoch_order(rng, n, batch, steps)
+                order, mask = _epoch_order(rng, n, batch, calls * per_call)
+                order = order.reshape(calls, per_call, batch)
+                mask = mask.reshape(calls, per_call, batch)
                 key = jax.random.PRNGKey(int(augment_rng.integers(2**31)))
-                if compiled is None:
-                    t0 = time.perf_counter()
-                    compiled = epoch_fn.lower(state, x_all, y_all, order, mask, key).compile()
-                    self.compile_seconds += time.perf_counter() - t0
-                state, sums = compiled(state, x_all, y_all, order, mask, key)
+                sums = None
+                cut_short = False
+                for call in range(calls):
+                    block = (order[call], mask[call], numbers[call])
+                    if compiled is None:
+                        t0 = time.perf_counter()
+                        compiled = epoch_fn.lower(state, x_all, y_all, *block, key).compile()
+                        self.compile_seconds += time.perf_counter() - t0
+                    state, block_sums = compiled(state, x_all, y_all, *block, key)
+                    sums = block_sums if sums is None else sums + block_sums
+                    if call + 1 < calls:
+                        # JAX dispatches asynchronously: without waiting here, every call of
+                        # the epoch would be queued at once, and a stop would wait for them.
+                        block_sums.block_until_ready()
+                        listener.on_batch_end(epoch, (call + 1) * per_call)
+                        if stop.requested:  # Ctrl-C: stop here, as model.fit stops mid-epoch
+                            cut_short = True
+                            break
                 loss_sum, correct, count = (float(v) for v in np.asarray(sums))
                 _write_back(model, state)
                 stats: dict[str, float] = {
@@ -215,6 +257,9 @@ class FusedTrainer(Trainer):
                     "loss": loss_sum / count,
                     "accuracy": correct / count,
                 }
+                if cut_short:
+                    monitor.end_epoch(stats, cut_short=True)
+                    break
                 if splits.x_val is not None:
                     stats.update(
                         self._validate(model, splits.x_val, splits.y_val, config.label_smoothing)
@@ -268,6 +313,16 @@ class FusedTrainer(Trainer):
             padded.reshape(chunks, chunk, *x.shape[1:]),
         )
         return np.asarray(probs, np.float32).reshape(chunks * chunk, -1)[:n]
+
+
+def epoch_calls(model: keras.Model, batch: int, steps: int) -> tuple[int, int]:
+    """How an epoch of ``steps`` runs: (compiled calls, steps per call), equal calls whose
+    total covers ``steps`` with fewer padding steps than one call has."""
+    epoch_flop = 6.0 * batch * model.count_params() * steps
+    if epoch_flop <= SINGLE_CALL_FLOP:
+        return 1, steps
+    per_call = math.ceil(steps / min(steps, math.ceil(epoch_flop / CHUNK_FLOP)))
+    return math.ceil(steps / per_call), per_call
 
 
 def _learning_rate_reader(optimizer: keras.optimizers.Optimizer) -> Callable[[], float]:
