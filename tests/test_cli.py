@@ -239,15 +239,18 @@ def test_bench_rejects_an_unknown_network(capsys):
     assert code == 2 and "no such network" in err
 
 
-def _python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+def _python(code: str) -> list[str]:
+    """The stdout lines of ``code`` run in a fresh interpreter (imports are per process)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
 
 
 def test_the_command_line_imports_keras_without_its_extras():
     """Keras imports scikit-learn (with SciPy) and matplotlib only for keras.wrappers and
     keras.visualization; the CLI hides them from keras alone: they still work afterwards
     (digits loads through scikit-learn, a report draws with matplotlib)."""
-    done = _python(
+    lines = _python(
         "import sys\n"
         "from mlplab import cli\n"
         "from mlplab._backend import ensure_keras\n"
@@ -261,26 +264,24 @@ def test_the_command_line_imports_keras_without_its_extras():
         "png = curves_png([{'epoch': 1, 'loss': 1.0, 'accuracy': 0.5}], 'run')\n"
         "print(len(digits.y_train) + len(digits.y_test), png[:4] == b'\\x89PNG')\n"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "1797 True"
+    assert lines[-1] == "1797 True"
 
 
 def test_the_library_leaves_keras_whole():
-    done = _python(
+    lines = _python(
         "from mlplab._backend import ensure_keras\n"
         "ensure_keras()\n"
         "from keras.src.visualization import plot_image_gallery\n"
         "from keras.src.wrappers import sklearn_wrapper\n"
         "print(sklearn_wrapper.sklearn is not None, plot_image_gallery.plt is not None)\n"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True True"
+    assert lines == ["True True"]
 
 
 def test_keras_imports_on_a_thread_while_data_is_read():
     """The reading thread still gets scikit-learn while keras, importing beside it, does not
     need it; a failing body waits for the import before its error propagates."""
-    done = _python(
+    lines = _python(
         "import sys\n"
         "from mlplab import _backend\n"
         "_backend.lean_keras_import()\n"
@@ -293,14 +294,13 @@ def test_keras_imports_on_a_thread_while_data_is_read():
         "from keras.src.backend import backend\n"
         "print(backend())\n"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["a data error True True", "jax"]
+    assert lines == ["a data error True True", "jax"]
 
 
 def test_training_imports_the_report_modules_on_a_thread(tmp_path):
     """matplotlib (for the report) imports beside the compiled epochs, not after them; without
     a report it is not imported at all."""
-    done = _python(
+    lines = _python(
         "import sys, threading, importlib.abc\n"
         "class Spy(importlib.abc.MetaPathFinder):\n"
         "    threads = {}\n"
@@ -316,12 +316,11 @@ def test_training_imports_the_report_modules_on_a_thread(tmp_path):
         "assert cli.main(argv) == 0\n"
         "print('RESULT', without_report, Spy.threads)\n"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "RESULT False {'matplotlib': 'mlplab-import'}"
+    assert lines[-1] == "RESULT False {'matplotlib': 'mlplab-import'}"
 
 
 def test_importing_waits_for_its_thread_and_leaves_errors_to_the_caller():
-    done = _python(
+    lines = _python(
         "import sys\n"
         "from mlplab._backend import importing\n"
         "try:\n"
@@ -330,5 +329,4 @@ def test_importing_waits_for_its_thread_and_leaves_errors_to_the_caller():
         "except RuntimeError as exc:\n"
         "    print(exc, 'colorsys' in sys.modules, 'mlplab_no_such_module' in sys.modules)\n"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "a training error True False"
+    assert lines == ["a training error True False"]
