@@ -182,7 +182,7 @@ def test_ctrl_c_stops_cleanly_and_writes_the_run(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "status: interrupted" in out
-    assert "stopping at the end of this step" in err and "Traceback" not in err
+    assert "stopping after this step" in err and "Traceback" not in err
     [run_dir] = list(tmp_path.iterdir())
     run = load_run(run_dir)
     assert run.status == "interrupted"

@@ -208,7 +208,7 @@ def test_a_crash_keeps_the_last_checkpointed_epoch(tmp_path, monkeypatch):
     from mlplab import RunError, engine
 
     class CrashAfterTwoEpochs(engine.FitTrainer):
-        def fit(self, model, splits, config, listener, stop):
+        def fit(self, model, splits, config, listener, stop, start=None):
             listener.on_train_begin(config.epochs, 1)
             for epoch in (1, 2):
                 listener.on_epoch_end(
@@ -228,7 +228,8 @@ def test_a_crash_keeps_the_last_checkpointed_epoch(tmp_path, monkeypatch):
             overrides={"train.epochs": 5}, out=tmp_path, verbose=False, checkpoint_seconds=0
         )
     [run_dir] = list(tmp_path.iterdir())
-    assert {p.name for p in run_dir.iterdir()} == {"config.toml", "history.csv", "checkpoint.keras"}
+    saved = {"config.toml", "history.csv", "checkpoint.keras", "resume.npz"}
+    assert {p.name for p in run_dir.iterdir()} == saved
     assert (run_dir / "history.csv").read_text().splitlines()[-1].startswith("2,")
     with pytest.raises(RunError, match="checkpoint.keras holds the model"):
         load_run(run_dir)

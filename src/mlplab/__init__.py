@@ -3,6 +3,7 @@
     >>> import mlplab
     >>> run = mlplab.train("digits-mlp", overrides={"train.epochs": 5})
     >>> run.metrics["test_accuracy"]
+    >>> mlplab.resume("last")                         # go on with an interrupted run
     >>> mlplab.load_run(run.path).predict(images)   # uint8 (n, h, w, c) -> (n, classes)
     >>> mlplab.report_run(run.path).html             # regenerate plots and report.html
     >>> mlplab.compare_runs([a, b], out="compare")   # table, compare.png, compare.html
@@ -13,7 +14,7 @@ Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend
 
 from mlplab import _backend  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 from mlplab._version import __version__
-from mlplab.api import evaluate, predict, resolve_config, train
+from mlplab.api import evaluate, predict, resolve_config, resume, train
 from mlplab.config import (
     AugmentConfig,
     DataConfig,
@@ -53,5 +54,6 @@ __all__ = [
     "read_record",
     "report_run",
     "resolve_config",
+    "resume",
     "train",
 ]

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from mlplab._version import __version__
+from mlplab.checkpoint import Checkpointer, ResumePoint, open_resumable
 from mlplab.config import DataConfig, RunConfig, load_config
 from mlplab.data import Dataset, load_dataset, make_splits, scaling_params
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
@@ -31,7 +32,7 @@ from mlplab.runs import (
     CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,
-    Checkpointer,
+    RESUME_FILE,
     Run,
     RunWriter,
     history_csv,
@@ -122,16 +123,80 @@ def train(
     verbose: show progress on ``stream`` (stderr by default): a bar on a terminal, one line per
     epoch otherwise. The first Ctrl-C stops training after the current compiled call (fused
     engine: the epoch, or ~1 s of a long one) or step (model.fit) and still writes the run
-    (status ``interrupted``); a second one aborts. offline: never download (default:
-    ``MLPLAB_OFFLINE``). checkpoint_seconds: save checkpoint.keras and history.csv after an
-    epoch when this long has passed since the last save (removed once the run is written).
+    (status ``interrupted``, which :func:`resume` can go on from); a second one aborts.
+    offline: never download (default: ``MLPLAB_OFFLINE``). checkpoint_seconds: save
+    checkpoint.keras, resume.npz and history.csv after an epoch when this long has passed since
+    the last save (removed once the run is written, resume.npz kept if it was interrupted).
     report: write the plots and the self-contained report.html (report.txt is always written).
     """
+    started = time.perf_counter()
+    cfg = resolve_config(config, overrides)
+    return _train_and_write(
+        cfg,
+        out,
+        started=started,
+        verbose=verbose,
+        stream=stream or sys.stderr,
+        command=command or "mlplab.train(...)",
+        offline=offline,
+        checkpoint_seconds=checkpoint_seconds,
+        report=report,
+    )
+
+
+def resume(
+    run: str | Path,
+    *,
+    verbose: bool = True,
+    stream: TextIO | None = None,
+    command: str | None = None,
+    offline: bool | None = None,
+    checkpoint_seconds: float = 60.0,
+    report: bool = True,
+) -> Run:
+    """Go on training a run that was interrupted (Ctrl-C) or killed, in its own directory.
+
+    run: the run directory, or "last" for the newest one under ./runs that can go on. It
+    trains the rest of the epochs of the run's own config.toml from the last saved epoch
+    (resume.npz: weights, optimizer state, random state), then writes the run as ``train``
+    does. With the fused engine the result is the same as a run that never stopped; with
+    ``train.engine = 'fit'`` Keras shuffles the later epochs differently. RunError when the
+    run cannot go on (it finished, or stopped before its first checkpoint). Other arguments
+    as in :func:`train`.
+    """
+    started = time.perf_counter()
+    point = open_resumable(run)
+    return _train_and_write(
+        point.config,
+        None,
+        point,
+        started=started,
+        verbose=verbose,
+        stream=stream or sys.stderr,
+        command=command or "mlplab.resume(...)",
+        offline=offline,
+        checkpoint_seconds=checkpoint_seconds,
+        report=report,
+    )
+
+
+def _train_and_write(
+    cfg: RunConfig,
+    out: str | Path | None,
+    point: ResumePoint | None = None,
+    *,
+    started: float,
+    verbose: bool,
+    stream: TextIO,
+    command: str,
+    offline: bool | None,
+    checkpoint_seconds: float,
+    report: bool,
+) -> Run:
+    """train() and resume(): train ``cfg`` and write the run into a new directory under
+    ``out``, or into the directory of the resumed run ``point``."""
     from mlplab._backend import backend_note, importing, keras_importing
 
-    started = time.perf_counter()
-    stream = stream or sys.stderr
-    cfg = resolve_config(config, overrides)
     # The data is read while keras imports (a few seconds, on another thread).
     with keras_importing():
         dataset = read_dataset(cfg.data, offline=offline, verbose=verbose)
@@ -142,12 +207,14 @@ def train(
         scaling = scaling_params(splits.x_train, cfg.data.scaling)
     import keras
 
-    from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
+    from mlplab.engine import StartPoint, StopRequest, get_trainer, steps_per_epoch
     from mlplab.metrics import classification_metrics
     from mlplab.model import build_model, compile_model
     from mlplab.progress import make_listener
     from mlplab.report.build import (
         DRAWING_MODULES,
+        HTML_FILE,
+        PLOT_FILES,
         PREDICTIONS_FILE,
         ReportData,
         predictions_npz,
@@ -160,33 +227,60 @@ def train(
     keras.utils.set_random_seed(cfg.train.seed)
     model = build_model(cfg.model, dataset.image_shape, dataset.num_classes, scaling, cfg.name)
     compile_model(model, cfg.train, steps_per_epoch(len(splits.y_train), cfg.train.batch_size))
+    start = None
+    if point is not None:
+        point.state.apply(model, point.path / RESUME_FILE)
+        start = StartPoint(point.history, point.state.best_weights)
 
     note = backend_note()
     if note and verbose:
         print(note, file=stream)
 
-    meta = {
-        **versions(),
-        "engine": trainer.name,
-        "seed": cfg.train.seed,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command or "mlplab.train(...)",
-    }
-    writer = RunWriter.create(out, cfg.name)
+    if point is None:
+        meta = {
+            **versions(),
+            "engine": trainer.name,
+            "seed": cfg.train.seed,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": command,
+        }
+        # Only now: a config the trainer or model refuses leaves no run directory behind.
+        writer = RunWriter.create(out or "runs", cfg.name)
+    else:
+        # The first command stays; the resume is added (the last one, if it happens again).
+        meta = {
+            **point.meta,
+            "resumed_after_epoch": point.state.epoch,
+            "resumed": datetime.now(UTC).isoformat(timespec="seconds"),
+            "resume_command": command,
+        }
+        writer = RunWriter(point.path)
+        # Unfinished again until it is written: a stale metrics.json would say otherwise, and
+        # the stopped run's pictures would outlive a resume with --no-report.
+        for name in (METRICS_FILE, HTML_FILE, *PLOT_FILES.values()):
+            (writer.path / name).unlink(missing_ok=True)
     writer.text(CONFIG_FILE, cfg.to_toml(meta))
     if verbose:
+        action = "run" if point is None else f"resuming after epoch {point.state.epoch}:"
         print(
-            f"run {writer.path}: {cfg.name} on {dataset.name} "
+            f"{action} {writer.path}: {cfg.name} on {dataset.name} "
             f"({len(splits.y_train)} train, {len(splits.y_test)} test images; "
             f"engine: {ENGINE_NAMES[trainer.name]})",
             file=stream,
         )
 
     stop = StopRequest()
-    checkpoints = Checkpointer(make_listener(verbose, stream), writer, model, checkpoint_seconds)
+    checkpoints = Checkpointer(
+        make_listener(verbose, stream),
+        writer,
+        model,
+        checkpoint_seconds,
+        cfg.train.patience,
+        (point.state, point.history) if point else None,
+    )
     # Training runs mostly outside the GIL: matplotlib (~1 s) imports meanwhile for the report.
     with _stop_on_ctrl_c(stop, stream), importing(*(DRAWING_MODULES if report else ())):
-        result = trainer.fit(model, splits, cfg.train, checkpoints, stop)
+        result = trainer.fit(model, splits, cfg.train, checkpoints, stop, start)
     if result.message and verbose:
         print(result.message, file=stream)
 
@@ -199,8 +293,10 @@ def train(
 
     writer.text(HISTORY_FILE, history_csv(result.history))
     writer.model(model)
-    checkpoints.discard()
+    checkpoints.finish(result.status)
     writer.bytes(PREDICTIONS_FILE, predictions_npz(splits.y_test, proba))
+    # Epochs trained before a resume count in train_seconds (their compile time is lost).
+    earlier_seconds = sum(row.get("seconds", 0.0) for row in point.history) if point else 0.0
     summary = {
         "status": result.status,
         "message": result.message,
@@ -208,9 +304,10 @@ def train(
         "epochs_completed": len(result.history),
         "best_epoch": result.best_epoch,
         "engine": trainer.name,
-        "train_seconds": result.train_seconds,
+        "train_seconds": result.train_seconds + earlier_seconds,
         "compile_seconds": result.compile_seconds,
         "wall_seconds": time.perf_counter() - started,
+        "resumed_after_epoch": point.state.epoch if point else None,
         "dataset": {
             "name": dataset.name,
             "source": dataset.source,
@@ -297,8 +394,8 @@ def _stop_on_ctrl_c(stop: Any, stream: TextIO) -> Iterator[None]:
             raise KeyboardInterrupt
         stop.set()
         print(
-            "\nstopping at the end of this step (fused engine: this epoch) and writing the run "
-            "(Ctrl-C again to abort)",
+            "\nstopping after this step (fused engine: within about a second) and writing the "
+            "run (Ctrl-C again to abort)",
             file=stream,
             flush=True,
         )

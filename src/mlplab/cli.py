@@ -12,11 +12,14 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mlplab._backend import lean_keras_import
 from mlplab._version import __version__
 from mlplab.errors import MlplabError
+
+if TYPE_CHECKING:
+    from mlplab.runs import Run
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -68,6 +71,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the plots and report.html (report.txt and metrics are still written)",
     )
     train.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+
+    resume = commands.add_parser(
+        "resume",
+        help="go on training an interrupted or aborted run",
+        description=(
+            "Train the rest of an interrupted (Ctrl-C) or killed run's epochs from its last "
+            "saved epoch, in its own directory, with its own config; then write the run as "
+            "train does. With the fused engine the result equals a run that never stopped."
+        ),
+    )
+    resume.add_argument(
+        "run",
+        metavar="RUN",
+        help="run directory, or 'last' for the newest one in ./runs that can go on",
+    )
+    resume.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    resume.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="skip the plots and report.html (report.txt and metrics are still written)",
+    )
+    resume.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -274,16 +300,33 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mlplab.api import train
 
-    command = "mlplab " + shlex.join(args.argv)
     run = train(
         args.config,
         offline=args.offline,
         overrides=_train_overrides(args),
         out=args.out,
         verbose=not args.quiet,
-        command=command,
+        command="mlplab " + shlex.join(args.argv),
         report=args.report,
     )
+    return _trained(run, args.report)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from mlplab.api import resume
+
+    run = resume(
+        args.run,
+        offline=args.offline,
+        verbose=not args.quiet,
+        command="mlplab " + shlex.join(args.argv),
+        report=args.report,
+    )
+    return _trained(run, args.report)
+
+
+def _trained(run: Run, report: bool) -> int:
+    """Print what train and resume wrote; the exit code says how training ended."""
     m = run.metrics
     print((run.path / "report.txt").read_text(encoding="utf-8"))
     print(
@@ -291,9 +334,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"({m['epochs_completed']} epochs, {m['wall_seconds']:.1f}s)  status: {run.status}"
     )
     print(f"run written to {run.path}/")
-    if args.report:
+    if report:
         print(f"report: {run.path / 'report.html'}")
     print(f"next: mlplab evaluate {run.path}   |   mlplab predict {run.path} IMAGE.png")
+    if run.status == "interrupted":
+        print(f"go on with: mlplab resume {run.path}")
     # The run is written either way; scripts still learn that it did not train to the end.
     return {"interrupted": EXIT_INTERRUPTED, "diverged": 1}.get(run.status, 0)
 
@@ -492,6 +537,7 @@ COMMANDS: dict[str, Any] = {
     "bench": cmd_bench,
     "datasets": cmd_datasets,
     "train": cmd_train,
+    "resume": cmd_resume,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
     "recipes": cmd_recipes,

@@ -5,8 +5,9 @@ of complete epochs. What happens at the end of an epoch (early stopping with the
 restored, stopping on a non-finite loss, a clean stop on Ctrl-C) is decided by
 :class:`EpochMonitor`, shared by every trainer, so all engines stop the same way.
 
-Only :class:`FitTrainer` (Keras ``model.fit``) exists so far; the fused-epoch JAX engine fills
-in the same interface.
+:class:`FitTrainer` (Keras ``model.fit``, any backend) lives here; the fused-epoch JAX engine
+(:mod:`mlplab.fused`) implements the same interface. Both can go on from a resumed run's
+:class:`StartPoint`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Protocol
 import keras
 import numpy as np
 
+from mlplab.checkpoint import watched_loss
 from mlplab.config import AugmentConfig, TrainConfig
 from mlplab.data.split import Splits
 from mlplab.errors import ConfigError
@@ -75,15 +77,43 @@ class FitResult:
     compile_seconds: float = 0.0
 
 
+@dataclass
+class StartPoint:
+    """Where a resumed run goes on from (the model and optimizer already hold its state).
+
+    history: the rows of the epochs already trained (1..len). best_weights: with early
+    stopping, ``model.get_weights()`` of the best of them.
+    """
+
+    history: list[dict[str, float]]
+    best_weights: list[np.ndarray] | None = None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+
+def epochs_done(start: StartPoint | None) -> int:
+    """Complete epochs before this fit: 0 for a new run."""
+    return start.epochs_done if start else 0
+
+
 class EpochMonitor:
     """End-of-epoch decisions shared by all trainers.
 
     Early stopping watches ``val_loss`` (``loss`` without a validation set) and restores the
     best epoch's weights; a non-finite loss stops training and restores the last finite
-    weights; a :class:`StopRequest` stops after the current step.
+    weights; a :class:`StopRequest` stops after the current step. start: a resumed run's
+    epochs so far, judged again so that patience and the best epoch carry on.
     """
 
-    def __init__(self, model: keras.Model, config: TrainConfig, stop: StopRequest) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        config: TrainConfig,
+        stop: StopRequest,
+        start: StartPoint | None = None,
+    ) -> None:
         self.model = model
         self.patience = config.patience
         self.stop = stop
@@ -92,6 +122,11 @@ class EpochMonitor:
         self._best_weights: list[np.ndarray] | None = None
         self._good_weights = model.get_weights()
         self._since_best = 0
+        if start:
+            for stats in start.history:
+                self._judge(stats)
+            self.result.history = list(start.history)
+            self._best_weights = start.best_weights
 
     def end_epoch(self, stats: dict[str, float], cut_short: bool = False) -> bool:
         """Record a finished epoch; True when training must stop now.
@@ -116,14 +151,8 @@ class EpochMonitor:
             )
             return True
         self._good_weights = self.model.get_weights()
-        watched = stats.get("val_loss", stats["loss"])
-        if watched < self._best:
-            self._best, self._since_best = watched, 0
-            self.result.best_epoch = int(stats["epoch"])
-            if self.patience:
-                self._best_weights = self._good_weights
-        else:
-            self._since_best += 1
+        if self._judge(stats) and self.patience:
+            self._best_weights = self._good_weights
         if self.patience and self._since_best >= self.patience:
             self.result.status = "early_stopped"
             self.result.message = (
@@ -135,6 +164,16 @@ class EpochMonitor:
             self.result.status = "interrupted"
             self.result.message = f"interrupted after epoch {stats['epoch']}"
             return True
+        return False
+
+    def _judge(self, stats: dict[str, float]) -> bool:
+        """Count the epoch towards patience; True when it is the best so far."""
+        watched = watched_loss(stats)
+        if watched < self._best:
+            self._best, self._since_best = watched, 0
+            self.result.best_epoch = int(stats["epoch"])
+            return True
+        self._since_best += 1
         return False
 
     def finish(self) -> FitResult:
@@ -156,8 +195,13 @@ class Trainer(ABC):
         config: TrainConfig,
         listener: EpochListener,
         stop: StopRequest,
+        start: StartPoint | None = None,
     ) -> FitResult:
-        """Train ``model`` (already compiled) on ``splits.x_train`` / ``y_train``."""
+        """Train ``model`` (already compiled) on ``splits.x_train`` / ``y_train``.
+
+        start: go on from a resumed run's epochs (``model`` already holds their state);
+        training runs epochs ``start.epochs_done + 1`` to ``config.epochs``.
+        """
 
     def predict(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
         """x: uint8 (n, h, w, c) -> float32 (n, classes) probabilities."""
@@ -183,12 +227,15 @@ class FitTrainer(Trainer):
         config: TrainConfig,
         listener: EpochListener,
         stop: StopRequest,
+        start: StartPoint | None = None,
     ) -> FitResult:
+        # Resumed runs go on from the saved state, but Keras shuffles with its own random
+        # state, so the epochs after a resume see other batches than an unbroken run would.
         classes = model.output_shape[-1]
         validation = None
         if splits.x_val is not None:
             validation = (splits.x_val, keras.utils.to_categorical(splits.y_val, classes))
-        monitor = EpochMonitor(model, config, stop)
+        monitor = EpochMonitor(model, config, stop, start)
         bridge = _KerasBridge(monitor, listener, stop)
         listener.on_train_begin(
             config.epochs, steps_per_epoch(len(splits.y_train), config.batch_size)
@@ -200,6 +247,7 @@ class FitTrainer(Trainer):
                 keras.utils.to_categorical(splits.y_train, classes),
                 batch_size=config.batch_size,
                 epochs=config.epochs,
+                initial_epoch=epochs_done(start),
                 validation_data=validation,
                 shuffle=True,
                 verbose=0,

@@ -41,8 +41,10 @@ from mlplab.engine import (
     EpochListener,
     EpochMonitor,
     FitResult,
+    StartPoint,
     StopRequest,
     Trainer,
+    epochs_done,
     unshare_averaged_weights,
 )
 
@@ -199,9 +201,10 @@ class FusedTrainer(Trainer):
         config: TrainConfig,
         listener: EpochListener,
         stop: StopRequest,
+        start: StartPoint | None = None,
     ) -> FitResult:
         optimizer = model.optimizer
-        optimizer.build(model.trainable_variables)
+        optimizer.build(model.trainable_variables)  # a no-op when a resume has built it
         n = len(splits.y_train)
         batch = min(config.batch_size, n)
         steps = math.ceil(n / batch)
@@ -215,7 +218,12 @@ class FusedTrainer(Trainer):
             [v.value for v in model.non_trainable_variables],
             [v.value for v in optimizer.variables],
         )
-        monitor = EpochMonitor(model, config, stop)
+        # A resumed run draws (and drops) the finished epochs' orders and keys, so that its
+        # later epochs are the same as in a run that never stopped.
+        for _ in range(epochs_done(start)):
+            _epoch_order(rng, n, batch, steps)
+            augment_rng.integers(2**31)
+        monitor = EpochMonitor(model, config, stop, start)
         listener.on_train_begin(config.epochs, steps)
         calls, per_call = epoch_calls(model, batch, steps)
         epoch_fn = self._epoch_function(
@@ -226,7 +234,7 @@ class FusedTrainer(Trainer):
         compiled = None
         started = time.perf_counter()
         try:
-            for epoch in range(1, config.epochs + 1):
+            for epoch in range(epochs_done(start) + 1, config.epochs + 1):
                 began = time.perf_counter()
                 order, mask = _epoch_order(rng, n, batch, calls * per_call)
                 order = order.reshape(calls, per_call, batch)

@@ -24,6 +24,7 @@ from mlplab.runs import (
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    RESUME_FILE,
     read_history,
     run_directory,
 )
@@ -140,6 +141,8 @@ def _read_metrics(record: RunRecord, metrics_path: Path) -> None:
         saved = ""
         if (record.path / CHECKPOINT_FILE).is_file():
             saved = f"; {CHECKPOINT_FILE} holds the model after its last checkpointed epoch"
+        if (record.path / RESUME_FILE).is_file():
+            saved += f"; go on with: mlplab resume {record.path}"
         record.problems.append(
             f"{METRICS_FILE} missing: the run did not finish (interrupted, crashed or still "
             f"running), so there are no test results{saved}"

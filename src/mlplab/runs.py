@@ -8,6 +8,8 @@ A run directory ``<out>/<UTC time>-<name>/`` holds::
     report.txt     scikit-learn's per-class classification report
     curves.png     loss and accuracy per epoch
     metrics.json   written last: test metrics, dataset facts, status, timings
+    resume.npz     only in an interrupted or aborted run: what ``mlplab resume`` goes on from
+                   (see mlplab.checkpoint)
 
 Every file is written to a temporary name and renamed into place, so a file is either whole
 or absent; ``metrics.json`` is written last, so a run without it did not finish.
@@ -20,7 +22,6 @@ import io
 import json
 import math
 import os
-import time
 import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
 CHECKPOINT_FILE = "checkpoint.keras"
+RESUME_FILE = "resume.npz"
 REPORT_FILE = "report.txt"
 CURVES_FILE = "curves.png"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -78,7 +80,7 @@ def read_history(path: Path) -> list[dict[str, float]]:
 
 
 class RunWriter:
-    """Creates a new run directory and writes files into it atomically."""
+    """Writes files atomically into a run directory (``create`` makes a new one)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -123,40 +125,6 @@ class RunWriter:
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-
-
-class Checkpointer:
-    """An EpochListener wrapper that saves the model and history after an epoch, at most
-    every ``every_seconds``: a run that crashes or is killed keeps its last checkpointed
-    epoch in checkpoint.keras (and the epochs so far in history.csv)."""
-
-    def __init__(self, inner: Any, writer: RunWriter, model: Any, every_seconds: float) -> None:
-        self.inner, self.writer, self.model = inner, writer, model
-        self.every_seconds = every_seconds
-        self.history: list[dict[str, float]] = []
-        self._last = time.monotonic()
-
-    def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
-        self._last = time.monotonic()
-        self.inner.on_train_begin(epochs, steps_per_epoch)
-
-    def on_batch_end(self, epoch: int, step: int) -> None:
-        self.inner.on_batch_end(epoch, step)
-
-    def on_epoch_end(self, stats: dict[str, float]) -> None:
-        self.inner.on_epoch_end(stats)
-        self.history.append(stats)
-        if time.monotonic() - self._last >= self.every_seconds:
-            self.writer.text(HISTORY_FILE, history_csv(self.history))
-            self.writer.model(self.model, CHECKPOINT_FILE)
-            self._last = time.monotonic()
-
-    def on_train_end(self) -> None:
-        self.inner.on_train_end()
-
-    def discard(self) -> None:
-        """The run finished: model.keras supersedes the checkpoint."""
-        (self.writer.path / CHECKPOINT_FILE).unlink(missing_ok=True)
 
 
 class Run:
@@ -335,6 +303,8 @@ def load_run(path: str | Path, model: Any = None) -> Run:
         saved = ""
         if (path / CHECKPOINT_FILE).is_file():
             saved = f"; {CHECKPOINT_FILE} holds the model after the last checkpointed epoch"
+        if (path / RESUME_FILE).is_file():
+            saved += f"; go on with: mlplab resume {path}"
         raise RunError(
             f"{path}: incomplete run ({METRICS_FILE} missing): it was aborted before it "
             f"finished, or is still running{saved}"

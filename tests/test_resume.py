@@ -1,0 +1,229 @@
+"""Going on with a stopped run: Ctrl-C or a kill, then ``mlplab resume`` (digits, real training)."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import mlplab
+from mlplab import RunError, progress
+from mlplab.checkpoint import TrainingState
+from mlplab.cli import main
+from mlplab.config import TrainConfig
+from mlplab.engine import EpochMonitor, StartPoint, StopRequest
+
+from .test_engine import FakeModel
+
+# Everything with random state or a step count in it: dropout, augmentation, a warm-up and
+# cosine schedule, weight averaging.
+HARD = {
+    "train.epochs": 6,
+    "model.dropout": 0.2,
+    "augment.translate": 1,
+    "train.schedule": "cosine",
+    "train.warmup_epochs": 1.0,
+    "train.ema": 0.9,
+    "train.learning_rate": 0.01,
+}
+
+
+class _After:
+    """Wraps the progress listener: calls ``action`` once epoch ``epoch`` has been shown."""
+
+    def __init__(self, inner, epoch, action):
+        self.inner, self.epoch, self.action = inner, epoch, action
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def on_epoch_end(self, stats):
+        self.inner.on_epoch_end(stats)
+        if stats["epoch"] == self.epoch:
+            self.action()
+
+
+def _stop_after(monkeypatch, epoch, action):
+    real = progress.make_listener
+    monkeypatch.setattr(progress, "make_listener", lambda *a: _After(real(*a), epoch, action))
+
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def crash():
+    raise RuntimeError("simulated kill")
+
+
+def _same_training(a: mlplab.Run, b: mlplab.Run) -> None:
+    assert [row["loss"] for row in a.history] == [row["loss"] for row in b.history]
+    assert [row.get("val_loss") for row in a.history] == [row.get("val_loss") for row in b.history]
+    for x, y in zip(a.model.get_weights(), b.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory):
+    return mlplab.train(
+        overrides=HARD, out=tmp_path_factory.mktemp("unbroken"), verbose=False, report=False
+    )
+
+
+def test_ctrl_c_then_resume_equals_a_run_that_never_stopped(tmp_path, monkeypatch, unbroken):
+    _stop_after(monkeypatch, 2, ctrl_c)
+    stopped = mlplab.train(overrides=HARD, out=tmp_path, verbose=False, report=False)
+    monkeypatch.undo()
+    # The request comes after epoch 2 is shown; the fused engine finishes epoch 3 (one call).
+    assert stopped.status == "interrupted" and len(stopped.history) == 3
+    assert (stopped.path / "resume.npz").is_file()
+
+    resumed = mlplab.resume(stopped.path, verbose=False, report=False, command="test")
+    assert resumed.path == stopped.path and resumed.status == "complete"
+    _same_training(resumed, unbroken)
+    assert resumed.metrics["resumed_after_epoch"] == 3
+    assert resumed.meta["resumed_after_epoch"] == 3 and resumed.meta["resume_command"] == "test"
+    assert resumed.meta["command"] == "mlplab.train(...)"  # the first command stays
+    assert not (resumed.path / "resume.npz").exists()
+    with pytest.raises(RunError, match="ended with status 'complete'"):
+        mlplab.resume(resumed.path, verbose=False)
+
+
+def test_a_killed_run_goes_on_from_its_last_checkpoint(tmp_path, monkeypatch, unbroken):
+    _stop_after(monkeypatch, 3, crash)
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        mlplab.train(overrides=HARD, out=tmp_path, verbose=False, checkpoint_seconds=0)
+    monkeypatch.undo()
+    [run_dir] = list(tmp_path.iterdir())
+    # Killed while epoch 3 was being shown: epochs 1-2 were saved.
+    names = {p.name for p in run_dir.iterdir()}
+    assert names == {"config.toml", "history.csv", "checkpoint.keras", "resume.npz"}
+    assert TrainingState.read(run_dir / "resume.npz").epoch == 2
+    with pytest.raises(RunError, match=f"go on with: mlplab resume {run_dir}"):
+        mlplab.load_run(run_dir)
+
+    resumed = mlplab.resume(run_dir, verbose=False, report=False)
+    assert resumed.status == "complete" and resumed.metrics["resumed_after_epoch"] == 2
+    _same_training(resumed, unbroken)
+    assert not (run_dir / "checkpoint.keras").exists()
+
+
+def test_a_fit_engine_run_resumes_from_its_last_complete_epoch(tmp_path, monkeypatch):
+    overrides = {"train.epochs": 4, "train.engine": "fit", "model.dropout": 0.2}
+    _stop_after(monkeypatch, 2, ctrl_c)
+    stopped = mlplab.train(overrides=overrides, out=tmp_path, verbose=False, report=False)
+    monkeypatch.undo()
+    # model.fit stops within epoch 3, which is then left out.
+    assert stopped.status == "interrupted" and len(stopped.history) == 2
+    resumed = mlplab.resume(stopped.path, verbose=False, report=False)
+    assert resumed.status == "complete" and [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history[:2] == stopped.history
+    assert resumed.metrics["test_accuracy"] > 0.8
+
+
+def test_resume_from_the_command_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _stop_after(monkeypatch, 1, ctrl_c)
+    code = main(["train", "--epochs", "3", "-q"])
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    out = capsys.readouterr().out
+    assert code == 130 and "go on with: mlplab resume runs/" in out
+    code = main(["resume", "last", "-q", "--no-report"])
+    out = capsys.readouterr().out
+    assert code == 0 and "status: complete" in out and "go on with" not in out
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    assert len(mlplab.load_run(run_dir).history) == 3
+    # The interrupted run's pictures went with it (this resume drew none).
+    assert not (run_dir / "report.html").exists() and not (run_dir / "curves.png").exists()
+    # Nothing left to go on from:
+    code = main(["resume", "last"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "no interrupted or aborted runs here to take as 'last'" in err
+
+
+@pytest.fixture
+def stopped_run(tmp_path, monkeypatch):
+    """A digits run interrupted after 2 of 4 epochs."""
+    _stop_after(monkeypatch, 1, ctrl_c)
+    run = mlplab.train(overrides={"train.epochs": 4}, out=tmp_path, verbose=False, report=False)
+    monkeypatch.undo()
+    assert run.status == "interrupted" and len(run.history) == 2
+    return run.path
+
+
+def test_a_damaged_resume_state_is_one_clear_error(capsys, stopped_run):
+    (stopped_run / "resume.npz").write_bytes(b"PK\x03\x04 not really")
+    capsys.readouterr()  # the fixture's Ctrl-C message
+    code = main(["resume", str(stopped_run), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{stopped_run / 'resume.npz'}: unreadable resume state" in err
+
+
+def test_an_edited_config_does_not_resume(stopped_run):
+    config = stopped_run / "config.toml"
+    config.write_text(config.read_text().replace("hidden = [", "hidden = [32, "))
+    with pytest.raises(RunError, match="does not fit the network .* config.toml edited"):
+        mlplab.resume(stopped_run, verbose=False)
+
+
+def test_a_history_that_lost_epochs_does_not_resume(stopped_run):
+    history = stopped_run / "history.csv"
+    history.write_text(history.read_text().splitlines()[0] + "\n")
+    with pytest.raises(RunError, match="does not hold the 2 epochs"):
+        mlplab.resume(stopped_run, verbose=False)
+
+
+def test_runs_that_cannot_go_on_say_why(tmp_path, digits_run):
+    with pytest.raises(RunError, match="ended with status 'complete'"):
+        mlplab.resume(digits_run.path, verbose=False)
+    aborted = tmp_path / "aborted"
+    aborted.mkdir()
+    (aborted / "config.toml").write_text((digits_run.path / "config.toml").read_text())
+    with pytest.raises(RunError, match="stopped before its first checkpoint"):
+        mlplab.resume(aborted, verbose=False)
+    with pytest.raises(RunError, match="no such run directory"):
+        mlplab.resume(tmp_path / "nothing", verbose=False)
+
+
+def test_early_stopping_carries_on_across_a_resume():
+    """Patience counts the epochs before the resume; the best weights come from the state."""
+    model = FakeModel()
+    history = [{"epoch": e, "loss": v, "val_loss": v} for e, v in ((1, 1.0), (2, 0.5), (3, 0.6))]
+    start = StartPoint(history, best_weights=[np.array(2.0)])
+    monitor = EpochMonitor(model, TrainConfig(patience=2), StopRequest(), start)
+    model.weights = [np.array(4.0)]
+    assert monitor.end_epoch({"epoch": 4, "loss": 0.7, "val_loss": 0.7})
+    result = monitor.finish()
+    assert result.status == "early_stopped" and result.best_epoch == 2
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+    assert float(model.weights[0]) == 2.0
+
+
+def test_the_checkpointer_keeps_the_best_weights_and_keeps_state_only_when_interrupted(
+    tmp_path,
+):
+    import keras
+
+    from mlplab.checkpoint import Checkpointer
+    from mlplab.engine import SilentListener
+    from mlplab.runs import RunWriter
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    saver = Checkpointer(SilentListener(), RunWriter(tmp_path), model, 3600.0, patience=1)
+    for epoch, loss in ((1, 1.0), (2, 2.0)):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        saver.on_epoch_end({"epoch": epoch, "loss": loss})
+    assert not (tmp_path / "resume.npz").exists()  # the next save is an hour away
+    saver.finish("interrupted")
+    state = TrainingState.read(tmp_path / "resume.npz")
+    assert state.epoch == 2 and (state.variables[0] == 2.0).all()
+    assert (state.best_weights[0] == 1.0).all()  # epoch 1 had the lower loss
+    assert len(state.optimizer) == len(model.optimizer.variables)
+    saver.finish("complete")
+    assert not (tmp_path / "resume.npz").exists()
