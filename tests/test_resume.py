@@ -103,9 +103,11 @@ def test_a_killed_run_goes_on_from_its_last_checkpoint(tmp_path, monkeypatch, un
     with pytest.raises(RunError, match=f"go on with: mlplab resume {run_dir}"):
         mlplab.load_run(run_dir)
 
-    resumed = mlplab.resume(run_dir, verbose=False, report=False)
+    resumed = mlplab.resume(run_dir, verbose=False, command="mlplab resume X")
     assert resumed.status == "complete" and resumed.metrics["resumed_after_epoch"] == 2
     _same_training(resumed, unbroken)
+    page = (run_dir / "report.html").read_text()
+    assert "resumed after epoch 2" in page and "mlplab resume X" in page
     assert not (run_dir / "checkpoint.keras").exists()
 
 

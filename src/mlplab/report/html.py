@@ -78,6 +78,10 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
 
 
+# [meta] keys shown elsewhere on the page (Reproduce), not under Versions.
+NOT_VERSIONS = ("command", "created", "seed", "resumed_after_epoch", "resumed", "resume_command")
+
+
 def _page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -190,6 +194,13 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     parts.append("<h2>Reproduce</h2>")
     if command:
         parts.append(f"<pre>{escape(str(command))}</pre>")
+    resumed = record.meta.get("resumed_after_epoch")
+    if resumed is not None:
+        parts.append(
+            f"<p>stopped, then resumed after epoch {escape(str(resumed))} "
+            f"({escape(str(record.meta.get('resumed', '')))}) with:</p>"
+            f"<pre>{escape(str(record.meta.get('resume_command', '')))}</pre>"
+        )
     parts.append(
         f"<p>or, with exactly this config: <code>mlplab train "
         f"{escape(str(record.path / CONFIG_FILE))}</code></p>"
@@ -253,14 +264,20 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
                 ("compile", _seconds(metrics.get("compile_seconds"))),
                 ("training (incl. compile)", _seconds(metrics.get("train_seconds"))),
                 ("mean epoch", _seconds(sum(seconds) / len(seconds)) if seconds else None),
-                ("whole run, start to finish", _seconds(metrics.get("wall_seconds"))),
+                (
+                    "whole run, start to finish"
+                    if metrics.get("resumed_after_epoch") is None
+                    else "the resumed part, start to finish",
+                    _seconds(metrics.get("wall_seconds")),
+                ),
+                ("resumed after epoch", metrics.get("resumed_after_epoch")),
             ]
         )
     )
 
     parts.append("<h2>Config</h2>")
     parts.append(f"<pre>{escape(_config_text(record))}</pre>")
-    versions = [(k, v) for k, v in record.meta.items() if k not in ("command", "created", "seed")]
+    versions = [(k, v) for k, v in record.meta.items() if k not in NOT_VERSIONS]
     if versions:
         parts.append("<h2>Versions</h2>")
         parts.append(_facts(versions))
