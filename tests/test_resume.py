@@ -90,7 +90,7 @@ def test_ctrl_c_then_resume_equals_a_run_that_never_stopped(tmp_path, monkeypatc
         mlplab.resume(resumed.path, verbose=False)
 
 
-def test_a_killed_run_goes_on_from_its_last_checkpoint(tmp_path, monkeypatch, unbroken):
+def test_a_killed_run_goes_on_from_its_last_checkpoint(tmp_path, monkeypatch, capsys, unbroken):
     _stop_after(monkeypatch, 3, crash)
     with pytest.raises(RuntimeError, match="simulated kill"):
         mlplab.train(overrides=HARD, out=tmp_path, verbose=False, checkpoint_seconds=0)
@@ -102,6 +102,9 @@ def test_a_killed_run_goes_on_from_its_last_checkpoint(tmp_path, monkeypatch, un
     assert TrainingState.read(run_dir / "resume.npz").epoch == 2
     with pytest.raises(RunError, match=f"go on with: mlplab resume {run_dir}"):
         mlplab.load_run(run_dir)
+    assert main(["runs", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    assert "incomplete" in listing and f"`mlplab resume RUN`: {run_dir.name}" in listing
 
     resumed = mlplab.resume(run_dir, verbose=False, command="mlplab resume X")
     assert resumed.status == "complete" and resumed.metrics["resumed_after_epoch"] == 2
