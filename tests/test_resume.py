@@ -1,5 +1,6 @@
 """Going on with a stopped run: Ctrl-C or a kill, then ``mlplab resume`` (digits, real training)."""
 
+import io
 import os
 import signal
 
@@ -147,6 +148,31 @@ def test_resume_from_the_command_line(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "no interrupted or aborted runs here to take as 'last'" in err
+
+
+def test_a_stop_during_the_last_epoch_leaves_a_complete_run(tmp_path, monkeypatch):
+    # Ctrl-C while epoch 3 of 3 runs (as one compiled call): it finishes, nothing is left.
+    _stop_after(monkeypatch, 2, ctrl_c)
+    run = mlplab.train(overrides={"train.epochs": 3}, out=tmp_path, verbose=False, report=False)
+    assert run.status == "complete" and len(run.history) == 3
+    assert "the stop came during the last epoch (3)" in run.metrics["message"]
+    assert not (run.path / "resume.npz").exists()
+
+
+def test_a_ctrl_c_while_the_run_is_written_waits_for_it(tmp_path, monkeypatch):
+    from mlplab.report import build
+
+    real = build.write_report
+
+    def interrupted_write(*args, **kwargs):
+        ctrl_c()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "write_report", interrupted_write)
+    said = io.StringIO()
+    run = mlplab.train(overrides={"train.epochs": 1}, out=tmp_path, stream=said, report=False)
+    assert "training is over: writing the run first" in said.getvalue()
+    assert run.status == "complete" and (run.path / "metrics.json").is_file()
 
 
 @pytest.fixture

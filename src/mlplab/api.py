@@ -14,6 +14,7 @@ import time
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,11 +24,12 @@ import numpy as np
 from mlplab._version import __version__
 from mlplab.checkpoint import Checkpointer, ResumePoint, open_resumable
 from mlplab.config import DataConfig, RunConfig, load_config
-from mlplab.data import Dataset, load_dataset, make_splits, scaling_params
+from mlplab.data import Dataset, Splits, load_dataset, make_splits, scaling_params
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
 from mlplab.errors import DataError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
 from mlplab.record import RunRecord
+from mlplab.running import marked_training
 from mlplab.runs import (
     CONFIG_FILE,
     HISTORY_FILE,
@@ -255,86 +257,98 @@ def _train_and_write(
             "resume_command": command,
         }
         writer = RunWriter(point.path)
-        # Unfinished again until it is written: a stale metrics.json would say otherwise, and
-        # the stopped run's pictures would outlive a resume with --no-report.
-        for name in (METRICS_FILE, HTML_FILE, *PLOT_FILES.values()):
-            (writer.path / name).unlink(missing_ok=True)
-    writer.text(CONFIG_FILE, cfg.to_toml(meta))
-    if verbose:
-        action = "run" if point is None else f"resuming after epoch {point.state.epoch}:"
-        print(
-            f"{action} {writer.path}: {cfg.name} on {dataset.name} "
-            f"({len(splits.y_train)} train, {len(splits.y_test)} test images; "
-            f"engine: {ENGINE_NAMES[trainer.name]})",
-            file=stream,
-        )
-
+    # Marked as being trained until it is written: `mlplab resume` refuses it meanwhile.
+    # Ctrl-C stops training, and then waits for the run to be written (never half a run).
     stop = StopRequest()
-    checkpoints = Checkpointer(
-        make_listener(verbose, stream),
-        writer,
-        model,
-        checkpoint_seconds,
-        cfg.train.patience,
-        (point.state, point.history) if point else None,
-    )
-    # Training runs mostly outside the GIL: matplotlib (~1 s) imports meanwhile for the report.
-    with _stop_on_ctrl_c(stop, stream), importing(*(DRAWING_MODULES if report else ())):
-        result = trainer.fit(model, splits, cfg.train, checkpoints, stop, start)
-    if result.message and verbose:
-        print(result.message, file=stream)
+    with marked_training(writer.path), _stop_on_ctrl_c(stop, stream) as ctrl_c:
+        if point is not None:
+            # Unfinished again until it is written: a stale metrics.json would say otherwise,
+            # and the stopped run's pictures would outlive a resume with --no-report.
+            for name in (METRICS_FILE, HTML_FILE, *PLOT_FILES.values()):
+                (writer.path / name).unlink(missing_ok=True)
+        writer.text(CONFIG_FILE, cfg.to_toml(meta))
+        if verbose:
+            action = "run" if point is None else f"resuming after epoch {point.state.epoch}:"
+            print(
+                f"{action} {writer.path}: {cfg.name} on {dataset.name} "
+                f"({len(splits.y_train)} train, {len(splits.y_test)} test images; "
+                f"engine: {ENGINE_NAMES[trainer.name]})",
+                file=stream,
+            )
 
-    proba = trainer.predict(model, splits.x_test)
-    metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
+        checkpoints = Checkpointer(
+            make_listener(verbose, stream),
+            writer,
+            model,
+            checkpoint_seconds,
+            cfg.train.patience,
+            (point.state, point.history) if point else None,
+        )
+        # Training runs mostly outside the GIL: matplotlib (~1 s) imports meanwhile for the report.
+        with importing(*(DRAWING_MODULES if report else ())):
+            result = trainer.fit(model, splits, cfg.train, checkpoints, stop, start)
+        ctrl_c.message = (
+            "training is over: writing the run first (a few seconds; Ctrl-C again to abort and "
+            "leave it unfinished)"
+        )
+        if result.message and verbose:
+            print(result.message, file=stream)
 
-    # What predict needs to make a user's image look like these (see data.images).
+        proba = trainer.predict(model, splits.x_test)
+        metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
+
+        writer.text(HISTORY_FILE, history_csv(result.history))
+        writer.model(model)
+        checkpoints.finish(result.status)
+        writer.bytes(PREDICTIONS_FILE, predictions_npz(splits.y_test, proba))
+        # Epochs trained before a resume count in train_seconds (their compile time is lost).
+        earlier_seconds = sum(row.get("seconds", 0.0) for row in point.history) if point else 0.0
+        summary = {
+            "status": result.status,
+            "message": result.message,
+            **metrics,
+            "epochs_completed": len(result.history),
+            "best_epoch": result.best_epoch,
+            "engine": trainer.name,
+            "train_seconds": result.train_seconds + earlier_seconds,
+            "compile_seconds": result.compile_seconds,
+            "wall_seconds": time.perf_counter() - started,
+            "resumed_after_epoch": point.state.epoch if point else None,
+            "dataset": _dataset_facts(dataset, splits),
+        }
+        report_data = ReportData(
+            RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
+            splits.y_test,
+            proba,
+            splits.x_test,
+            splits.x_train,
+            splits.y_train,
+        )
+        write_report(report_data, writer, pictures=report)
+        # Last, so that a run with metrics.json is a finished run (the report is part of it).
+        summary["wall_seconds"] = time.perf_counter() - started
+        writer.json(METRICS_FILE, summary)
+        return load_run(writer.path, model=model)
+
+
+def _dataset_facts(dataset: Dataset, splits: Splits) -> dict[str, Any]:
+    """metrics.json's "dataset": what was trained on, and what predict needs to make a
+    user's image look like these (background, content fraction: see data.images)."""
     background = border_brightness(dataset.x_train)
     dark_strokes = background < CLEAR_BACKGROUND and dataset.image_shape[-1] == 1
-
-    writer.text(HISTORY_FILE, history_csv(result.history))
-    writer.model(model)
-    checkpoints.finish(result.status)
-    writer.bytes(PREDICTIONS_FILE, predictions_npz(splits.y_test, proba))
-    # Epochs trained before a resume count in train_seconds (their compile time is lost).
-    earlier_seconds = sum(row.get("seconds", 0.0) for row in point.history) if point else 0.0
-    summary = {
-        "status": result.status,
-        "message": result.message,
-        **metrics,
-        "epochs_completed": len(result.history),
-        "best_epoch": result.best_epoch,
-        "engine": trainer.name,
-        "train_seconds": result.train_seconds + earlier_seconds,
-        "compile_seconds": result.compile_seconds,
-        "wall_seconds": time.perf_counter() - started,
-        "resumed_after_epoch": point.state.epoch if point else None,
-        "dataset": {
-            "name": dataset.name,
-            "source": dataset.source,
-            "image_shape": list(dataset.image_shape),
-            "class_names": list(dataset.class_names),
-            "train_samples": len(splits.y_train),
-            "validation_samples": 0 if splits.y_val is None else len(splits.y_val),
-            "test_samples": len(splits.y_test),
-            "validation": splits.validation,
-            "test_split": dataset.test_split,
-            "background": background,
-            "content_fraction": content_fraction(dataset.x_train) if dark_strokes else None,
-        },
+    return {
+        "name": dataset.name,
+        "source": dataset.source,
+        "image_shape": list(dataset.image_shape),
+        "class_names": list(dataset.class_names),
+        "train_samples": len(splits.y_train),
+        "validation_samples": 0 if splits.y_val is None else len(splits.y_val),
+        "test_samples": len(splits.y_test),
+        "validation": splits.validation,
+        "test_split": dataset.test_split,
+        "background": background,
+        "content_fraction": content_fraction(dataset.x_train) if dark_strokes else None,
     }
-    report_data = ReportData(
-        RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
-        splits.y_test,
-        proba,
-        splits.x_test,
-        splits.x_train,
-        splits.y_train,
-    )
-    write_report(report_data, writer, pictures=report)
-    # Last, so that a run with metrics.json is a finished run (the report is part of it).
-    summary["wall_seconds"] = time.perf_counter() - started
-    writer.json(METRICS_FILE, summary)
-    return load_run(writer.path, model=model)
 
 
 def evaluate(
@@ -380,11 +394,23 @@ def predict(
     return run.predict_files(images, top=top, invert=invert, frame=frame)
 
 
+@dataclass
+class _CtrlC:
+    """What the first Ctrl-C says: it changes once training is over."""
+
+    message: str = (
+        "stopping after this step (fused engine: within about a second) and writing the run "
+        "(Ctrl-C again to abort)"
+    )
+
+
 @contextmanager
-def _stop_on_ctrl_c(stop: Any, stream: TextIO) -> Iterator[None]:
-    """First Ctrl-C: ask the trainer to stop after this step. Second: abort (KeyboardInterrupt)."""
+def _stop_on_ctrl_c(stop: Any, stream: TextIO) -> Iterator[_CtrlC]:
+    """First Ctrl-C: ask the trainer to stop after this step, and say so. Second: abort
+    (KeyboardInterrupt). Set the yielded ``message`` for what the first one says."""
+    said = _CtrlC()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield said
         return
     previous = signal.getsignal(signal.SIGINT)
 
@@ -393,15 +419,10 @@ def _stop_on_ctrl_c(stop: Any, stream: TextIO) -> Iterator[None]:
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
         stop.set()
-        print(
-            "\nstopping after this step (fused engine: within about a second) and writing the "
-            "run (Ctrl-C again to abort)",
-            file=stream,
-            flush=True,
-        )
+        print(f"\n{said.message}", file=stream, flush=True)
 
     signal.signal(signal.SIGINT, handler)
     try:
-        yield
+        yield said
     finally:
         signal.signal(signal.SIGINT, previous)

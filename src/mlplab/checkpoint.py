@@ -31,6 +31,7 @@ import numpy as np
 
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, RunError
+from mlplab.running import busy_error, training_process
 from mlplab.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -221,9 +222,12 @@ def latest_resumable(runs_dir: str | Path = "runs") -> Path:
     """The newest run directory in ``runs_dir`` that holds a resume state."""
     runs_dir = Path(runs_dir)
     found = sorted((p for p in runs_dir.glob("*/") if (p / RESUME_FILE).is_file()), key=str)
-    if not found:
-        raise RunError(f"{runs_dir}: no interrupted or aborted runs here to take as '{LAST}'")
-    return found[-1]
+    # A run that is training right now keeps its checkpoint there too; it is not "stopped".
+    stopped = [p for p in found if training_process(p) is None]
+    if not stopped:
+        busy = f" ({len(found)} still training)" if found else ""
+        raise RunError(f"{runs_dir}: no interrupted or aborted runs here to take as '{LAST}'{busy}")
+    return stopped[-1]
 
 
 def open_resumable(path: str | Path) -> ResumePoint:
@@ -233,6 +237,9 @@ def open_resumable(path: str | Path) -> ResumePoint:
     """
     path = latest_resumable() if str(path) == LAST and not Path(LAST).exists() else path
     path = run_directory(path)
+    owner = training_process(path)
+    if owner is not None:
+        raise busy_error(path, owner)
     resume_path = path / RESUME_FILE
     if not resume_path.is_file():
         raise RunError(f"{path}: nothing to resume from: {_why_no_state(path)}")

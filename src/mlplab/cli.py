@@ -527,7 +527,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from mlplab.runs import RESUME_FILE
 
     resumable = [
-        Path(row["run"]).name for row in rows if (Path(row["run"]) / RESUME_FILE).is_file()
+        Path(row["run"]).name
+        for row in rows
+        if row["status"] != "training" and (Path(row["run"]) / RESUME_FILE).is_file()
     ]
     if resumable:
         print(f"\ncan go on with `mlplab resume RUN`: {', '.join(resumable)}")

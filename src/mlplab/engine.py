@@ -116,6 +116,7 @@ class EpochMonitor:
     ) -> None:
         self.model = model
         self.patience = config.patience
+        self.epochs = config.epochs
         self.stop = stop
         self.result = FitResult()
         self._best: float = math.inf
@@ -160,10 +161,17 @@ class EpochMonitor:
                 f"{self.patience} epochs; restored epoch {self.result.best_epoch}"
             )
             return True
-        if self.stop.requested:
+        if self.stop.requested and stats["epoch"] < self.epochs:
             self.result.status = "interrupted"
             self.result.message = f"interrupted after epoch {stats['epoch']}"
             return True
+        if self.stop.requested:
+            # The stop came during the last epoch, which still finished: nothing is left
+            # to resume, so the run is complete.
+            self.result.message = (
+                f"the stop came during the last epoch ({stats['epoch']}), which finished: "
+                "the run is complete"
+            )
         return False
 
     def _judge(self, stats: dict[str, float]) -> bool:

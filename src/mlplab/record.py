@@ -18,6 +18,7 @@ from typing import Any
 from mlplab._version import __version__
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, RunError
+from mlplab.running import training_process
 from mlplab.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -58,8 +59,10 @@ class RunRecord:
 
     @property
     def status(self) -> str:
+        """metrics.json's status; "training" while a live process trains the run, and
+        "incomplete" when it stopped unfinished."""
         if self.metrics is None:
-            return "incomplete"
+            return "training" if training_process(self.path) else "incomplete"
         return str(self.metrics.get("status", "unknown"))
 
     @property
@@ -137,6 +140,10 @@ def _read_config(record: RunRecord, config_path: Path) -> None:
 
 
 def _read_metrics(record: RunRecord, metrics_path: Path) -> None:
+    owner = training_process(record.path)
+    if owner is not None and not metrics_path.is_file():
+        record.problems.append(f"still being trained by {owner.describe()}: no test results yet")
+        return
     if not metrics_path.is_file():
         saved = ""
         if (record.path / CHECKPOINT_FILE).is_file():

@@ -10,6 +10,7 @@ A run directory ``<out>/<UTC time>-<name>/`` holds::
     metrics.json   written last: test metrics, dataset facts, status, timings
     resume.npz     only in an interrupted or aborted run: what ``mlplab resume`` goes on from
                    (see mlplab.checkpoint)
+    training.json  only while a process trains the run (see mlplab.running)
 
 Every file is written to a temporary name and renamed into place, so a file is either whole
 or absent; ``metrics.json`` is written last, so a run without it did not finish.
@@ -33,6 +34,7 @@ import numpy as np
 from mlplab._io import atomic_write_bytes, atomic_write_text
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, DataError, RunError
+from mlplab.running import training_process
 
 CONFIG_FILE = "config.toml"
 HISTORY_FILE = "history.csv"
@@ -300,6 +302,9 @@ def load_run(path: str | Path, model: Any = None) -> Run:
     config_path = path / CONFIG_FILE
     metrics_path = path / METRICS_FILE
     if not metrics_path.is_file():
+        owner = training_process(path)
+        if owner is not None:
+            raise RunError(f"{path}: still being trained by {owner.describe()}: not finished yet")
         saved = ""
         if (path / CHECKPOINT_FILE).is_file():
             saved = f"; {CHECKPOINT_FILE} holds the model after the last checkpointed epoch"
