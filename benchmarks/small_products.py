@@ -2,8 +2,8 @@
 
 Each product is timed inside a compiled ``lax.scan`` of 1,875 iterations (one epoch of batch
 32), made to depend on the carried value so that XLA cannot hoist it out of the loop, with all of
-its output used (XLA drops what is not), and with
-NumPy (OpenBLAS) for comparison. See docs/performance.md.
+its output used (XLA drops what is not), and with NumPy (OpenBLAS) for comparison; then
+the same with the kernel stored transposed. See docs/performance.md.
 
     python benchmarks/small_products.py
 """
@@ -44,12 +44,27 @@ def main() -> None:
     x = rng.random((32, 784), np.float32)  # a batch of inputs
     w = rng.random((784, 64), np.float32)  # the first layer's kernel
     dz = rng.random((32, 64), np.float32)  # the gradient at the first layer's output
+    w_t = np.ascontiguousarray(w.T)  # the same kernel stored transposed, (64, 784)
     flops = 2 * 32 * 784 * 64
     rows = [
         ("forward x @ w", lambda k: k * (1 + 1e-12 * (x @ k).sum(axis=0)), w, lambda: x @ w),
         ("kernel gradient x.T @ dz", lambda a: x.T @ (dz + 1e-9 * a[:32]), w, lambda: x.T @ dz),
         ("both, as in a step", lambda k: k - 1e-9 * (x.T @ (x @ k)), w, None),
         ("an elementwise update alone", lambda k: k * 1.0000001, w, None),
+        # Would XLA pick faster kernels with the kernel stored transposed?
+        (
+            "forward x @ w_t.T, kernel (64, 784)",
+            lambda k: k * (1 + 1e-12 * (x @ k.T).sum(axis=0)[:, None]),
+            w_t,
+            lambda: x @ w_t.T,
+        ),
+        (
+            "kernel gradient dz.T @ x, into (64, 784)",
+            lambda a: dz.T @ (x + 1e-9 * a[:32]),
+            w_t,
+            lambda: dz.T @ x,
+        ),
+        ("both, kernel (64, 784)", lambda k: k - 1e-9 * ((x @ k.T).T @ x), w_t, None),
     ]
     print("| product (batch 32, 784 -> 64) | XLA in a scan, us | NumPy, us | XLA GFLOP/s |")
     print("|---|---|---|---|")
