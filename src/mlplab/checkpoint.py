@@ -218,12 +218,17 @@ class ResumePoint:
     history: list[dict[str, float]]
 
 
+def can_resume(path: Path) -> bool:
+    """Whether the run at ``path`` has stopped with a resume state to go on from (a run that
+    is training right now keeps one there too, but has not stopped)."""
+    return (path / RESUME_FILE).is_file() and training_process(path) is None
+
+
 def latest_resumable(runs_dir: str | Path = "runs") -> Path:
-    """The newest run directory in ``runs_dir`` that holds a resume state."""
+    """The newest run directory in ``runs_dir`` that can go on (see ``can_resume``)."""
     runs_dir = Path(runs_dir)
     found = sorted((p for p in runs_dir.glob("*/") if (p / RESUME_FILE).is_file()), key=str)
-    # A run that is training right now keeps its checkpoint there too; it is not "stopped".
-    stopped = [p for p in found if training_process(p) is None]
+    stopped = [p for p in found if can_resume(p)]
     if not stopped:
         busy = f" ({len(found)} still training)" if found else ""
         raise RunError(f"{runs_dir}: no interrupted or aborted runs here to take as '{LAST}'{busy}")

@@ -34,6 +34,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _add_training_output_options(parser: argparse.ArgumentParser) -> None:
+    """-q, --no-report and --offline: the same for every command that trains and writes a run."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="skip the plots and report.html (report.txt and metrics are still written)",
+    )
+    parser.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mlplab",
@@ -63,14 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
     )
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    train.add_argument(
-        "--no-report",
-        dest="report",
-        action="store_false",
-        help="skip the plots and report.html (report.txt and metrics are still written)",
-    )
-    train.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+    _add_training_output_options(train)
 
     resume = commands.add_parser(
         "resume",
@@ -86,14 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="run directory, or 'last' for the newest one in ./runs that can go on",
     )
-    resume.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    resume.add_argument(
-        "--no-report",
-        dest="report",
-        action="store_false",
-        help="skip the plots and report.html (report.txt and metrics are still written)",
-    )
-    resume.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+    _add_training_output_options(resume)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -524,13 +522,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             ],
         )
     )
-    from mlplab.runs import RESUME_FILE
+    from mlplab.checkpoint import can_resume
 
-    resumable = [
-        Path(row["run"]).name
-        for row in rows
-        if row["status"] != "training" and (Path(row["run"]) / RESUME_FILE).is_file()
-    ]
+    resumable = [r.path.name for r in records if can_resume(r.path)]
     if resumable:
         print(f"\ncan go on with `mlplab resume RUN`: {', '.join(resumable)}")
     return 0

@@ -18,16 +18,15 @@ from typing import Any
 from mlplab._version import __version__
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, RunError
-from mlplab.running import training_process
+from mlplab.running import TrainingProcess, training_process
 from mlplab.runs import (
-    CHECKPOINT_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_FILE,
-    RESUME_FILE,
     read_history,
     run_directory,
+    unfinished,
 )
 
 
@@ -37,7 +36,8 @@ class RunRecord:
 
     config: the parsed config, or None when it could not be parsed (``config_raw`` then still
     holds the TOML tables). metrics: metrics.json, or None for an unfinished run. problems:
-    one line per missing or unreadable file, for the user.
+    one line per missing or unreadable file, for the user. trainer: the live process
+    training an unfinished run, if any (see mlplab.running).
     """
 
     path: Path
@@ -46,6 +46,7 @@ class RunRecord:
     history: list[dict[str, float]] = field(default_factory=list)
     metrics: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
+    trainer: TrainingProcess | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -62,7 +63,7 @@ class RunRecord:
         """metrics.json's status; "training" while a live process trains the run, and
         "incomplete" when it stopped unfinished."""
         if self.metrics is None:
-            return "training" if training_process(self.path) else "incomplete"
+            return "training" if self.trainer else "incomplete"
         return str(self.metrics.get("status", "unknown"))
 
     @property
@@ -140,20 +141,9 @@ def _read_config(record: RunRecord, config_path: Path) -> None:
 
 
 def _read_metrics(record: RunRecord, metrics_path: Path) -> None:
-    owner = training_process(record.path)
-    if owner is not None and not metrics_path.is_file():
-        record.problems.append(f"still being trained by {owner.describe()}: no test results yet")
-        return
     if not metrics_path.is_file():
-        saved = ""
-        if (record.path / CHECKPOINT_FILE).is_file():
-            saved = f"; {CHECKPOINT_FILE} holds the model after its last checkpointed epoch"
-        if (record.path / RESUME_FILE).is_file():
-            saved += f"; go on with: mlplab resume {record.path}"
-        record.problems.append(
-            f"{METRICS_FILE} missing: the run did not finish (interrupted, crashed or still "
-            f"running), so there are no test results{saved}"
-        )
+        record.trainer = training_process(record.path)
+        record.problems.append(unfinished(record.path, record.trainer))
         return
     try:
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))

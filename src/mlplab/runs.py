@@ -34,7 +34,7 @@ import numpy as np
 from mlplab._io import atomic_write_bytes, atomic_write_text
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, DataError, RunError
-from mlplab.running import training_process
+from mlplab.running import TrainingProcess, training_process
 
 CONFIG_FILE = "config.toml"
 HISTORY_FILE = "history.csv"
@@ -292,6 +292,24 @@ def run_directory(path: str | Path) -> Path:
     return path
 
 
+def unfinished(path: Path, owner: TrainingProcess | None) -> str:
+    """Why the run at ``path`` has no metrics.json, and what it has left, as one line.
+
+    owner: ``training_process(path)``, the live process training it, if any.
+    """
+    if owner is not None:
+        return f"still being trained by {owner.describe()}: no test results yet"
+    left = ""
+    if (path / CHECKPOINT_FILE).is_file():
+        left = f"; {CHECKPOINT_FILE} holds the model after the last checkpointed epoch"
+    if (path / RESUME_FILE).is_file():
+        left += f"; go on with: mlplab resume {path}"
+    return (
+        f"incomplete run ({METRICS_FILE} missing): it was interrupted, crashed or is still "
+        f"running, so there are no test results{left}"
+    )
+
+
 def load_run(path: str | Path, model: Any = None) -> Run:
     """Read a run directory back: config, meta, history and metrics; the model on demand.
 
@@ -302,18 +320,7 @@ def load_run(path: str | Path, model: Any = None) -> Run:
     config_path = path / CONFIG_FILE
     metrics_path = path / METRICS_FILE
     if not metrics_path.is_file():
-        owner = training_process(path)
-        if owner is not None:
-            raise RunError(f"{path}: still being trained by {owner.describe()}: not finished yet")
-        saved = ""
-        if (path / CHECKPOINT_FILE).is_file():
-            saved = f"; {CHECKPOINT_FILE} holds the model after the last checkpointed epoch"
-        if (path / RESUME_FILE).is_file():
-            saved += f"; go on with: mlplab resume {path}"
-        raise RunError(
-            f"{path}: incomplete run ({METRICS_FILE} missing): it was aborted before it "
-            f"finished, or is still running{saved}"
-        )
+        raise RunError(f"{path}: {unfinished(path, training_process(path))}")
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
         config = RunConfig.from_dict(raw)
