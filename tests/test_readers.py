@@ -13,6 +13,7 @@ from mlplab import DataError
 from mlplab.data import load_dataset
 from mlplab.data.cifar import safe_unpickle
 from mlplab.data.idx import parse_idx
+from mlplab.data.images import decode_image
 from mlplab.data.tabular import read_csv, write_submission
 
 from .datagen import (
@@ -345,6 +346,50 @@ def test_grayscale_palette_gif_counts_as_grayscale(tmp_path):
     gif = Image.fromarray(np.full((10, 12), 90, np.uint8), "L").convert("P")
     gif.save(tmp_path / "pets" / "cat" / "extra.gif")
     assert load_dataset(str(tmp_path / "pets")).image_shape[-1] == 1
+
+
+def test_sixteen_bit_grayscale_keeps_its_gray_levels(tmp_path):
+    """Pillow's own conversion clips 16-bit values at 255: the image would read as white."""
+    levels = np.arange(120, dtype=np.uint16).reshape(10, 12) * 257  # 0..119 in 16 bits
+    write_image_folder(tmp_path / "scans")
+    for name in ("cat", "dog"):
+        Image.fromarray(levels).save(tmp_path / "scans" / name / "deep.png")
+    assert Image.open(tmp_path / "scans" / "cat" / "deep.png").mode.startswith("I")
+    data = load_dataset(str(tmp_path / "scans"), color="auto")
+    assert data.image_shape == (10, 12, 1)  # still counted as grayscale
+    deep = decode_image(tmp_path / "scans" / "cat" / "deep.png", 1)
+    np.testing.assert_array_equal(deep[..., 0], np.arange(120).reshape(10, 12))
+    # A transparent gray value (PNG tRNS) is put on white, as for 8-bit images.
+    Image.fromarray(levels).save(tmp_path / "keyed.png", transparency=int(levels[0, 5]))
+    keyed = decode_image(tmp_path / "keyed.png", 3)
+    assert keyed[0, 5].tolist() == [255, 255, 255] and keyed[0, 4].tolist() == [4, 4, 4]
+
+
+def _photo(path: Path, pixels: np.ndarray, orientation: int) -> None:
+    """A JPEG as a camera writes it: pixels stored as the sensor saw them, plus the EXIF
+    orientation that says how to turn them upright."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels, "L").save(path, exif=exif, quality=100)
+
+
+def test_exif_orientation_turns_photos_upright(tmp_path):
+    upright = np.full((12, 8), 20, np.uint8)  # tall: 12 rows, 8 columns
+    upright[:3] = 240  # a bright top band
+    # Orientation 6: the stored pixels must turn 90 degrees clockwise to be upright, so the
+    # camera stored them turned 90 degrees counter-clockwise: a wide image, band on the left.
+    _photo(tmp_path / "turned.jpg", np.rot90(upright, 1), orientation=6)
+    decoded = decode_image(tmp_path / "turned.jpg", 1)[..., 0]
+    assert decoded.shape == (12, 8)
+    assert decoded[:3].min() > 200 and decoded[4:].max() < 60
+    # In an image folder, the most common size is the upright one.
+    for name in ("cat", "dog"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(3):
+            _photo(tmp_path / "photos" / name / f"{i}.jpg", np.rot90(upright, 1), 6)
+    data = load_dataset(str(tmp_path / "photos"))
+    assert data.image_shape == (12, 8, 1)
+    assert data.x_train[0, :3].min() > 200 and data.x_train[0, 4:].max() < 60
 
 
 def test_safe_unpickle_accepts_plain_containers():

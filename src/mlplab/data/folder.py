@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from mlplab.data.images import EXTENSIONS, decode_image, open_image, pillow_limits, resize
+from mlplab.data.images import (
+    EXTENSIONS,
+    decode_image,
+    open_image,
+    pillow_limits,
+    resize,
+    upright_size,
+)
 from mlplab.errors import DataError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -34,7 +41,7 @@ class FolderReport:
 
 
 def _is_gray(img: Any) -> bool:
-    if img.mode in GRAY_MODES:
+    if img.mode in GRAY_MODES or img.mode.startswith("I;16"):
         return True
     if img.mode == "P":
         palette = img.getpalette() or []
@@ -99,7 +106,7 @@ def load_image_folder(
                             accepted = ", ".join(EXTENSIONS)
                             raise DataError(f"{path}: not an image file (accepted: {accepted})")
                         with open_image(path) as img:
-                            headers.append((split, label, path, (img.size, _is_gray(img))))
+                            headers.append((split, label, path, (upright_size(img), _is_gray(img))))
                     except DataError as exc:
                         if strict:
                             raise

@@ -19,6 +19,8 @@ from mlplab.errors import DataError
 FORMATS = ("PNG", "JPEG", "BMP", "GIF")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAX_PIXELS = 50_000_000
+# The EXIF tag that says how a camera held the picture (ExifTags.Base.Orientation).
+EXIF_ORIENTATION = 0x0112
 
 # A dataset whose images' borders are this dark (or this light, mirrored) has a clear
 # background: drawings of the other polarity are inverted, and strokes can be framed.
@@ -115,19 +117,48 @@ def open_image(path: str | Path) -> Any:
         raise DataError(f"{path}: cannot open image: {exc}") from None
 
 
+def upright_size(img: Any) -> tuple[int, int]:
+    """(width, height) of an opened image as it is meant to be seen: a camera's EXIF
+    orientation 5-8 (a quarter turn) swaps the stored size. Reads the header only."""
+    if "exif" not in img.info:  # most files: no EXIF block to parse (~70 µs each)
+        return img.size
+    width, height = img.size
+    return (height, width) if img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8) else img.size
+
+
+def _eight_bit_gray(img: Any) -> Any:
+    """A 16-bit grayscale image (Pillow mode ``I;16*``, or ``I``) as 8-bit ``L``, 0-65535
+    mapped onto 0-255; ``LA`` when the file names a transparent gray value. Pillow's own
+    ``convert("L")`` clips at 255, which turns such an image white."""
+    from PIL import Image
+
+    values = np.asarray(img).astype(np.float64)
+    gray = Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), "L")
+    key = img.info.get("transparency")
+    if isinstance(key, int):
+        alpha = Image.fromarray(np.where(values == key, 0, 255).astype(np.uint8), "L")
+        return Image.merge("LA", (gray, alpha))
+    return gray
+
+
 def decode_image(path: str | Path, channels: int) -> np.ndarray:
     """Decode one image file at its own size to uint8 (h, w, channels), channels in {1, 3}.
 
-    Only PNG, JPEG, BMP and GIF are accepted, and no more than MAX_PIXELS. Transparent pixels
-    are put on white. Raises DataError naming the file when it is missing, refused or cannot
-    be decoded.
+    Only PNG, JPEG, BMP and GIF are accepted, and no more than MAX_PIXELS. The image is
+    turned upright as its EXIF orientation says (photos from phones and cameras), 16-bit
+    grayscale is scaled to 8 bits, and transparent pixels are put on white. Raises DataError
+    naming the file when it is missing, refused or cannot be decoded.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     path = Path(path)
     try:
         with pillow_limits(), open_image(path) as img:
             img.load()
+            if "exif" in img.info:
+                ImageOps.exif_transpose(img, in_place=True)
+            if img.mode.startswith("I"):
+                img = _eight_bit_gray(img)
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
                 rgba = img.convert("RGBA")
                 img = Image.new("RGBA", rgba.size, "white")
