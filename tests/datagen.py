@@ -126,3 +126,21 @@ def png_declaring(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def photo_of(image: np.ndarray, rng: np.random.Generator, path: Path) -> Path:
+    """A JPEG "phone photo" of ``image`` (uint8 (h, w), bright strokes on black) drawn dark on
+    paper: enlarged, off-centre on a larger sheet, lit by a gradient, noisy and blurred."""
+    from PIL import ImageFilter
+
+    side = 96
+    drawing = Image.fromarray(255 - image).resize((side, side), Image.Resampling.BICUBIC)
+    sheet = np.ones((160, 160), np.float32)
+    top, left = rng.integers(0, 160 - side, size=2)
+    sheet[top : top + side, left : left + side] = 0.2 + 0.8 * np.asarray(drawing) / 255.0
+    y, x = np.mgrid[0:160, 0:160] / 160.0
+    light = 0.45 + 0.35 * x * (1 - 0.5 * y)  # paper from dim gray to light gray
+    photo = light * sheet + rng.normal(0, 0.02, sheet.shape)
+    gray = Image.fromarray(np.clip(photo * 255, 0, 255).astype(np.uint8))
+    gray.filter(ImageFilter.GaussianBlur(1.0)).convert("RGB").save(path, quality=85)
+    return path

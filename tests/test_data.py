@@ -1,10 +1,19 @@
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from mlplab import DataError
 from mlplab.data import Dataset, load_dataset, make_splits, read_images, scaling_params
-from mlplab.data.images import border_brightness, content_fraction, frame_content, read_image
+from mlplab.data.images import (
+    border_brightness,
+    content_fraction,
+    frame_content,
+    has_light_background,
+    level_background,
+    read_image,
+)
 from mlplab.data.split import stratified_split
 
 from .conftest import save_png
@@ -139,6 +148,41 @@ def test_border_brightness():
     x = np.full((2, 4, 4, 1), 255, np.uint8)
     x[:, 1:3, 1:3] = 0
     assert border_brightness(x) == 1.0
+
+
+def test_light_background_is_judged_against_the_content_not_mid_gray():
+    dim_paper = np.full((20, 20, 1), 90, np.uint8)  # a photo's paper, darker than mid-gray
+    dim_paper[5:15, 9:11] = 20  # dark ink
+    assert has_light_background(dim_paper)
+    assert not has_light_background(255 - dim_paper)  # light strokes on a dark ground
+    assert has_light_background(np.full((4, 4, 1), 200, np.uint8))  # flat: by its brightness
+    assert not has_light_background(np.full((4, 4, 1), 50, np.uint8))
+
+
+def test_level_background_takes_out_uneven_light_and_keeps_clean_drawings():
+    rng = np.random.default_rng(0)
+    strokes = np.zeros((120, 160), bool)
+    strokes[30:90, 70:80] = strokes[30:40, 40:110] = True
+    y, x = np.mgrid[0:120, 0:160] / 160.0
+    edge = 1 / (1 + np.exp(-(x - 0.7) / 0.03))  # a soft shadow edge (brighter once inverted)
+    for shadow, left in ((20, 40), (40, 128)):
+        ground = 20 + 60 * x + 30 * y * y + shadow * edge + rng.normal(0, 2, x.shape)
+        photo = np.clip(np.where(strokes, ground + 120, ground), 0, 255).astype(np.uint8)
+        assert np.percentile(photo[~strokes], 99) > 110  # the paper: 20 to over 110
+        leveled = level_background(photo)
+        assert np.median(leveled[strokes]) > 240
+        # A mild shadow goes; of a strong one, less than half the strokes' level is left
+        # (framing looks above half: it finds the strokes, not the shadow).
+        assert np.percentile(leveled[~strokes], 99) < left
+    clean = np.where(strokes, 255, 0).astype(np.uint8)
+    np.testing.assert_array_equal(level_background(clean), clean)
+    blank = np.clip(20 + 60 * x + rng.normal(0, 2, x.shape), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(level_background(blank), blank)  # nothing on it: as it is
+    checkerboard = (np.indices((9, 9)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no empty-slice means on odd images
+        for odd in (np.zeros((1, 1), np.uint8), np.full((300, 1), 7, np.uint8), checkerboard):
+            assert level_background(odd).shape == odd.shape
 
 
 def test_bad_image_files_give_one_line_errors(tmp_path):

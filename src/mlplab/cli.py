@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-frame",
         dest="frame",
         action="store_false",
-        help="do not crop and centre the strokes of a drawing before "
-        "resizing (done by default for digit-like datasets)",
+        help="do not level the paper's light, crop and centre the strokes of a drawing "
+        "before resizing (done by default for digit-like datasets)",
     )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
 

@@ -27,13 +27,34 @@ EXIF_ORIENTATION = 0x0112
 CLEAR_BACKGROUND = 0.2
 
 
-def border_brightness(x: np.ndarray) -> float:
-    """Mean of the outermost pixels, in [0, 1]. x: uint8 (n, h, w, c) or (h, w, c)."""
+def border_pixels(x: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns, flat. x: uint8 (n, h, w, c) or (h, w, c)."""
     x = x if x.ndim == 4 else x[None]
-    edges = np.concatenate(
+    return np.concatenate(
         [x[:, 0].ravel(), x[:, -1].ravel(), x[:, :, 0].ravel(), x[:, :, -1].ravel()]
     )
-    return float(edges.mean()) / 255.0
+
+
+def border_brightness(x: np.ndarray) -> float:
+    """Mean of the outermost pixels, in [0, 1]. x: uint8 (n, h, w, c) or (h, w, c)."""
+    return float(border_pixels(x).mean()) / 255.0
+
+
+def has_light_background(image: np.ndarray) -> bool:
+    """Whether the image's content is darker than its border: dark strokes on light paper.
+
+    image: uint8 (h, w, c). Relative, not against a fixed 0.5: in a dim photo the paper can be
+    darker than mid-gray and still be the light side. The content is the tenth of the pixels
+    that differ most from the border's median; an image without any (a flat one) counts as
+    light when its border is brighter than mid-gray.
+    """
+    level = float(np.median(border_pixels(image)))
+    deviation = image.astype(np.float32).ravel() - level
+    size = np.abs(deviation)
+    content = deviation[size >= max(float(np.percentile(size, 90)), 1.0)]
+    if content.size == 0:
+        return level > 127.5
+    return float(content.mean()) < 0
 
 
 def _ink_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -81,6 +102,96 @@ def frame_content(image: np.ndarray, fraction: float) -> np.ndarray:
     y, x = (canvas_side - strokes.shape[0]) // 2, (canvas_side - strokes.shape[1]) // 2
     canvas[y : y + strokes.shape[0], x : x + strokes.shape[1]] = strokes
     return canvas
+
+
+# Background levelling works on a copy at most this many pixels on a side: the paper's
+# lighting is smooth, and the strokes themselves stay at full resolution.
+LEVELLING_SIDE = 256
+
+
+def _quadratic_terms(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    return [np.ones_like(x * y), x, y, x * x, x * y, y * y]
+
+
+def _box_blur(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2 radius + 1)-square window, edges repeated. values: float (h, w)."""
+    width = 2 * radius + 1
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (radius + 1, radius)
+        sums = np.cumsum(np.pad(values, pad, mode="edge"), axis=axis)
+        values = (
+            np.take(sums, np.arange(width, sums.shape[axis]), axis=axis)
+            - np.take(sums, np.arange(sums.shape[axis] - width), axis=axis)
+        ) / width
+    return values
+
+
+def _robust_std(values: np.ndarray) -> float:
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def _paper(small: np.ndarray) -> tuple[np.ndarray, float]:
+    """The background under bright strokes, and the noise around it. small: float (h, w) in
+    [0, 1]. A quadratic surface fitted to the non-stroke pixels (refitted without the
+    outliers above it) takes the broad lighting; a blur of what is left on those pixels
+    alone takes shadows and other local changes, filled in under the strokes."""
+    height, width = small.shape
+    y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    x = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    terms = np.stack([t.ravel() for t in np.broadcast_arrays(*_quadratic_terms(x, y))], axis=1)
+    flat = small.ravel()
+    paper = flat <= np.median(flat)  # strokes are the minority, and bright
+    for _ in range(4):
+        coef = np.linalg.lstsq(terms[paper], flat[paper], rcond=None)[0]
+        residual = flat - terms @ coef
+        noise = _robust_std(residual[paper])
+        paper = residual < max(3 * noise, 1 / 255)
+    base = (terms @ coef).reshape(height, width)
+    surface = base
+    radius = max(1, min(height, width) // 24)
+    # Three rounds: each judges what is stroke against the surface corrected so far, so a
+    # shadow first taken for strokes joins the paper as the correction reaches it.
+    for _ in range(3):
+        strokes = small - surface > max(3 * noise, 1 / 255)
+        for _ in range(2):  # grown by 2 px: their blurred rims are not paper either
+            strokes = _box_blur(strokes.astype(np.float32), 1) > 0
+        if strokes.all():  # nothing left to learn the paper from: keep what we have
+            break
+        weight = _box_blur(_box_blur((~strokes).astype(np.float32), radius), radius)
+        local = _box_blur(_box_blur(np.where(strokes, 0, small - base), radius), radius)
+        surface = base + local / np.maximum(weight, 0.2)  # little paper near: little change
+        noise = _robust_std((small - surface)[~strokes])
+    return surface, noise
+
+
+def level_background(image: np.ndarray) -> np.ndarray:
+    """Bright strokes on an uneven dark background -> the same strokes on black.
+
+    image: uint8 (h, w), e.g. a phone photo of a drawing on paper, inverted: the paper's
+    lighting (a gradient, a shadow) lies under the strokes. It is estimated on a copy at most
+    LEVELLING_SIDE pixels wide (:func:`_paper`), subtracted at full size, and what stands out
+    of the noise is stretched to 0-255. A clean drawing (a flat background) comes back
+    unchanged; so does an image with nothing above its background. Returns uint8 (h, w).
+    """
+    from PIL import Image
+
+    height, width = image.shape
+    scale = min(1.0, LEVELLING_SIDE / max(height, width))
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(image).resize(small_size, Image.Resampling.BOX)
+    surface, noise = _paper(np.asarray(small, np.float32) / 255.0)
+    if scale < 1.0:
+        stretched = Image.fromarray(surface.astype(np.float32), "F")
+        surface = np.asarray(stretched.resize((width, height), Image.Resampling.BILINEAR))
+    residual = image.astype(np.float32) / 255.0 - surface
+    floor = 3 * noise
+    strokes = residual[residual > floor + 0.1]
+    if strokes.size == 0:
+        return image
+    top = float(np.percentile(strokes, 95))
+    leveled = np.clip((residual - floor) / (top - floor), 0, 1)
+    return np.rint(leveled * 255).astype(np.uint8)
 
 
 @contextmanager
@@ -206,11 +317,12 @@ def read_images(
 
     background: the training images' border brightness in [0, 1]; fraction: their
     :func:`content_fraction`. invert: "yes", "no", or "auto": invert a grayscale image whose
-    border is on the other side of 0.5 from a clear training background — a black-on-white
-    drawing for a white-on-black digit model, say. With ``frame``, a dark training background
-    and a ``fraction``, an image not already at the model's size has its strokes cropped and
-    centred (:func:`frame_content`) before the resize. Returns the array and, per image,
-    whether it was inverted.
+    background (:func:`has_light_background`) is on the other side from a clear training
+    background — a black-on-white drawing for a white-on-black digit model, say. With
+    ``frame``, a dark training background and a ``fraction``, an image not already at the
+    model's size has its background levelled (:func:`level_background`: a photo's uneven
+    light) and its strokes cropped and centred (:func:`frame_content`) before the resize.
+    Returns the array and, per image, whether it was inverted.
     """
     if invert not in ("auto", "yes", "no"):
         raise DataError(f"invert = {invert!r}: choose one of auto, yes, no")
@@ -224,15 +336,15 @@ def read_images(
         if invert == "yes":
             flip = True
         elif invert == "auto" and clear and channels == 1:
-            flip = (border_brightness(image) > 0.5) != (background > 0.5)
+            flip = has_light_background(image) != (background > 0.5)
         else:
             flip = False
         if flip:
             image = 255 - image
         dark_strokes = clear and background < 0.5 and channels == 1 and fraction
         resized = image.shape[:2] != (height, width)
-        if frame and dark_strokes and resized and border_brightness(image) < 0.5:
-            image = frame_content(image[..., 0], fraction)[..., None]
+        if frame and dark_strokes and resized and not has_light_background(image):
+            image = frame_content(level_background(image[..., 0]), fraction)[..., None]
         images.append(resize(image, height, width))
         flipped.append(flip)
     if not images:
