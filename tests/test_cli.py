@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mlplab import load_run
 from mlplab.cli import main
@@ -142,6 +143,30 @@ def test_predict_bad_images(capsys, digits_run, tmp_path):
         assert code == 2 and str(path) in err and message in err and out == ""
     code, _, err = run_cli(capsys, "predict", str(digits_run.path), str(junk), "--top", "0")
     assert code == 2 and "--top 0" in err
+
+
+def test_predict_show_draws_what_the_model_saw(capsys, digits_run, digits_data, tmp_path):
+    drawings = []
+    for i, image in enumerate(digits_data.x_test[:3]):
+        big = Image.fromarray(255 - image[..., 0]).resize((64, 64), Image.Resampling.NEAREST)
+        big.save(tmp_path / f"drawn{i}.png")
+        drawings.append(str(tmp_path / f"drawn{i}.png"))
+    sheet = tmp_path / "seen.png"
+    run = str(digits_run.path)
+    code, out, _ = run_cli(capsys, "predict", run, *drawings, "--show", str(sheet))
+    assert code == 0 and f"wrote {sheet}" in out
+    with Image.open(sheet) as picture:
+        assert picture.format == "PNG" and picture.width > picture.height > 100
+        pixels = np.asarray(picture.convert("L"))
+    assert (pixels < 50).mean() > 0.1  # the inverted inputs: mostly dark tiles, not blank
+    # A folder that does not exist, or a CSV (already pixels): one line, nothing written.
+    missing = tmp_path / "no" / "seen.png"
+    code, out, err = run_cli(capsys, "predict", run, drawings[0], "--show", str(missing))
+    assert code == 2 and f"{missing}: cannot write" in err and out == ""
+    csv = tmp_path / "test.csv"
+    csv.write_text("pixel0\n0\n")
+    code, _, err = run_cli(capsys, "predict", run, str(csv), "--show", str(sheet))
+    assert code == 2 and "--show takes image files" in err
 
 
 def test_usage_errors_are_one_line(capsys):

@@ -21,12 +21,13 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from mlplab._io import atomic_write_bytes
 from mlplab._version import __version__
 from mlplab.checkpoint import Checkpointer, ResumePoint, open_resumable
 from mlplab.config import DataConfig, RunConfig, load_config
 from mlplab.data import Dataset, Splits, load_dataset, make_splits, scaling_params
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
-from mlplab.errors import DataError
+from mlplab.errors import DataError, MlplabError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
 from mlplab.record import RunRecord
 from mlplab.running import marked_training
@@ -388,10 +389,32 @@ def predict(
     top: int = 3,
     invert: str = "auto",
     frame: bool = True,
+    show: str | Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Classify image files with a run's model: one dict per file (see Run.predict_files)."""
+    """Classify image files with a run's model: one dict per file (see Run.predict_files).
+
+    show: also write a PNG here of the images as the model saw them (inverted, levelled,
+    framed, resized), each captioned with its file and prediction.
+    """
     run = run if isinstance(run, Run) else load_run(run)
-    return run.predict_files(images, top=top, invert=invert, frame=frame)
+    pixels, inverted = run.read_images(images, invert, frame)
+    results = run.classify(images, pixels, inverted, top)
+    if show is not None:
+        from mlplab.report.mosaic import captioned_png
+
+        captions = [f"{Path(r['file']).name}\n{r['label']} {r['probability']:.2f}" for r in results]
+        height, width = run.image_shape[:2]
+        title = f"{run.config.name}: the images as the model saw them ({height}x{width})"
+        _write_new_file(Path(show), captioned_png(pixels, captions, title))
+    return results
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Write a file the user named (atomically); MlplabError naming it if that fails."""
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise MlplabError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 @dataclass

@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not level the paper's light, crop and centre the strokes of a drawing "
         "before resizing (done by default for digit-like datasets)",
     )
+    predict.add_argument(
+        "--show",
+        metavar="FILE.png",
+        help="also write the images as the model saw them (inverted, levelled, framed, "
+        "resized), captioned with each prediction",
+    )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
 
     report = commands.add_parser(
@@ -364,10 +370,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise MlplabError(f"--top {args.top}: must be at least 1")
     if any(str(path).lower().endswith(".csv") for path in args.images):
+        if args.show:
+            raise MlplabError("--show takes image files (a CSV's rows are already the pixels)")
         return _predict_csv(args)
     if args.submission:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
-    results = predict(args.run, args.images, top=args.top, invert=args.invert, frame=args.frame)
+    results = predict(
+        args.run,
+        args.images,
+        top=args.top,
+        invert=args.invert,
+        frame=args.frame,
+        show=args.show,
+    )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -379,6 +394,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{r['file']:<{width}}  {r['label']}  {r['probability']:.3f}"
             f"{'  | ' + others if others else ''}{note}"
         )
+    if args.show:
+        print(f"wrote {args.show}: the images as the model saw them")
     return 0
 
 

@@ -227,6 +227,17 @@ class Run:
     ) -> list[dict[str, Any]]:
         """One dict per file: file, label, probability, inverted, top [(label, probability)]."""
         images, inverted = self.read_images(paths, invert, frame)
+        return self.classify(paths, images, inverted, top)
+
+    def classify(
+        self,
+        paths: Sequence[str | Path],
+        images: np.ndarray,
+        inverted: Sequence[bool],
+        top: int = 3,
+    ) -> list[dict[str, Any]]:
+        """:meth:`predict_files` for images already read by :meth:`read_images`: uint8
+        (n, h, w, c), one per path."""
         proba = self.predict(images)
         names = self.class_names
         results = []

@@ -16,6 +16,7 @@ from mlplab.report.plots import STYLE, to_png
 
 # Above this many classes, samples.png shows one image per class in a square grid.
 MAX_CLASS_ROWS = 20
+RIGHT_COLOUR, WRONG_COLOUR = "#1a7f37", "#c62828"
 
 
 class _Sheet:
@@ -128,28 +129,52 @@ def gallery_png(
     images: uint8 (m, h, w, c); true_labels, predicted: int (m,); confidence: float (m,).
     Wrong predictions are captioned in red, right ones in green.
     """
+    captions = []
+    for true, guess, sure in zip(true_labels, predicted, confidence, strict=True):
+        guessed = f"{_short(class_names[guess])} {sure:.2f}"
+        if true == guess:
+            captions.append((guessed, RIGHT_COLOUR))
+        else:
+            captions.append((f"true: {_short(class_names[true])}\npred: {guessed}", WRONG_COLOUR))
+    longest = max((len(_short(name)) for name in class_names), default=1)
+    return _grid_png(images, captions, title, columns, longest)
+
+
+def captioned_png(
+    images: np.ndarray, captions: Sequence[str], title: str, columns: int = 8
+) -> bytes:
+    """Images in a grid, each with its caption (one or two lines, cut at 14 characters).
+
+    images: uint8 (m, h, w, c), c in {1, 3}. As PNG bytes.
+    """
+    lines = ["\n".join(_short(line) for line in caption.split("\n")) for caption in captions]
+    longest = max((len(line) for text in lines for line in text.split("\n")), default=1)
+    return _grid_png(images, [(text, "black") for text in lines], title, columns, longest)
+
+
+def _grid_png(
+    images: np.ndarray,
+    captions: Sequence[tuple[str, str]],
+    title: str,
+    columns: int,
+    longest: int,
+) -> bytes:
+    """images (m, h, w, c) in rows of ``columns``, each captioned underneath with (text,
+    colour); ``longest``: characters in the widest caption line, which sets the cell width."""
     count = len(images)
     columns = max(1, min(columns, count)) if count else columns
     rows = max(1, int(np.ceil(count / columns)))
-    all_right = bool(np.all(true_labels == predicted))
-    longest = max((len(_short(name)) for name in class_names), default=1)
+    two_lines = any("\n" in text for text, _ in captions)
     # Room for the captions: one or two lines, as wide as "pred: T-shirt/top 0.99".
-    cell_w, cell_h = max(1.25, 0.4 + 0.075 * longest), (1.45 if all_right else 1.75)
+    cell_w, cell_h = max(1.25, 0.4 + 0.075 * longest), (1.75 if two_lines else 1.45)
     shape = images.shape[1:] if count else (8, 8, 1)
     sheet = _Sheet(columns * cell_w, rows * cell_h, shape)
-    captions = []
-    for i in range(count):
+    placed = []
+    for i, (text, colour) in enumerate(captions):
         row, col = divmod(i, columns)
         left, top = col * cell_w + (cell_w - 1) / 2, row * cell_h + 0.05
         sheet.put(images[i], left, top)
-        right = true_labels[i] == predicted[i]
-        caption = (
-            f"{_short(class_names[predicted[i]])} {confidence[i]:.2f}"
-            if right
-            else f"true: {_short(class_names[true_labels[i]])}\n"
-            f"pred: {_short(class_names[predicted[i]])} {confidence[i]:.2f}"
-        )
-        captions.append((left + 0.5, top + 1.06, caption, "#1a7f37" if right else "#c62828"))
+        placed.append((left + 0.5, top + 1.06, text, colour))
     with plt.rc_context(STYLE):
         fig, ax = sheet.figure(1.0, title)
         if count == 0:
@@ -162,8 +187,8 @@ def gallery_png(
                 color="grey",
                 fontsize=12,
             )
-        for x, y, caption, color in captions:
-            ax.text(x, y, caption, ha="center", va="top", fontsize=8, color=color, linespacing=1.15)
+        for x, y, text, colour in placed:
+            ax.text(x, y, text, ha="center", va="top", fontsize=8, color=colour, linespacing=1.15)
         return to_png(fig)
 
 
