@@ -143,11 +143,11 @@ def gallery_png(
 def captioned_png(
     images: np.ndarray, captions: Sequence[str], title: str, columns: int = 8
 ) -> bytes:
-    """Images in a grid, each with its caption (one or two lines, cut at 14 characters).
+    """Images in a grid, each with its caption (one or two lines, cut at 24 characters).
 
     images: uint8 (m, h, w, c), c in {1, 3}. As PNG bytes.
     """
-    lines = ["\n".join(_short(line) for line in caption.split("\n")) for caption in captions]
+    lines = ["\n".join(_short(line, 24) for line in text.split("\n")) for text in captions]
     longest = max((len(line) for text in lines for line in text.split("\n")), default=1)
     return _grid_png(images, [(text, "black") for text in lines], title, columns, longest)
 
@@ -168,11 +168,14 @@ def _grid_png(
     # Room for the captions: one or two lines, as wide as "pred: T-shirt/top 0.99".
     cell_w, cell_h = max(1.25, 0.4 + 0.075 * longest), (1.75 if two_lines else 1.45)
     shape = images.shape[1:] if count else (8, 8, 1)
-    sheet = _Sheet(columns * cell_w, rows * cell_h, shape)
+    # A few images still get a sheet as wide as the title (~0.1 inch a character), centred.
+    width = max(columns * cell_w, 0.1 * len(title))
+    margin = (width - columns * cell_w) / 2
+    sheet = _Sheet(width, rows * cell_h, shape)
     placed = []
     for i, (text, colour) in enumerate(captions):
         row, col = divmod(i, columns)
-        left, top = col * cell_w + (cell_w - 1) / 2, row * cell_h + 0.05
+        left, top = margin + col * cell_w + (cell_w - 1) / 2, row * cell_h + 0.05
         sheet.put(images[i], left, top)
         placed.append((left + 0.5, top + 1.06, text, colour))
     with plt.rc_context(STYLE):
