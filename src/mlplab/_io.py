@@ -34,3 +34,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_named_file(path: Path, data: bytes) -> None:
+    """Write a file the user named (atomically); MlplabError naming it if that fails."""
+    from mlplab.errors import MlplabError
+
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise MlplabError(f"{path}: cannot write: {exc.strerror or exc}") from None

@@ -21,13 +21,13 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from mlplab._io import atomic_write_bytes
+from mlplab._io import write_named_file
 from mlplab._version import __version__
 from mlplab.checkpoint import Checkpointer, ResumePoint, open_resumable
 from mlplab.config import DataConfig, RunConfig, load_config
 from mlplab.data import Dataset, Splits, load_dataset, make_splits, scaling_params
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
-from mlplab.errors import DataError, MlplabError
+from mlplab.errors import DataError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
 from mlplab.record import RunRecord
 from mlplab.running import marked_training
@@ -405,16 +405,8 @@ def predict(
         captions = [f"{Path(r['file']).name}\n{r['label']} {r['probability']:.2f}" for r in results]
         height, width = run.image_shape[:2]
         title = f"{run.config.name}: the images as the model saw them ({height}x{width})"
-        _write_new_file(Path(show), captioned_png(pixels, captions, title))
+        write_named_file(Path(show), captioned_png(pixels, captions, title))
     return results
-
-
-def _write_new_file(path: Path, data: bytes) -> None:
-    """Write a file the user named (atomically); MlplabError naming it if that fails."""
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise MlplabError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 @dataclass

@@ -333,17 +333,19 @@ def read_images(
     images, flipped = [], []
     for path in paths:
         image = decode_image(path, channels)
+        # Judged once (a percentile over every pixel): inverting turns the answer around.
+        light = clear and channels == 1 and has_light_background(image)
         if invert == "yes":
             flip = True
         elif invert == "auto" and clear and channels == 1:
-            flip = has_light_background(image) != (background > 0.5)
+            flip = light != (background > 0.5)
         else:
             flip = False
         if flip:
             image = 255 - image
         dark_strokes = clear and background < 0.5 and channels == 1 and fraction
         resized = image.shape[:2] != (height, width)
-        if frame and dark_strokes and resized and not has_light_background(image):
+        if frame and dark_strokes and resized and light == flip:  # now dark background
             image = frame_content(level_background(image[..., 0]), fraction)[..., None]
         images.append(resize(image, height, width))
         flipped.append(flip)
