@@ -55,6 +55,10 @@ def test_datasets_errors_are_one_line(capsys, tmp_path):
     for argv, message in [
         (["datasets", "info", "mnistt"], "did you mean 'mnist'"),
         (["datasets", "show", "digits", "--out", str(tmp_path / "x.jpg")], "give a .png"),
+        (
+            ["datasets", "show", "digits", "--out", str(tmp_path / "no" / "x.png")],
+            f"{tmp_path / 'no' / 'x.png'}: cannot write: No such file or directory",
+        ),
         (["datasets", "fetch", "nope"], "unknown dataset"),
         (["datasets", "info", str(tmp_path / "missing")], "no such file or folder"),
     ]:
@@ -146,6 +150,12 @@ def test_kaggle_test_csv_predicts_to_a_submission(capsys, tmp_path):
     assert lines[0] == "ImageId,Label" and len(lines) == 13
     assert lines[1].startswith("1,") and lines[-1].startswith("12,")
     assert all(line.split(",")[1] in {"0", "1", "2", "3"} for line in lines[1:])
+    nowhere = tmp_path / "no" / "submission.csv"
+    code, _out, err = run_cli(
+        capsys, "predict", str(run_dir), str(tmp_path / "test.csv"), "--submission", str(nowhere)
+    )
+    assert code == 2
+    assert err == f"mlplab: error: {nowhere}: cannot write: No such file or directory\n"
 
 
 @needs_fashion

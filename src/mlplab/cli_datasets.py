@@ -87,7 +87,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from mlplab._io import atomic_write_bytes
+    from mlplab._io import write_named_file
     from mlplab.report.mosaic import samples_png
 
     if args.per_class < 1:
@@ -100,7 +100,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     data = samples_png(
         dataset.x_train, dataset.y_train, dataset.class_names, title, per_class=args.per_class
     )
-    atomic_write_bytes(out, data)
+    write_named_file(out, data)
     print(f"wrote {out}")
     return 0
 

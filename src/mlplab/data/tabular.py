@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlplab._io import atomic_write_text
+from mlplab._io import write_named_file
 from mlplab.errors import DataError
 
 
@@ -82,7 +82,7 @@ def classes_from_labels(labels: np.ndarray, where: str) -> tuple[str, ...]:
 def write_submission(path: Path, labels: list[str]) -> None:
     """A Kaggle submission: ``ImageId,Label`` with 1-based ImageId."""
     lines = ["ImageId,Label", *(f"{i},{label}" for i, label in enumerate(labels, start=1))]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_named_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
