@@ -3,7 +3,14 @@
 import numpy as np
 
 from mlplab.config import TrainConfig
-from mlplab.engine import EpochMonitor, StopRequest, steps_per_epoch
+from mlplab.engine import (
+    PREDICT_BATCH,
+    EpochMonitor,
+    FitTrainer,
+    StopRequest,
+    padded_length,
+    steps_per_epoch,
+)
 
 
 class FakeModel:
@@ -79,3 +86,14 @@ def test_steps_per_epoch_counts_the_partial_batch():
     assert steps_per_epoch(100, 32) == 4
     assert steps_per_epoch(96, 32) == 3
     assert steps_per_epoch(0, 32) == 1
+
+
+def test_predict_pads_to_few_shapes_and_answers_each_image_alone(digits_run, digits_data):
+    assert [padded_length(n) for n in (1, 2, 3, 5, 1000, 1024)] == [1, 2, 4, 8, 1024, 1024]
+    x = np.concatenate([digits_data.x_test] * 3)[: PREDICT_BATCH + 3]  # a partial last batch
+    assert len(x) == PREDICT_BATCH + 3
+    together = FitTrainer().predict(digits_run.model, x)
+    assert together.shape == (len(x), 10) and together.dtype == np.float32
+    for i in (0, 1, 2, len(x) - 1):
+        alone = FitTrainer().predict(digits_run.model, x[i : i + 1])
+        np.testing.assert_allclose(alone[0], together[i], atol=1e-5)

@@ -8,6 +8,7 @@
     >>> mlplab.report_run(run.path).html             # regenerate plots and report.html
     >>> mlplab.compare_runs([a, b], out="compare")   # table, compare.png, compare.html
     >>> mlplab.list_runs("runs", best=5)             # RunRecords, best test accuracy first
+    >>> mlplab.serve("last", port=8000)              # a page and a JSON API, until Ctrl-C
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -29,6 +30,7 @@ from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import report_run
 from mlplab.report.compare import compare_runs
 from mlplab.runs import Run, load_run
+from mlplab.serving import serve
 
 __all__ = [
     "AugmentConfig",
@@ -55,5 +57,6 @@ __all__ = [
     "report_run",
     "resolve_config",
     "resume",
+    "serve",
     "train",
 ]

@@ -144,6 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
 
+    serve = commands.add_parser(
+        "serve",
+        help="serve a run's model over HTTP: a page to draw on, and a JSON API",
+        description="Answer HTTP requests with a run's model until Ctrl-C: GET / is a page "
+        "to draw a digit or drop images and see the answer; POST /predict takes an image "
+        "(curl --data-binary @digit.png URL/predict) or a form of image files and answers "
+        "JSON; GET /info describes the model. Images are read as `mlplab predict` reads "
+        "them. Listens on 127.0.0.1 only, unless --host says otherwise.",
+    )
+    serve.add_argument("run", metavar="RUN", help=RUN_HELP)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 "
+        "for every network: there is no authentication)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port (default: %(default)s; 0: any free one)"
+    )
+    serve.add_argument(
+        "--top", type=int, default=3, help="classes in each answer unless asked (default: 3)"
+    )
+    serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
+
     report = commands.add_parser(
         "report",
         help="(re)write a run's plots and self-contained report.html",
@@ -399,6 +423,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mlplab.serving import serve
+
+    serve(args.run, host=args.host, port=args.port, top=args.top, quiet=args.quiet)
+    return 0
+
+
 def _predict_csv(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -560,6 +591,7 @@ COMMANDS: dict[str, Any] = {
     "resume": cmd_resume,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
+    "serve": cmd_serve,
     "recipes": cmd_recipes,
     "config": cmd_config,
     "report": cmd_report,

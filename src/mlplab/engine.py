@@ -215,7 +215,24 @@ class Trainer(ABC):
         """x: uint8 (n, h, w, c) -> float32 (n, classes) probabilities."""
         if len(x) == 0:
             return np.zeros((0, model.output_shape[-1]), np.float32)
-        return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), np.float32)
+        whole = len(x) - len(x) % PREDICT_BATCH
+        parts = [x[:whole]] if whole else []
+        if whole < len(x):  # the rest, padded with blank images to a length seen before
+            tail = x[whole:]
+            blank = np.zeros((padded_length(len(tail)) - len(tail), *x.shape[1:]), x.dtype)
+            parts.append(np.concatenate([tail, blank]))
+        proba = [model.predict(part, batch_size=PREDICT_BATCH, verbose=0) for part in parts]
+        return np.asarray(np.concatenate(proba)[: len(x)], np.float32)
+
+
+def padded_length(n: int) -> int:
+    """How many images predict pads ``n`` to: a power of two below PREDICT_BATCH, whole
+    batches from there. Keras compiles its predict step once per batch shape (~0.15 s on 2
+    cores), so a server sent 1, 3, 3, 5 images compiles for 1, 4 and 8 once each, and a test
+    split's last partial batch reuses a compiled shape too."""
+    if n >= PREDICT_BATCH:
+        return math.ceil(n / PREDICT_BATCH) * PREDICT_BATCH
+    return 1 << max(0, n - 1).bit_length()
 
 
 def steps_per_epoch(num_samples: int, batch_size: int) -> int:

@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from mlplab._io import atomic_write_bytes, atomic_write_text
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, DataError, RunError
 from mlplab.running import TrainingProcess, training_process
+
+if TYPE_CHECKING:
+    from mlplab.data.images import ImageSource
 
 CONFIG_FILE = "config.toml"
 HISTORY_FILE = "history.csv"
@@ -177,7 +180,7 @@ class Run:
             self._model = load_model(self.path / MODEL_FILE)
         return self._model
 
-    def predict(self, images: np.ndarray | Sequence[str | Path]) -> np.ndarray:
+    def predict(self, images: np.ndarray | Sequence[ImageSource]) -> np.ndarray:
         """Class probabilities, float32 (n, classes).
 
         images: uint8 (n, h, w, c) or (n, h, w) for one channel, shaped like the training
@@ -200,7 +203,7 @@ class Run:
         return FitTrainer().predict(self.model, x)
 
     def read_images(
-        self, paths: Sequence[str | Path], invert: str = "auto", frame: bool = True
+        self, paths: Sequence[ImageSource], invert: str = "auto", frame: bool = True
     ) -> tuple[np.ndarray, list[bool]]:
         """Decode files like the training data: uint8 (n, h, w, c) and which were inverted.
 
@@ -220,7 +223,7 @@ class Run:
 
     def predict_files(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[ImageSource],
         top: int = 3,
         invert: str = "auto",
         frame: bool = True,
@@ -231,7 +234,7 @@ class Run:
 
     def classify(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[ImageSource],
         images: np.ndarray,
         inverted: Sequence[bool],
         top: int = 3,
@@ -247,12 +250,17 @@ class Run:
                 {
                     "file": str(path),
                     "label": names[order[0]],
-                    "probability": float(row[order[0]]),
+                    "probability": _rounded(row[order[0]]),
                     "inverted": flipped,
-                    "top": [{"label": names[i], "probability": float(row[i])} for i in order],
+                    "top": [{"label": names[i], "probability": _rounded(row[i])} for i in order],
                 }
             )
         return results
+
+
+def _rounded(probability: np.floating) -> float:
+    """A float32 probability as a float with the digits it has (not 0.9890947937965393)."""
+    return round(float(probability), 6)
 
 
 def load_model(path: Path) -> Any:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,22 @@ EXIF_ORIENTATION = 0x0112
 # A dataset whose images' borders are this dark (or this light, mirrored) has a clear
 # background: drawings of the other polarity are inverted, and strokes can be framed.
 CLEAR_BACKGROUND = 0.2
+
+
+@dataclass(frozen=True)
+class ImageBytes:
+    """An image file held in memory (an upload to ``mlplab serve``): its bytes, and the name
+    that messages and results call it by (``str()`` gives the name, as for a path)."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# A file on disk, or one in memory.
+ImageSource = str | Path | ImageBytes
 
 
 def border_pixels(x: np.ndarray) -> np.ndarray:
@@ -209,12 +227,14 @@ def pillow_limits() -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = previous
 
 
-def open_image(path: str | Path) -> Any:
+def open_image(path: ImageSource) -> Any:
     """Open an image's header (call inside :func:`pillow_limits`); DataError if refused."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
+    path = path if isinstance(path, ImageBytes) else Path(path)
     try:
+        if isinstance(path, ImageBytes):
+            return Image.open(io.BytesIO(path.data), formats=FORMATS)
         return Image.open(path, formats=FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{path}: declares more than {MAX_PIXELS} pixels; refused") from None
@@ -252,7 +272,7 @@ def _eight_bit_gray(img: Any) -> Any:
     return gray
 
 
-def decode_image(path: str | Path, channels: int) -> np.ndarray:
+def decode_image(path: ImageSource, channels: int) -> np.ndarray:
     """Decode one image file at its own size to uint8 (h, w, channels), channels in {1, 3}.
 
     Only PNG, JPEG, BMP and GIF are accepted, and no more than MAX_PIXELS. The image is
@@ -262,7 +282,7 @@ def decode_image(path: str | Path, channels: int) -> np.ndarray:
     """
     from PIL import Image, ImageOps
 
-    path = Path(path)
+    path = path if isinstance(path, ImageBytes) else Path(path)
     try:
         with pillow_limits(), open_image(path) as img:
             img.load()
@@ -299,14 +319,14 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     )
 
 
-def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
+def read_image(path: ImageSource, shape: Sequence[int]) -> np.ndarray:
     """Decode one image file to uint8 (h, w, c) for shape = (h, w, c), resized as it is."""
     height, width, channels = shape
     return resize(decode_image(path, channels), height, width)
 
 
 def read_images(
-    paths: Sequence[str | Path],
+    paths: Sequence[ImageSource],
     shape: Sequence[int],
     invert: str = "auto",
     background: float | None = None,

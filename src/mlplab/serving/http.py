@@ -1,0 +1,304 @@
+"""``mlplab serve``: a run's model behind a small HTTP server (Python's standard library).
+
+Endpoints::
+
+    GET  /          a page to draw or drop images and see the model's answer
+    GET  /info      the model: name, dataset, classes, input size, test accuracy (JSON)
+    GET  /health    {"status": "ok"}
+    POST /predict   the body: one image's bytes, or a multipart form of image files;
+                    query: top, invert (auto|yes|no), frame (1|0), show (1|0: add "seen",
+                    the image as the model saw it, as a PNG data URL). Answers JSON
+                    {"model": name, "predictions": [{file, label, probability, inverted,
+                    top: [{label, probability}]}]}
+
+Errors are JSON ``{"error": "one line"}`` with a 4xx status; the server goes on serving.
+It listens on 127.0.0.1 unless told otherwise: it is meant for one machine or a trusted
+network, not the open internet (no authentication, no TLS).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+import socketserver
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from mlplab._version import __version__
+from mlplab.errors import MlplabError
+from mlplab.runs import Run, load_run
+from mlplab.serving.page import page_html
+from mlplab.serving.predictor import Predictor
+from mlplab.serving.requests import RequestError, body_images, predict_options
+
+# The largest request body read: a few phone photos.
+MAX_BODY = 32 * 1024 * 1024
+# A body up to this size is read and dropped after refusing it, so that the client gets the
+# answer instead of a reset connection; a larger one is cut off.
+MAX_DRAINED = 256 * 1024 * 1024
+ENDPOINTS = {"/": "GET", "/info": "GET", "/health": "GET", "/predict": "POST"}
+JSON_TYPE = "application/json"
+HTML_TYPE = "text/html; charset=utf-8"
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; connect-src 'self'; form-action 'none'; base-uri 'none'"
+)
+
+
+def _json(data: Any) -> bytes:
+    return (json.dumps(data) + "\n").encode("utf-8")
+
+
+@dataclass
+class _Reply:
+    """An answer to send: status, body, its content type, and what the log line says."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    note: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, note: str) -> _Reply:
+        return cls(200, _json(data), note=note)
+
+    @classmethod
+    def error(cls, status: int, message: str) -> _Reply:
+        return cls(status, _json({"error": message}), note=message)
+
+
+class PredictionServer(ThreadingHTTPServer):
+    """An HTTP server answering with ``predictor``; ``log`` gets one line per request
+    (None: quiet). Use as a context manager, or call ``serve_forever`` / ``shutdown``."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], predictor: Predictor, log: TextIO | None = None
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.predictor = predictor
+        self.log = log
+        self.page = page_html(predictor.info())
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host's full name up in DNS, which can stall.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        """``http://host:port/`` (the port the system chose, for port 0)."""
+        host = f"[{self.server_name}]" if ":" in self.server_name else self.server_name
+        return f"http://{host}:{self.server_port}/"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away or stalled is one log line, not a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            self.write_log(f"{client_address[0]} connection dropped: {error}")
+        else:
+            super().handle_error(request, client_address)
+
+    def write_log(self, line: str) -> None:
+        if self.log is not None:
+            print(f"{datetime.now().strftime('%H:%M:%S')} {line}", file=self.log, flush=True)
+
+
+def _too_large() -> RequestError:
+    megabytes = MAX_BODY / 2**20
+    return RequestError(413, f"the body is larger than the {megabytes:g} MiB this server reads")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: PredictionServer
+    server_version = f"mlplab/{__version__}"
+    timeout = 60  # seconds a client may stall mid-request before it is dropped
+
+    def do_GET(self) -> None:
+        self._answer("GET")
+
+    def do_POST(self) -> None:
+        self._answer("POST")
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: _answer logs each request with what it did and how long it took."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # malformed requests
+        self.server.write_log(f"{self.address_string()} {format % args}")
+
+    def _answer(self, method: str) -> None:
+        start = time.perf_counter()
+        url = urlsplit(self.path)
+        try:
+            reply = self._route(method, url.path, url.query)
+        except RequestError as exc:
+            reply = _Reply.error(exc.status, str(exc))
+            if exc.status == 405:
+                reply.headers["Allow"] = ENDPOINTS[url.path]
+        except (ConnectionError, TimeoutError):
+            raise  # the client left or stalled: nobody to answer (handle_error logs it)
+        except MlplabError as exc:  # an image that cannot be read: the client's to fix
+            reply = _Reply.error(400, str(exc))
+        except Exception as exc:  # a bug: answered, logged, and the server goes on
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            reply = _Reply.error(500, f"internal error: {reason}")
+            if self.server.log is not None:
+                traceback.print_exc(file=self.server.log)
+        self.send_response(reply.status)
+        headers = {
+            "Content-Type": reply.content_type,
+            "Content-Length": str(len(reply.body)),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **reply.headers,
+        }
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+        took = (time.perf_counter() - start) * 1000
+        self.server.write_log(
+            f"{self.address_string()} {method} {url.path} {reply.status} {reply.note} "
+            f"({took:.0f} ms)"
+        )
+
+    def _route(self, method: str, path: str, query: str) -> _Reply:
+        """The answer to a request; RequestError for one that is refused."""
+        if path not in ENDPOINTS:
+            listed = ", ".join(f"{m} {p}" for p, m in ENDPOINTS.items())
+            raise RequestError(404, f"no endpoint {path!r}; there are: {listed}")
+        if method != ENDPOINTS[path]:
+            how = "send the image as the body with POST" if path == "/predict" else "use GET"
+            raise RequestError(405, f"{method} {path} is not allowed: {how}")
+        predictor = self.server.predictor
+        if path == "/":
+            return _Reply(
+                200, self.server.page, HTML_TYPE, "page", {"Content-Security-Policy": PAGE_POLICY}
+            )
+        if path == "/info":
+            return _Reply.json(predictor.info(), "info")
+        if path == "/health":
+            return _Reply.json({"status": "ok"}, "ok")
+        options = predict_options(query)
+        images = body_images(self.headers.get("Content-Type", ""), self._body())
+        results = predictor.predict(
+            images, options.top, options.invert, options.frame, options.show
+        )
+        answer = {"model": predictor.run.config.name, "predictions": results}
+        labels = ", ".join(r["label"] for r in results[:5]) + (", ..." if len(results) > 5 else "")
+        return _Reply.json(answer, f"{len(results)} image(s): {labels}")
+
+    def _body(self) -> bytes:
+        """The request's body: Content-Length bytes, or chunks; b"" when it declares none."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._chunks()
+        length = self.headers.get("Content-Length", "0").strip()
+        if not length.isdigit():
+            raise RequestError(400, f"Content-Length {length!r} is not a number of bytes")
+        size = int(length)
+        if size > MAX_BODY:
+            self._drop(size)
+            raise _too_large()
+        return self.rfile.read(size)
+
+    def _chunks(self) -> bytes:
+        """A body sent with ``Transfer-Encoding: chunked`` (a stream of unknown length).
+        Past MAX_BODY the rest is read and dropped (up to MAX_DRAINED) before refusing it."""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise RequestError(400, "malformed chunked body") from None
+            if size == 0 or total > MAX_DRAINED:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields: not used
+                if total > MAX_BODY:
+                    self.close_connection = True
+                    raise _too_large()
+                return b"".join(parts)
+            total += size
+            chunk = self.rfile.read(size)
+            if total <= MAX_BODY:
+                parts.append(chunk)
+            self.rfile.readline(1024)  # the CRLF after each chunk
+
+    def _drop(self, size: int) -> None:
+        """Read and forget a refused body (or close the connection if it is huge)."""
+        self.close_connection = True
+        if size > MAX_DRAINED:
+            return
+        while size > 0:
+            chunk = self.rfile.read(min(size, 1 << 20))
+            if not chunk:
+                return
+            size -= len(chunk)
+
+
+def make_server(
+    run: Run | str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    top: int = 3,
+    log: TextIO | None = None,
+) -> PredictionServer:
+    """Load ``run``'s model and listen on ``host:port`` (port 0: any free one) — but do not
+    serve yet: call ``serve_forever()`` (and ``shutdown()`` from another thread).
+
+    MlplabError for a run that cannot be loaded or an address that cannot be listened on.
+    """
+    if not 0 <= port <= 65535:
+        raise MlplabError(f"port {port}: must be between 0 and 65535")
+    if top < 1:
+        raise MlplabError(f"top {top}: must be at least 1")
+    run = run if isinstance(run, Run) else load_run(run)
+    predictor = Predictor(run, top)
+    try:
+        return PredictionServer((host, port), predictor, log)
+    except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (another program listens there: choose another --port, or 0 for any)"
+        reason = exc.strerror or str(exc)
+        raise MlplabError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
+
+
+def serve(
+    run: Run | str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    top: int = 3,
+    quiet: bool = False,
+) -> None:
+    """Serve ``run``'s model until Ctrl-C (see the module's docstring for the endpoints).
+
+    Prints where it listens on stdout, and one line per request on stderr unless ``quiet``.
+    """
+    with make_server(run, host, port, top, None if quiet else sys.stderr) as server:
+        run = server.predictor.run
+        accuracy = run.metrics.get("test_accuracy")
+        score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
+        print(f"serving {run.config.name} ({run.path}{score})")
+        print(f"  page     {server.url}   draw or drop images")
+        print(f"  predict  curl --data-binary @image.png {server.url}predict")
+        print(f"  info     {server.url}info")
+        print("Ctrl-C to stop", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("\nstopped", flush=True)

@@ -1,0 +1,82 @@
+"""A run's model held in memory, answering classification requests as JSON-ready dicts.
+
+Kept apart from HTTP so that it can be used (and tested) without a socket.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mlplab._version import __version__
+from mlplab.data.images import ImageBytes
+from mlplab.runs import Run
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """uint8 (h, w, 1) or (h, w, 3) -> ``data:image/png;base64,...`` at the image's own size."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class Predictor:
+    """Classifies images with a run's model; safe to call from several threads.
+
+    Loading compiles the model for one image at once, so the first request is not slow.
+    Requests are answered one at a time: Pillow's limits and Keras' predict are process-wide
+    state, and on a small machine the model, not the queue, is what takes the time.
+    """
+
+    def __init__(self, run: Run, top: int = 3) -> None:
+        self.run = run
+        self.top = top
+        self._lock = threading.Lock()
+        run.predict(np.zeros((1, *run.image_shape), np.uint8))
+
+    @property
+    def grayscale(self) -> bool:
+        return self.run.image_shape[-1] == 1
+
+    def info(self) -> dict[str, Any]:
+        """What a client needs to know about the model: name, classes, input, test score."""
+        run = self.run
+        height, width, channels = run.image_shape
+        return {
+            "name": run.config.name,
+            "run": str(run.path),
+            "status": run.status,
+            "dataset": run.metrics["dataset"]["name"],
+            "class_names": run.class_names,
+            "input": {"height": height, "width": width, "channels": channels},
+            "test_accuracy": run.metrics.get("test_accuracy"),
+            "test_samples": run.metrics.get("test_samples"),
+            "mlplab": __version__,
+        }
+
+    def predict(
+        self,
+        images: Sequence[ImageBytes],
+        top: int | None = None,
+        invert: str = "auto",
+        frame: bool = True,
+        show: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One dict per image, as :meth:`mlplab.Run.predict_files` gives them (``file`` is the
+        image's name); with ``show``, ``seen`` is a PNG data URL of the image as the model saw
+        it (inverted, levelled, framed, resized). DataError names an image that cannot be read.
+        """
+        with self._lock:
+            pixels, inverted = self.run.read_images(images, invert, frame)
+            results = self.run.classify(images, pixels, inverted, top or self.top)
+        if show:
+            for result, image in zip(results, pixels, strict=True):
+                result["seen"] = png_data_url(image)
+        return results

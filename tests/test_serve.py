@@ -1,0 +1,296 @@
+"""mlplab serve: the HTTP API, its page and its errors, against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import mlplab
+from mlplab.data.images import ImageBytes, decode_image
+from mlplab.errors import DataError, MlplabError
+from mlplab.serving import http as serving_http
+from mlplab.serving import make_server
+from mlplab.serving.requests import RequestError, body_images, predict_options
+
+from .conftest import save_png
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def drawing_of(image: np.ndarray) -> np.ndarray:
+    """A digits test image (8x8, white on black, 0..16 scaled) as a black-on-white drawing,
+    20 times larger with a margin: what a user draws."""
+    big = np.kron(image[..., 0], np.ones((20, 20), np.uint8))
+    return 255 - np.pad(big, 40)
+
+
+def multipart(files: list[tuple[str, bytes]], fields: dict[str, str] | None = None):
+    """(content type, body) of a form with these files, as curl -F sends it."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in (fields or {}).items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        parts.append(head.encode() + value.encode() + b"\r\n")
+    for filename, data in files:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+        parts.append(head.encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+class Client:
+    """Requests to a running server: (status, headers, body bytes)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            chunked = "chunked" in (headers or {}).get("Transfer-Encoding", "")
+            connection.request(method, path, body, headers or {}, encode_chunked=chunked)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def json(self, method, path, body=None, headers=None):
+        status, _, data = self.request(method, path, body, headers)
+        return status, json.loads(data)
+
+
+@pytest.fixture(scope="module")
+def server(digits_run):
+    log = io.StringIO()
+    with make_server(digits_run, port=0, log=log) as running:
+        thread = threading.Thread(target=running.serve_forever, daemon=True)
+        thread.start()
+        running.test_log = log
+        yield running
+        running.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def client(server):
+    return Client(server.server_port)
+
+
+def test_info_health_and_page(server, client, digits_run):
+    status, info = client.json("GET", "/info")
+    assert status == 200
+    assert info["name"] == digits_run.config.name and info["dataset"] == "digits"
+    assert info["class_names"] == [str(i) for i in range(10)]
+    assert info["input"] == {"height": 8, "width": 8, "channels": 1}
+    assert info["test_accuracy"] == digits_run.metrics["test_accuracy"]
+    assert client.json("GET", "/health") == (200, {"status": "ok"})
+    status, headers, page = client.request("GET", "/")
+    html = page.decode("utf-8")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert f"<h1>{digits_run.config.name}</h1>" in html and '<canvas id="pad"' in html
+    assert "test accuracy" in html and "{{" not in html
+    model = json.loads(re.search(r"const MODEL = (.*);", html).group(1))
+    assert model["input"]["channels"] == 1
+    # self-contained: nothing is loaded from anywhere else
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert server.url == f"http://127.0.0.1:{server.server_port}/"
+
+
+def test_predict_answers_as_mlplab_predict_does(tmp_path, client, digits_run, digits_data):
+    drawings = [drawing_of(digits_data.x_test[i]) for i in range(3)]
+    paths = [save_png(tmp_path / f"d{i}.png", d) for i, d in enumerate(drawings)]
+    expected = mlplab.predict(digits_run, paths, top=2)
+
+    status, answer = client.json("POST", "/predict?top=2", png_bytes(drawings[0]))
+    assert status == 200 and answer["model"] == digits_run.config.name
+    [one] = answer["predictions"]
+    assert one["file"] == "image" and one["inverted"] is True
+    assert one["label"] == expected[0]["label"] and len(one["top"]) == 2
+    assert one["probability"] == pytest.approx(expected[0]["probability"], abs=1e-5)
+
+    content_type, body = multipart(
+        [(f"d{i}.png", png_bytes(d)) for i, d in enumerate(drawings)],
+        fields={"note": "a plain field is not an image"},
+    )
+    status, answer = client.json("POST", "/predict?top=2", body, {"Content-Type": content_type})
+    assert status == 200
+    assert [p["file"] for p in answer["predictions"]] == ["d0.png", "d1.png", "d2.png"]
+    assert [p["label"] for p in answer["predictions"]] == [e["label"] for e in expected]
+
+
+def test_show_gives_the_image_as_the_model_saw_it(tmp_path, client, digits_run, digits_data):
+    drawing = drawing_of(digits_data.x_test[5])
+    seen, _ = digits_run.read_images([save_png(tmp_path / "d.png", drawing)])
+    status, answer = client.json("POST", "/predict?show=1&top=1", png_bytes(drawing))
+    assert status == 200
+    url = answer["predictions"][0]["seen"]
+    assert url.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as image:
+        assert np.array_equal(np.asarray(image), seen[0, ..., 0])
+    status, answer = client.json("POST", "/predict?invert=no&frame=0", png_bytes(drawing))
+    assert status == 200 and answer["predictions"][0]["inverted"] is False
+    assert "seen" not in answer["predictions"][0]
+
+
+def test_chunked_body(client, digits_data):
+    data = png_bytes(drawing_of(digits_data.x_test[0]))
+    chunks = (data[i : i + 500] for i in range(0, len(data), 500))
+    connection = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
+    connection.request("POST", "/predict", body=chunks, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 200
+    assert len(json.loads(response.read())["predictions"]) == 1
+    connection.close()
+
+
+def test_bad_requests_are_json_errors_and_the_server_goes_on(client, monkeypatch, server):
+    form_type, form_body = multipart([("bad.png", b"not an image")])
+    empty_type, empty_body = multipart([], fields={"x": "1"})
+    cases = [
+        ("POST", "/predict", b"\x89PNG but not really", {}, 400, "image: not a PNG/JPEG"),
+        ("POST", "/predict", form_body, {"Content-Type": form_type}, 400, "bad.png: "),
+        ("POST", "/predict", empty_body, {"Content-Type": empty_type}, 400, "holds no files"),
+        ("POST", "/predict", b"", {}, 400, "empty request body"),
+        ("POST", "/predict?tpo=3", b"x", {}, 400, "unknown parameter 'tpo' (did you mean 'top'?)"),
+        ("POST", "/predict?top=0", b"x", {}, 400, "top='0': must be a whole number"),
+        ("POST", "/predict?invert=maybe", b"x", {}, 400, "invert='maybe': must be auto"),
+        ("GET", "/predict", None, {}, 405, "GET /predict is not allowed"),
+        ("POST", "/info", b"x", {}, 405, "POST /info is not allowed"),
+        ("GET", "/nope", None, {}, 404, "no endpoint '/nope'"),
+    ]
+    for method, path, body, headers, code, message in cases:
+        status, response_headers, data = client.request(method, path, body, headers)
+        assert status == code, (path, data)
+        assert response_headers["Content-Type"] == "application/json"
+        assert message in json.loads(data)["error"], (path, data)
+        if code == 405:
+            assert response_headers["Allow"] in ("GET", "POST")
+    monkeypatch.setattr(serving_http, "MAX_BODY", 1000)
+    status, _, data = client.request("POST", "/predict", b"x" * 5000)
+    assert status == 413 and "larger than" in json.loads(data)["error"]
+    status, _, data = client.request(
+        "POST", "/predict", (b"x" * 600 for _ in range(3)), {"Transfer-Encoding": "chunked"}
+    )
+    assert status == 413
+    assert client.json("GET", "/health") == (200, {"status": "ok"})
+    log = server.test_log.getvalue()
+    assert "POST /predict 400 image: not a PNG/JPEG" in log and "GET /nope 404" in log
+
+
+def test_a_bug_is_a_500_and_the_server_goes_on(client, server, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(server.predictor.run, "classify", broken)
+    status, answer = client.json("POST", "/predict", png_bytes(np.zeros((8, 8), np.uint8)))
+    assert status == 500 and answer == {"error": "internal error: ZeroDivisionError: boom"}
+    monkeypatch.undo()
+    status, _ = client.json("POST", "/predict", png_bytes(np.zeros((8, 8), np.uint8)))
+    assert status == 200
+
+
+def test_make_server_refuses_what_it_cannot_do(digits_run, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(MlplabError, match=f"cannot listen on 127.0.0.1:{port}: .*--port"):
+            make_server(digits_run, port=port)
+    with pytest.raises(MlplabError, match="port 70000: must be between 0 and 65535"):
+        make_server(digits_run, port=70000)
+    with pytest.raises(MlplabError, match="top 0: must be at least 1"):
+        make_server(digits_run, port=0, top=0)
+    with pytest.raises(MlplabError, match="no such run directory"):
+        make_server(tmp_path / "missing", port=0)
+
+
+def test_cli_serves_until_ctrl_c(digits_run, digits_data):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlplab", "serve", str(digits_run.path), "--port", "0"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("Ctrl-C")):
+            line = process.stdout.readline()
+            assert line, (lines, process.stderr.read())
+            lines.append(line)
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(lines)).group(1))
+        assert lines[0].startswith(f"serving {digits_run.config.name} ({digits_run.path}")
+        image = png_bytes(drawing_of(digits_data.x_test[0]))
+        status, answer = Client(port).json("POST", "/predict", image)
+        assert status == 200 and answer["predictions"][0]["label"] in "0123456789"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0 and out.strip() == "stopped"
+    assert re.search(r"POST /predict 200 1 image\(s\): \d", err) and "Traceback" not in err
+
+
+def test_cli_errors_are_one_line(capsys, tmp_path):
+    from mlplab.cli import main
+
+    code = main(["serve", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"mlplab: error: {tmp_path / 'missing'}: no such run directory\n"
+
+
+def test_request_options_and_form_parsing():
+    assert predict_options("") == predict_options("frame=1&show=no")
+    options = predict_options("top=5&invert=YES&frame=off&show=true")
+    assert (options.top, options.invert, options.frame, options.show) == (5, "yes", False, True)
+    with pytest.raises(RequestError, match="malformed query"):
+        predict_options("a=1&&b")
+    data = bytes(range(256)) * 4 + b"\r\n--not-the-boundary\r\n"
+    content_type, body = multipart([("/home/me/a.png", data), ("", b"")])
+    [image] = body_images(content_type, body)  # an empty file field (a browser's) is skipped
+    assert image.name == "a.png" and image.data == data
+    with pytest.raises(RequestError, match="malformed multipart"):
+        body_images("multipart/form-data; boundary=zzz", b"garbage")
+
+
+def test_images_decode_from_memory():
+    pixels = (np.arange(48).reshape(6, 8) * 5).astype(np.uint8)
+    source = ImageBytes("upload.png", png_bytes(pixels))
+    assert np.array_equal(decode_image(source, 1)[..., 0], pixels)
+    assert str(source) == "upload.png" and "data" not in repr(source)
+    with pytest.raises(DataError, match=r"^upload\.png: not a PNG/JPEG/BMP/GIF image"):
+        decode_image(ImageBytes("upload.png", b"nope"), 1)
+
+
+def test_a_client_that_stalls_is_dropped_with_one_log_line(client, server, monkeypatch):
+    monkeypatch.setattr(serving_http._Handler, "timeout", 0.5)
+    before = len(server.test_log.getvalue())
+    with socket.create_connection(("127.0.0.1", client.port), timeout=30) as stalled:
+        stalled.sendall(b"POST /predict HTTP/1.1\r\nContent-Length: 1000\r\n\r\n0123456789")
+        assert stalled.recv(100) == b""  # closed by the server, unanswered
+    log = server.test_log.getvalue()[before:]
+    assert "timed out" in log and "Traceback" not in log and log.count("\n") == 1
+    assert client.json("GET", "/health") == (200, {"status": "ok"})
