@@ -175,6 +175,29 @@ def test_a_ctrl_c_while_the_run_is_written_waits_for_it(tmp_path, monkeypatch):
     assert run.status == "complete" and (run.path / "metrics.json").is_file()
 
 
+def test_a_second_ctrl_c_while_the_pictures_are_drawn_keeps_the_run(tmp_path, monkeypatch):
+    from mlplab.report import build
+
+    def two_ctrl_cs(*args, **kwargs):
+        ctrl_c()  # the first: training is over, the run is being written
+        ctrl_c()  # the second: give up the pictures
+        raise AssertionError("not reached: the second Ctrl-C raises KeyboardInterrupt")
+
+    monkeypatch.setattr(build, "render_plots", two_ctrl_cs)
+    said = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        mlplab.train(overrides={"train.epochs": 1}, out=tmp_path, stream=said)
+    [path] = tmp_path.iterdir()
+    assert f"the run is written without its pictures: draw them with mlplab report {path}" in (
+        said.getvalue()
+    )
+    run = mlplab.load_run(path)
+    assert run.status == "complete" and len(run.history) == 1
+    assert (path / "report.txt").is_file() and not (path / "report.html").exists()
+    monkeypatch.undo()
+    assert mlplab.report_run(path).html.is_file()
+
+
 @pytest.fixture
 def stopped_run(tmp_path, monkeypatch):
     """A digits run interrupted after 2 of 4 epochs."""

@@ -126,7 +126,8 @@ def train(
     verbose: show progress on ``stream`` (stderr by default): a bar on a terminal, one line per
     epoch otherwise. The first Ctrl-C stops training after the current compiled call (fused
     engine: the epoch, or ~1 s of a long one) or step (model.fit) and still writes the run
-    (status ``interrupted``, which :func:`resume` can go on from); a second one aborts.
+    (status ``interrupted``, which :func:`resume` can go on from); a second one aborts (while
+    the pictures are drawn, it skips them: the run is written without them).
     offline: never download (default: ``MLPLAB_OFFLINE``). checkpoint_seconds: save
     checkpoint.keras, resume.npz and history.csv after an epoch when this long has passed since
     the last save (removed once the run is written, resume.npz kept if it was interrupted).
@@ -289,8 +290,8 @@ def _train_and_write(
         with importing(*(DRAWING_MODULES if report else ())):
             result = trainer.fit(model, splits, cfg.train, checkpoints, stop, start)
         ctrl_c.message = (
-            "training is over: writing the run first (a few seconds; Ctrl-C again to abort and "
-            "leave it unfinished)"
+            "training is over: writing the run first (a few seconds; Ctrl-C again to skip its "
+            "pictures)"
         )
         if result.message and verbose:
             print(result.message, file=stream)
@@ -325,7 +326,19 @@ def _train_and_write(
             splits.x_train,
             splits.y_train,
         )
-        write_report(report_data, writer, pictures=report)
+        try:
+            write_report(report_data, writer, pictures=report)
+        except KeyboardInterrupt:
+            # Ctrl-C again while the pictures are drawn (most of the writing): everything
+            # else is saved, so the run is finished without them rather than lost.
+            writer.json(METRICS_FILE, summary)
+            print(
+                f"\nthe run is written without its pictures: draw them with "
+                f"mlplab report {writer.path}",
+                file=stream,
+                flush=True,
+            )
+            raise
         # Last, so that a run with metrics.json is a finished run (the report is part of it).
         summary["wall_seconds"] = time.perf_counter() - started
         writer.json(METRICS_FILE, summary)
