@@ -294,3 +294,24 @@ def test_a_client_that_stalls_is_dropped_with_one_log_line(client, server, monke
     log = server.test_log.getvalue()[before:]
     assert "timed out" in log and "Traceback" not in log and log.count("\n") == 1
     assert client.json("GET", "/health") == (200, {"status": "ok"})
+
+
+def test_cors_lets_a_page_from_another_origin_call_the_api(digits_run, client):
+    status, headers, _ = client.request("OPTIONS", "/predict")
+    assert status == 204 and headers["Allow"] == "POST"
+    assert "Access-Control-Allow-Origin" not in headers  # off unless asked for
+    with make_server(digits_run, port=0, cors="http://localhost:3000/") as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        other = Client(server.server_port)
+        status, headers, _ = other.request("OPTIONS", "/predict")
+        assert status == 204 and headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+        assert headers["Access-Control-Allow-Methods"] == "POST"
+        assert headers["Access-Control-Allow-Headers"] == "Content-Type"
+        status, headers, _ = other.request(
+            "POST", "/predict", png_bytes(np.zeros((8, 8), np.uint8))
+        )
+        assert status == 200 and headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+        assert other.request("OPTIONS", "/nope")[0] == 404
+        server.shutdown()
+    with pytest.raises(MlplabError, match="cors 'localhost:3000': give a web origin"):
+        make_server(digits_run, port=0, cors="localhost:3000")

@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--top", type=int, default=3, help="classes in each answer unless asked (default: 3)"
     )
+    serve.add_argument(
+        "--cors",
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN (http://localhost:3000, or * for any) call the API "
+        "from a browser",
+    )
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
     report = commands.add_parser(
@@ -426,7 +432,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from mlplab.serving import serve
 
-    serve(args.run, host=args.host, port=args.port, top=args.top, quiet=args.quiet)
+    serve(args.run, args.host, args.port, args.top, quiet=args.quiet, cors=args.cors)
     return 0
 
 

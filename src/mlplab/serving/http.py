@@ -12,6 +12,7 @@ Endpoints::
                     top: [{label, probability}]}]}
 
 Errors are JSON ``{"error": "one line"}`` with a 4xx status; the server goes on serving.
+With ``cors``, ``OPTIONS`` answers browsers' preflight questions for pages of that origin.
 It listens on 127.0.0.1 unless told otherwise: it is meant for one machine or a trusted
 network, not the open internet (no authentication, no TLS).
 """
@@ -77,17 +78,23 @@ class _Reply:
 
 class PredictionServer(ThreadingHTTPServer):
     """An HTTP server answering with ``predictor``; ``log`` gets one line per request
-    (None: quiet). Use as a context manager, or call ``serve_forever`` / ``shutdown``."""
+    (None: quiet); ``cors``: the web origin (or ``*``) whose pages may call it from a
+    browser. Use as a context manager, or call ``serve_forever`` / ``shutdown``."""
 
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], predictor: Predictor, log: TextIO | None = None
+        self,
+        address: tuple[str, int],
+        predictor: Predictor,
+        log: TextIO | None = None,
+        cors: str | None = None,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.predictor = predictor
         self.log = log
+        self.cors = cors
         self.page = page_html(predictor.info())
         super().__init__(address, _Handler)
 
@@ -132,6 +139,29 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer("POST")
 
+    def do_OPTIONS(self) -> None:
+        """A browser asking whether a page from another origin may call us (CORS)."""
+        path = urlsplit(self.path).path
+        if path not in ENDPOINTS:
+            self._answer("OPTIONS")  # the 404
+            return
+        self.send_response(204)
+        headers = {"Allow": ENDPOINTS[path], **self._cors_headers()}
+        if self.server.cors:
+            headers["Access-Control-Allow-Methods"] = ENDPOINTS[path]
+            headers["Access-Control-Allow-Headers"] = "Content-Type"
+            headers["Access-Control-Max-Age"] = "600"
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.server.write_log(f"{self.address_string()} OPTIONS {path} 204")
+
+    def _cors_headers(self) -> dict[str, str]:
+        cors = self.server.cors
+        if not cors:
+            return {}
+        return {"Access-Control-Allow-Origin": cors, **({"Vary": "Origin"} if cors != "*" else {})}
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: _answer logs each request with what it did and how long it took."""
 
@@ -162,6 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             "Content-Length": str(len(reply.body)),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
+            **self._cors_headers(),
             **reply.headers,
         }
         for name, value in headers.items():
@@ -250,26 +281,43 @@ class _Handler(BaseHTTPRequestHandler):
             size -= len(chunk)
 
 
+def _origin(cors: str) -> str:
+    """``*`` or a web origin (scheme://host[:port]); MlplabError otherwise."""
+    if cors == "*":
+        return cors
+    parts = urlsplit(cors)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise MlplabError(
+            f"cors {cors!r}: give a web origin such as http://localhost:3000, or * for any"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def make_server(
     run: Run | str,
     host: str = "127.0.0.1",
     port: int = 8000,
     top: int = 3,
     log: TextIO | None = None,
+    cors: str | None = None,
 ) -> PredictionServer:
     """Load ``run``'s model and listen on ``host:port`` (port 0: any free one) — but do not
     serve yet: call ``serve_forever()`` (and ``shutdown()`` from another thread).
 
-    MlplabError for a run that cannot be loaded or an address that cannot be listened on.
+    cors: let pages from this web origin (``http://localhost:3000``), or from any (``*``),
+    call the server from a browser. MlplabError for a run that cannot be loaded, an address
+    that cannot be listened on, or a bad value.
     """
     if not 0 <= port <= 65535:
         raise MlplabError(f"port {port}: must be between 0 and 65535")
     if top < 1:
         raise MlplabError(f"top {top}: must be at least 1")
+    if cors is not None:
+        cors = _origin(cors)
     run = run if isinstance(run, Run) else load_run(run)
     predictor = Predictor(run, top)
     try:
-        return PredictionServer((host, port), predictor, log)
+        return PredictionServer((host, port), predictor, log, cors)
     except OSError as exc:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
@@ -284,12 +332,13 @@ def serve(
     port: int = 8000,
     top: int = 3,
     quiet: bool = False,
+    cors: str | None = None,
 ) -> None:
     """Serve ``run``'s model until Ctrl-C (see the module's docstring for the endpoints).
 
     Prints where it listens on stdout, and one line per request on stderr unless ``quiet``.
     """
-    with make_server(run, host, port, top, None if quiet else sys.stderr) as server:
+    with make_server(run, host, port, top, None if quiet else sys.stderr, cors) as server:
         run = server.predictor.run
         accuracy = run.metrics.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
