@@ -370,7 +370,10 @@ def _trained(run: Run, report: bool) -> int:
     print(f"run written to {run.path}/")
     if report:
         print(f"report: {run.path / 'report.html'}")
-    print(f"next: mlplab evaluate {run.path}   |   mlplab predict {run.path} IMAGE.png")
+    print(
+        f"next: mlplab predict {run.path} IMAGE.png   |   mlplab serve {run.path}  "
+        "(a page to draw on)"
+    )
     if run.status == "interrupted":
         print(f"go on with: mlplab resume {run.path}")
     # The run is written either way; scripts still learn that it did not train to the end.
