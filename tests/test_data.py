@@ -33,6 +33,22 @@ def test_digits_is_uint8_nhwc_with_a_fixed_stratified_test_split(digits_data):
     np.testing.assert_array_equal(again.y_test, d.y_test)
 
 
+def test_digits_are_read_from_scikit_learns_file_as_load_digits_reads_it(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from mlplab.data import catalog
+
+    assert catalog.digits_file() is not None
+    bunch = load_digits()
+    fast = catalog._load_digits()
+    assert fast["x_train"].dtype == np.uint8 and fast["y_train"].dtype == np.int64
+    np.testing.assert_array_equal(fast["y_train"], bunch.target)
+    expected = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    np.testing.assert_array_equal(fast["x_train"], expected)
+    monkeypatch.setattr(catalog, "digits_file", lambda: None)  # moved: load_digits reads it
+    np.testing.assert_array_equal(catalog._load_digits()["x_train"], fast["x_train"])
+
+
 def test_unknown_dataset_name():
     with pytest.raises(DataError, match='data.dataset = "digitz": unknown dataset'):
         load_dataset("digitz")
@@ -51,6 +67,40 @@ def test_stratified_split_falls_back_when_a_class_has_one_image():
     labels = np.array([0] * 10 + [1])
     keep, held = stratified_split(labels, 0.3, seed=0)
     assert len(keep) + len(held) == 11
+
+
+def test_stratified_split_is_scikit_learns_split():
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        classes = int(rng.integers(1, 12))
+        n = int(rng.integers(2, 400))
+        skew = rng.dirichlet(np.full(classes, float(rng.choice([0.3, 1.0, 20.0]))))
+        labels = rng.choice(classes, size=n, p=skew) * 7 - 3  # any integer labels
+        fraction = float(rng.choice([0.01, 0.1, 0.2, 1 / 3, 0.5, 0.9, rng.uniform(0.01, 0.99)]))
+        seed = int(rng.integers(0, 2**31))
+        if n - np.ceil(fraction * n) < 1:
+            with pytest.raises(DataError, match="too few to hold out"):
+                stratified_split(labels, fraction, seed)
+            continue
+        index = np.arange(n)
+        try:
+            expected = train_test_split(
+                index, test_size=fraction, random_state=seed, stratify=labels
+            )
+        except ValueError:  # a class too small to stratify: a plain shuffle
+            expected = train_test_split(index, test_size=fraction, random_state=seed)
+        keep, held = stratified_split(labels, fraction, seed)
+        np.testing.assert_array_equal(keep, np.sort(expected[0]), err_msg=f"case {case}")
+        np.testing.assert_array_equal(held, np.sort(expected[1]), err_msg=f"case {case}")
+
+
+def test_a_validation_fraction_that_leaves_no_training_image_is_one_line():
+    one = np.zeros((1, 4, 4, 1), np.uint8)
+    dataset = Dataset("tiny", one, np.zeros(1, np.int64), one, np.zeros(1, np.int64), ("a",), "")
+    with pytest.raises(DataError, match=r"^data.validation = 0.1: 1 image\(s\) are too few"):
+        make_splits(dataset, 0.1, seed=0)
 
 
 def test_make_splits_fraction_test_and_none(digits_data):

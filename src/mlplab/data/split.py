@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,16 +17,55 @@ def stratified_split(
     """Indices (keep, held_out) with about ``fraction`` of each class held out.
 
     labels: int (n,). Returns two sorted int64 index arrays that partition range(n). Falls back
-    to a plain seeded shuffle when a class is too small to stratify.
-    """
-    from sklearn.model_selection import train_test_split
+    to a plain seeded shuffle when a class is too small to stratify (fewer than 2 images, or
+    fewer held-out or kept images than classes).
 
-    index = np.arange(len(labels))
-    try:
-        keep, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
-    except ValueError:
-        keep, held = train_test_split(index, test_size=fraction, random_state=seed)
-    return np.sort(keep), np.sort(held)
+    The same split as scikit-learn's ``train_test_split(..., stratify=labels)`` (its
+    StratifiedShuffleSplit, and ShuffleSplit for the fallback) with the same seed — a test
+    checks that — written out here because importing scikit-learn's model_selection takes
+    about 1.5 s of every run.
+    """
+    n = len(labels)
+    n_held = math.ceil(fraction * n)
+    n_keep = n - n_held
+    if not 0 < fraction < 1 or n_keep < 1:
+        raise DataError(f"{n} image(s) are too few to hold out {fraction:g} of them")
+    rng = np.random.RandomState(seed)
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if counts.min() < 2 or n_keep < len(classes) or n_held < len(classes):
+        order = rng.permutation(n)
+        return np.sort(order[n_held:]), np.sort(order[:n_held])
+    members = np.split(np.argsort(inverse.ravel(), kind="stable"), np.cumsum(counts)[:-1])
+    keep_counts = _approximate_mode(counts, n_keep, rng)
+    held_counts = _approximate_mode(counts - keep_counts, n_held, rng)
+    keep, held = [], []
+    for i, indices in enumerate(members):
+        shuffled = indices.take(rng.permutation(counts[i]), mode="clip")
+        keep.append(shuffled[: keep_counts[i]])
+        held.append(shuffled[keep_counts[i] : keep_counts[i] + held_counts[i]])
+    return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+
+
+def _approximate_mode(
+    class_counts: np.ndarray, draws: int, rng: np.random.RandomState
+) -> np.ndarray:
+    """How many of ``draws`` to take from each class: the proportional share, rounded down,
+    then one more for the classes with the largest remainders (ties broken at random).
+    scikit-learn's ``utils.extmath._approximate_mode``, step for step (the same random
+    draws)."""
+    continuous = class_counts / class_counts.sum() * draws
+    floored = np.floor(continuous)
+    need = int(draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (tied,) = np.where(remainder == value)
+            now = min(len(tied), need)
+            floored[rng.choice(tied, size=now, replace=False)] += 1
+            need -= now
+            if need == 0:
+                break
+    return floored.astype(int)
 
 
 @dataclass(frozen=True)
@@ -81,7 +121,10 @@ def make_splits(
         )
     if not validation:
         return Splits(x, y, None, None, dataset.x_test, dataset.y_test, "none")
-    keep, held = stratified_split(y, float(validation), seed)
+    try:
+        keep, held = stratified_split(y, float(validation), seed)
+    except DataError as exc:
+        raise DataError(f"data.validation = {validation}: {exc}") from None
     return Splits(
         x[keep],
         y[keep],
