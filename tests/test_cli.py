@@ -94,6 +94,13 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
     assert result["label"] == expected and len(result["top"]) == 2
     code, out, _ = run_cli(capsys, "predict", str(run_dir), str(path))
     assert code == 0 and out.split()[:2] == [str(path), expected]
+    folder = tmp_path / "photos"
+    for i in range(3):
+        (folder / f"{i % 2}").mkdir(parents=True, exist_ok=True)
+        save_png(folder / f"{i % 2}" / f"{i}.png", digits_data.x_test[i, ..., 0])
+    code, out, _ = run_cli(capsys, "predict", str(run_dir), str(folder), "--json")
+    files = [r["file"] for r in json.loads(out)]
+    assert code == 0 and files == [str(folder / p) for p in ("0/0.png", "0/2.png", "1/1.png")]
 
 
 @pytest.mark.parametrize(

@@ -283,3 +283,21 @@ def test_drawings_are_framed_but_images_at_model_size_are_not(tmp_path):
     np.testing.assert_array_equal(images[1, ..., 0], small)
     unframed, _ = read_images(paths[:1], (8, 8, 1), background=0.0, fraction=1.0, frame=False)
     assert unframed[0, :, :4].max() < 50  # left as drawn: the stroke stays on the right
+
+
+def test_image_files_expand_folders_to_the_images_under_them(tmp_path):
+    from mlplab.data.images import image_files
+
+    for name in ("b.png", "a.JPG", "sub/c.gif", ".hidden/d.png", ".e.png", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    single = tmp_path / "notes.txt"
+    assert image_files([tmp_path, single]) == [
+        tmp_path / "a.JPG",
+        tmp_path / "b.png",
+        tmp_path / "sub" / "c.gif",
+        single,  # a file named on its own is taken as it is (and refused later if need be)
+    ]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"empty: a folder with no PNG/JPEG/BMP/GIF images"):
+        image_files([tmp_path / "empty"])

@@ -406,10 +406,14 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Classify image files with a run's model: one dict per file (see Run.predict_files).
 
+    images: image files, or folders of them (every PNG/JPEG/BMP/GIF under a folder, sorted).
     show: also write a PNG here of the images as the model saw them (inverted, levelled,
     framed, resized), each captioned with its file and prediction.
     """
+    from mlplab.data.images import image_files
+
     run = run if isinstance(run, Run) else load_run(run)
+    images = image_files(images)
     pixels, inverted = run.read_images(images, invert, frame)
     results = run.classify(images, pixels, inverted, top)
     if show is not None:

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "images",
         metavar="IMAGE",
         nargs="+",
-        help="image files, or one CSV of unlabeled pixel rows (Kaggle test.csv)",
+        help="image files or folders of them, or one CSV of unlabeled pixel rows (Kaggle test.csv)",
     )
     predict.add_argument(
         "--submission",

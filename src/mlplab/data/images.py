@@ -319,6 +319,28 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     )
 
 
+def image_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The files ``paths`` name, in order: a file as it is, a folder as the images under it
+    (PNG/JPEG/BMP/GIF by their extension, in sub-folders too, sorted; hidden ones left out).
+    DataError for a folder that holds none."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix.lower() in EXTENSIONS
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not found:
+            raise DataError(f"{path}: a folder with no {'/'.join(FORMATS)} images in it")
+        files.extend(found)
+    return files
+
+
 def read_image(path: ImageSource, shape: Sequence[int]) -> np.ndarray:
     """Decode one image file to uint8 (h, w, c) for shape = (h, w, c), resized as it is."""
     height, width, channels = shape
