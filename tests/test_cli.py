@@ -103,6 +103,26 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
     assert code == 0 and files == [str(folder / p) for p in ("0/0.png", "0/2.png", "1/1.png")]
 
 
+def test_train_seeds_trains_one_run_per_seed_and_reports_mean_and_std(capsys, tmp_path):
+    import statistics
+    import tomllib
+
+    argv = ["train", "--epochs", "2", "--seeds", "3,5", "--out", str(tmp_path), "-q"]
+    code, out, err = run_cli(capsys, *argv, "--no-report")
+    assert code == 0, err
+    runs = sorted(tmp_path.iterdir())
+    assert [p.name.rsplit("-", 1)[1] for p in runs] == ["seed3", "seed5"]
+    scores = [load_run(p).metrics["test_accuracy"] for p in runs]
+    spread = f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}"
+    assert f"digits-mlp over 2 seeds (3, 5): test accuracy {spread}" in out
+    assert "compare them: mlplab compare " + " ".join(map(str, runs)) in out
+    config = tomllib.loads((runs[1] / "config.toml").read_text())
+    assert config["train"]["seed"] == 5 and config["name"] == "digits-mlp-seed5"
+    # each run records the command that trains it alone
+    assert "--seeds" not in config["meta"]["command"]
+    assert config["meta"]["command"].endswith("--seed 5 --name digits-mlp-seed5")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -116,6 +136,9 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
         (["train", "--dataset", "nosuch"], "unknown dataset"),
         (["evaluate", "no/such/run"], "no such run directory"),
         (["predict", "no/such/run", "x.png"], "no such run directory"),
+        (["train", "--seeds", "two"], "--seeds 'two': give a number of seeds (3)"),
+        (["train", "--seeds", "1,1"], "--seeds '1,1': give a number of seeds"),
+        (["train", "--seeds=-1,2"], "train.seed = -1 is not valid: must be >= 0"),
         (["recipes", "nope"], "unknown recipe"),
     ],
 )

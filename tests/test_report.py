@@ -373,6 +373,42 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     assert comparison.labels == ["digits-mlp", "digits-sigmoid"] and comparison.best is not None
 
 
+def test_compare_takes_runs_that_differ_only_in_their_seed_together(
+    digits_run, sigmoid_run, tmp_path, capsys
+):
+    import statistics
+
+    paths, scores = [], [0.90, 0.94, 0.97]
+    for seed, score in enumerate(scores):
+        path = copy_run(digits_run.path, tmp_path, f"relu-{seed}")
+        head, table, tail = (path / "config.toml").read_text().partition("\n[train]\n")
+        assert "\nseed = 0\n" in tail  # train.seed: the first one after [train]
+        tail = tail.replace("\nseed = 0\n", f"\nseed = {seed}\n", 1)
+        (path / "config.toml").write_text(head + table + tail)
+        metrics = json.loads((path / "metrics.json").read_text())
+        metrics["test_accuracy"] = score
+        (path / "metrics.json").write_text(json.dumps(metrics))
+        paths.append(path)
+    comparison = compare_runs([*paths, sigmoid_run.path])
+    assert "train.seed" in comparison.differences
+    by_variant = {row[0]: row for row in comparison.seed_rows}
+    header = comparison.seed_header
+    relu = dict(zip(header, by_variant["relu"], strict=True))
+    spread = f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}"
+    assert relu["seeds"] == "0,1,2" and relu["runs"] == "3"
+    assert relu["test accuracy (mean ± std)"] == spread == "0.9367 ± 0.0351"
+    assert (relu["min"], relu["max"]) == ("0.9000", "0.9700")
+    sigmoid = dict(zip(header, by_variant["sigmoid"], strict=True))
+    assert sigmoid["runs"] == "1" and "±" not in sigmoid["test accuracy (mean ± std)"]
+    out = tmp_path / "cmp"
+    code, text, _ = run_cli(capsys, "compare", *paths, sigmoid_run.path, "--out", out)
+    assert code == 0 and "over seeds:" in text and spread in text
+    assert spread in (out / "compare.md").read_text()
+    assert "<h2>Over seeds</h2>" in (out / "compare.html").read_text()
+    # different configs, no two alike: no summary over seeds
+    assert compare_runs([digits_run.path, sigmoid_run.path]).seed_rows == []
+
+
 def test_compare_refuses_runs_on_different_datasets(digits_run, tmp_path, capsys):
     other = copy_run(digits_run.path, tmp_path, "other")
     metrics = json.loads((other / "metrics.json").read_text())

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", help="= --set data.dataset=NAME")
     train.add_argument("--seed", type=int, help="= --set train.seed=N")
     train.add_argument(
+        "--seeds",
+        metavar="N|S,S,...",
+        help="train once per seed (a run each) and report the test accuracy's mean ± std: "
+        "N seeds counting up from the config's seed (or --seed), or the seeds listed",
+    )
+    train.add_argument(
         "--engine",
         choices=("auto", "fit"),
         help="= --set train.engine=...: auto is the fused JAX engine, fit is Keras model.fit",
@@ -334,6 +340,8 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mlplab.api import train
 
+    if args.seeds is not None:
+        return _train_seeds(args)
     run = train(
         args.config,
         offline=args.offline,
@@ -344,6 +352,84 @@ def cmd_train(args: argparse.Namespace) -> int:
         report=args.report,
     )
     return _trained(run, args.report)
+
+
+def _seed_list(text: str, first: int) -> list[int]:
+    """--seeds: "3" -> [first, first + 1, first + 2]; "0,4,7" -> [0, 4, 7]."""
+    bad = MlplabError(f"--seeds {text!r}: give a number of seeds (3) or the seeds (0,1,2)")
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = list(range(first, first + int(text)))
+    except ValueError:
+        raise bad from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise bad
+    return seeds
+
+
+def _single_seed_argv(argv: Sequence[str], seed: int, name: str) -> list[str]:
+    """The train command for one of --seeds' runs: --seeds left out, --seed and --name set."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--seeds":
+            skip = True
+        elif not arg.startswith("--seeds="):
+            kept.append(arg)
+    return [*kept, "--seed", str(seed), "--name", name]
+
+
+def _train_seeds(args: argparse.Namespace) -> int:
+    """train --seeds: one run per seed, each named <name>-seed<S>; then mean ± std."""
+    import statistics
+
+    from mlplab.api import resolve_config, train
+
+    overrides = _train_overrides(args)
+    base = resolve_config(args.config, overrides)
+    seeds = _seed_list(args.seeds, base.train.seed)
+    for seed in seeds:  # a bad seed is refused before any run starts
+        resolve_config(args.config, [*overrides, f"train.seed={seed}"])
+    runs: list[Run] = []
+    for number, seed in enumerate(seeds, start=1):
+        name = f"{base.name}-seed{seed}"
+        if not args.quiet:
+            print(f"seed {seed} ({number} of {len(seeds)})", file=sys.stderr, flush=True)
+        run = train(
+            args.config,
+            offline=args.offline,
+            overrides=[*overrides, f"train.seed={seed}", f"name={json.dumps(name)}"],
+            out=args.out,
+            verbose=not args.quiet,
+            command="mlplab " + shlex.join(_single_seed_argv(args.argv, seed, name)),
+            report=args.report,
+        )
+        runs.append(run)
+        print(
+            f"seed {seed}: test accuracy {run.metrics['test_accuracy']:.4f}  "
+            f"status: {run.status}  {run.path}",
+            flush=True,
+        )
+        if run.status == "interrupted":
+            print(f"stopped after seed {seed}: the later seeds were not trained")
+            break
+    scores = [run.metrics["test_accuracy"] for run in runs]
+    done = ", ".join(str(seed) for seed in seeds[: len(runs)])
+    if len(scores) >= 2:
+        spread = f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}"
+        print(
+            f"{base.name} over {len(scores)} seeds ({done}): test accuracy {spread} "
+            f"(mean ± sample std; min {min(scores):.4f}, max {max(scores):.4f})"
+        )
+        print("compare them: mlplab compare " + " ".join(str(run.path) for run in runs))
+    statuses = {run.status for run in runs}
+    if "interrupted" in statuses:
+        return EXIT_INTERRUPTED
+    return 1 if "diverged" in statuses else 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -67,6 +67,11 @@ def _unit_open(v: float) -> str | None:
     return None if 0 <= v < 1 else "must be >= 0 and < 1"
 
 
+def _seed_range(v: int) -> str | None:
+    # NumPy's seeded generators (the validation split's) take 0 .. 2**32 - 1.
+    return None if 0 <= v < 2**32 else f"must be >= 0 and < {2**32}"
+
+
 def _hidden_sizes(v: tuple[int, ...]) -> str | None:
     return None if all(n > 0 for n in v) else "every layer size must be > 0"
 
@@ -181,7 +186,9 @@ class TrainConfig(_Section):
     clip_norm: float = _opt(0.0, "clip the global gradient norm (0: off)", check=_non_negative)
     batch_size: int = _opt(32, "samples per step", check=_positive)
     epochs: int = _opt(20, "passes over the training set", check=_positive)
-    seed: int = _opt(0, "seed for initialisation, shuffling and the validation split")
+    seed: int = _opt(
+        0, "seed for initialisation, shuffling and the validation split", check=_seed_range
+    )
     patience: int = _opt(
         0, "early stopping: epochs without improvement (0: off)", check=_non_negative
     )

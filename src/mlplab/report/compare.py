@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,12 @@ RESULT_COLUMNS = ("test accuracy", "test loss", "best epoch", "epochs", "train s
 FILES = ("compare.csv", "compare.md", "compare.png", "compare.html")
 # Keys that name or describe a run rather than configure it.
 NOT_CONFIG = ("meta", "name", "description")
+SEED_KEY = "train.seed"
+SEED_COLUMNS = ("seeds", "runs", "test accuracy (mean ± std)", "min", "max")
+SEED_NOTE = (
+    "Runs whose configs differ only in train.seed, taken together "
+    "(± is the sample standard deviation across them)"
+)
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -47,6 +54,9 @@ class Comparison:
     differences: list[str]
     header: list[str]
     rows: list[list[str]]
+    # Runs that differ only in their seed, taken together (empty when no two runs do).
+    seed_header: list[str] = field(default_factory=list)
+    seed_rows: list[list[str]] = field(default_factory=list)
 
     @property
     def best(self) -> int | None:
@@ -60,8 +70,12 @@ class Comparison:
         return self.records[0].dataset
 
     def text(self) -> str:
-        """An aligned plain-text table for the terminal."""
-        return aligned(self.header, self.rows)
+        """Aligned plain-text tables for the terminal."""
+        text = aligned(self.header, self.rows)
+        if self.seed_rows:
+            text += f"\n\nover seeds: {SEED_NOTE.lower()}\n"
+            text += aligned(self.seed_header, self.seed_rows)
+        return text
 
     def csv(self) -> str:
         buffer = io.StringIO()
@@ -77,7 +91,12 @@ class Comparison:
 
         rows = [line(self.header), line(["---"] * len(self.header))]
         rows += [line(row) for row in self.rows]
-        return f"# Runs compared on {self.dataset}\n\n" + "\n".join(rows) + "\n"
+        text = f"# Runs compared on {self.dataset}\n\n" + "\n".join(rows) + "\n"
+        if self.seed_rows:
+            seeds = [line(self.seed_header), line(["---"] * len(self.seed_header))]
+            seeds += [line(row) for row in self.seed_rows]
+            text += f"\n## Over seeds\n\n{SEED_NOTE}.\n\n" + "\n".join(seeds) + "\n"
+        return text
 
 
 def compare_records(records: Sequence[RunRecord]) -> Comparison:
@@ -108,7 +127,43 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
             ]
         )
     header = ["run", *differences, *RESULT_COLUMNS]
-    return Comparison(list(records), labels, differences, header, rows)
+    seed_header, seed_rows = _over_seeds(records, flats, differences)
+    return Comparison(list(records), labels, differences, header, rows, seed_header, seed_rows)
+
+
+def _over_seeds(
+    records: Sequence[RunRecord], flats: Sequence[dict[str, Any]], differences: Sequence[str]
+) -> tuple[list[str], list[list[str]]]:
+    """One row per config (leaving the seed out), in the order runs were given: its seeds,
+    how many runs, the test accuracy's mean ± sample standard deviation, min and max.
+    ([], []) unless some config has two runs or more."""
+    groups: dict[str, list[int]] = {}
+    for index, flat in enumerate(flats):
+        key = repr(sorted((k, repr(v)) for k, v in flat.items() if k != SEED_KEY))
+        groups.setdefault(key, []).append(index)
+    if all(len(members) < 2 for members in groups.values()):
+        return [], []
+    shown = [key for key in differences if key != SEED_KEY]
+    rows = []
+    for members in groups.values():
+        scores = [records[i].test_accuracy for i in members]
+        scores = [a for a in scores if a is not None and math.isfinite(a)]
+        spread = "—"
+        if len(scores) >= 2:
+            spread = f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}"
+        elif scores:
+            spread = f"{scores[0]:.4f}"
+        rows.append(
+            [
+                *(_show(flats[members[0]].get(key, "—")) for key in shown),
+                ",".join(_show(flats[i].get(SEED_KEY, "—")) for i in members),
+                str(len(members)),
+                spread,
+                _number(min(scores), 4) if scores else "—",
+                _number(max(scores), 4) if scores else "—",
+            ]
+        )
+    return [*shown, *SEED_COLUMNS], rows
 
 
 def compare_runs(paths: Sequence[str | Path], out: str | Path | None = None) -> Comparison:
@@ -149,7 +204,16 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
     ]
     writer.text(
         "compare.html",
-        compare_page(title, comparison.header, comparison.rows, png, runs, notes, comparison.best),
+        compare_page(
+            title,
+            comparison.header,
+            comparison.rows,
+            png,
+            runs,
+            notes,
+            comparison.best,
+            (comparison.seed_header, comparison.seed_rows, SEED_NOTE),
+        ),
     )
     return [out / name for name in FILES]
 

@@ -396,15 +396,26 @@ def compare_page(
     runs: Sequence[tuple[str, str]],
     notes: Sequence[str] = (),
     best: int | None = None,
+    seeds: tuple[Sequence[str], Sequence[Sequence[Any]], str] | None = None,
 ) -> str:
-    """The comparison of several runs: the table, the overlaid curves and where each run is."""
+    """The comparison of several runs: the table, the overlaid curves and where each run is.
+
+    seeds: (header, rows, note) of the table of runs taken together over seeds, if any."""
     text_columns = tuple(i for i, h in enumerate(header) if h in ("run", "status") or "." in h)
     classes = ["best" if i == best else "" for i in range(len(rows))]
+    over_seeds = ""
+    if seeds and seeds[1]:
+        seed_header, seed_rows, note = seeds
+        columns = tuple(i for i, h in enumerate(seed_header) if "." in h or h == "seeds")
+        over_seeds = f'<h2>Over seeds</h2>\n<p class="sub">{escape(note)}.</p>\n' + table(
+            seed_header, seed_rows, text_columns=columns
+        )
     parts = [
         f"<h1>{escape(title)}</h1>",
         problems_box(notes),
         '<div class="scroll">' + table(header, rows, classes, text_columns=text_columns) + "</div>",
         '<p class="sub">Highlighted: the highest test accuracy.</p>' if best is not None else "",
+        over_seeds,
         image(png, "validation curves of every run, overlaid"),
         "<h2>Runs</h2>",
         _facts(runs),
