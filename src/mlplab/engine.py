@@ -226,12 +226,10 @@ class Trainer(ABC):
 
 
 def padded_length(n: int) -> int:
-    """How many images predict pads ``n`` to: a power of two below PREDICT_BATCH, whole
-    batches from there. Keras compiles its predict step once per batch shape (~0.15 s on 2
+    """How many images predict pads a last partial batch of ``n`` (1 .. PREDICT_BATCH) to:
+    the next power of two. Keras compiles its predict step once per batch shape (~0.15 s on 2
     cores), so a server sent 1, 3, 3, 5 images compiles for 1, 4 and 8 once each, and a test
     split's last partial batch reuses a compiled shape too."""
-    if n >= PREDICT_BATCH:
-        return math.ceil(n / PREDICT_BATCH) * PREDICT_BATCH
     return 1 << max(0, n - 1).bit_length()
 
 

@@ -19,7 +19,8 @@ from mlplab.runs import CONFIG_FILE
 if TYPE_CHECKING:
     from mlplab.report.build import ReportData
 
-CSS = """
+# The look every mlplab page shares (reports, comparisons, the `mlplab serve` page).
+BASE_CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa;
         --accent: #0969da; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; }
 * { box-sizing: border-box; }
@@ -29,8 +30,17 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica N
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 32px 0 10px; padding-bottom: 4px;
      border-bottom: 1px solid var(--line); }
-h3 { font-size: 15px; margin: 18px 0 6px; }
 .sub { color: var(--muted); margin: 0 0 16px; }
+pre, code { font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px;
+      padding: 10px 14px; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+"""
+
+CSS = (
+    BASE_CSS
+    + """
+h3 { font-size: 15px; margin: 18px 0 6px; }
 .badge { display: inline-block; padding: 1px 10px; border-radius: 12px; font-size: 13px;
          font-weight: 600; color: #fff; vertical-align: middle; margin-left: 8px; }
 .badge.complete, .badge.early_stopped { background: var(--ok); }
@@ -61,12 +71,8 @@ tr.avg td { border-top: 2px solid var(--line); font-style: italic; }
           border-radius: 6px; display: inline-block; }
 .scroll table { margin: 0; }
 .cols { display: flex; flex-wrap: wrap; gap: 32px; align-items: flex-start; }
-pre, code { font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px;
-      padding: 10px 14px; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 6px 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
-footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
   h2 { break-after: avoid; }
@@ -76,6 +82,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
   @page { margin: 14mm; }
 }
 """
+)
 
 
 # [meta] keys shown elsewhere on the page (Reproduce), not under Versions.

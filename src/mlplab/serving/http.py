@@ -145,22 +145,25 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in ENDPOINTS:
             self._answer("OPTIONS")  # the 404
             return
-        self.send_response(204)
-        headers = {"Allow": ENDPOINTS[path], **self._cors_headers()}
+        headers = {"Allow": ENDPOINTS[path]}
         if self.server.cors:
             headers["Access-Control-Allow-Methods"] = ENDPOINTS[path]
             headers["Access-Control-Allow-Headers"] = "Content-Type"
             headers["Access-Control-Max-Age"] = "600"
+        self._send_head(204, headers)
+        self.server.write_log(f"{self.address_string()} OPTIONS {path} 204")
+
+    def _send_head(self, status: int, headers: dict[str, str]) -> None:
+        """The status line and ``headers``, with the CORS ones when they are on."""
+        self.send_response(status)
+        cors = self.server.cors
+        if cors:
+            headers = {**headers, "Access-Control-Allow-Origin": cors}
+            if cors != "*":
+                headers["Vary"] = "Origin"
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.server.write_log(f"{self.address_string()} OPTIONS {path} 204")
-
-    def _cors_headers(self) -> dict[str, str]:
-        cors = self.server.cors
-        if not cors:
-            return {}
-        return {"Access-Control-Allow-Origin": cors, **({"Vary": "Origin"} if cors != "*" else {})}
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: _answer logs each request with what it did and how long it took."""
@@ -186,18 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _Reply.error(500, f"internal error: {reason}")
             if self.server.log is not None:
                 traceback.print_exc(file=self.server.log)
-        self.send_response(reply.status)
         headers = {
             "Content-Type": reply.content_type,
             "Content-Length": str(len(reply.body)),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
-            **self._cors_headers(),
             **reply.headers,
         }
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
+        self._send_head(reply.status, headers)
         self.wfile.write(reply.body)
         took = (time.perf_counter() - start) * 1000
         self.server.write_log(

@@ -13,6 +13,7 @@ from importlib.resources import files
 from typing import Any
 
 from mlplab._version import __version__
+from mlplab.report.html import BASE_CSS
 
 
 def subtitle(info: dict[str, Any]) -> str:
@@ -40,6 +41,7 @@ def page_html(info: dict[str, Any]) -> bytes:
     model = json.dumps(info).replace("<", "\\u003c")
     status = "" if info["status"] == "complete" else f" · status: {info['status']}"
     fields = {
+        "{{BASE_CSS}}": BASE_CSS.strip(),
         "{{TITLE}}": escape(info["name"]),
         "{{SUBTITLE}}": escape(subtitle(info)),
         "{{RUN}}": escape(f"run {info['run']}{status}"),
