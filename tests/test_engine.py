@@ -1,5 +1,7 @@
 """EpochMonitor decides the same way for every trainer: tested with a stand-in model."""
 
+import math
+
 import numpy as np
 
 from mlplab.config import TrainConfig
@@ -97,3 +99,38 @@ def test_predict_pads_to_few_shapes_and_answers_each_image_alone(digits_run, dig
     for i in (0, 1, 2, len(x) - 1):
         alone = FitTrainer().predict(digits_run.model, x[i : i + 1])
         np.testing.assert_allclose(alone[0], together[i], atol=1e-5)
+
+
+def test_a_prune_hook_stops_training_as_pruned():
+    model = FakeModel()
+    seen = []
+
+    def prune(stats):
+        seen.append(stats["epoch"])
+        return "behind the median" if stats["epoch"] == 2 else None
+
+    monitor = EpochMonitor(model, TrainConfig(epochs=5), StopRequest(prune=prune))
+    result = run_epochs(monitor, model, [1.0, 0.9, 0.8, 0.7, 0.6])
+    assert result.status == "pruned" and len(result.history) == 2 and seen == [1, 2]
+    assert result.message == "pruned after epoch 2: behind the median"
+    assert float(model.weights[0]) == 2.0  # the pruned epoch's weights are kept
+
+
+def test_a_prune_in_the_last_epoch_leaves_the_run_complete():
+    monitor = EpochMonitor(FakeModel(), TrainConfig(epochs=2), StopRequest(prune=lambda s: "x"))
+    result = run_epochs(monitor, FakeModel(), [1.0, 0.9])
+    assert result.status == "pruned" and len(result.history) == 1
+    monitor = EpochMonitor(
+        FakeModel(), TrainConfig(epochs=2), StopRequest(prune=lambda s: "x" * (s["epoch"] == 2))
+    )
+    result = run_epochs(monitor, FakeModel(), [1.0, 0.9])
+    assert result.status == "complete" and len(result.history) == 2
+
+
+def test_a_diverged_epoch_is_not_asked_about_pruning():
+    asked = []
+    stop = StopRequest(prune=lambda stats: asked.append(stats["epoch"]))
+    result = run_epochs(
+        EpochMonitor(FakeModel(), TrainConfig(), stop), FakeModel(), [1.0, math.nan]
+    )
+    assert result.status == "diverged" and asked == [1]

@@ -9,6 +9,7 @@
     >>> mlplab.compare_runs([a, b], out="compare")   # table, compare.png, compare.html
     >>> mlplab.list_runs("runs", best=5)             # RunRecords, best test accuracy first
     >>> mlplab.serve("last", port=8000)              # a page and a JSON API, until Ctrl-C
+    >>> mlplab.tune("digits-mlp", {"train.learning_rate": "1e-4..1e-2:log"}, trials=20)
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -31,6 +32,7 @@ from mlplab.report.build import report_run
 from mlplab.report.compare import compare_runs
 from mlplab.runs import Run, load_run
 from mlplab.serving import serve
+from mlplab.tuning.tuner import TuneResult, tune
 
 __all__ = [
     "AugmentConfig",
@@ -44,6 +46,7 @@ __all__ = [
     "RunError",
     "RunRecord",
     "TrainConfig",
+    "TuneResult",
     "__version__",
     "compare_runs",
     "evaluate",
@@ -59,4 +62,5 @@ __all__ = [
     "resume",
     "serve",
     "train",
+    "tune",
 ]

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,6 +119,7 @@ def train(
     offline: bool | None = None,
     checkpoint_seconds: float = 60.0,
     report: bool = True,
+    prune: Callable[[dict[str, float]], str | None] | None = None,
 ) -> Run:
     """Train a network and write its run directory under ``out``; return the loaded Run.
 
@@ -132,6 +133,9 @@ def train(
     checkpoint.keras, resume.npz and history.csv after an epoch when this long has passed since
     the last save (removed once the run is written, resume.npz kept if it was interrupted).
     report: write the plots and the self-contained report.html (report.txt is always written).
+    prune: called after each epoch with its stats (``epoch``, ``loss``, ``val_accuracy``, ...);
+    a reason it returns stops training there and writes the run with status ``pruned`` (how
+    :func:`mlplab.tune` drops unpromising trials).
     """
     started = time.perf_counter()
     cfg = resolve_config(config, overrides)
@@ -145,6 +149,7 @@ def train(
         offline=offline,
         checkpoint_seconds=checkpoint_seconds,
         report=report,
+        prune=prune,
     )
 
 
@@ -196,6 +201,7 @@ def _train_and_write(
     offline: bool | None,
     checkpoint_seconds: float,
     report: bool,
+    prune: Callable[[dict[str, float]], str | None] | None = None,
 ) -> Run:
     """train() and resume(): train ``cfg`` and write the run into a new directory under
     ``out``, or into the directory of the resumed run ``point``."""
@@ -212,7 +218,7 @@ def _train_and_write(
     import keras
 
     from mlplab.engine import StartPoint, StopRequest, get_trainer, steps_per_epoch
-    from mlplab.metrics import classification_metrics
+    from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
     from mlplab.model import build_model, compile_model
     from mlplab.progress import make_listener
     from mlplab.report.build import (
@@ -261,7 +267,7 @@ def _train_and_write(
         writer = RunWriter(point.path)
     # Marked as being trained until it is written: `mlplab resume` refuses it meanwhile.
     # Ctrl-C stops training, and then waits for the run to be written (never half a run).
-    stop = StopRequest()
+    stop = StopRequest(prune=prune)
     with marked_training(writer.path), _stop_on_ctrl_c(stop, stream) as ctrl_c:
         if point is not None:
             # Unfinished again until it is written: a stale metrics.json would say otherwise,
@@ -298,6 +304,11 @@ def _train_and_write(
 
         proba = trainer.predict(model, splits.x_test)
         metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
+        if splits.x_val is not None:
+            # The kept model's (after an early stop's restore, or EMA): what tuning maximises.
+            val_proba = trainer.predict(model, splits.x_val)
+            metrics["val_loss"] = cross_entropy(splits.y_val, val_proba)
+            metrics["val_accuracy"] = float(np.mean(predicted_labels(val_proba) == splits.y_val))
 
         writer.text(HISTORY_FILE, history_csv(result.history))
         writer.model(model)

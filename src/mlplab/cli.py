@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a network and write a run directory",
         description="Train a recipe or a config file; writes runs/<UTC time>-<name>/.",
     )
-    _add_config_arguments(train)
+    add_config_arguments(train)
     train.add_argument("--epochs", type=int, help="= --set train.epochs=N")
     train.add_argument("--batch-size", type=int, help="= --set train.batch_size=N")
     train.add_argument("--lr", type=float, help="= --set train.learning_rate=X")
@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
+    from mlplab import cli_tune  # here: it takes the helpers above from this module
+
+    cli_tune.add_parser(commands)
+
     report = commands.add_parser(
         "report",
         help="(re)write a run's plots and self-contained report.html",
@@ -294,12 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a resolved config as TOML (a starting point for your own)",
         description="Print the resolved config of a recipe or file with --set applied.",
     )
-    _add_config_arguments(config)
+    add_config_arguments(config)
     config.add_argument("--keys", action="store_true", help="list every key, default and meaning")
     return parser
 
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "config",
         nargs="?",
@@ -646,6 +650,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         where = f" on {args.dataset}" if args.dataset else ""
         print(f"no runs{where} in {args.folder}/")
+        _print_studies(args.folder)
         return 0
     header = ["run", "name", "dataset", "date (UTC)", "epochs", "test acc", "status"]
     print(
@@ -670,13 +675,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
     resumable = [r.path.name for r in records if can_resume(r.path)]
     if resumable:
         print(f"\ncan go on with `mlplab resume RUN`: {', '.join(resumable)}")
+    _print_studies(args.folder)
     return 0
+
+
+def _print_studies(folder: str) -> None:
+    """Name the `mlplab tune` studies in ``folder``: their trials are runs one level down."""
+    from mlplab.tuning.study import TUNE_FILE
+
+    studies = sorted(p.parent.name for p in Path(folder).glob(f"*/{TUNE_FILE}"))
+    if studies:
+        names = ", ".join(studies)
+        print(f"\nstudies (their trials: mlplab runs {folder}/STUDY): {names}")
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from mlplab import cli_datasets
 
     return cli_datasets.run(args)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from mlplab import cli_tune
+
+    return cli_tune.run(args)
 
 
 COMMANDS: dict[str, Any] = {
@@ -692,6 +714,7 @@ COMMANDS: dict[str, Any] = {
     "report": cmd_report,
     "compare": cmd_compare,
     "runs": cmd_runs,
+    "tune": cmd_tune,
 }
 
 

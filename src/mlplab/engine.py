@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,9 +57,15 @@ class SilentListener:
 
 @dataclass
 class StopRequest:
-    """Set from outside (a Ctrl-C handler) to stop training after the current step."""
+    """Set from outside (a Ctrl-C handler) to stop training after the current step.
+
+    prune: asked after every recorded epoch (that did not stop training otherwise) with its
+    stats; a reason it returns stops training there, with status ``pruned`` (a tuner's
+    pruner, which has seen enough of this trial).
+    """
 
     requested: bool = False
+    prune: Callable[[dict[str, float]], str | None] | None = None
 
     def set(self) -> None:
         self.requested = True
@@ -67,7 +74,7 @@ class StopRequest:
 @dataclass
 class FitResult:
     """history: one dict per complete epoch (epoch, loss, accuracy, [val_loss, val_accuracy],
-    lr, seconds). status: complete, early_stopped, interrupted or diverged."""
+    lr, seconds). status: complete, early_stopped, interrupted, diverged or pruned."""
 
     history: list[dict[str, float]] = field(default_factory=list)
     status: str = "complete"
@@ -160,6 +167,11 @@ class EpochMonitor:
                 f"early stopping after epoch {stats['epoch']}: no improvement for "
                 f"{self.patience} epochs; restored epoch {self.result.best_epoch}"
             )
+            return True
+        reason = self.stop.prune(stats) if self.stop.prune else None
+        if reason and stats["epoch"] < self.epochs:
+            self.result.status = "pruned"
+            self.result.message = f"pruned after epoch {stats['epoch']}: {reason}"
             return True
         if self.stop.requested and stats["epoch"] < self.epochs:
             self.result.status = "interrupted"

@@ -45,7 +45,7 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
          font-weight: 600; color: #fff; vertical-align: middle; margin-left: 8px; }
 .badge.complete, .badge.early_stopped { background: var(--ok); }
 .badge.interrupted { background: var(--warn); } .badge.diverged { background: var(--bad); }
-.badge.incomplete, .badge.unknown { background: var(--muted); }
+.badge.incomplete, .badge.unknown, .badge.pruned { background: var(--muted); }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0 8px; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 8px 16px;
         min-width: 140px; background: var(--soft); }

@@ -1,0 +1,207 @@
+"""``mlplab tune``: search hyperparameters with Optuna, each trial a run in a study folder."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from mlplab._text import aligned
+from mlplab.cli import EXIT_INTERRUPTED, OFFLINE_HELP, add_config_arguments
+from mlplab.errors import ConfigError
+
+TOP_SHOWN = 5
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``tune`` to the CLI's sub-commands."""
+    tune = commands.add_parser(
+        "tune",
+        help="search hyperparameters (Optuna): a run per trial, the best config to train",
+        description=(
+            "Train a recipe or config many times, each trial with the searched keys drawn by "
+            "Optuna's TPE sampler, and keep the one with the best validation score (never the "
+            "test split's). Trials that fall behind are stopped early (pruned). Writes "
+            "runs/<UTC time>-<name>-tune/: a run per trial, trials.csv, tune.png and "
+            "best.toml; go on later (or from a second terminal) with --study."
+        ),
+        epilog=(
+            "SPEC is a list of choices (model.activation=relu,tanh; model.hidden=[64],[128,64]) "
+            "or a range LOW..HIGH, with :log for a log scale (train.learning_rate=1e-4..1e-2:log; "
+            "integers for integer keys: train.batch_size=16..256:log)."
+        ),
+    )
+    add_config_arguments(tune)
+    tune.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="KEY=SPEC",
+        help="a config key to search and its choices or range (repeatable; see below)",
+    )
+    tune.add_argument(
+        "--space",
+        metavar="FILE.toml",
+        help="read the keys to search from the [search] table of this file (a study's "
+        "tune.toml will do); --search adds to it",
+    )
+    tune.add_argument("--trials", type=int, default=20, help="trials to run (default: 20)")
+    tune.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="start no trial after this long"
+    )
+    tune.add_argument("--epochs", type=int, help="= --set train.epochs=N (for every trial)")
+    tune.add_argument("--dataset", help="= --set data.dataset=NAME")
+    tune.add_argument(
+        "--objective",
+        choices=("val_accuracy", "val_loss"),
+        default="val_accuracy",
+        help="what a trial is judged by, on the validation split (default: %(default)s)",
+    )
+    tune.add_argument(
+        "--no-prune",
+        dest="prune",
+        action="store_false",
+        help="train every trial to the end (default: stop those behind the median early)",
+    )
+    tune.add_argument(
+        "--study",
+        metavar="DIR",
+        help="go on with this study folder (its own config and search; in a second terminal, "
+        "two processes share the work)",
+    )
+    tune.add_argument(
+        "--out", default="runs", help="folder for the study folder (default: %(default)s)"
+    )
+    tune.add_argument(
+        "-v", "--verbose", action="store_true", help="show every trial's epochs as it trains"
+    )
+    tune.add_argument("-q", "--quiet", action="store_true", help="no line per trial")
+    tune.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlplab.tuning.tuner import tune
+
+    if args.study is not None and (args.config or args.search or args.space or _overrides(args)):
+        raise ConfigError(
+            f"--study {args.study}: a study keeps its own config and search space; give only "
+            "--trials, --timeout (and -v, -q, --offline) with it"
+        )
+    space = _space(args)
+    result = tune(
+        None if args.study else args.config,
+        space,
+        trials=args.trials,
+        timeout=args.timeout,
+        study=args.study,
+        overrides=_overrides(args),
+        objective=args.objective,
+        prune=args.prune,
+        out=args.out,
+        verbose=not args.quiet,
+        train_verbose=args.verbose,
+        command="mlplab " + shlex.join(args.argv),
+        offline=args.offline,
+    )
+    print(summary(result))
+    if result.stopped == "interrupted":
+        return EXIT_INTERRUPTED
+    return 0 if result.best is not None or not result.trials else 1
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.dataset is not None:
+        overrides.append(f'data.dataset="{args.dataset}"')
+    return overrides
+
+
+def _space(args: argparse.Namespace) -> dict[str, Any]:
+    """--space FILE's [search] table, then each --search KEY=SPEC (which wins)."""
+    from mlplab.tuning.space import parse_cli_spec
+
+    space: dict[str, Any] = {}
+    if args.space:
+        path = Path(args.space)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read it as TOML: {exc}") from None
+        search = data.get("search")
+        if not isinstance(search, dict) or not search:
+            raise ConfigError(
+                f'{path}: no [search] table (e.g. "train.learning_rate" = "1e-4..1e-2:log")'
+            )
+        space.update(search)
+    for text in args.search:
+        key, spec = parse_cli_spec(text)
+        space[key] = spec
+    return space
+
+
+def summary(result: Any) -> str:
+    """What the search found: the best trial, the leading trials, and what to do next."""
+    from mlplab.tuning.space import shown
+
+    trials = result.trials
+    counts: dict[str, int] = {}
+    for record in trials:
+        counts[record.state] = counts.get(record.state, 0) + 1
+    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
+    repeats = sum(1 for record in trials if record.repeat_of is not None)
+    if repeats:
+        tally += f"; {repeats} of them repeat earlier settings, not trained again"
+    lines = [f"{len(trials)} trials ({tally})" if trials else "no trials yet"]
+    best = result.best
+    if best is not None:
+        lines.append(f"best: trial {best.number}, {result.objective} {best.value:.4f}")
+        lines += [f"  {key} = {shown(value)}" for key, value in best.params.items()]
+        test = "" if best.test_accuracy is None else f" (test accuracy {best.test_accuracy:.4f})"
+        lines.append(f"  run: {best.run}{test}")
+        lines += ["", _leading_table(result), ""]
+        importance = _importance_line(result)
+        if importance:
+            lines += [importance, ""]
+        lines += [
+            f"study: {result.path}/  (trials.csv, tune.png, best.toml)",
+            f"next: mlplab train {result.path / 'best.toml'} --seeds 5   "
+            "(does the best hold over seeds?)",
+            f"      mlplab tune --study {result.path} --trials 10   (search on)",
+        ]
+    else:
+        lines.append(f"study: {result.path}/  (no trial is complete yet)")
+    return "\n".join(lines)
+
+
+def _leading_table(result: Any) -> str:
+    from mlplab.tuning.space import shown
+
+    done = [r for r in result.trials if r.state == "complete" and r.repeat_of is None]
+    sign = -1 if result.direction == "maximize" else 1
+    leading = sorted(done, key=lambda r: (sign * r.value, r.number))[:TOP_SHOWN]
+    keys = result.keys
+    rows = [
+        [
+            str(r.number),
+            f"{r.value:.4f}",
+            *(shown(r.params[key]) if key in r.params else "—" for key in keys),
+            "" if r.epochs is None else str(r.epochs),
+            "" if r.seconds is None else f"{r.seconds:.1f}",
+        ]
+        for r in leading
+    ]
+    title = f"leading trials (by {result.objective}, of {len(done)} complete):"
+    return title + "\n" + aligned(["trial", result.objective, *keys, "epochs", "s"], rows)
+
+
+def _importance_line(result: Any) -> str:
+    if not result.importances:
+        return ""
+    shares = ", ".join(f"{key} {share:.2f}" for key, share in result.importances.items())
+    return f"importance (Optuna's PED-ANOVA, share of the {result.objective}'s spread): {shares}"

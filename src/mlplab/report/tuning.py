@@ -1,0 +1,172 @@
+"""tune.png: how a search went — the objective per trial, and against each searched key."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlplab._io import atomic_write_bytes
+from mlplab.report.plots import STYLE, margins, plt, to_png
+from mlplab.tuning.space import Dimension, shown
+
+if TYPE_CHECKING:
+    from mlplab.tuning.study import Study, TrialRecord
+
+COLUMNS = 3
+COMPLETE, PRUNED, BEST = "#4f81bd", "#a6a6a6", "#c0504d"
+
+
+def tuning_png(study: Study, records: Sequence[TrialRecord], path: Path) -> None:
+    """Write the study's picture to ``path`` (atomically)."""
+    best = study.best()
+    atomic_write_bytes(
+        path,
+        tuning_chart(
+            records,
+            study.dimensions,
+            study.settings.objective,
+            study.settings.direction == "maximize",
+            best.number if best else None,
+            f"{study.base.name}: {len(records)} trials ({study.path.name})",
+        ),
+    )
+
+
+def tuning_chart(
+    records: Sequence[TrialRecord],
+    dimensions: Sequence[Dimension],
+    objective: str,
+    maximize: bool,
+    best: int | None,
+    title: str,
+) -> bytes:
+    """PNG bytes: the objective per trial with the best so far (first panel), then the
+    objective against each searched key. Pruned trials are grey, at the last value they
+    reported; the best trial is red."""
+    panels = 1 + len(dimensions)
+    columns = min(panels, COLUMNS)
+    rows = math.ceil(panels / columns)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.4 * rows + 0.5))
+        margins(fig, left=0.7, right=0.25, bottom=0.6, top=0.7, wspace=0.3)
+        fig.subplots_adjust(hspace=0.55)
+        flat = list(getattr(axes, "flat", [axes]))
+        _history_panel(flat[0], records, objective, maximize, best)
+        for ax, dimension in zip(flat[1:], dimensions, strict=False):
+            _key_panel(ax, records, dimension, objective, best)
+        for ax in flat[panels:]:
+            ax.set_visible(False)
+        fig.suptitle(title)
+        return to_png(fig)
+
+
+def _points(records: Sequence[TrialRecord], state: str) -> list[tuple[TrialRecord, float]]:
+    value = "value" if state == "complete" else "last_value"
+    return [
+        (r, getattr(r, value))
+        for r in records
+        if r.state == state and getattr(r, value) is not None and math.isfinite(getattr(r, value))
+    ]
+
+
+def _history_panel(
+    ax: Any, records: Sequence[TrialRecord], objective: str, maximize: bool, best: int | None
+) -> None:
+    done = _points(records, "complete")
+    pruned = _points(records, "pruned")
+    ax.plot(
+        [r.number for r, _ in done],
+        [v for _, v in done],
+        "o",
+        color=COMPLETE,
+        ms=4,
+        label="complete",
+    )
+    if pruned:
+        ax.plot(
+            [r.number for r, _ in pruned],
+            [v for _, v in pruned],
+            "x",
+            color=PRUNED,
+            ms=5,
+            label="pruned (last value)",
+        )
+    running: list[tuple[int, float]] = []
+    for record, value in sorted(done, key=lambda point: point[0].number):
+        if not running or (value > running[-1][1] if maximize else value < running[-1][1]):
+            running.append((record.number, value))
+        else:
+            running.append((record.number, running[-1][1]))
+    if running:
+        ax.step(
+            [n for n, _ in running],
+            [v for _, v in running],
+            where="post",
+            color=BEST,
+            lw=1.2,
+            label="best so far",
+        )
+    _mark_best(ax, [(r.number, v) for r, v in done if r.number == best])
+    ax.margins(y=0.08)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.set_title(f"{objective} per trial")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    if done or pruned:
+        ax.legend(loc="best", fontsize="small")
+
+
+def _key_panel(
+    ax: Any,
+    records: Sequence[TrialRecord],
+    dimension: Dimension,
+    objective: str,
+    best: int | None,
+) -> None:
+    key = dimension.key
+    labels = [shown(c) for c in dimension.choices] if dimension.choices is not None else []
+
+    def x_of(record: TrialRecord) -> float:
+        value = record.params[key]
+        return labels.index(shown(value)) if labels else float(value)
+
+    for state, style, color in (("pruned", "x", PRUNED), ("complete", "o", COMPLETE)):
+        points = [(r, v) for r, v in _points(records, state) if key in r.params]
+        ax.plot(
+            [x_of(r) for r, _ in points],
+            [v for _, v in points],
+            style,
+            color=color,
+            ms=4 if style == "o" else 5,
+            alpha=0.8,
+        )
+        if state == "complete":
+            _mark_best(ax, [(x_of(r), v) for r, v in points if r.number == best])
+    if labels:
+        ax.set_xticks(
+            range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0, fontsize="small"
+        )
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    elif dimension.log:
+        ax.set_xscale("log")
+    ax.margins(y=0.08)
+    ax.set_xlabel(key)
+    ax.set_ylabel(objective)
+    ax.set_title(key)
+    ax.grid(alpha=0.3)
+
+
+def _mark_best(ax: Any, points: Sequence[tuple[float, float]]) -> None:
+    if points:
+        ax.plot(
+            [x for x, _ in points],
+            [y for _, y in points],
+            "*",
+            color=BEST,
+            ms=13,
+            label="best",
+            zorder=5,
+        )

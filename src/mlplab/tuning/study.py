@@ -1,0 +1,305 @@
+"""A study folder: the trials of one search, kept in an Optuna journal beside their runs.
+
+``<out>/<UTC time>-<name>-tune/`` holds::
+
+    tune.toml       the search: [tune] objective, pruning, command; [search] key = spec
+    base.toml       the config every trial starts from (each trial changes the searched keys)
+    study.journal   Optuna's journal file: every trial's parameters, state and value; several
+                    processes may share it (`mlplab tune --study DIR` in each)
+    trials.csv      one row per trial, rewritten after each
+    best.toml       the best trial's config, named as the base: `mlplab train best.toml`
+    tune.png        objective per trial, and per searched key
+    <UTC time>-<name>-trialNNN/   each trial's run directory (a normal run)
+
+Trials are numbered from 1 (Optuna's number + 1) everywhere mlplab shows them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlplab._io import atomic_write_text
+from mlplab.config import RunConfig, load_config, to_toml
+from mlplab.errors import ConfigError, RunError
+from mlplab.tuning.space import Dimension, build_space, label, toml_text
+
+if TYPE_CHECKING:
+    import optuna
+
+TUNE_FILE = "tune.toml"
+BASE_FILE = "base.toml"
+JOURNAL_FILE = "study.journal"
+TRIALS_FILE = "trials.csv"
+BEST_FILE = "best.toml"
+PLOT_FILE = "tune.png"
+STUDY_NAME = "mlplab"
+OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What tune.toml records. specs: ``{key: list of choices or "LOW..HIGH[:log]"}``."""
+
+    specs: dict[str, Any]
+    objective: str = "val_accuracy"
+    prune: bool = True
+    created: str = ""
+    command: str = ""
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    def to_toml(self, meta: dict[str, str]) -> str:
+        tune = {"objective": self.objective, "prune": self.prune, "created": self.created}
+        tune |= {"command": self.command, **meta}
+        # Keys quoted: a bare train.epochs would be a table inside [search].
+        search = [f"{json.dumps(key)} = {toml_text(spec)}" for key, spec in self.specs.items()]
+        return to_toml({"tune": tune}) + "\n[search]\n" + "\n".join(search) + "\n"
+
+
+@dataclass
+class TrialRecord:
+    """One trial as mlplab shows it. state: complete, pruned, failed, skipped, interrupted
+    or running.
+
+    value: the objective (the kept model's validation accuracy or loss), None unless
+    complete; for a pruned trial, ``last_value`` is the last one reported before it stopped.
+    val_loss: breaks ties of validation accuracy (a few hundred validation images give few
+    distinct accuracies). params: the searched keys' config values. run: its run directory
+    (None if skipped). seconds: the trial's whole time, data loading and compiling included.
+    repeat_of: the earlier trial with the same settings, whose result this one took.
+    """
+
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    run: Path | None = None
+    test_accuracy: float | None = None
+    epochs: int | None = None
+    seconds: float | None = None
+    note: str = ""
+    last_value: float | None = None
+    val_loss: float | None = None
+    repeat_of: int | None = None
+
+
+@dataclass
+class Study:
+    """An open study folder: its settings, base config, searched dimensions and Optuna study."""
+
+    path: Path
+    settings: StudySettings
+    base: RunConfig
+    dimensions: list[Dimension]
+    optuna_study: optuna.Study = field(repr=False)
+
+    def records(self) -> list[TrialRecord]:
+        """Every trial in the journal (those of other processes sharing it included)."""
+        return [self._record(trial) for trial in self.optuna_study.get_trials(deepcopy=False)]
+
+    def best(self) -> TrialRecord | None:
+        done = [r for r in self.records() if r.state == "complete" and r.value is not None]
+        if not done:
+            return None
+        sign = 1 if self.settings.direction == "maximize" else -1
+
+        def rank(r: TrialRecord) -> tuple[float, float, int]:
+            # Equal accuracy: the lower validation loss; then the earlier trial.
+            loss = r.val_loss if r.val_loss is not None else math.inf
+            return (sign * r.value, -loss, -r.number)
+
+        return max(done, key=rank)
+
+    def _record(self, trial: optuna.trial.FrozenTrial) -> TrialRecord:
+        attrs = trial.user_attrs
+        state = attrs.get("state") or trial.state.name.lower()
+        state = {"fail": "failed"}.get(state, state)
+        dims = {d.key: d for d in self.dimensions}
+        params = {
+            key: dims[key].value(drawn) if key in dims else drawn
+            for key, drawn in trial.params.items()
+        }
+        reported = trial.intermediate_values
+        return TrialRecord(
+            number=trial.number + 1,
+            state=state,
+            value=trial.value if state == "complete" else None,
+            params=params,
+            run=self.path / attrs["run"] if attrs.get("run") else None,
+            test_accuracy=attrs.get("test_accuracy"),
+            epochs=attrs.get("epochs"),
+            seconds=attrs.get("seconds"),
+            note=attrs.get("note", ""),
+            last_value=reported[max(reported)] if reported else None,
+            val_loss=attrs.get("val_loss"),
+            repeat_of=attrs.get("repeat_of"),
+        )
+
+    def write_tables(self) -> None:
+        """trials.csv, and best.toml when some trial is complete."""
+        atomic_write_text(self.path / TRIALS_FILE, trials_csv(self.records(), self.dimensions))
+        best = self.best()
+        if best is not None:
+            atomic_write_text(self.path / BEST_FILE, best_config_toml(self, best))
+
+
+def trials_csv(records: list[TrialRecord], dimensions: list[Dimension]) -> str:
+    """trial, state, value, test_accuracy, epochs, seconds, one column per searched key, run."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = [d.key for d in dimensions]
+    writer.writerow(
+        ["trial", "state", "value", "test_accuracy", "epochs", "seconds", *keys, "run", "note"]
+    )
+    for r in records:
+        writer.writerow(
+            [
+                r.number,
+                r.state,
+                _cell(r.value),
+                _cell(r.test_accuracy),
+                _cell(r.epochs),
+                _cell(r.seconds),
+                *(_cell(label(r.params[k])) if k in r.params else "" for k in keys),
+                r.run.name if r.run else "",
+                r.note,
+            ]
+        )
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def best_config_toml(study: Study, best: TrialRecord) -> str:
+    """The best trial's config under the base config's name, saying where it came from."""
+    config = study.base.with_overrides(
+        {
+            **best.params,
+            "description": (
+                f"tuned by mlplab tune: trial {best.number} of {study.path}, "
+                f"{study.settings.objective} {best.value:.4f}"
+            ),
+        }
+    )
+    return config.to_toml()
+
+
+def trial_name(base: RunConfig, number: int) -> str:
+    return f"{base.name}-trial{number:03d}"
+
+
+def create_study_folder(out: str | Path, name: str) -> Path:
+    """``out/<UTC time>-<name>-tune``, made now (RunWriter's naming, so it sorts by time)."""
+    from mlplab.runs import RunWriter
+
+    return RunWriter.create(out, f"{name}-tune").path
+
+
+def write_study_files(path: Path, settings: StudySettings, base: RunConfig) -> None:
+    from mlplab.api import versions
+
+    meta = {"mlplab": versions()["mlplab"]}
+    atomic_write_text(path / BASE_FILE, base.to_toml())
+    atomic_write_text(path / TUNE_FILE, settings.to_toml(meta))
+
+
+def read_study_files(path: Path) -> tuple[StudySettings, RunConfig]:
+    """tune.toml and base.toml of an existing study folder; RunError naming what is wrong."""
+    tune_file = path / TUNE_FILE
+    if not path.is_dir():
+        raise RunError(f"{path}: no such study folder")
+    if not tune_file.is_file() or not (path / BASE_FILE).is_file():
+        raise RunError(f"{path}: not a study folder (no {TUNE_FILE} or {BASE_FILE})")
+    try:
+        data = tomllib.loads(tune_file.read_text(encoding="utf-8"))
+        tune = data["tune"]
+        settings = StudySettings(
+            specs=dict(data["search"]),
+            objective=tune["objective"],
+            prune=bool(tune["prune"]),
+            created=tune.get("created", ""),
+            command=tune.get("command", ""),
+        )
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise RunError(f"{tune_file}: damaged study file ({type(exc).__name__}: {exc})") from None
+    if settings.objective not in OBJECTIVES:
+        raise RunError(f"{tune_file}: unknown objective {settings.objective!r}")
+    try:
+        base = load_config(path / BASE_FILE)
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
+    return settings, base
+
+
+def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> optuna.Study:
+    """The Optuna study in ``path/study.journal`` (created if new).
+
+    Sampler: TPE, seeded with ``train.seed`` plus the number of trials already in the study
+    (a study continued later does not draw its first trials again). Pruner: Optuna's
+    MedianPruner when pruning: from a quarter of the base config's epochs on (at least 1), a
+    trial whose objective is worse than the median of earlier trials at the same epoch
+    stops; the first 5 trials always run in full.
+    """
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warmup = max(1, base.train.epochs // 4)
+    pruner: optuna.pruners.BasePruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+        if settings.prune
+        else optuna.pruners.NopPruner()
+    )
+    journal = path / JOURNAL_FILE
+    try:
+        study = optuna.create_study(
+            storage=JournalStorage(JournalFileBackend(str(journal))),
+            study_name=STUDY_NAME,
+            direction=settings.direction,
+            pruner=pruner,
+            load_if_exists=True,
+        )
+        done = len(study.get_trials(deepcopy=False))
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:  # JSONDecodeError: ValueError
+        raise RunError(f"{journal}: damaged Optuna journal ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise RunError(f"{journal}: cannot open the study's journal: {exc.strerror}") from None
+    with warnings.catch_warnings():
+        # group is marked experimental; it is what lets TPE model keys that apply to some
+        # trials only (momentum with sgd, not with adam).
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.sampler = optuna.samplers.TPESampler(seed=base.train.seed + done, group=True)
+    return study
+
+
+def open_study(path: str | Path) -> Study:
+    """An existing study folder, ready for more trials (or for reading)."""
+    path = Path(path)
+    settings, base = read_study_files(path)
+    try:
+        dimensions = build_space(settings.specs, base)
+    except ConfigError as exc:
+        raise RunError(f"{path / TUNE_FILE}: {exc}") from None
+    return Study(path, settings, base, dimensions, open_optuna_study(path, settings, base))
+
+
+def now_text() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,382 @@
+"""The search loop: ask Optuna for a trial, train it as a normal run, tell Optuna how it did.
+
+Each trial is :func:`mlplab.train` with the searched keys set, written as a run inside the
+study folder. The objective is measured on the validation split, never the test split: the
+kept model's validation accuracy (or loss), after an early stop's restore and EMA, as
+``metrics.json`` records it. Trials that fall behind are pruned (stopped early) by Optuna's
+MedianPruner, from the validation score it is told after every epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from mlplab.api import ConfigLike, resolve_config
+from mlplab.config import RunConfig
+from mlplab.errors import ConfigError, RunError
+from mlplab.tuning.space import build_space, draw, label, shown, toml_text
+from mlplab.tuning.study import (
+    BASE_FILE,
+    OBJECTIVES,
+    PLOT_FILE,
+    Study,
+    StudySettings,
+    TrialRecord,
+    create_study_folder,
+    now_text,
+    open_optuna_study,
+    open_study,
+    trial_name,
+    write_study_files,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mlplab.runs import Run
+
+
+@dataclass
+class TuneResult:
+    """A study after :func:`tune`: ``path`` (its folder), ``trials`` (every trial so far, this
+    call's and earlier ones'), ``best`` (the best complete trial, or None), ``objective``,
+    ``direction`` ("maximize" or "minimize"), ``keys`` (the searched config keys),
+    ``stopped`` (why the loop ended early: "interrupted", "timeout", or ""), ``importances``
+    (each searched key's share of the objective's spread, largest first; see
+    :func:`importances`)."""
+
+    path: Path
+    trials: list[TrialRecord]
+    best: TrialRecord | None
+    objective: str
+    direction: str
+    keys: list[str]
+    stopped: str = ""
+    importances: dict[str, float] = field(default_factory=dict)
+
+    def best_run(self) -> Run:
+        """The best trial's run (its model, metrics and report)."""
+        from mlplab.runs import load_run
+
+        if self.best is None or self.best.run is None:
+            raise RunError(f"{self.path}: no trial is complete yet")
+        return load_run(self.best.run)
+
+
+def tune(
+    config: ConfigLike = None,
+    space: Mapping[str, Any] | None = None,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    study: str | Path | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    objective: str = "val_accuracy",
+    prune: bool = True,
+    out: str | Path = "runs",
+    verbose: bool = True,
+    train_verbose: bool = False,
+    stream: TextIO | None = None,
+    command: str | None = None,
+    offline: bool | None = None,
+    plot: bool = True,
+) -> TuneResult:
+    """Search ``space`` over ``trials`` trainings of ``config``; return the study.
+
+    space: ``{"train.learning_rate": "1e-4..1e-2:log", "model.hidden": [[64], [128, 64]]}``:
+    a key's choices, or a range "LOW..HIGH" ("...:log" for a log scale).
+    study: go on with an existing study folder instead (its own config and space; do not
+    pass them). Several processes may work on one study at once.
+    timeout: start no trial after this many seconds. objective: "val_accuracy" (maximised)
+    or "val_loss" (minimised), of the validation split, which must not be the test split.
+    prune: stop trials that fall behind early (Optuna's MedianPruner).
+    A Ctrl-C stops the trial being trained (its run is written, the trial counts as failed)
+    and ends the search; a second one aborts.
+    """
+    if trials < 0:
+        raise ConfigError(f"--trials {trials}: must be 0 or more")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout {timeout}: must be above 0 seconds")
+    stream = stream or sys.stderr
+    if study is not None:
+        if config is not None or space or overrides:
+            raise ConfigError(
+                f"{study}: a study keeps its own config and search space; give only --study "
+                "(and --trials, --timeout) to go on with it"
+            )
+        opened = open_study(study)
+        if verbose:
+            done = len(opened.records())
+            print(f"study {opened.path}: {done} trials so far; {_describe(opened)}", file=stream)
+    else:
+        opened = _new_study(config, space, overrides, objective, prune, out, command)
+        if verbose:
+            print(f"study {opened.path}: {_describe(opened)}", file=stream, flush=True)
+    stopped = _search(opened, trials, timeout, verbose, train_verbose, stream, offline)
+    opened.write_tables()
+    records = opened.records()
+    if plot and any(r.state in ("complete", "pruned") for r in records):
+        from mlplab.report.tuning import tuning_png
+
+        tuning_png(opened, records, opened.path / PLOT_FILE)
+    return TuneResult(
+        opened.path,
+        records,
+        opened.best(),
+        opened.settings.objective,
+        opened.settings.direction,
+        [d.key for d in opened.dimensions],
+        stopped,
+        importances(opened),
+    )
+
+
+def importances(study: Study, least_trials: int = 4) -> dict[str, float]:
+    """``{key: share}`` of the objective's spread that each searched key explains (Optuna's
+    default evaluator, PED-ANOVA), largest first; {} with one key or fewer than
+    ``least_trials`` complete trials, where it would say nothing."""
+    import optuna
+
+    complete = [r for r in study.records() if r.state == "complete"]
+    if len(study.dimensions) < 2 or len(complete) < least_trials:
+        return {}
+    try:
+        found = optuna.importance.get_param_importances(study.optuna_study)
+    except (RuntimeError, ValueError):  # e.g. every complete trial scored the same
+        return {}
+    return {key: float(share) for key, share in found.items()}
+
+
+def _new_study(
+    config: ConfigLike,
+    space: Mapping[str, Any] | None,
+    overrides: Mapping[str, Any] | Iterable[str] | None,
+    objective: str,
+    prune: bool,
+    out: str | Path,
+    command: str | None,
+) -> Study:
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    base = resolve_config(config, overrides)
+    validation = base.data.validation
+    if validation == "test" or validation == 0:
+        said = '"test"' if validation == "test" else "0"
+        raise ConfigError(
+            f"data.validation = {said}: tuning needs a validation split apart from the test "
+            "split (choosing on the test split would make its accuracy a score you selected "
+            "for); set data.validation = 0.1"
+        )
+    dimensions = build_space(dict(space or {}), base)
+    settings = StudySettings(
+        specs={d.key: d.spec for d in dimensions},
+        objective=objective,
+        prune=prune,
+        created=now_text(),
+        command=command or "mlplab.tune(...)",
+    )
+    path = create_study_folder(out, base.name)
+    write_study_files(path, settings, base)
+    return Study(path, settings, base, dimensions, open_optuna_study(path, settings, base))
+
+
+def _describe(study: Study) -> str:
+    keys = ", ".join(f"{d.key} {_spec_text(d.spec)}" for d in study.dimensions)
+    pruning = "pruning trials that fall behind" if study.settings.prune else "no pruning"
+    return f"{study.settings.direction} {study.settings.objective} over {keys}; {pruning}"
+
+
+def _spec_text(spec: Any) -> str:
+    if isinstance(spec, str):
+        return spec
+    return "{" + ", ".join(shown(choice) for choice in spec) + "}"
+
+
+def _search(
+    study: Study,
+    trials: int,
+    timeout: float | None,
+    verbose: bool,
+    train_verbose: bool,
+    stream: TextIO,
+    offline: bool | None,
+) -> str:
+    """Run up to ``trials`` trials; the reason it stopped early, or ""."""
+    deadline = time.monotonic() + timeout if timeout else None
+    for count in range(1, trials + 1):
+        if deadline is not None and time.monotonic() >= deadline:
+            if verbose:
+                print(f"--timeout: {count - 1} trials in the time given", file=stream)
+            return "timeout"
+        trial = study.optuna_study.ask()
+        number = trial.number + 1
+        values = draw(trial, study.dimensions, study.base)
+        if verbose:
+            drawn = "  ".join(f"{key}={shown(value)}" for key, value in values.items())
+            print(f"trial {number} ({count} of {trials})  {drawn}", file=stream, flush=True)
+        earlier = _same_settings(study, number, values)
+        if earlier is not None:
+            _repeat(study, trial, earlier)
+            if verbose:
+                print(
+                    f"  same settings as trial {earlier.number}: its result, not trained again",
+                    file=stream,
+                    flush=True,
+                )
+            continue
+        try:
+            config = study.base.with_overrides({**values, "name": trial_name(study.base, number)})
+        except ConfigError as exc:  # an impossible combination (momentum with adam)
+            _finish(study, trial, "skipped", note=str(exc))
+            if verbose:
+                print(f"  skipped: {exc}", file=stream, flush=True)
+            continue
+        run = _train_trial(study, trial, config, values, train_verbose, stream, offline)
+        if run.status == "interrupted":
+            _finish(study, trial, "interrupted", run=run, note="Ctrl-C")
+            if verbose:
+                print(
+                    f"  interrupted: the search stops here; go on with: "
+                    f"mlplab tune --study {study.path}",
+                    file=stream,
+                )
+            return "interrupted"
+        value = run.metrics.get(study.settings.objective)
+        if run.status == "pruned":
+            _finish(study, trial, "pruned", run=run, note=run.metrics.get("message", ""))
+        elif value is None or not math.isfinite(value):
+            _finish(study, trial, "failed", run=run, note=f"{run.status}: no finite objective")
+        else:
+            _finish(study, trial, "complete", run=run, value=value)
+        study.write_tables()
+        if verbose:
+            print("  " + _outcome(study, number, run, value), file=stream, flush=True)
+    return ""
+
+
+def _train_trial(
+    study: Study,
+    trial: optuna.Trial,
+    config: RunConfig,
+    values: Mapping[str, Any],
+    train_verbose: bool,
+    stream: TextIO,
+    offline: bool | None,
+) -> Run:
+    """Train one trial as a run in the study folder, telling the pruner every epoch."""
+    from mlplab.api import train
+
+    objective = study.settings.objective
+
+    def prune(stats: dict[str, float]) -> str | None:
+        score = stats.get(objective)
+        if score is None or not math.isfinite(score):
+            return None
+        trial.report(score, int(stats["epoch"]))
+        if trial.should_prune():
+            return f"{objective} {score:.4f} is behind the median of earlier trials at this epoch"
+        return None
+
+    try:
+        return train(
+            config,
+            out=study.path,
+            verbose=train_verbose,
+            stream=stream,
+            command=_trial_command(study, config.name, values),
+            offline=offline,
+            report=False,
+            prune=prune if study.settings.prune else None,
+        )
+    except BaseException as exc:  # Ctrl-C twice, or a data error: the trial did not finish
+        _finish(study, trial, "failed", note=str(exc).splitlines()[0] if str(exc) else "")
+        study.write_tables()
+        raise
+
+
+def _same_settings(study: Study, number: int, values: Mapping[str, Any]) -> TrialRecord | None:
+    """An earlier complete or pruned trial with exactly these values (training is
+    deterministic for a seed, so it would give the same result)."""
+    wanted = {key: label(value) for key, value in values.items()}
+    for record in study.records():
+        done = record.number < number and record.state in ("complete", "pruned")
+        if done and {key: label(value) for key, value in record.params.items()} == wanted:
+            return record
+    return None
+
+
+def _repeat(study: Study, trial: optuna.Trial, earlier: TrialRecord) -> None:
+    """Tell Optuna the earlier trial's result again (so its sampler learns from the draw)."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("repeat_of", earlier.number)
+    trial.set_user_attr("note", f"same settings as trial {earlier.number}: not trained again")
+    for key in ("run", "test_accuracy", "val_loss", "epochs"):
+        value = getattr(earlier, key)
+        if value is not None:
+            trial.set_user_attr(key, value.name if key == "run" else value)
+    trial.set_user_attr("seconds", 0.0)
+    trial.set_user_attr("state", earlier.state)
+    if earlier.state == "complete":
+        study.optuna_study.tell(trial, earlier.value)
+    else:
+        study.optuna_study.tell(trial, state=TrialState.PRUNED)
+
+
+def _finish(
+    study: Study,
+    trial: optuna.Trial,
+    state: str,
+    *,
+    run: Run | None = None,
+    value: float | None = None,
+    note: str = "",
+) -> None:
+    """Record the trial's outcome in the journal: its state, value, run and a note."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("state", state)
+    if note:
+        trial.set_user_attr("note", note)
+    if run is not None:
+        # By name: the study folder may move, or be opened from another working directory.
+        trial.set_user_attr("run", run.path.name)
+        trial.set_user_attr("test_accuracy", run.metrics.get("test_accuracy"))
+        trial.set_user_attr("val_loss", run.metrics.get("val_loss"))
+        trial.set_user_attr("epochs", run.metrics.get("epochs_completed"))
+        trial.set_user_attr("seconds", run.metrics.get("wall_seconds"))
+    if state == "complete":
+        study.optuna_study.tell(trial, value)
+    else:
+        optuna_state = TrialState.PRUNED if state == "pruned" else TrialState.FAIL
+        study.optuna_study.tell(trial, state=optuna_state)
+
+
+def _outcome(study: Study, number: int, run: Run, value: float | None) -> str:
+    """``val_accuracy 0.9722  (best 0.9750: trial 1)  20 epochs  4.1s`` or the pruned line."""
+    objective = study.settings.objective
+    epochs = run.metrics.get("epochs_completed")
+    seconds = run.metrics.get("wall_seconds") or 0.0
+    if run.status == "pruned":
+        return f"pruned after epoch {epochs}  {seconds:.1f}s"
+    best = study.best()
+    shown_value = "—" if value is None else f"{value:.4f}"
+    mark = "  new best" if best is not None and best.number == number else ""
+    if best is not None and not mark:
+        mark = f"  (best {best.value:.4f}: trial {best.number})"
+    return f"{objective} {shown_value}{mark}  {epochs} epochs  {seconds:.1f}s  {run.status}"
+
+
+def _trial_command(study: Study, name: str, values: Mapping[str, Any]) -> str:
+    """The command that trains this trial alone, from the study's base.toml."""
+    argv = ["mlplab", "train", str(study.path / BASE_FILE)]
+    for key, value in values.items():
+        argv += ["--set", f"{key}={toml_text(value)}"]
+    return shlex.join([*argv, "--name", name])

@@ -1,0 +1,377 @@
+"""mlplab tune: the search space, the study folder, the search loop and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+import mlplab
+from mlplab.cli import main
+from mlplab.config import RunConfig, load_config
+from mlplab.errors import ConfigError, RunError
+from mlplab.tuning.space import build_space, draw, parse_cli_spec
+from mlplab.tuning.study import (
+    BEST_FILE,
+    JOURNAL_FILE,
+    PLOT_FILE,
+    TRIALS_FILE,
+    TUNE_FILE,
+    StudySettings,
+    open_study,
+    read_study_files,
+    write_study_files,
+)
+from mlplab.tuning.tuner import _search
+
+QUICK = {"train.epochs": 3}
+BASE = RunConfig()
+
+
+# --- the search space -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        ("model.activation=relu,tanh", ["relu", "tanh"]),
+        ("model.hidden=[64],[128, 64]", [[64], [128, 64]]),
+        ("train.batch_size=32,64,128", [32, 64, 128]),
+        ("model.batch_norm=true,false", [True, False]),
+        ('name="a,b",c', ["a,b", "c"]),
+        ("train.learning_rate=1e-4..1e-2:log", "1e-4..1e-2:log"),
+        ("model.dropout = 0..0.5", "0..0.5"),
+    ],
+)
+def test_cli_specs_are_choices_or_ranges(text, spec):
+    assert parse_cli_spec(text)[1] == spec
+
+
+def test_ranges_and_choices_become_dimensions():
+    space = build_space(
+        {
+            "train.learning_rate": "1e-4..1e-2:log",
+            "train.batch_size": "16..256:log",
+            "model.dropout": "0..0.5",
+            "model.hidden": [[64], [128, 64]],
+        },
+        BASE,
+    )
+    lr, batch, dropout, hidden = space
+    assert (lr.low, lr.high, lr.log, lr.integer) == (1e-4, 1e-2, True, False)
+    assert batch.integer and batch.spec == "16..256:log"
+    assert not dropout.log and not dropout.integer
+    assert hidden.choices == ((64,), (128, 64)) and hidden.spec == [[64], [128, 64]]
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({}, "nothing to search"),
+        ({"train.learnig_rate": "1e-4..1e-2"}, "did you mean 'train.learning_rate'"),
+        ({"trian.epochs": [1, 2]}, "unknown key 'trian.epochs'"),
+        ({"name": ["a", "b"]}, "only settings can be searched"),
+        ({"model.activation": ["relu"]}, "two or more different choices"),
+        ({"model.activation": ["relu", "tanhh"]}, "did you mean 'tanh'"),
+        ({"train.learning_rate": "0.1..0.01"}, "LOW must be below HIGH"),
+        ({"train.learning_rate": "0..0.1:log"}, "must start above 0"),
+        ({"train.learning_rate": "1e-3..1e-2:lg"}, "the only scale is ':log'"),
+        ({"train.learning_rate": "a..b"}, "must be numbers"),
+        ({"train.learning_rate": "0.01"}, "expected a list of choices"),
+        ({"train.batch_size": "16..100.5"}, "takes integers"),
+        ({"model.dropout": "0..1.5"}, "model.dropout"),
+        ({"train.momentum": "0.5..0.9"}, "momentum applies to sgd and rmsprop"),
+    ],
+)
+def test_a_bad_space_is_one_line_naming_the_key(space, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        build_space(space, BASE)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_key_applies_only_where_the_earlier_draws_allow_it():
+    space = build_space({"train.optimizer": ["sgd", "adam"], "train.momentum": "0.5..0.9"}, BASE)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [draw(study.ask(), space, BASE) for _ in range(20)]
+    for values in drawn:
+        assert ("train.momentum" in values) == (values["train.optimizer"] == "sgd")
+        BASE.with_overrides(values)  # every drawn combination is a valid config
+    assert {v["train.optimizer"] for v in drawn} == {"sgd", "adam"}
+
+
+def test_the_settings_file_round_trips(tmp_path):
+    settings = StudySettings(
+        {"train.learning_rate": "0.0001..0.01:log", "model.hidden": [[64], [128, 64]]},
+        objective="val_loss",
+        prune=False,
+        command="mlplab tune ...",
+    )
+    write_study_files(tmp_path, settings, BASE)
+    text = (tmp_path / TUNE_FILE).read_text()
+    assert '"model.hidden" = [[64], [128, 64]]' in text  # one line, key quoted
+    read, base = read_study_files(tmp_path)
+    assert read.specs == settings.specs and read.objective == "val_loss" and not read.prune
+    assert base == BASE
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: (p / TUNE_FILE).write_text("[tune\n"), "damaged study file"),
+        (lambda p: (p / TUNE_FILE).unlink(), "not a study folder"),
+        (lambda p: (p / JOURNAL_FILE).write_text("garbage{\n"), "damaged Optuna journal"),
+        (
+            lambda p: (p / TUNE_FILE).write_text(
+                (p / TUNE_FILE).read_text().replace("train.epochs", "train.epoch")
+            ),
+            "did you mean 'train.epochs'",
+        ),
+    ],
+)
+def test_a_damaged_study_folder_is_one_line(tmp_path, damage, message):
+    write_study_files(tmp_path, StudySettings({"train.epochs": [2, 3]}), BASE)
+    damage(tmp_path)
+    with pytest.raises(RunError, match=re.escape(message)):
+        open_study(tmp_path)
+
+
+# --- searching, on digits -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tune")
+    return mlplab.tune(
+        overrides=QUICK,
+        space={"train.learning_rate": "1e-3..3e-2:log", "model.hidden": [[32], [64, 32]]},
+        trials=4,
+        prune=False,
+        out=out,
+        verbose=False,
+    )
+
+
+def test_a_search_writes_a_study_folder_of_runs(searched):
+    path = searched.path
+    assert path.name.endswith("-digits-mlp-tune")
+    for name in (TUNE_FILE, "base.toml", JOURNAL_FILE, TRIALS_FILE, BEST_FILE, PLOT_FILE):
+        assert (path / name).is_file(), name
+    assert (path / PLOT_FILE).read_bytes().startswith(b"\x89PNG")
+    assert [r.number for r in searched.trials] == [1, 2, 3, 4]
+    assert {r.state for r in searched.trials} == {"complete"}
+    for record in searched.trials:
+        run = mlplab.load_run(record.run)
+        assert run.config.name == f"digits-mlp-trial{record.number:03d}"
+        # The objective is the kept model's validation accuracy, as the run recorded it.
+        assert record.value == run.metrics["val_accuracy"]
+        assert record.test_accuracy == run.metrics["test_accuracy"]
+        assert run.config.train.learning_rate == record.params["train.learning_rate"]
+        assert list(run.config.model.hidden) == list(record.params["model.hidden"])
+    rows = list(csv.DictReader((path / TRIALS_FILE).open()))
+    assert [row["trial"] for row in rows] == ["1", "2", "3", "4"]
+    assert rows[0]["model.hidden"] in ("[32]", "[64, 32]")
+
+
+def test_the_best_trial_is_the_best_validation_score_and_best_toml_trains_it(searched):
+    best = searched.best
+    scores = [r.value for r in searched.trials]
+    assert best.value == max(scores)
+    config = load_config(searched.path / BEST_FILE)
+    assert config.name == "digits-mlp" and f"trial {best.number}" in config.description
+    assert config.train.learning_rate == best.params["train.learning_rate"]
+    assert config.train.epochs == 3
+    assert searched.best_run().path == best.run
+
+
+def test_a_trials_recorded_command_trains_the_same_model(searched, tmp_path):
+    record = searched.trials[1]
+    command = mlplab.load_run(record.run).meta["command"]
+    assert command.startswith(f"mlplab train {searched.path / 'base.toml'} --set ")
+    assert main([*shlex.split(command)[1:], "--out", str(tmp_path), "-q", "--no-report"]) == 0
+    again = mlplab.list_runs(tmp_path)[0]
+    assert again.test_accuracy == record.test_accuracy
+    assert mlplab.load_run(again.path).metrics["val_accuracy"] == record.value
+
+
+def test_going_on_with_a_study_adds_trials_with_new_draws(searched):
+    first = {r.params["train.learning_rate"] for r in searched.trials}
+    more = mlplab.tune(study=searched.path, trials=2, verbose=False, plot=False)
+    assert [r.number for r in more.trials] == [1, 2, 3, 4, 5, 6]
+    assert {r.params["train.learning_rate"] for r in more.trials[4:]}.isdisjoint(first)
+    with pytest.raises(ConfigError, match="keeps its own config"):
+        mlplab.tune("digits-mlp", study=searched.path, trials=1)
+
+
+def test_settings_drawn_again_are_not_trained_again(tmp_path):
+    result = mlplab.tune(
+        overrides=QUICK,
+        space={"model.activation": ["relu", "tanh"]},
+        trials=5,
+        out=tmp_path,
+        verbose=False,
+        plot=False,
+    )
+    trained = [r for r in result.trials if r.repeat_of is None]
+    repeats = [r for r in result.trials if r.repeat_of is not None]
+    assert len(trained) <= 2 and len(repeats) >= 3
+    runs = [p for p in result.path.iterdir() if p.is_dir()]
+    assert len(runs) == len(trained)
+    for record in repeats:
+        original = result.trials[record.repeat_of - 1]
+        assert record.params == original.params and record.value == original.value
+        assert record.run == original.run
+
+
+def test_a_pruned_trial_is_written_as_a_pruned_run(tmp_path):
+    study_path = mlplab.tune(
+        overrides={"train.epochs": 4},
+        space={"train.learning_rate": "1e-3..1e-2"},
+        trials=0,
+        out=tmp_path,
+        verbose=False,
+    ).path
+    study = open_study(study_path)
+    study.optuna_study.pruner = optuna.pruners.ThresholdPruner(lower=1.1)  # prunes every trial
+    _search(study, 1, None, False, False, sys.stderr, None)
+    (record,) = study.records()
+    assert record.state == "pruned" and record.epochs == 1 and record.last_value is not None
+    run = mlplab.load_run(record.run)
+    assert run.status == "pruned" and len(run.history) == 1
+    assert run.metrics["message"].startswith("pruned after epoch 1: val_accuracy")
+    assert [r.status for r in mlplab.list_runs(study_path)] == ["pruned"]
+
+
+def test_tuning_on_the_test_split_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="validation split apart from the test split"):
+        mlplab.tune(
+            overrides={"data.validation": "test"},
+            space={"train.epochs": [2, 3]},
+            out=tmp_path,
+        )
+    assert not any(tmp_path.iterdir())  # nothing written for a refused search
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def test_cli_tune_prints_the_best_and_what_to_do_next(tmp_path, capsys):
+    rc = main(
+        [
+            "tune",
+            "--search",
+            "train.learning_rate=1e-3..1e-2:log",
+            "--search",
+            "model.activation=relu,tanh",
+            "--epochs",
+            "2",
+            "--trials",
+            "4",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert re.search(
+        r"^trial 1 \(1 of 4\)  train\.learning_rate=\S+  model\.activation=", err, re.M
+    )
+    assert re.search(r"^4 trials \(", out, re.M)
+    assert re.search(r"^best: trial \d, val_accuracy 0\.\d{4}$", out, re.M)
+    assert "leading trials (by val_accuracy" in out
+    (study,) = tmp_path.iterdir()
+    assert f"next: mlplab train {study / 'best.toml'} --seeds 5" in out
+    assert "importance (Optuna's PED-ANOVA" in out
+    tune_toml = (study / TUNE_FILE).read_text()
+    assert 'command = "mlplab tune --search' in tune_toml
+    main(["runs", str(tmp_path)])
+    assert f"studies (their trials: mlplab runs {tmp_path}/STUDY): {study.name}" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--search", "train.epochs"], "expected KEY=CHOICES or KEY=LOW..HIGH"),
+        (["--search", "train.epoch=2,3"], "did you mean 'train.epochs'"),
+        (["--trials", "-1", "--search", "train.epochs=2,3"], "--trials -1: must be 0 or more"),
+        (["--timeout", "0", "--search", "train.epochs=2,3"], "--timeout 0"),
+        (["--space", "missing.toml"], "missing.toml: no such file"),
+        (["--study", "missing-study"], "missing-study: no such study folder"),
+        (["--study", ".", "--search", "train.epochs=2,3"], "keeps its own config"),
+        (["nosuchrecipe", "--search", "train.epochs=2,3"], "nosuchrecipe"),
+    ],
+)
+def test_cli_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_space_file_gives_the_keys(tmp_path, capsys):
+    space = tmp_path / "space.toml"
+    space.write_text('[search]\n"model.activation" = ["relu", "tanh"]\n')
+    rc = main(
+        ["tune", "--space", str(space), "--epochs", "1", "--trials", "1", "--out", str(tmp_path)]
+    )
+    assert rc == 0
+    (study,) = (p for p in tmp_path.iterdir() if p.is_dir())
+    assert '"model.activation" = ["relu", "tanh"]' in (study / TUNE_FILE).read_text()
+    space.write_text("[other]\n")
+    assert main(["tune", "--space", str(space)]) == 2
+    assert "no [search] table" in capsys.readouterr().err
+
+
+def test_cli_ctrl_c_stops_the_search_and_keeps_the_trial(tmp_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlplab",
+            "tune",
+            "--search",
+            "train.learning_rate=1e-3..1e-2",
+            "--epochs",
+            "500",
+            "--trials",
+            "3",
+            "--out",
+            str(tmp_path),
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("trial 1 ")):
+            line = process.stderr.readline()
+            assert line, lines
+            lines.append(line)
+        # Ctrl-C once the trial's run is being trained (its config.toml is written then).
+        while not list(tmp_path.glob("*-tune/*-trial001/config.toml")):
+            assert process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert "the search stops here; go on with: mlplab tune --study" in err
+    assert "Traceback" not in err and "1 trials (1 interrupted)" in out
+    (study,) = tmp_path.iterdir()
+    rows = list(csv.DictReader((study / TRIALS_FILE).open()))
+    assert [(row["trial"], row["state"]) for row in rows] == [("1", "interrupted")]
+    assert mlplab.load_run(study / rows[0]["run"]).status == "interrupted"
