@@ -26,7 +26,9 @@ from mlplab.tuning.study import (
     TRIALS_FILE,
     TUNE_FILE,
     StudySettings,
+    TrialRecord,
     open_study,
+    ranked,
     read_study_files,
     write_study_files,
 )
@@ -141,6 +143,23 @@ def test_a_damaged_study_folder_is_one_line(tmp_path, damage, message):
     damage(tmp_path)
     with pytest.raises(RunError, match=re.escape(message)):
         open_study(tmp_path)
+
+
+def test_ties_on_accuracy_go_to_the_lower_validation_loss_then_the_earlier_trial():
+    def record(number, value, val_loss, state="complete", repeat_of=None):
+        return TrialRecord(number, state, value, {}, val_loss=val_loss, repeat_of=repeat_of)
+
+    records = [
+        record(1, 0.97, 0.20),
+        record(2, 0.98, 0.15),
+        record(3, 0.98, 0.09),
+        record(4, 0.98, 0.09),
+        record(5, 0.98, 0.09, repeat_of=3),
+        record(6, None, None, state="pruned"),
+        record(7, 0.99, 0.30, state="failed"),
+    ]
+    assert [r.number for r in ranked(records, "maximize")] == [3, 4, 2, 1]
+    assert [r.number for r in ranked(records, "minimize")] == [1, 3, 4, 2]
 
 
 # --- searching, on digits -------------------------------------------------------------
@@ -286,6 +305,9 @@ def test_cli_tune_prints_the_best_and_what_to_do_next(tmp_path, capsys):
     assert re.search(r"^4 trials \(", out, re.M)
     assert re.search(r"^best: trial \d, val_accuracy 0\.\d{4}$", out, re.M)
     assert "leading trials (by val_accuracy" in out
+    best = re.search(r"^best: trial (\d+)", out, re.M).group(1)
+    table = out.split("leading trials")[1].splitlines()
+    assert table[3].split()[0] == best  # title, header, rule, then the best trial
     (study,) = tmp_path.iterdir()
     assert f"next: mlplab train {study / 'best.toml'} --seeds 5" in out
     assert "importance (Optuna's PED-ANOVA" in out

@@ -181,23 +181,22 @@ def summary(result: Any) -> str:
 
 def _leading_table(result: Any) -> str:
     from mlplab.tuning.space import shown
+    from mlplab.tuning.study import ranked
 
-    done = [r for r in result.trials if r.state == "complete" and r.repeat_of is None]
-    sign = -1 if result.direction == "maximize" else 1
-    leading = sorted(done, key=lambda r: (sign * r.value, r.number))[:TOP_SHOWN]
-    keys = result.keys
+    done = ranked(result.trials, result.direction)
     rows = [
         [
             str(r.number),
             f"{r.value:.4f}",
-            *(shown(r.params[key]) if key in r.params else "—" for key in keys),
+            *(shown(r.params[key]) if key in r.params else "—" for key in result.keys),
             "" if r.epochs is None else str(r.epochs),
             "" if r.seconds is None else f"{r.seconds:.1f}",
         ]
-        for r in leading
+        for r in done[:TOP_SHOWN]
     ]
     title = f"leading trials (by {result.objective}, of {len(done)} complete):"
-    return title + "\n" + aligned(["trial", result.objective, *keys, "epochs", "s"], rows)
+    header = ["trial", result.objective, *result.keys, "epochs", "s"]
+    return title + "\n" + aligned(header, rows)
 
 
 def _importance_line(result: Any) -> str:

@@ -46,12 +46,12 @@ def tuning_chart(
     objective against each searched key. Pruned trials are grey, at the last value they
     reported; the best trial is red."""
     panels = 1 + len(dimensions)
-    columns = min(panels, COLUMNS)
+    columns = 2 if panels == 4 else min(panels, COLUMNS)  # 2 x 2 rather than 3 + 1
     rows = math.ceil(panels / columns)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.4 * rows + 0.5))
         margins(fig, left=0.7, right=0.25, bottom=0.6, top=0.7, wspace=0.3)
-        fig.subplots_adjust(hspace=0.55)
+        fig.subplots_adjust(hspace=0.5)
         flat = list(getattr(axes, "flat", [axes]))
         _history_panel(flat[0], records, objective, maximize, best)
         for ax, dimension in zip(flat[1:], dimensions, strict=False):

@@ -109,17 +109,8 @@ class Study:
         return [self._record(trial) for trial in self.optuna_study.get_trials(deepcopy=False)]
 
     def best(self) -> TrialRecord | None:
-        done = [r for r in self.records() if r.state == "complete" and r.value is not None]
-        if not done:
-            return None
-        sign = 1 if self.settings.direction == "maximize" else -1
-
-        def rank(r: TrialRecord) -> tuple[float, float, int]:
-            # Equal accuracy: the lower validation loss; then the earlier trial.
-            loss = r.val_loss if r.val_loss is not None else math.inf
-            return (sign * r.value, -loss, -r.number)
-
-        return max(done, key=rank)
+        leading = ranked(self.records(), self.settings.direction)
+        return leading[0] if leading else None
 
     def _record(self, trial: optuna.trial.FrozenTrial) -> TrialRecord:
         attrs = trial.user_attrs
@@ -152,6 +143,22 @@ class Study:
         best = self.best()
         if best is not None:
             atomic_write_text(self.path / BEST_FILE, best_config_toml(self, best))
+
+
+def ranked(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
+    """The complete trials, best first (repeats of earlier settings left out).
+
+    Equal scores go to the lower validation loss (a few hundred validation images give few
+    distinct accuracies), then to the earlier trial.
+    """
+    sign = 1 if direction == "maximize" else -1
+
+    def rank(r: TrialRecord) -> tuple[float, float, int]:
+        loss = r.val_loss if r.val_loss is not None else math.inf
+        return (-sign * r.value, loss, r.number)
+
+    done = [r for r in records if r.state == "complete" and r.value is not None]
+    return sorted((r for r in done if r.repeat_of is None), key=rank)
 
 
 def trials_csv(records: list[TrialRecord], dimensions: list[Dimension]) -> str:
@@ -253,7 +260,7 @@ def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> o
 
     Sampler: TPE, seeded with ``train.seed`` plus the number of trials already in the study
     (a study continued later does not draw its first trials again). Pruner: Optuna's
-    MedianPruner when pruning: from a quarter of the base config's epochs on (at least 1), a
+    MedianPruner when pruning: from half the base config's epochs on (at least epoch 1), a
     trial whose objective is worse than the median of earlier trials at the same epoch
     stops; the first 5 trials always run in full.
     """
@@ -262,7 +269,8 @@ def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> o
     from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warmup = max(1, base.train.epochs // 4)
+    # Early epochs say little (a one-cycle schedule is still warming up): judge from halfway.
+    warmup = max(1, base.train.epochs // 2)
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
         if settings.prune
