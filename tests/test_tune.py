@@ -17,7 +17,7 @@ import pytest
 import mlplab
 from mlplab.cli import main
 from mlplab.config import RunConfig, load_config
-from mlplab.errors import ConfigError, RunError
+from mlplab.errors import ConfigError, DataError, RunError
 from mlplab.tuning.space import build_space, draw, parse_cli_spec
 from mlplab.tuning.study import (
     BEST_FILE,
@@ -268,6 +268,62 @@ def test_a_pruned_trial_is_written_as_a_pruned_run(tmp_path):
     assert [r.status for r in mlplab.list_runs(study_path)] == ["pruned"]
 
 
+def test_trial_seeds_judge_a_trial_by_its_mean_over_seeds(tmp_path):
+    result = mlplab.tune(
+        overrides={"train.epochs": 2, "train.seed": 5},
+        space={"train.learning_rate": "1e-3..1e-2"},
+        trials=2,
+        trial_seeds=2,
+        out=tmp_path,
+        verbose=False,
+        plot=False,
+    )
+    for record in result.trials:
+        runs = [mlplab.load_run(path) for path in record.runs]
+        assert [run.config.train.seed for run in runs] == [5, 6]
+        assert [run.config.name for run in runs] == [
+            f"digits-mlp-trial{record.number:03d}-seed{seed}" for seed in (5, 6)
+        ]
+        scores = [run.metrics["val_accuracy"] for run in runs]
+        assert record.value == pytest.approx(sum(scores) / 2)
+        assert record.spread == pytest.approx(abs(scores[0] - scores[1]) / 2**0.5)
+        assert record.test_accuracy == pytest.approx(
+            sum(run.metrics["test_accuracy"] for run in runs) / 2
+        )
+        assert runs[1].meta["command"].endswith(f"--seed 6 --name {runs[1].config.name}")
+    assert read_study_files(result.path)[0].trial_seeds == 2
+    assert load_config(result.path / BEST_FILE).train.seed == 5
+
+
+def test_an_error_in_a_trial_marks_it_failed_and_ends_the_search(tmp_path, monkeypatch):
+    import mlplab.api
+
+    def broken(*args, **kwargs):
+        raise DataError("digits: the dataset went away")
+
+    monkeypatch.setattr(mlplab.api, "train", broken)
+    with pytest.raises(DataError, match="went away"):
+        mlplab.tune(space={"train.epochs": [2, 3]}, trials=3, out=tmp_path, verbose=False)
+    (study,) = tmp_path.iterdir()
+    rows = list(csv.DictReader((study / TRIALS_FILE).open()))
+    assert [(r["trial"], r["state"], r["note"]) for r in rows] == [
+        ("1", "failed", "digits: the dataset went away")
+    ]
+
+
+def test_a_timeout_starts_no_trial_after_it(tmp_path):
+    result = mlplab.tune(
+        overrides={"train.epochs": 1},
+        space={"train.epochs": [1, 2]},
+        trials=5,
+        timeout=0.001,
+        out=tmp_path,
+        verbose=False,
+        plot=False,
+    )
+    assert result.stopped == "timeout" and len(result.trials) == 1
+
+
 def test_tuning_on_the_test_split_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="validation split apart from the test split"):
         mlplab.tune(
@@ -330,6 +386,19 @@ def test_cli_tune_prints_the_best_and_what_to_do_next(tmp_path, capsys):
         (["--study", "missing-study"], "missing-study: no such study folder"),
         (["--study", ".", "--search", "train.epochs=2,3"], "keeps its own config"),
         (["nosuchrecipe", "--search", "train.epochs=2,3"], "nosuchrecipe"),
+        (["--trial-seeds", "0", "--search", "train.epochs=2,3"], "--trial-seeds 0: must be"),
+        (["--trial-seeds", "2", "--search", "train.seed=1,2"], "already runs several seeds"),
+        (
+            [
+                "--trial-seeds",
+                "3",
+                "--set",
+                "train.seed=4294967294",
+                "--search",
+                "train.epochs=2,3",
+            ],
+            "--trial-seeds 3: train.seed",
+        ),
     ],
 )
 def test_cli_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
@@ -391,7 +460,7 @@ def test_cli_ctrl_c_stops_the_search_and_keeps_the_trial(tmp_path):
         process.kill()
         process.wait()
     assert process.returncode == 130, err
-    assert "the search stops here; go on with: mlplab tune --study" in err
+    assert "the search stops here; go on: mlplab tune --study" in err
     assert "Traceback" not in err and "1 trials (1 interrupted)" in out
     (study,) = tmp_path.iterdir()
     rows = list(csv.DictReader((study / TRIALS_FILE).open()))

@@ -60,6 +60,14 @@ def add_parser(commands: Any) -> None:
         help="what a trial is judged by, on the validation split (default: %(default)s)",
     )
     tune.add_argument(
+        "--trial-seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train each trial with N seeds (each its own initialisation, shuffling and "
+        "validation split) and judge it by their mean: N times slower, less luck-driven",
+    )
+    tune.add_argument(
         "--no-prune",
         dest="prune",
         action="store_false",
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=_overrides(args),
         objective=args.objective,
         prune=args.prune,
+        trial_seeds=args.trial_seeds,
         out=args.out,
         verbose=not args.quiet,
         train_verbose=args.verbose,
@@ -148,6 +157,7 @@ def _space(args: argparse.Namespace) -> dict[str, Any]:
 def summary(result: Any) -> str:
     """What the search found: the best trial, the leading trials, and what to do next."""
     from mlplab.tuning.space import shown
+    from mlplab.tuning.study import score_text
 
     trials = result.trials
     counts: dict[str, int] = {}
@@ -160,10 +170,15 @@ def summary(result: Any) -> str:
     lines = [f"{len(trials)} trials ({tally})" if trials else "no trials yet"]
     best = result.best
     if best is not None:
-        lines.append(f"best: trial {best.number}, {result.objective} {best.value:.4f}")
+        seeds = f" (mean of {len(best.runs)} seeds)" if len(best.runs) > 1 else ""
+        lines.append(f"best: trial {best.number}, {result.objective} {score_text(best)}{seeds}")
         lines += [f"  {key} = {shown(value)}" for key, value in best.params.items()]
-        test = "" if best.test_accuracy is None else f" (test accuracy {best.test_accuracy:.4f})"
-        lines.append(f"  run: {best.run}{test}")
+        test = "" if best.test_accuracy is None else f"test accuracy {best.test_accuracy:.4f}"
+        if len(best.runs) > 1:
+            pattern = best.run.parent / (best.run.name.rpartition("-seed")[0] + "-seed*")
+            lines.append(f"  runs: {pattern} (mean {test})")
+        else:
+            lines.append(f"  run: {best.run} ({test})")
         lines += ["", _leading_table(result), ""]
         importance = _importance_line(result)
         if importance:
@@ -181,13 +196,13 @@ def summary(result: Any) -> str:
 
 def _leading_table(result: Any) -> str:
     from mlplab.tuning.space import shown
-    from mlplab.tuning.study import ranked
+    from mlplab.tuning.study import ranked, score_text
 
     done = ranked(result.trials, result.direction)
     rows = [
         [
             str(r.number),
-            f"{r.value:.4f}",
+            score_text(r),
             *(shown(r.params[key]) if key in r.params else "—" for key in result.keys),
             "" if r.epochs is None else str(r.epochs),
             "" if r.seconds is None else f"{r.seconds:.1f}",

@@ -47,11 +47,13 @@ OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 @dataclass(frozen=True)
 class StudySettings:
-    """What tune.toml records. specs: ``{key: list of choices or "LOW..HIGH[:log]"}``."""
+    """What tune.toml records. specs: ``{key: list of choices or "LOW..HIGH[:log]"}``.
+    trial_seeds: runs per trial (seeds ``train.seed`` onwards), judged by their mean."""
 
     specs: dict[str, Any]
     objective: str = "val_accuracy"
     prune: bool = True
+    trial_seeds: int = 1
     created: str = ""
     command: str = ""
 
@@ -60,7 +62,8 @@ class StudySettings:
         return OBJECTIVES[self.objective]
 
     def to_toml(self, meta: dict[str, str]) -> str:
-        tune = {"objective": self.objective, "prune": self.prune, "created": self.created}
+        tune = {"objective": self.objective, "prune": self.prune, "trial_seeds": self.trial_seeds}
+        tune["created"] = self.created
         tune |= {"command": self.command, **meta}
         # Keys quoted: a bare train.epochs would be a table inside [search].
         search = [f"{json.dumps(key)} = {toml_text(spec)}" for key, spec in self.specs.items()]
@@ -75,16 +78,17 @@ class TrialRecord:
     value: the objective (the kept model's validation accuracy or loss), None unless
     complete; for a pruned trial, ``last_value`` is the last one reported before it stopped.
     val_loss: breaks ties of validation accuracy (a few hundred validation images give few
-    distinct accuracies). params: the searched keys' config values. run: its run directory
-    (None if skipped). seconds: the trial's whole time, data loading and compiling included.
+    distinct accuracies). params: the searched keys' config values. seconds: the trial's
+    whole time (every seed), data loading and compiling included.
     repeat_of: the earlier trial with the same settings, whose result this one took.
+    runs: every run directory of the trial (one per trial seed; none if skipped; ``run`` is
+    the first), and spread: the objective's sample std over them (None with one seed).
     """
 
     number: int
     state: str
     value: float | None
     params: dict[str, Any]
-    run: Path | None = None
     test_accuracy: float | None = None
     epochs: int | None = None
     seconds: float | None = None
@@ -92,6 +96,13 @@ class TrialRecord:
     last_value: float | None = None
     val_loss: float | None = None
     repeat_of: int | None = None
+    runs: list[Path] = field(default_factory=list)
+    spread: float | None = None
+
+    @property
+    def run(self) -> Path | None:
+        """The trial's (first) run directory."""
+        return self.runs[0] if self.runs else None
 
 
 @dataclass
@@ -107,6 +118,12 @@ class Study:
     def records(self) -> list[TrialRecord]:
         """Every trial in the journal (those of other processes sharing it included)."""
         return [self._record(trial) for trial in self.optuna_study.get_trials(deepcopy=False)]
+
+    def reseed(self, trial_number: int) -> None:
+        """Seed the sampler's draws for trial ``trial_number`` (Optuna's, from 0) with
+        ``train.seed`` plus that number: reproducible in one process, and never the same
+        random draws in a study continued later or shared by two processes."""
+        self.optuna_study.sampler = tpe_sampler(self.base.train.seed + trial_number)
 
     def best(self) -> TrialRecord | None:
         leading = ranked(self.records(), self.settings.direction)
@@ -127,7 +144,6 @@ class Study:
             state=state,
             value=trial.value if state == "complete" else None,
             params=params,
-            run=self.path / attrs["run"] if attrs.get("run") else None,
             test_accuracy=attrs.get("test_accuracy"),
             epochs=attrs.get("epochs"),
             seconds=attrs.get("seconds"),
@@ -135,6 +151,8 @@ class Study:
             last_value=reported[max(reported)] if reported else None,
             val_loss=attrs.get("val_loss"),
             repeat_of=attrs.get("repeat_of"),
+            runs=[self.path / name for name in attrs.get("runs", [])],
+            spread=attrs.get("spread"),
         )
 
     def write_tables(self) -> None:
@@ -167,19 +185,24 @@ def trials_csv(records: list[TrialRecord], dimensions: list[Dimension]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     keys = [d.key for d in dimensions]
     writer.writerow(
-        ["trial", "state", "value", "test_accuracy", "epochs", "seconds", *keys, "run", "note"]
-    )
+        [
+            "trial", "state", "value", "value_std", "test_accuracy", "epochs", "seconds",
+            *keys, "run", "runs", "note",
+        ]
+    )  # fmt: skip
     for r in records:
         writer.writerow(
             [
                 r.number,
                 r.state,
                 _cell(r.value),
+                _cell(r.spread),
                 _cell(r.test_accuracy),
                 _cell(r.epochs),
                 _cell(r.seconds),
                 *(_cell(label(r.params[k])) if k in r.params else "" for k in keys),
                 r.run.name if r.run else "",
+                len(r.runs),
                 r.note,
             ]
         )
@@ -206,6 +229,14 @@ def best_config_toml(study: Study, best: TrialRecord) -> str:
         }
     )
     return config.to_toml()
+
+
+def score_text(record: TrialRecord) -> str:
+    """``0.9722``, or ``0.9722 ± 0.0040`` for a trial over several seeds."""
+    if record.value is None:
+        return "—"
+    spread = "" if record.spread is None else f" ± {record.spread:.4f}"
+    return f"{record.value:.4f}{spread}"
 
 
 def trial_name(base: RunConfig, number: int) -> str:
@@ -241,6 +272,7 @@ def read_study_files(path: Path) -> tuple[StudySettings, RunConfig]:
             specs=dict(data["search"]),
             objective=tune["objective"],
             prune=bool(tune["prune"]),
+            trial_seeds=int(tune.get("trial_seeds", 1)),
             created=tune.get("created", ""),
             command=tune.get("command", ""),
         )
@@ -259,7 +291,7 @@ def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> o
     """The Optuna study in ``path/study.journal`` (created if new).
 
     Sampler: TPE, seeded with ``train.seed`` plus the number of trials already in the study
-    (a study continued later does not draw its first trials again). Pruner: Optuna's
+    (and reseeded for every trial: :meth:`Study.reseed`). Pruner: Optuna's
     MedianPruner when pruning: from half the base config's epochs on (at least epoch 1), a
     trial whose objective is worse than the median of earlier trials at the same epoch
     stops; the first 5 trials always run in full.
@@ -290,12 +322,18 @@ def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> o
         raise RunError(f"{journal}: damaged Optuna journal ({type(exc).__name__})") from None
     except OSError as exc:
         raise RunError(f"{journal}: cannot open the study's journal: {exc.strerror}") from None
-    with warnings.catch_warnings():
-        # group is marked experimental; it is what lets TPE model keys that apply to some
-        # trials only (momentum with sgd, not with adam).
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.sampler = optuna.samplers.TPESampler(seed=base.train.seed + done, group=True)
+    study.sampler = tpe_sampler(base.train.seed + done)
     return study
+
+
+def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:
+    """Optuna's TPE sampler with ``group``: it models each set of keys drawn together (a key
+    may apply to some trials only: momentum with sgd, not with adam)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group's
+        return optuna.samplers.TPESampler(seed=seed, group=True)
 
 
 def open_study(path: str | Path) -> Study:

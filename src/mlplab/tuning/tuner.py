@@ -4,16 +4,18 @@ Each trial is :func:`mlplab.train` with the searched keys set, written as a run 
 study folder. The objective is measured on the validation split, never the test split: the
 kept model's validation accuracy (or loss), after an early stop's restore and EMA, as
 ``metrics.json`` records it. Trials that fall behind are pruned (stopped early) by Optuna's
-MedianPruner, from the validation score it is told after every epoch.
+MedianPruner, from the validation score it is told after every epoch. With several trial
+seeds a trial trains one run per seed and is judged by their mean.
 """
 
 from __future__ import annotations
 
 import math
 import shlex
+import statistics
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,6 +35,7 @@ from mlplab.tuning.study import (
     now_text,
     open_optuna_study,
     open_study,
+    score_text,
     trial_name,
     write_study_files,
 )
@@ -80,6 +83,7 @@ def tune(
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     objective: str = "val_accuracy",
     prune: bool = True,
+    trial_seeds: int = 1,
     out: str | Path = "runs",
     verbose: bool = True,
     train_verbose: bool = False,
@@ -94,9 +98,13 @@ def tune(
     a key's choices, or a range "LOW..HIGH" ("...:log" for a log scale).
     study: go on with an existing study folder instead (its own config and space; do not
     pass them). Several processes may work on one study at once.
-    timeout: start no trial after this many seconds. objective: "val_accuracy" (maximised)
-    or "val_loss" (minimised), of the validation split, which must not be the test split.
+    timeout: start no trial after this many seconds (the first always runs).
+    objective: "val_accuracy" (maximised) or "val_loss" (minimised), of the validation split,
+    which must not be the test split.
     prune: stop trials that fall behind early (Optuna's MedianPruner).
+    trial_seeds: train each trial with this many seeds (``train.seed`` onwards: each its own
+    initialisation, shuffling and validation split) and judge it by their mean — slower, but
+    a choice less driven by one split's luck.
     A Ctrl-C stops the trial being trained (its run is written, the trial counts as failed)
     and ends the search; a second one aborts.
     """
@@ -116,7 +124,7 @@ def tune(
             done = len(opened.records())
             print(f"study {opened.path}: {done} trials so far; {_describe(opened)}", file=stream)
     else:
-        opened = _new_study(config, space, overrides, objective, prune, out, command)
+        opened = _new_study(config, space, overrides, objective, prune, trial_seeds, out, command)
         if verbose:
             print(f"study {opened.path}: {_describe(opened)}", file=stream, flush=True)
     stopped = _search(opened, trials, timeout, verbose, train_verbose, stream, offline)
@@ -160,12 +168,24 @@ def _new_study(
     overrides: Mapping[str, Any] | Iterable[str] | None,
     objective: str,
     prune: bool,
+    trial_seeds: int,
     out: str | Path,
     command: str | None,
 ) -> Study:
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
     base = resolve_config(config, overrides)
+    if trial_seeds < 1:
+        raise ConfigError(f"--trial-seeds {trial_seeds}: must be 1 or more")
+    if trial_seeds > 1:
+        if "train.seed" in (space or {}):
+            raise ConfigError(
+                "search train.seed: with --trial-seeds every trial already runs several seeds"
+            )
+        try:
+            base.with_overrides({"train.seed": base.train.seed + trial_seeds - 1})
+        except ConfigError as exc:
+            raise ConfigError(f"--trial-seeds {trial_seeds}: {exc}") from None
     validation = base.data.validation
     if validation == "test" or validation == 0:
         said = '"test"' if validation == "test" else "0"
@@ -179,6 +199,7 @@ def _new_study(
         specs={d.key: d.spec for d in dimensions},
         objective=objective,
         prune=prune,
+        trial_seeds=trial_seeds,
         created=now_text(),
         command=command or "mlplab.tune(...)",
     )
@@ -190,7 +211,9 @@ def _new_study(
 def _describe(study: Study) -> str:
     keys = ", ".join(f"{d.key} {_spec_text(d.spec)}" for d in study.dimensions)
     pruning = "pruning trials that fall behind" if study.settings.prune else "no pruning"
-    return f"{study.settings.direction} {study.settings.objective} over {keys}; {pruning}"
+    seeds = study.settings.trial_seeds
+    mean = f" (mean of {seeds} seeds)" if seeds > 1 else ""
+    return f"{study.settings.direction} {study.settings.objective}{mean} over {keys}; {pruning}"
 
 
 def _spec_text(spec: Any) -> str:
@@ -209,68 +232,108 @@ def _search(
     offline: bool | None,
 ) -> str:
     """Run up to ``trials`` trials; the reason it stopped early, or ""."""
+    say = _Say(verbose, stream)
     deadline = time.monotonic() + timeout if timeout else None
     for count in range(1, trials + 1):
-        if deadline is not None and time.monotonic() >= deadline:
-            if verbose:
-                print(f"--timeout: {count - 1} trials in the time given", file=stream)
+        if count > 1 and deadline is not None and time.monotonic() >= deadline:
+            say(f"--timeout: {count - 1} trials in the time given")
             return "timeout"
         trial = study.optuna_study.ask()
-        number = trial.number + 1
-        values = draw(trial, study.dimensions, study.base)
-        if verbose:
-            drawn = "  ".join(f"{key}={shown(value)}" for key, value in values.items())
-            print(f"trial {number} ({count} of {trials})  {drawn}", file=stream, flush=True)
-        earlier = _same_settings(study, number, values)
-        if earlier is not None:
-            _repeat(study, trial, earlier)
-            if verbose:
-                print(
-                    f"  same settings as trial {earlier.number}: its result, not trained again",
-                    file=stream,
-                    flush=True,
-                )
-            continue
         try:
-            config = study.base.with_overrides({**values, "name": trial_name(study.base, number)})
-        except ConfigError as exc:  # an impossible combination (momentum with adam)
-            _finish(study, trial, "skipped", note=str(exc))
-            if verbose:
-                print(f"  skipped: {exc}", file=stream, flush=True)
-            continue
-        run = _train_trial(study, trial, config, values, train_verbose, stream, offline)
-        if run.status == "interrupted":
-            _finish(study, trial, "interrupted", run=run, note="Ctrl-C")
-            if verbose:
-                print(
-                    f"  interrupted: the search stops here; go on with: "
-                    f"mlplab tune --study {study.path}",
-                    file=stream,
-                )
+            state = _one_trial(study, trial, f"{count} of {trials}", say, train_verbose, offline)
+        except BaseException as exc:  # Ctrl-C twice, a data error: the trial did not finish
+            _abandon(study, trial, exc)
+            raise
+        if state == "interrupted":
+            say(f"  interrupted: the search stops here; go on: mlplab tune --study {study.path}")
             return "interrupted"
-        value = run.metrics.get(study.settings.objective)
-        if run.status == "pruned":
-            _finish(study, trial, "pruned", run=run, note=run.metrics.get("message", ""))
-        elif value is None or not math.isfinite(value):
-            _finish(study, trial, "failed", run=run, note=f"{run.status}: no finite objective")
-        else:
-            _finish(study, trial, "complete", run=run, value=value)
-        study.write_tables()
-        if verbose:
-            print("  " + _outcome(study, number, run, value), file=stream, flush=True)
     return ""
+
+
+class _Say:
+    """Prints a progress line to ``stream`` when verbose."""
+
+    def __init__(self, verbose: bool, stream: TextIO) -> None:
+        self.verbose, self.stream = verbose, stream
+
+    def __call__(self, line: str) -> None:
+        if self.verbose:
+            print(line, file=self.stream, flush=True)
+
+
+def _one_trial(
+    study: Study,
+    trial: optuna.Trial,
+    which: str,
+    say: _Say,
+    train_verbose: bool,
+    offline: bool | None,
+) -> str:
+    """Draw, train and judge one trial (or reuse an earlier one's result); its state."""
+    number = trial.number + 1
+    study.reseed(trial.number)
+    values = draw(trial, study.dimensions, study.base)
+    drawn = "  ".join(f"{key}={shown(value)}" for key, value in values.items())
+    say(f"trial {number} ({which})  {drawn}")
+    earlier = _same_settings(study, number, values)
+    if earlier is not None:
+        _repeat(study, trial, earlier)
+        say(f"  same settings as trial {earlier.number}: its result, not trained again")
+        return earlier.state
+    try:
+        configs = _trial_configs(study, number, values)
+    except ConfigError as exc:  # an impossible combination (momentum with adam)
+        _finish(study, trial, "skipped", note=str(exc))
+        say(f"  skipped: {exc}")
+        return "skipped"
+    runs = _train_trial(study, trial, configs, values, train_verbose, say.stream, offline)
+    state = _judge(study, trial, runs)
+    if state != "interrupted":
+        study.write_tables()
+        say("  " + _outcome(study, study.records()[trial.number]))
+    return state
+
+
+def _abandon(study: Study, trial: optuna.Trial, exc: BaseException) -> None:
+    """Mark a trial that an exception ended as failed (unless it was already told)."""
+    from optuna.trial import TrialState
+
+    if study.optuna_study.get_trials(deepcopy=False)[trial.number].state.is_finished():
+        return
+    trial.set_user_attr("state", "failed")
+    trial.set_user_attr("note", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    study.optuna_study.tell(trial, state=TrialState.FAIL)
+    study.write_tables()
+
+
+def _trial_configs(study: Study, number: int, values: Mapping[str, Any]) -> list[RunConfig]:
+    """The configs a trial trains: the base with the drawn values, once per trial seed
+    (``<name>-trialNNN``, or ``<name>-trialNNN-seedS`` with several)."""
+    name = trial_name(study.base, number)
+    count = study.settings.trial_seeds
+    if count == 1:
+        return [study.base.with_overrides({**values, "name": name})]
+    first = study.base.train.seed
+    return [
+        study.base.with_overrides({**values, "train.seed": seed, "name": f"{name}-seed{seed}"})
+        for seed in range(first, first + count)
+    ]
 
 
 def _train_trial(
     study: Study,
     trial: optuna.Trial,
-    config: RunConfig,
+    configs: list[RunConfig],
     values: Mapping[str, Any],
     train_verbose: bool,
     stream: TextIO,
     offline: bool | None,
-) -> Run:
-    """Train one trial as a run in the study folder, telling the pruner every epoch."""
+) -> list[Run]:
+    """Train a trial's runs in the study folder, in order, until one is pruned or stopped.
+
+    The pruner follows the first run's epochs (the later seeds are only trained if it was
+    not pruned).
+    """
     from mlplab.api import train
 
     objective = study.settings.objective
@@ -284,21 +347,40 @@ def _train_trial(
             return f"{objective} {score:.4f} is behind the median of earlier trials at this epoch"
         return None
 
-    try:
-        return train(
+    runs: list[Run] = []
+    for config in configs:
+        run = train(
             config,
             out=study.path,
             verbose=train_verbose,
             stream=stream,
-            command=_trial_command(study, config.name, values),
+            command=_trial_command(study, config, values),
             offline=offline,
             report=False,
-            prune=prune if study.settings.prune else None,
+            prune=prune if study.settings.prune and not runs else None,
         )
-    except BaseException as exc:  # Ctrl-C twice, or a data error: the trial did not finish
-        _finish(study, trial, "failed", note=str(exc).splitlines()[0] if str(exc) else "")
-        study.write_tables()
-        raise
+        runs.append(run)
+        if run.status in ("pruned", "interrupted"):
+            break
+    return runs
+
+
+def _judge(study: Study, trial: optuna.Trial, runs: list[Run]) -> str:
+    """Tell Optuna how the trial's runs did; its state. The value is the mean objective over
+    the trial's seeds."""
+    if runs[-1].status == "interrupted":
+        _finish(study, trial, "interrupted", runs=runs, note="Ctrl-C")
+        return "interrupted"
+    if runs[0].status == "pruned":
+        _finish(study, trial, "pruned", runs=runs, note=runs[0].metrics.get("message", ""))
+        return "pruned"
+    scores = [run.metrics.get(study.settings.objective) for run in runs]
+    if any(score is None or not math.isfinite(score) for score in scores):
+        statuses = ", ".join(sorted({run.status for run in runs}))
+        _finish(study, trial, "failed", runs=runs, note=f"{statuses}: no finite objective")
+        return "failed"
+    _finish(study, trial, "complete", runs=runs, value=statistics.fmean(scores))
+    return "complete"
 
 
 def _same_settings(study: Study, number: int, values: Mapping[str, Any]) -> TrialRecord | None:
@@ -318,10 +400,10 @@ def _repeat(study: Study, trial: optuna.Trial, earlier: TrialRecord) -> None:
 
     trial.set_user_attr("repeat_of", earlier.number)
     trial.set_user_attr("note", f"same settings as trial {earlier.number}: not trained again")
-    for key in ("run", "test_accuracy", "val_loss", "epochs"):
-        value = getattr(earlier, key)
-        if value is not None:
-            trial.set_user_attr(key, value.name if key == "run" else value)
+    for key in ("test_accuracy", "val_loss", "epochs", "spread"):
+        if getattr(earlier, key) is not None:
+            trial.set_user_attr(key, getattr(earlier, key))
+    trial.set_user_attr("runs", [run.name for run in earlier.runs])
     trial.set_user_attr("seconds", 0.0)
     trial.set_user_attr("state", earlier.state)
     if earlier.state == "complete":
@@ -335,23 +417,30 @@ def _finish(
     trial: optuna.Trial,
     state: str,
     *,
-    run: Run | None = None,
+    runs: Sequence[Run] = (),
     value: float | None = None,
     note: str = "",
 ) -> None:
-    """Record the trial's outcome in the journal: its state, value, run and a note."""
+    """Record the trial's outcome in the journal: its state, value, runs and a note. With
+    several seeds, test accuracy and validation loss are their means, and ``spread`` the
+    objective's sample std."""
     from optuna.trial import TrialState
 
     trial.set_user_attr("state", state)
     if note:
         trial.set_user_attr("note", note)
-    if run is not None:
+    if runs:
         # By name: the study folder may move, or be opened from another working directory.
-        trial.set_user_attr("run", run.path.name)
-        trial.set_user_attr("test_accuracy", run.metrics.get("test_accuracy"))
-        trial.set_user_attr("val_loss", run.metrics.get("val_loss"))
-        trial.set_user_attr("epochs", run.metrics.get("epochs_completed"))
-        trial.set_user_attr("seconds", run.metrics.get("wall_seconds"))
+        trial.set_user_attr("runs", [run.path.name for run in runs])
+        for key, metric in (("test_accuracy", "test_accuracy"), ("val_loss", "val_loss")):
+            found = [run.metrics.get(metric) for run in runs]
+            if all(isinstance(v, float) for v in found):
+                trial.set_user_attr(key, statistics.fmean(found))
+        trial.set_user_attr("epochs", runs[0].metrics.get("epochs_completed"))
+        trial.set_user_attr("seconds", sum(run.metrics.get("wall_seconds", 0.0) for run in runs))
+        scores = [run.metrics.get(study.settings.objective) for run in runs]
+        if len(runs) > 1 and state == "complete":
+            trial.set_user_attr("spread", statistics.stdev(scores))
     if state == "complete":
         study.optuna_study.tell(trial, value)
     else:
@@ -359,24 +448,29 @@ def _finish(
         study.optuna_study.tell(trial, state=optuna_state)
 
 
-def _outcome(study: Study, number: int, run: Run, value: float | None) -> str:
+def _outcome(study: Study, record: TrialRecord) -> str:
     """``val_accuracy 0.9722  (best 0.9750: trial 1)  20 epochs  4.1s`` or the pruned line."""
-    objective = study.settings.objective
-    epochs = run.metrics.get("epochs_completed")
-    seconds = run.metrics.get("wall_seconds") or 0.0
-    if run.status == "pruned":
-        return f"pruned after epoch {epochs}  {seconds:.1f}s"
+    seconds = record.seconds or 0.0
+    if record.state == "pruned":
+        return f"pruned after epoch {record.epochs}  {seconds:.1f}s"
+    if record.state != "complete":
+        return f"{record.state}: {record.note}"
     best = study.best()
-    shown_value = "—" if value is None else f"{value:.4f}"
-    mark = "  new best" if best is not None and best.number == number else ""
+    mark = "  new best" if best is not None and best.number == record.number else ""
     if best is not None and not mark:
         mark = f"  (best {best.value:.4f}: trial {best.number})"
-    return f"{objective} {shown_value}{mark}  {epochs} epochs  {seconds:.1f}s  {run.status}"
+    seeds = f" over {len(record.runs)} seeds" if len(record.runs) > 1 else ""
+    return (
+        f"{study.settings.objective} {score_text(record)}{seeds}{mark}  "
+        f"{record.epochs} epochs  {seconds:.1f}s"
+    )
 
 
-def _trial_command(study: Study, name: str, values: Mapping[str, Any]) -> str:
-    """The command that trains this trial alone, from the study's base.toml."""
+def _trial_command(study: Study, config: RunConfig, values: Mapping[str, Any]) -> str:
+    """The command that trains this run alone, from the study's base.toml."""
     argv = ["mlplab", "train", str(study.path / BASE_FILE)]
     for key, value in values.items():
         argv += ["--set", f"{key}={toml_text(value)}"]
-    return shlex.join([*argv, "--name", name])
+    if config.train.seed != study.base.train.seed and "train.seed" not in values:
+        argv += ["--seed", str(config.train.seed)]
+    return shlex.join([*argv, "--name", config.name])
