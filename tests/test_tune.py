@@ -324,6 +324,30 @@ def test_a_timeout_starts_no_trial_after_it(tmp_path):
     assert result.stopped == "timeout" and len(result.trials) == 1
 
 
+def test_a_grid_tries_every_combination_once(tmp_path, capsys):
+    space = {"model.activation": ["relu", "tanh"], "train.optimizer": ["sgd", "adam"]}
+    first = mlplab.tune(
+        overrides={"train.epochs": 2}, space=space, grid=True, trials=3, out=tmp_path,
+        verbose=False, plot=False,
+    )  # fmt: skip
+    assert len(first.trials) == 3 and first.grid
+    assert not read_study_files(first.path)[0].prune  # a comparison trains every setting
+    rest = mlplab.tune(study=first.path, verbose=True, plot=False)  # the rest of the grid
+    drawn = {(r.params["model.activation"], r.params["train.optimizer"]) for r in rest.trials}
+    assert len(rest.trials) == 4 and drawn == {
+        ("relu", "sgd"),
+        ("relu", "adam"),
+        ("tanh", "sgd"),
+        ("tanh", "adam"),
+    }
+    assert {r.state for r in rest.trials} == {"complete"}
+    again = mlplab.tune(study=first.path, trials=5, plot=False)
+    assert len(again.trials) == 4
+    assert "the grid is complete: all 4 settings were tried" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--grid takes choices only"):
+        mlplab.tune(space={"train.learning_rate": "1e-3..1e-2"}, grid=True, out=tmp_path)
+
+
 def test_tuning_on_the_test_split_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="validation split apart from the test split"):
         mlplab.tune(
@@ -385,6 +409,7 @@ def test_cli_tune_prints_the_best_and_what_to_do_next(tmp_path, capsys):
         (["--space", "missing.toml"], "missing.toml: no such file"),
         (["--study", "missing-study"], "missing-study: no such study folder"),
         (["--study", ".", "--search", "train.epochs=2,3"], "keeps its own config"),
+        (["--study", ".", "--grid"], "keeps its own config"),
         (["nosuchrecipe", "--search", "train.epochs=2,3"], "nosuchrecipe"),
         (["--trial-seeds", "0", "--search", "train.epochs=2,3"], "--trial-seeds 0: must be"),
         (["--trial-seeds", "2", "--search", "train.seed=1,2"], "already runs several seeds"),
@@ -407,6 +432,15 @@ def test_cli_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_grid_shows_every_setting_and_how_to_compare_them_on_test(tmp_path, capsys):
+    argv = ["tune", "--grid", "--search", "model.activation=relu,tanh", "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    (study,) = tmp_path.iterdir()
+    assert "every setting tried, best first (by val_accuracy):" in out
+    assert f"next: mlplab compare {study}/*-trial*" in out and "search on" not in out
 
 
 def test_a_space_file_gives_the_keys(tmp_path, capsys):
@@ -461,7 +495,7 @@ def test_cli_ctrl_c_stops_the_search_and_keeps_the_trial(tmp_path):
         process.wait()
     assert process.returncode == 130, err
     assert "the search stops here; go on: mlplab tune --study" in err
-    assert "Traceback" not in err and "1 trials (1 interrupted)" in out
+    assert "Traceback" not in err and "1 trial (1 interrupted)" in out
     (study,) = tmp_path.iterdir()
     rows = list(csv.DictReader((study / TRIALS_FILE).open()))
     assert [(row["trial"], row["state"]) for row in rows] == [("1", "interrupted")]

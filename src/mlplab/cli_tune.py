@@ -47,7 +47,15 @@ def add_parser(commands: Any) -> None:
         help="read the keys to search from the [search] table of this file (a study's "
         "tune.toml will do); --search adds to it",
     )
-    tune.add_argument("--trials", type=int, default=20, help="trials to run (default: 20)")
+    tune.add_argument(
+        "--trials", type=int, help="trials to run (default: 20, or with --grid all of it)"
+    )
+    tune.add_argument(
+        "--grid",
+        action="store_true",
+        help="try every combination of the choices once instead of searching (a full "
+        "comparison: sigmoid and relu with sgd and adam is 4 trials); choices only",
+    )
     tune.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="start no trial after this long"
     )
@@ -92,7 +100,8 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlplab.tuning.tuner import tune
 
-    if args.study is not None and (args.config or args.search or args.space or _overrides(args)):
+    given = args.config or args.search or args.space or _overrides(args) or args.grid
+    if args.study is not None and (given or args.trial_seeds != 1):
         raise ConfigError(
             f"--study {args.study}: a study keeps its own config and search space; give only "
             "--trials, --timeout (and -v, -q, --offline) with it"
@@ -108,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         objective=args.objective,
         prune=args.prune,
         trial_seeds=args.trial_seeds,
+        grid=args.grid,
         out=args.out,
         verbose=not args.quiet,
         train_verbose=args.verbose,
@@ -167,7 +177,8 @@ def summary(result: Any) -> str:
     repeats = sum(1 for record in trials if record.repeat_of is not None)
     if repeats:
         tally += f"; {repeats} of them repeat earlier settings, not trained again"
-    lines = [f"{len(trials)} trials ({tally})" if trials else "no trials yet"]
+    noun = "trial" if len(trials) == 1 else "trials"
+    lines = [f"{len(trials)} {noun} ({tally})" if trials else "no trials yet"]
     best = result.best
     if best is not None:
         seeds = f" (mean of {len(best.runs)} seeds)" if len(best.runs) > 1 else ""
@@ -183,12 +194,18 @@ def summary(result: Any) -> str:
         importance = _importance_line(result)
         if importance:
             lines += [importance, ""]
-        lines += [
-            f"study: {result.path}/  (trials.csv, tune.png, best.toml)",
-            f"next: mlplab train {result.path / 'best.toml'} --seeds 5   "
-            "(does the best hold over seeds?)",
-            f"      mlplab tune --study {result.path} --trials 10   (search on)",
-        ]
+        lines.append(f"study: {result.path}/  (trials.csv, tune.png, best.toml)")
+        if result.grid:
+            lines.append(
+                f"next: mlplab compare {result.path}/*-trial*   (the same settings on the "
+                "test split, mean ± std over seeds)"
+            )
+        else:
+            lines += [
+                f"next: mlplab train {result.path / 'best.toml'} --seeds 5   "
+                "(does the best hold over seeds?)",
+                f"      mlplab tune --study {result.path} --trials 10   (search on)",
+            ]
     else:
         lines.append(f"study: {result.path}/  (no trial is complete yet)")
     return "\n".join(lines)
@@ -207,9 +224,11 @@ def _leading_table(result: Any) -> str:
             "" if r.epochs is None else str(r.epochs),
             "" if r.seconds is None else f"{r.seconds:.1f}",
         ]
-        for r in done[:TOP_SHOWN]
+        for r in (done if result.grid else done[:TOP_SHOWN])
     ]
     title = f"leading trials (by {result.objective}, of {len(done)} complete):"
+    if result.grid:
+        title = f"every setting tried, best first (by {result.objective}):"
     header = ["trial", result.objective, *result.keys, "epochs", "s"]
     return title + "\n" + aligned(header, rows)
 

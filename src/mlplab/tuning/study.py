@@ -48,12 +48,14 @@ OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 @dataclass(frozen=True)
 class StudySettings:
     """What tune.toml records. specs: ``{key: list of choices or "LOW..HIGH[:log]"}``.
-    trial_seeds: runs per trial (seeds ``train.seed`` onwards), judged by their mean."""
+    trial_seeds: runs per trial (seeds ``train.seed`` onwards), judged by their mean.
+    grid: every combination of the choices once (Optuna's GridSampler) instead of TPE."""
 
     specs: dict[str, Any]
     objective: str = "val_accuracy"
     prune: bool = True
     trial_seeds: int = 1
+    grid: bool = False
     created: str = ""
     command: str = ""
 
@@ -63,7 +65,7 @@ class StudySettings:
 
     def to_toml(self, meta: dict[str, str]) -> str:
         tune = {"objective": self.objective, "prune": self.prune, "trial_seeds": self.trial_seeds}
-        tune["created"] = self.created
+        tune |= {"grid": self.grid, "created": self.created}
         tune |= {"command": self.command, **meta}
         # Keys quoted: a bare train.epochs would be a table inside [search].
         search = [f"{json.dumps(key)} = {toml_text(spec)}" for key, spec in self.specs.items()]
@@ -119,11 +121,17 @@ class Study:
         """Every trial in the journal (those of other processes sharing it included)."""
         return [self._record(trial) for trial in self.optuna_study.get_trials(deepcopy=False)]
 
+    @property
+    def grid_size(self) -> int:
+        """How many combinations the searched choices make (ranges count as 0)."""
+        return math.prod(len(d.choices or ()) for d in self.dimensions)
+
     def reseed(self, trial_number: int) -> None:
-        """Seed the sampler's draws for trial ``trial_number`` (Optuna's, from 0) with
-        ``train.seed`` plus that number: reproducible in one process, and never the same
-        random draws in a study continued later or shared by two processes."""
-        self.optuna_study.sampler = tpe_sampler(self.base.train.seed + trial_number)
+        """Seed TPE's draws for trial ``trial_number`` (Optuna's, from 0) with ``train.seed``
+        plus that number: reproducible in one process, and never the same random draws in a
+        study continued later or shared by two processes. (A grid is walked in order.)"""
+        if not self.settings.grid:
+            self.optuna_study.sampler = tpe_sampler(self.base.train.seed + trial_number)
 
     def best(self) -> TrialRecord | None:
         leading = ranked(self.records(), self.settings.direction)
@@ -273,6 +281,7 @@ def read_study_files(path: Path) -> tuple[StudySettings, RunConfig]:
             objective=tune["objective"],
             prune=bool(tune["prune"]),
             trial_seeds=int(tune.get("trial_seeds", 1)),
+            grid=bool(tune.get("grid", False)),
             created=tune.get("created", ""),
             command=tune.get("command", ""),
         )
@@ -322,8 +331,25 @@ def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> o
         raise RunError(f"{journal}: damaged Optuna journal ({type(exc).__name__})") from None
     except OSError as exc:
         raise RunError(f"{journal}: cannot open the study's journal: {exc.strerror}") from None
-    study.sampler = tpe_sampler(base.train.seed + done)
+    if settings.grid:
+        # Trial n takes grid point n (in Optuna's order), so one process walks it in order.
+        choices = {key: [label(choice) for choice in spec] for key, spec in settings.specs.items()}
+        study.sampler = _grid_sampler(choices, base.train.seed)
+    else:
+        study.sampler = tpe_sampler(base.train.seed + done)
     return study
+
+
+def _grid_sampler(choices: dict[str, list[Any]], seed: int) -> optuna.samplers.GridSampler:
+    """Optuna's GridSampler, minus its ``study.stop()`` once the grid is done: that works
+    only inside ``study.optimize``, and mlplab asks and tells (it counts what is left)."""
+    import optuna
+
+    class AskTellGrid(optuna.samplers.GridSampler):
+        def after_trial(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return AskTellGrid(choices, seed=seed)
 
 
 def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:

@@ -10,6 +10,7 @@ seeds a trial trains one run per seed and is judged by their mean.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
 import statistics
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 class TuneResult:
     """A study after :func:`tune`: ``path`` (its folder), ``trials`` (every trial so far, this
     call's and earlier ones'), ``best`` (the best complete trial, or None), ``objective``,
-    ``direction`` ("maximize" or "minimize"), ``keys`` (the searched config keys),
+    ``direction`` ("maximize" or "minimize"), ``keys`` (the searched config keys), ``grid``,
     ``stopped`` (why the loop ended early: "interrupted", "timeout", or ""), ``importances``
     (each searched key's share of the objective's spread, largest first; see
     :func:`importances`)."""
@@ -61,6 +62,7 @@ class TuneResult:
     objective: str
     direction: str
     keys: list[str]
+    grid: bool = False
     stopped: str = ""
     importances: dict[str, float] = field(default_factory=dict)
 
@@ -77,13 +79,14 @@ def tune(
     config: ConfigLike = None,
     space: Mapping[str, Any] | None = None,
     *,
-    trials: int = 20,
+    trials: int | None = None,
     timeout: float | None = None,
     study: str | Path | None = None,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     objective: str = "val_accuracy",
     prune: bool = True,
     trial_seeds: int = 1,
+    grid: bool = False,
     out: str | Path = "runs",
     verbose: bool = True,
     train_verbose: bool = False,
@@ -105,10 +108,13 @@ def tune(
     trial_seeds: train each trial with this many seeds (``train.seed`` onwards: each its own
     initialisation, shuffling and validation split) and judge it by their mean — slower, but
     a choice less driven by one split's luck.
+    grid: try every combination of the choices once, in order (Optuna's GridSampler; ranges
+    are refused; no pruning) — a full comparison rather than a search. trials: how many to
+    run (default: 20, or the rest of the grid).
     A Ctrl-C stops the trial being trained (its run is written, the trial counts as failed)
     and ends the search; a second one aborts.
     """
-    if trials < 0:
+    if trials is not None and trials < 0:
         raise ConfigError(f"--trials {trials}: must be 0 or more")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout {timeout}: must be above 0 seconds")
@@ -124,9 +130,19 @@ def tune(
             done = len(opened.records())
             print(f"study {opened.path}: {done} trials so far; {_describe(opened)}", file=stream)
     else:
-        opened = _new_study(config, space, overrides, objective, prune, trial_seeds, out, command)
+        settings = StudySettings(
+            {},
+            objective=objective,
+            prune=prune and not grid,  # a comparison wants every setting trained in full
+            trial_seeds=trial_seeds,
+            grid=grid,
+            created=now_text(),
+            command=command or "mlplab.tune(...)",
+        )
+        opened = _new_study(config, space, overrides, settings, out)
         if verbose:
             print(f"study {opened.path}: {_describe(opened)}", file=stream, flush=True)
+    trials = _trials_to_run(opened, trials, verbose, stream)
     stopped = _search(opened, trials, timeout, verbose, train_verbose, stream, offline)
     opened.write_tables()
     records = opened.records()
@@ -141,6 +157,7 @@ def tune(
         opened.settings.objective,
         opened.settings.direction,
         [d.key for d in opened.dimensions],
+        opened.settings.grid,
         stopped,
         importances(opened),
     )
@@ -166,26 +183,16 @@ def _new_study(
     config: ConfigLike,
     space: Mapping[str, Any] | None,
     overrides: Mapping[str, Any] | Iterable[str] | None,
-    objective: str,
-    prune: bool,
-    trial_seeds: int,
+    settings: StudySettings,
     out: str | Path,
-    command: str | None,
 ) -> Study:
-    if objective not in OBJECTIVES:
-        raise ConfigError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    """Check everything, then make the study folder (nothing is written for bad input)."""
+    if settings.objective not in OBJECTIVES:
+        raise ConfigError(
+            f"objective {settings.objective!r}: choose one of {', '.join(OBJECTIVES)}"
+        )
     base = resolve_config(config, overrides)
-    if trial_seeds < 1:
-        raise ConfigError(f"--trial-seeds {trial_seeds}: must be 1 or more")
-    if trial_seeds > 1:
-        if "train.seed" in (space or {}):
-            raise ConfigError(
-                "search train.seed: with --trial-seeds every trial already runs several seeds"
-            )
-        try:
-            base.with_overrides({"train.seed": base.train.seed + trial_seeds - 1})
-        except ConfigError as exc:
-            raise ConfigError(f"--trial-seeds {trial_seeds}: {exc}") from None
+    _check_trial_seeds(settings.trial_seeds, base, space or {})
     validation = base.data.validation
     if validation == "test" or validation == 0:
         said = '"test"' if validation == "test" else "0"
@@ -195,17 +202,41 @@ def _new_study(
             "for); set data.validation = 0.1"
         )
     dimensions = build_space(dict(space or {}), base)
-    settings = StudySettings(
-        specs={d.key: d.spec for d in dimensions},
-        objective=objective,
-        prune=prune,
-        trial_seeds=trial_seeds,
-        created=now_text(),
-        command=command or "mlplab.tune(...)",
-    )
+    if settings.grid:
+        for dimension in dimensions:
+            if dimension.choices is None:
+                raise ConfigError(
+                    f"search {dimension.key} = {dimension.spec!r}: --grid takes choices only "
+                    f"(e.g. {dimension.key}=0.1,0.2,0.3), not a range"
+                )
+    settings = dataclasses.replace(settings, specs={d.key: d.spec for d in dimensions})
     path = create_study_folder(out, base.name)
     write_study_files(path, settings, base)
     return Study(path, settings, base, dimensions, open_optuna_study(path, settings, base))
+
+
+def _check_trial_seeds(count: int, base: RunConfig, space: Mapping[str, Any]) -> None:
+    if count < 1:
+        raise ConfigError(f"--trial-seeds {count}: must be 1 or more")
+    if count > 1:
+        if "train.seed" in space:
+            raise ConfigError(
+                "search train.seed: with --trial-seeds every trial already runs several seeds"
+            )
+        try:
+            base.with_overrides({"train.seed": base.train.seed + count - 1})
+        except ConfigError as exc:
+            raise ConfigError(f"--trial-seeds {count}: {exc}") from None
+
+
+def _trials_to_run(study: Study, asked: int | None, verbose: bool, stream: TextIO) -> int:
+    """--trials, or its default: 20, or what is left of the grid (never more than that)."""
+    if not study.settings.grid:
+        return 20 if asked is None else asked
+    left = study.grid_size - len(study.records())
+    if left <= 0 and verbose:
+        print(f"the grid is complete: all {study.grid_size} settings were tried", file=stream)
+    return max(0, left if asked is None else min(asked, left))
 
 
 def _describe(study: Study) -> str:
@@ -213,7 +244,8 @@ def _describe(study: Study) -> str:
     pruning = "pruning trials that fall behind" if study.settings.prune else "no pruning"
     seeds = study.settings.trial_seeds
     mean = f" (mean of {seeds} seeds)" if seeds > 1 else ""
-    return f"{study.settings.direction} {study.settings.objective}{mean} over {keys}; {pruning}"
+    over = f"every one of {study.grid_size} settings of" if study.settings.grid else "over"
+    return f"{study.settings.direction} {study.settings.objective}{mean} {over} {keys}; {pruning}"
 
 
 def _spec_text(spec: Any) -> str:
