@@ -26,12 +26,11 @@ from mlplab.tuning.study import (
     TRIALS_FILE,
     TUNE_FILE,
     StudySettings,
-    TrialRecord,
     open_study,
-    ranked,
     read_study_files,
     write_study_files,
 )
+from mlplab.tuning.trials import TrialRecord, ranked
 from mlplab.tuning.tuner import _search
 
 QUICK = {"train.epochs": 3}
@@ -410,6 +409,8 @@ def test_cli_tune_prints_the_best_and_what_to_do_next(tmp_path, capsys):
         (["--study", "missing-study"], "missing-study: no such study folder"),
         (["--study", ".", "--search", "train.epochs=2,3"], "keeps its own config"),
         (["--study", ".", "--grid"], "keeps its own config"),
+        (["--study", ".", "--objective", "val_loss"], "keeps its own config"),
+        (["--study", ".", "--trial-seeds", "2"], "keeps its own config"),
         (["nosuchrecipe", "--search", "train.epochs=2,3"], "nosuchrecipe"),
         (["--trial-seeds", "0", "--search", "train.epochs=2,3"], "--trial-seeds 0: must be"),
         (["--trial-seeds", "2", "--search", "train.seed=1,2"], "already runs several seeds"),

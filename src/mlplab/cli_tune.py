@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import tomllib
 from pathlib import Path
@@ -64,8 +65,7 @@ def add_parser(commands: Any) -> None:
     tune.add_argument(
         "--objective",
         choices=("val_accuracy", "val_loss"),
-        default="val_accuracy",
-        help="what a trial is judged by, on the validation split (default: %(default)s)",
+        help="what a trial is judged by, on the validation split (default: val_accuracy)",
     )
     tune.add_argument(
         "--trial-seeds",
@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from mlplab.tuning.tuner import tune
 
     given = args.config or args.search or args.space or _overrides(args) or args.grid
-    if args.study is not None and (given or args.trial_seeds != 1):
+    given = given or args.objective or not args.prune or args.trial_seeds != 1
+    if args.study is not None and given:
         raise ConfigError(
             f"--study {args.study}: a study keeps its own config and search space; give only "
             "--trials, --timeout (and -v, -q, --offline) with it"
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         study=args.study,
         overrides=_overrides(args),
-        objective=args.objective,
+        objective=args.objective or "val_accuracy",
         prune=args.prune,
         trial_seeds=args.trial_seeds,
         grid=args.grid,
@@ -135,7 +136,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.dataset is not None:
-        overrides.append(f'data.dataset="{args.dataset}"')
+        overrides.append(f"data.dataset={json.dumps(args.dataset)}")
     return overrides
 
 
@@ -167,7 +168,7 @@ def _space(args: argparse.Namespace) -> dict[str, Any]:
 def summary(result: Any) -> str:
     """What the search found: the best trial, the leading trials, and what to do next."""
     from mlplab.tuning.space import shown
-    from mlplab.tuning.study import score_text
+    from mlplab.tuning.trials import score_text
 
     trials = result.trials
     counts: dict[str, int] = {}
@@ -213,7 +214,7 @@ def summary(result: Any) -> str:
 
 def _leading_table(result: Any) -> str:
     from mlplab.tuning.space import shown
-    from mlplab.tuning.study import ranked, score_text
+    from mlplab.tuning.trials import ranked, score_text
 
     done = ranked(result.trials, result.direction)
     rows = [

@@ -12,7 +12,8 @@ from mlplab.report.plots import STYLE, margins, plt, to_png
 from mlplab.tuning.space import Dimension, shown
 
 if TYPE_CHECKING:
-    from mlplab.tuning.study import Study, TrialRecord
+    from mlplab.tuning.study import Study
+    from mlplab.tuning.trials import TrialRecord
 
 COLUMNS = 3
 COMPLETE, PRUNED, BEST = "#4f81bd", "#a6a6a6", "#c0504d"

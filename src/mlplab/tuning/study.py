@@ -16,8 +16,6 @@ Trials are numbered from 1 (Optuna's number + 1) everywhere mlplab shows them.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import tomllib
@@ -31,6 +29,7 @@ from mlplab._io import atomic_write_text
 from mlplab.config import RunConfig, load_config, to_toml
 from mlplab.errors import ConfigError, RunError
 from mlplab.tuning.space import Dimension, build_space, label, toml_text
+from mlplab.tuning.trials import TrialRecord, ranked, read_trial, trials_csv
 
 if TYPE_CHECKING:
     import optuna
@@ -73,41 +72,6 @@ class StudySettings:
 
 
 @dataclass
-class TrialRecord:
-    """One trial as mlplab shows it. state: complete, pruned, failed, skipped, interrupted
-    or running.
-
-    value: the objective (the kept model's validation accuracy or loss), None unless
-    complete; for a pruned trial, ``last_value`` is the last one reported before it stopped.
-    val_loss: breaks ties of validation accuracy (a few hundred validation images give few
-    distinct accuracies). params: the searched keys' config values. seconds: the trial's
-    whole time (every seed), data loading and compiling included.
-    repeat_of: the earlier trial with the same settings, whose result this one took.
-    runs: every run directory of the trial (one per trial seed; none if skipped; ``run`` is
-    the first), and spread: the objective's sample std over them (None with one seed).
-    """
-
-    number: int
-    state: str
-    value: float | None
-    params: dict[str, Any]
-    test_accuracy: float | None = None
-    epochs: int | None = None
-    seconds: float | None = None
-    note: str = ""
-    last_value: float | None = None
-    val_loss: float | None = None
-    repeat_of: int | None = None
-    runs: list[Path] = field(default_factory=list)
-    spread: float | None = None
-
-    @property
-    def run(self) -> Path | None:
-        """The trial's (first) run directory."""
-        return self.runs[0] if self.runs else None
-
-
-@dataclass
 class Study:
     """An open study folder: its settings, base config, searched dimensions and Optuna study."""
 
@@ -119,7 +83,8 @@ class Study:
 
     def records(self) -> list[TrialRecord]:
         """Every trial in the journal (those of other processes sharing it included)."""
-        return [self._record(trial) for trial in self.optuna_study.get_trials(deepcopy=False)]
+        trials = self.optuna_study.get_trials(deepcopy=False)
+        return [read_trial(trial, self.path, self.dimensions) for trial in trials]
 
     @property
     def grid_size(self) -> int:
@@ -137,92 +102,12 @@ class Study:
         leading = ranked(self.records(), self.settings.direction)
         return leading[0] if leading else None
 
-    def _record(self, trial: optuna.trial.FrozenTrial) -> TrialRecord:
-        attrs = trial.user_attrs
-        state = attrs.get("state") or trial.state.name.lower()
-        state = {"fail": "failed"}.get(state, state)
-        dims = {d.key: d for d in self.dimensions}
-        params = {
-            key: dims[key].value(drawn) if key in dims else drawn
-            for key, drawn in trial.params.items()
-        }
-        reported = trial.intermediate_values
-        return TrialRecord(
-            number=trial.number + 1,
-            state=state,
-            value=trial.value if state == "complete" else None,
-            params=params,
-            test_accuracy=attrs.get("test_accuracy"),
-            epochs=attrs.get("epochs"),
-            seconds=attrs.get("seconds"),
-            note=attrs.get("note", ""),
-            last_value=reported[max(reported)] if reported else None,
-            val_loss=attrs.get("val_loss"),
-            repeat_of=attrs.get("repeat_of"),
-            runs=[self.path / name for name in attrs.get("runs", [])],
-            spread=attrs.get("spread"),
-        )
-
     def write_tables(self) -> None:
         """trials.csv, and best.toml when some trial is complete."""
         atomic_write_text(self.path / TRIALS_FILE, trials_csv(self.records(), self.dimensions))
         best = self.best()
         if best is not None:
             atomic_write_text(self.path / BEST_FILE, best_config_toml(self, best))
-
-
-def ranked(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
-    """The complete trials, best first (repeats of earlier settings left out).
-
-    Equal scores go to the lower validation loss (a few hundred validation images give few
-    distinct accuracies), then to the earlier trial.
-    """
-    sign = 1 if direction == "maximize" else -1
-
-    def rank(r: TrialRecord) -> tuple[float, float, int]:
-        loss = r.val_loss if r.val_loss is not None else math.inf
-        return (-sign * r.value, loss, r.number)
-
-    done = [r for r in records if r.state == "complete" and r.value is not None]
-    return sorted((r for r in done if r.repeat_of is None), key=rank)
-
-
-def trials_csv(records: list[TrialRecord], dimensions: list[Dimension]) -> str:
-    """trial, state, value, test_accuracy, epochs, seconds, one column per searched key, run."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    keys = [d.key for d in dimensions]
-    writer.writerow(
-        [
-            "trial", "state", "value", "value_std", "test_accuracy", "epochs", "seconds",
-            *keys, "run", "runs", "note",
-        ]
-    )  # fmt: skip
-    for r in records:
-        writer.writerow(
-            [
-                r.number,
-                r.state,
-                _cell(r.value),
-                _cell(r.spread),
-                _cell(r.test_accuracy),
-                _cell(r.epochs),
-                _cell(r.seconds),
-                *(_cell(label(r.params[k])) if k in r.params else "" for k in keys),
-                r.run.name if r.run else "",
-                len(r.runs),
-                r.note,
-            ]
-        )
-    return out.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
 
 
 def best_config_toml(study: Study, best: TrialRecord) -> str:
@@ -237,14 +122,6 @@ def best_config_toml(study: Study, best: TrialRecord) -> str:
         }
     )
     return config.to_toml()
-
-
-def score_text(record: TrialRecord) -> str:
-    """``0.9722``, or ``0.9722 ± 0.0040`` for a trial over several seeds."""
-    if record.value is None:
-        return "—"
-    spread = "" if record.spread is None else f" ± {record.spread:.4f}"
-    return f"{record.value:.4f}{spread}"
 
 
 def trial_name(base: RunConfig, number: int) -> str:

@@ -16,7 +16,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,21 +24,27 @@ from typing import TYPE_CHECKING, Any, TextIO
 from mlplab.api import ConfigLike, resolve_config
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, RunError
-from mlplab.tuning.space import build_space, draw, label, shown, toml_text
+from mlplab.tuning.space import build_space, draw, shown, toml_text
 from mlplab.tuning.study import (
     BASE_FILE,
     OBJECTIVES,
     PLOT_FILE,
     Study,
     StudySettings,
-    TrialRecord,
     create_study_folder,
     now_text,
     open_optuna_study,
     open_study,
-    score_text,
     trial_name,
     write_study_files,
+)
+from mlplab.tuning.trials import (
+    TrialRecord,
+    same_settings,
+    score_text,
+    tell_failure,
+    tell_outcome,
+    tell_repeat,
 )
 
 if TYPE_CHECKING:
@@ -274,7 +280,8 @@ def _search(
         try:
             state = _one_trial(study, trial, f"{count} of {trials}", say, train_verbose, offline)
         except BaseException as exc:  # Ctrl-C twice, a data error: the trial did not finish
-            _abandon(study, trial, exc)
+            tell_failure(study.optuna_study, trial, exc)
+            study.write_tables()
             raise
         if state == "interrupted":
             say(f"  interrupted: the search stops here; go on: mlplab tune --study {study.path}")
@@ -307,15 +314,15 @@ def _one_trial(
     values = draw(trial, study.dimensions, study.base)
     drawn = "  ".join(f"{key}={shown(value)}" for key, value in values.items())
     say(f"trial {number} ({which})  {drawn}")
-    earlier = _same_settings(study, number, values)
+    earlier = same_settings(study.records(), number, values)
     if earlier is not None:
-        _repeat(study, trial, earlier)
+        tell_repeat(study.optuna_study, trial, earlier)
         say(f"  same settings as trial {earlier.number}: its result, not trained again")
         return earlier.state
     try:
         configs = _trial_configs(study, number, values)
     except ConfigError as exc:  # an impossible combination (momentum with adam)
-        _finish(study, trial, "skipped", note=str(exc))
+        tell_outcome(study.optuna_study, trial, "skipped", note=str(exc))
         say(f"  skipped: {exc}")
         return "skipped"
     runs = _train_trial(study, trial, configs, values, train_verbose, say.stream, offline)
@@ -324,18 +331,6 @@ def _one_trial(
         study.write_tables()
         say("  " + _outcome(study, study.records()[trial.number]))
     return state
-
-
-def _abandon(study: Study, trial: optuna.Trial, exc: BaseException) -> None:
-    """Mark a trial that an exception ended as failed (unless it was already told)."""
-    from optuna.trial import TrialState
-
-    if study.optuna_study.get_trials(deepcopy=False)[trial.number].state.is_finished():
-        return
-    trial.set_user_attr("state", "failed")
-    trial.set_user_attr("note", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    study.optuna_study.tell(trial, state=TrialState.FAIL)
-    study.write_tables()
 
 
 def _trial_configs(study: Study, number: int, values: Mapping[str, Any]) -> list[RunConfig]:
@@ -400,84 +395,23 @@ def _train_trial(
 def _judge(study: Study, trial: optuna.Trial, runs: list[Run]) -> str:
     """Tell Optuna how the trial's runs did; its state. The value is the mean objective over
     the trial's seeds."""
+    objective = study.settings.objective
+
+    def tell(state: str, note: str = "", value: float | None = None) -> str:
+        tell_outcome(
+            study.optuna_study, trial, state, runs=runs, objective=objective, value=value, note=note
+        )
+        return state
+
     if runs[-1].status == "interrupted":
-        _finish(study, trial, "interrupted", runs=runs, note="Ctrl-C")
-        return "interrupted"
+        return tell("interrupted", "Ctrl-C")
     if runs[0].status == "pruned":
-        _finish(study, trial, "pruned", runs=runs, note=runs[0].metrics.get("message", ""))
-        return "pruned"
-    scores = [run.metrics.get(study.settings.objective) for run in runs]
+        return tell("pruned", runs[0].metrics.get("message", ""))
+    scores = [run.metrics.get(objective) for run in runs]
     if any(score is None or not math.isfinite(score) for score in scores):
         statuses = ", ".join(sorted({run.status for run in runs}))
-        _finish(study, trial, "failed", runs=runs, note=f"{statuses}: no finite objective")
-        return "failed"
-    _finish(study, trial, "complete", runs=runs, value=statistics.fmean(scores))
-    return "complete"
-
-
-def _same_settings(study: Study, number: int, values: Mapping[str, Any]) -> TrialRecord | None:
-    """An earlier complete or pruned trial with exactly these values (training is
-    deterministic for a seed, so it would give the same result)."""
-    wanted = {key: label(value) for key, value in values.items()}
-    for record in study.records():
-        done = record.number < number and record.state in ("complete", "pruned")
-        if done and {key: label(value) for key, value in record.params.items()} == wanted:
-            return record
-    return None
-
-
-def _repeat(study: Study, trial: optuna.Trial, earlier: TrialRecord) -> None:
-    """Tell Optuna the earlier trial's result again (so its sampler learns from the draw)."""
-    from optuna.trial import TrialState
-
-    trial.set_user_attr("repeat_of", earlier.number)
-    trial.set_user_attr("note", f"same settings as trial {earlier.number}: not trained again")
-    for key in ("test_accuracy", "val_loss", "epochs", "spread"):
-        if getattr(earlier, key) is not None:
-            trial.set_user_attr(key, getattr(earlier, key))
-    trial.set_user_attr("runs", [run.name for run in earlier.runs])
-    trial.set_user_attr("seconds", 0.0)
-    trial.set_user_attr("state", earlier.state)
-    if earlier.state == "complete":
-        study.optuna_study.tell(trial, earlier.value)
-    else:
-        study.optuna_study.tell(trial, state=TrialState.PRUNED)
-
-
-def _finish(
-    study: Study,
-    trial: optuna.Trial,
-    state: str,
-    *,
-    runs: Sequence[Run] = (),
-    value: float | None = None,
-    note: str = "",
-) -> None:
-    """Record the trial's outcome in the journal: its state, value, runs and a note. With
-    several seeds, test accuracy and validation loss are their means, and ``spread`` the
-    objective's sample std."""
-    from optuna.trial import TrialState
-
-    trial.set_user_attr("state", state)
-    if note:
-        trial.set_user_attr("note", note)
-    if runs:
-        # By name: the study folder may move, or be opened from another working directory.
-        trial.set_user_attr("runs", [run.path.name for run in runs])
-        for key, metric in (("test_accuracy", "test_accuracy"), ("val_loss", "val_loss")):
-            found = [run.metrics.get(metric) for run in runs]
-            if all(isinstance(v, float) for v in found):
-                trial.set_user_attr(key, statistics.fmean(found))
-        trial.set_user_attr("epochs", runs[0].metrics.get("epochs_completed"))
-        trial.set_user_attr("seconds", sum(run.metrics.get("wall_seconds", 0.0) for run in runs))
-        scores = [run.metrics.get(study.settings.objective) for run in runs]
-        if len(runs) > 1 and state == "complete":
-            trial.set_user_attr("spread", statistics.stdev(scores))
-    if state == "complete":
-        study.optuna_study.tell(trial, value)
-    else:
-        optuna_state = TrialState.PRUNED if state == "pruned" else TrialState.FAIL
-        study.optuna_study.tell(trial, state=optuna_state)
+        return tell("failed", f"{statuses}: no finite objective")
+    return tell("complete", value=statistics.fmean(scores))
 
 
 def _outcome(study: Study, record: TrialRecord) -> str:
