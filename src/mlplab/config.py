@@ -317,19 +317,21 @@ class RunConfig:
         return RunConfig.from_dict(data)
 
 
-def to_toml(data: Mapping[str, Any]) -> str:
-    """TOML for top-level keys and one level of tables, with lists kept on one line.
+def toml_value(value: Any) -> str:
+    """A value as TOML text, lists on one line: ``[128, 64]``, ``"relu"``, ``0.001``, ``true``.
 
     tomli_w writes (and escapes) every scalar; it would put each list item on its own line.
     """
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value}).partition(" = ")[2].rstrip("\n")
 
-    def value(v: Any) -> str:
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(item) for item in v) + "]"
-        return tomli_w.dumps({"v": v}).partition(" = ")[2].rstrip("\n")
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """TOML for top-level keys and one level of tables, with lists kept on one line."""
 
     def lines(table: Mapping[str, Any]) -> list[str]:
-        return [f"{k} = {value(v)}" for k, v in table.items() if not isinstance(v, Mapping)]
+        return [f"{k} = {toml_value(v)}" for k, v in table.items() if not isinstance(v, Mapping)]
 
     out = lines(data)
     for name, table in data.items():

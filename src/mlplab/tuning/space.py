@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlplab.config import RunConfig, parse_value, to_toml
+from mlplab.config import RunConfig, parse_value, toml_value
 from mlplab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -79,13 +79,7 @@ class Dimension:
 
 def label(value: Any) -> Any:
     """A choice as Optuna stores it: plain scalars as they are, lists as their TOML text."""
-    return toml_text(value) if isinstance(value, (list, tuple)) else value
-
-
-def toml_text(value: Any) -> str:
-    """A config value as TOML writes it: ``[128, 64]``, ``"relu"``, ``0.001``, ``true``."""
-    plain = list(value) if isinstance(value, tuple) else value
-    return to_toml({"v": plain}).partition(" = ")[2].strip()
+    return toml_value(value) if isinstance(value, (list, tuple)) else value
 
 
 def shown(value: Any) -> str:

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlplab._io import atomic_write_text
-from mlplab.config import RunConfig, load_config, to_toml
+from mlplab.config import RunConfig, load_config, to_toml, toml_value
 from mlplab.errors import ConfigError, RunError
-from mlplab.tuning.space import Dimension, build_space, label, toml_text
+from mlplab.tuning.space import Dimension, build_space, label
 from mlplab.tuning.trials import TrialRecord, ranked, read_trial, trials_csv
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class StudySettings:
         tune |= {"grid": self.grid, "created": self.created}
         tune |= {"command": self.command, **meta}
         # Keys quoted: a bare train.epochs would be a table inside [search].
-        search = [f"{json.dumps(key)} = {toml_text(spec)}" for key, spec in self.specs.items()]
+        search = [f"{json.dumps(key)} = {toml_value(spec)}" for key, spec in self.specs.items()]
         return to_toml({"tune": tune}) + "\n[search]\n" + "\n".join(search) + "\n"
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mlplab.api import ConfigLike, resolve_config
-from mlplab.config import RunConfig
+from mlplab.config import RunConfig, toml_value
 from mlplab.errors import ConfigError, RunError
-from mlplab.tuning.space import build_space, draw, shown, toml_text
+from mlplab.tuning.space import build_space, draw, shown
 from mlplab.tuning.study import (
     BASE_FILE,
     OBJECTIVES,
@@ -436,7 +436,7 @@ def _trial_command(study: Study, config: RunConfig, values: Mapping[str, Any]) -
     """The command that trains this run alone, from the study's base.toml."""
     argv = ["mlplab", "train", str(study.path / BASE_FILE)]
     for key, value in values.items():
-        argv += ["--set", f"{key}={toml_text(value)}"]
+        argv += ["--set", f"{key}={toml_value(value)}"]
     if config.train.seed != study.base.train.seed and "train.seed" not in values:
         argv += ["--seed", str(config.train.seed)]
     return shlex.join([*argv, "--name", config.name])
