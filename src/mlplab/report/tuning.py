@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,11 +18,16 @@ if TYPE_CHECKING:
 
 COLUMNS = 3
 COMPLETE, PRUNED, BEST = "#4f81bd", "#a6a6a6", "#c0504d"
+# How each state's trials are drawn (pruned ones at the last value they reported).
+STATE_STYLES = {
+    "complete": {"marker": "o", "color": COMPLETE, "ms": 4, "label": "complete"},
+    "pruned": {"marker": "x", "color": PRUNED, "ms": 5, "label": "pruned (last value)"},
+}
 
 
 def tuning_png(study: Study, records: Sequence[TrialRecord], path: Path) -> None:
     """Write the study's picture to ``path`` (atomically)."""
-    best = study.best()
+    best = study.best(records)
     atomic_write_bytes(
         path,
         tuning_chart(
@@ -77,33 +83,13 @@ def _history_panel(
 ) -> None:
     done = _points(records, "complete")
     pruned = _points(records, "pruned")
-    ax.plot(
-        [r.number for r, _ in done],
-        [v for _, v in done],
-        "o",
-        color=COMPLETE,
-        ms=4,
-        label="complete",
-    )
-    if pruned:
-        ax.plot(
-            [r.number for r, _ in pruned],
-            [v for _, v in pruned],
-            "x",
-            color=PRUNED,
-            ms=5,
-            label="pruned (last value)",
-        )
-    running: list[tuple[int, float]] = []
-    for record, value in sorted(done, key=lambda point: point[0].number):
-        if not running or (value > running[-1][1] if maximize else value < running[-1][1]):
-            running.append((record.number, value))
-        else:
-            running.append((record.number, running[-1][1]))
-    if running:
+    for state, points in (("complete", done), ("pruned", pruned)):
+        _plot_state(ax, state, [r.number for r, _ in points], [v for _, v in points])
+    ordered = sorted(done, key=lambda point: point[0].number)
+    if ordered:
         ax.step(
-            [n for n, _ in running],
-            [v for _, v in running],
+            [r.number for r, _ in ordered],
+            list(itertools.accumulate((v for _, v in ordered), max if maximize else min)),
             where="post",
             color=BEST,
             lw=1.2,
@@ -134,16 +120,9 @@ def _key_panel(
         value = record.params[key]
         return labels.index(shown(value)) if labels else float(value)
 
-    for state, style, color in (("pruned", "x", PRUNED), ("complete", "o", COMPLETE)):
+    for state in ("pruned", "complete"):
         points = [(r, v) for r, v in _points(records, state) if key in r.params]
-        ax.plot(
-            [x_of(r) for r, _ in points],
-            [v for _, v in points],
-            style,
-            color=color,
-            ms=4 if style == "o" else 5,
-            alpha=0.8,
-        )
+        _plot_state(ax, state, [x_of(r) for r, _ in points], [v for _, v in points], alpha=0.8)
         if state == "complete":
             _mark_best(ax, [(x_of(r), v) for r, v in points if r.number == best])
     if labels:
@@ -158,6 +137,12 @@ def _key_panel(
     ax.set_ylabel(objective)
     ax.set_title(key)
     ax.grid(alpha=0.3)
+
+
+def _plot_state(ax: Any, state: str, x: list[float], y: list[float], **extra: Any) -> None:
+    """Trials in ``state`` as points, in that state's style (nothing if there are none)."""
+    if x:
+        ax.plot(x, y, linestyle="none", **STATE_STYLES[state], **extra)
 
 
 def _mark_best(ax: Any, points: Sequence[tuple[float, float]]) -> None:

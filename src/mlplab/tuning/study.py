@@ -20,6 +20,7 @@ import json
 import math
 import tomllib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,14 +99,16 @@ class Study:
         if not self.settings.grid:
             self.optuna_study.sampler = tpe_sampler(self.base.train.seed + trial_number)
 
-    def best(self) -> TrialRecord | None:
-        leading = ranked(self.records(), self.settings.direction)
+    def best(self, records: Sequence[TrialRecord] | None = None) -> TrialRecord | None:
+        """The best complete trial of ``records`` (default: read the journal now)."""
+        leading = ranked(self.records() if records is None else records, self.settings.direction)
         return leading[0] if leading else None
 
-    def write_tables(self) -> None:
-        """trials.csv, and best.toml when some trial is complete."""
-        atomic_write_text(self.path / TRIALS_FILE, trials_csv(self.records(), self.dimensions))
-        best = self.best()
+    def write_tables(self, records: Sequence[TrialRecord] | None = None) -> None:
+        """trials.csv, and best.toml when some trial is complete (``records`` as in best)."""
+        records = self.records() if records is None else records
+        atomic_write_text(self.path / TRIALS_FILE, trials_csv(records, self.dimensions))
+        best = self.best(records)
         if best is not None:
             atomic_write_text(self.path / BEST_FILE, best_config_toml(self, best))
 

@@ -91,7 +91,7 @@ def read_trial(
     )
 
 
-def ranked(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
+def ranked(records: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:
     """The complete trials, best first (repeats of earlier settings left out).
 
     Equal scores go to the lower validation loss (a few hundred validation images give few
@@ -107,7 +107,7 @@ def ranked(records: list[TrialRecord], direction: str) -> list[TrialRecord]:
     return sorted((r for r in done if r.repeat_of is None), key=rank)
 
 
-def trials_csv(records: list[TrialRecord], dimensions: list[Dimension]) -> str:
+def trials_csv(records: Sequence[TrialRecord], dimensions: Sequence[Dimension]) -> str:
     """trial, state, value, test_accuracy, epochs, seconds, one column per searched key, run."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

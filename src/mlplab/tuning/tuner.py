@@ -16,7 +16,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -150,8 +150,8 @@ def tune(
             print(f"study {opened.path}: {_describe(opened)}", file=stream, flush=True)
     trials = _trials_to_run(opened, trials, verbose, stream)
     stopped = _search(opened, trials, timeout, verbose, train_verbose, stream, offline)
-    opened.write_tables()
     records = opened.records()
+    opened.write_tables(records)
     if plot and any(r.state in ("complete", "pruned") for r in records):
         from mlplab.report.tuning import tuning_png
 
@@ -159,23 +159,25 @@ def tune(
     return TuneResult(
         opened.path,
         records,
-        opened.best(),
+        opened.best(records),
         opened.settings.objective,
         opened.settings.direction,
         [d.key for d in opened.dimensions],
         opened.settings.grid,
         stopped,
-        importances(opened),
+        importances(opened, records),
     )
 
 
-def importances(study: Study, least_trials: int = 4) -> dict[str, float]:
+def importances(
+    study: Study, records: Sequence[TrialRecord], least_trials: int = 4
+) -> dict[str, float]:
     """``{key: share}`` of the objective's spread that each searched key explains (Optuna's
     default evaluator, PED-ANOVA), largest first; {} with one key or fewer than
-    ``least_trials`` complete trials, where it would say nothing."""
+    ``least_trials`` complete ``records``, where it would say nothing."""
     import optuna
 
-    complete = [r for r in study.records() if r.state == "complete"]
+    complete = [r for r in records if r.state == "complete"]
     if len(study.dimensions) < 2 or len(complete) < least_trials:
         return {}
     try:
@@ -328,8 +330,9 @@ def _one_trial(
     runs = _train_trial(study, trial, configs, values, train_verbose, say.stream, offline)
     state = _judge(study, trial, runs)
     if state != "interrupted":
-        study.write_tables()
-        say("  " + _outcome(study, study.records()[trial.number]))
+        records = study.records()
+        study.write_tables(records)
+        say("  " + _outcome(study, records, records[trial.number]))
     return state
 
 
@@ -414,14 +417,14 @@ def _judge(study: Study, trial: optuna.Trial, runs: list[Run]) -> str:
     return tell("complete", value=statistics.fmean(scores))
 
 
-def _outcome(study: Study, record: TrialRecord) -> str:
+def _outcome(study: Study, records: Sequence[TrialRecord], record: TrialRecord) -> str:
     """``val_accuracy 0.9722  (best 0.9750: trial 1)  20 epochs  4.1s`` or the pruned line."""
     seconds = record.seconds or 0.0
     if record.state == "pruned":
         return f"pruned after epoch {record.epochs}  {seconds:.1f}s"
     if record.state != "complete":
         return f"{record.state}: {record.note}"
-    best = study.best()
+    best = study.best(records)
     mark = "  new best" if best is not None and best.number == record.number else ""
     if best is not None and not mark:
         mark = f"  (best {best.value:.4f}: trial {best.number})"
