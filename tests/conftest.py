@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -15,6 +19,30 @@ def save_png(path: Path, pixels: np.ndarray) -> Path:
     """pixels: uint8 (h, w) or (h, w, 3) -> a PNG file at path."""
     Image.fromarray(pixels).save(path)
     return path
+
+
+def start_mlplab(*args: str) -> subprocess.Popen:
+    """``python -m mlplab ARGS`` in a child process, output unbuffered into text pipes (for
+    tests that read its progress and then send it Ctrl-C)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlplab", *args],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def lines_until(process: subprocess.Popen, pipe: IO[str], prefix: str) -> list[str]:
+    """Lines read from ``pipe`` (process.stdout or .stderr) up to and including the first
+    that starts with ``prefix``; fails, showing the other stream, if the output ends first."""
+    other = process.stderr if pipe is process.stdout else process.stdout
+    lines: list[str] = []
+    while not (lines and lines[-1].startswith(prefix)):
+        line = pipe.readline()
+        assert line, (lines, other.read())
+        lines.append(line)
+    return lines
 
 
 @pytest.fixture(scope="session")

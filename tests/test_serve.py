@@ -6,12 +6,9 @@ import base64
 import http.client
 import io
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import uuid
 
@@ -26,7 +23,7 @@ from mlplab.serving import http as serving_http
 from mlplab.serving import make_server
 from mlplab.serving.requests import RequestError, body_images, predict_options
 
-from .conftest import save_png
+from .conftest import lines_until, save_png, start_mlplab
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
@@ -227,19 +224,9 @@ def test_make_server_refuses_what_it_cannot_do(digits_run, tmp_path):
 
 
 def test_cli_serves_until_ctrl_c(digits_run, digits_data):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlplab", "serve", str(digits_run.path), "--port", "0"],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_mlplab("serve", str(digits_run.path), "--port", "0")
     try:
-        lines = []
-        while not (lines and lines[-1].startswith("Ctrl-C")):
-            line = process.stdout.readline()
-            assert line, (lines, process.stderr.read())
-            lines.append(line)
+        lines = lines_until(process, process.stdout, "Ctrl-C")
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(lines)).group(1))
         assert lines[0].startswith(f"serving {digits_run.config.name} ({digits_run.path}")
         image = png_bytes(drawing_of(digits_data.x_test[0]))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
 import time
 
@@ -32,6 +30,8 @@ from mlplab.tuning.study import (
 )
 from mlplab.tuning.trials import TrialRecord, ranked
 from mlplab.tuning.tuner import _search
+
+from .conftest import lines_until, start_mlplab
 
 QUICK = {"train.epochs": 3}
 BASE = RunConfig()
@@ -459,32 +459,12 @@ def test_a_space_file_gives_the_keys(tmp_path, capsys):
 
 
 def test_cli_ctrl_c_stops_the_search_and_keeps_the_trial(tmp_path):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlplab",
-            "tune",
-            "--search",
-            "train.learning_rate=1e-3..1e-2",
-            "--epochs",
-            "500",
-            "--trials",
-            "3",
-            "--out",
-            str(tmp_path),
-        ],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_mlplab(
+        "tune", "--search", "train.learning_rate=1e-3..1e-2", "--epochs", "500",
+        "--trials", "3", "--out", str(tmp_path),
+    )  # fmt: skip
     try:
-        lines = []
-        while not (lines and lines[-1].startswith("trial 1 ")):
-            line = process.stderr.readline()
-            assert line, lines
-            lines.append(line)
+        lines_until(process, process.stderr, "trial 1 ")
         # Ctrl-C once the trial's run is being trained (its config.toml is written then).
         while not list(tmp_path.glob("*-tune/*-trial001/config.toml")):
             assert process.poll() is None
