@@ -1,5 +1,6 @@
 """The fused-epoch engine: same results as model.fit, and the mechanics fit gives for free."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,8 +18,8 @@ from mlplab.engine import SilentListener, StopRequest, get_trainer, steps_per_ep
 from mlplab.model import build_model, compile_model, learning_rate
 
 
-def fused_fit(digits_data, model_config, train_config):
-    splits = make_splits(digits_data, 0.1, train_config.seed)
+def fused_fit(digits_data, model_config, train_config, splits=None):
+    splits = splits or make_splits(digits_data, 0.1, train_config.seed)
     keras.utils.set_random_seed(train_config.seed)
     model = build_model(
         model_config, digits_data.image_shape, 10, scaling_params(splits.x_train, "unit")
@@ -303,3 +304,55 @@ def test_a_stop_request_ends_a_split_epoch_at_the_next_call(digits_data, monkeyp
     assert int(model.optimizer.iterations.numpy()) == steps + per_call
     first_epoch = [(1, per_call * call) for call in range(1, calls)] + [(1, steps)]
     assert listener.progress == [*first_epoch, (2, per_call)]
+
+
+def test_step_losses_train_as_the_first_epoch_does(digits_data):
+    """The learning-rate finder's sweep is the engine's training: with full batches only, its
+    per-step losses average to the first epoch's loss, and the model is left untouched."""
+    model_config = ModelConfig(hidden=(16,), dropout=0.2)
+    config = TrainConfig(epochs=1, batch_size=32)
+    splits = make_splits(digits_data, 0.1, config.seed)
+    splits = dataclasses.replace(
+        splits, x_train=splits.x_train[:1280], y_train=splits.y_train[:1280]
+    )
+    steps = 1280 // 32
+    _, trainer, _, result = fused_fit(digits_data, model_config, config, splits)
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(
+        model_config, digits_data.image_shape, 10, scaling_params(splits.x_train, "unit")
+    )
+    compile_model(model, config, steps)
+    before = model.get_weights()
+    losses = trainer.step_losses(model, splits.x_train, splits.y_train, config, steps)
+    assert losses.shape == (steps,) and losses.dtype == np.float32
+    np.testing.assert_allclose(losses.mean(), result.history[0]["loss"], rtol=1e-5)
+    for a, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_step_losses_run_past_an_epoch_and_stop_when_told(digits_data, monkeypatch):
+    model_config = ModelConfig(hidden=(16,))
+    config = TrainConfig(batch_size=100)
+    splits = make_splits(digits_data, 0.1, config.seed)
+    per_pass = len(splits.y_train) // 100
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(
+        model_config, digits_data.image_shape, 10, scaling_params(splits.x_train, "unit")
+    )
+    compile_model(model, config, per_pass)
+    trainer = get_trainer(config)
+    losses = trainer.step_losses(model, splits.x_train, splits.y_train, config, 3 * per_pass)
+    assert len(losses) == 3 * per_pass and np.isfinite(losses).all()
+    assert losses[-per_pass:].mean() < losses[:per_pass].mean()  # it learns across passes
+    _split_epochs(monkeypatch, model_config, config, per_call=10)
+    asked = []
+
+    def enough(so_far):
+        asked.append(len(so_far))
+        return len(so_far) >= 20
+
+    cut = trainer.step_losses(model, splits.x_train, splits.y_train, config, 3 * per_pass, enough)
+    calls, per_call = fused.epoch_calls(model, 100, 3 * per_pass)
+    assert calls > 3 and asked == [per_call, 2 * per_call, 3 * per_call]
+    np.testing.assert_allclose(cut, losses[: 3 * per_call], rtol=1e-5)

@@ -10,6 +10,7 @@
     >>> mlplab.list_runs("runs", best=5)             # RunRecords, best test accuracy first
     >>> mlplab.serve("last", port=8000)              # a page and a JSON API, until Ctrl-C
     >>> mlplab.tune("digits-mlp", {"train.learning_rate": "1e-4..1e-2:log"}, trials=20)
+    >>> mlplab.lr_find("digits-mlp").suggestion       # a learning rate, from a range test
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -26,6 +27,7 @@ from mlplab.config import (
     load_config,
 )
 from mlplab.errors import ConfigError, DataError, MlplabError, RunError
+from mlplab.lrfind import LRFindResult, lr_find
 from mlplab.recipes import list_recipes, load_recipe
 from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import report_run
@@ -39,6 +41,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DataError",
+    "LRFindResult",
     "MlplabError",
     "ModelConfig",
     "Run",
@@ -55,6 +58,7 @@ __all__ = [
     "load_config",
     "load_recipe",
     "load_run",
+    "lr_find",
     "predict",
     "read_record",
     "report_run",

@@ -25,7 +25,14 @@ from mlplab._io import write_named_file
 from mlplab._version import __version__
 from mlplab.checkpoint import Checkpointer, ResumePoint, open_resumable
 from mlplab.config import DataConfig, RunConfig, load_config
-from mlplab.data import Dataset, Splits, load_dataset, make_splits, scaling_params
+from mlplab.data import (
+    Dataset,
+    ScalingParams,
+    Splits,
+    load_dataset,
+    make_splits,
+    scaling_params,
+)
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
 from mlplab.errors import DataError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
@@ -86,6 +93,24 @@ def read_dataset(
         strict=data.strict,
         verbose=verbose,
     )
+
+
+def read_splits(
+    cfg: RunConfig, offline: bool | None = None, verbose: bool = False
+) -> tuple[Dataset, Splits, ScalingParams]:
+    """The config's dataset, its train/validation/test splits (seeded by ``train.seed``) and
+    the scaling fitted on the training split; keras is imported meanwhile (a few seconds, on
+    another thread), since every caller builds a model next."""
+    from mlplab._backend import keras_importing
+
+    with keras_importing():
+        dataset = read_dataset(cfg.data, offline=offline, verbose=verbose)
+        external = None
+        if isinstance(cfg.data.validation, str) and cfg.data.validation != "test":
+            external = read_dataset(cfg.data, cfg.data.validation, offline, verbose)
+        splits = make_splits(dataset, cfg.data.validation, cfg.train.seed, external)
+        scaling = scaling_params(splits.x_train, cfg.data.scaling)
+    return dataset, splits, scaling
 
 
 def versions() -> dict[str, str]:
@@ -205,16 +230,9 @@ def _train_and_write(
 ) -> Run:
     """train() and resume(): train ``cfg`` and write the run into a new directory under
     ``out``, or into the directory of the resumed run ``point``."""
-    from mlplab._backend import backend_note, importing, keras_importing
+    from mlplab._backend import backend_note, importing
 
-    # The data is read while keras imports (a few seconds, on another thread).
-    with keras_importing():
-        dataset = read_dataset(cfg.data, offline=offline, verbose=verbose)
-        external = None
-        if isinstance(cfg.data.validation, str) and cfg.data.validation != "test":
-            external = read_dataset(cfg.data, cfg.data.validation, offline, verbose)
-        splits = make_splits(dataset, cfg.data.validation, cfg.train.seed, external)
-        scaling = scaling_params(splits.x_train, cfg.data.scaling)
+    dataset, splits, scaling = read_splits(cfg, offline, verbose)
     import keras
 
     from mlplab.engine import StartPoint, StopRequest, get_trainer, steps_per_epoch

@@ -180,9 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
-    from mlplab import cli_tune  # here: it takes the helpers above from this module
+    # Here: they take the helpers above from this module.
+    from mlplab import cli_lrfind, cli_tune
 
     cli_tune.add_parser(commands)
+    cli_lrfind.add_parser(commands)
 
     report = commands.add_parser(
         "report",
@@ -680,13 +682,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _print_studies(folder: str) -> None:
-    """Name the `mlplab tune` studies in ``folder``: their trials are runs one level down."""
+    """Name the `mlplab tune` studies in ``folder`` (their trials are runs one level down) and
+    the `mlplab lr-find` tests, which are not runs either."""
+    from mlplab.lrfind import SUMMARY_FILE
     from mlplab.tuning.study import TUNE_FILE
 
-    studies = sorted(p.parent.name for p in Path(folder).glob(f"*/{TUNE_FILE}"))
+    def named(marker: str) -> str:
+        return ", ".join(sorted(p.parent.name for p in Path(folder).glob(f"*/{marker}")))
+
+    studies, tests = named(TUNE_FILE), named(SUMMARY_FILE)
     if studies:
-        names = ", ".join(studies)
-        print(f"\nstudies (their trials: mlplab runs {folder}/STUDY): {names}")
+        print(f"\nstudies (their trials: mlplab runs {folder}/STUDY): {studies}")
+    if tests:
+        print(f"\nlearning-rate tests (lr_find.png in each): {tests}")
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -699,6 +707,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from mlplab import cli_tune
 
     return cli_tune.run(args)
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from mlplab import cli_lrfind
+
+    return cli_lrfind.run(args)
 
 
 COMMANDS: dict[str, Any] = {
@@ -715,6 +729,7 @@ COMMANDS: dict[str, Any] = {
     "compare": cmd_compare,
     "runs": cmd_runs,
     "tune": cmd_tune,
+    "lr-find": cmd_lr_find,
 }
 
 

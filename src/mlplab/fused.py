@@ -130,8 +130,10 @@ class FusedTrainer(Trainer):
     def _epoch_function(self, model: keras.Model, smoothing: float, skip_empty: bool) -> Any:
         """One compiled call over a (steps, batch) block of an epoch's order.
 
-        skip_empty: steps whose mask is all zero (padding of the last block) leave the
-        weights, optimizer and random state untouched.
+        It returns the new state, the block's sums (loss x samples, correct, samples:
+        float32 (3,)) and each step's batch loss before its update (float32 (steps,), the
+        learning-rate finder's curve). skip_empty: steps whose mask is all zero (padding of
+        the last block) leave the weights, optimizer and random state untouched (loss NaN).
         """
         optimizer = model.optimizer
         augment = self.augment
@@ -163,24 +165,40 @@ class FusedTrainer(Trainer):
                 trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
                 real = weight.sum()
                 sums = sums + jnp.stack([loss * real, correct, real])
-                return trainable, non_trainable, opt_vars, sums
+                return (trainable, non_trainable, opt_vars, sums), loss
+
+            def skipped(carry, batch):
+                return carry, jnp.float32(jnp.nan)
 
             def step(carry, batch):
                 if skip_empty:
                     weight = batch[1]
-                    return jax.lax.cond(
-                        weight.sum() > 0, train_step, lambda c, _: c, carry, batch
-                    ), None
-                return train_step(carry, batch), None
+                    return jax.lax.cond(weight.sum() > 0, train_step, skipped, carry, batch)
+                return train_step(carry, batch)
 
             trainable, non_trainable, opt_vars = state
             carry = (trainable, non_trainable, opt_vars, jnp.zeros(3, jnp.float32))
-            (trainable, non_trainable, opt_vars, sums), _ = jax.lax.scan(
+            (trainable, non_trainable, opt_vars, sums), losses = jax.lax.scan(
                 step, carry, (order, mask, numbers)
             )
-            return (trainable, non_trainable, opt_vars), sums
+            return (trainable, non_trainable, opt_vars), sums, losses
 
         return jax.jit(epoch)
+
+    def _compiled_on_first_call(self, function: Any) -> Callable[..., Any]:
+        """``function`` (jitted), compiled ahead of its first call for the arguments of that
+        call, with the time it took added to ``compile_seconds``; later calls reuse it."""
+        compiled = None
+
+        def call(*args: Any) -> Any:
+            nonlocal compiled
+            if compiled is None:
+                began = time.perf_counter()
+                compiled = function.lower(*args).compile()
+                self.compile_seconds += time.perf_counter() - began
+            return compiled(*args)
+
+        return call
 
     def _predict_function(self, model: keras.Model) -> Any:
         def predict(trainable, non_trainable, chunks):
@@ -213,11 +231,7 @@ class FusedTrainer(Trainer):
         rng = np.random.default_rng(config.seed)
         # Its own stream, so that turning augmentation on does not change the shuffling.
         augment_rng = np.random.default_rng([config.seed, 1])
-        state = (
-            [v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables],
-            [v.value for v in optimizer.variables],
-        )
+        state = _read_state(model)
         # A resumed run draws (and drops) the finished epochs' orders and keys, so that its
         # later epochs are the same as in a run that never stopped.
         for _ in range(epochs_done(start)):
@@ -226,12 +240,11 @@ class FusedTrainer(Trainer):
         monitor = EpochMonitor(model, config, stop, start)
         listener.on_train_begin(config.epochs, steps)
         calls, per_call = epoch_calls(model, batch, steps)
-        epoch_fn = self._epoch_function(
-            model, config.label_smoothing, skip_empty=calls * per_call > steps
+        run_block = self._compiled_on_first_call(
+            self._epoch_function(model, config.label_smoothing, skip_empty=calls * per_call > steps)
         )
         current_lr = _learning_rate_reader(optimizer)
         numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
-        compiled = None
         started = time.perf_counter()
         try:
             for epoch in range(epochs_done(start) + 1, config.epochs + 1):
@@ -244,11 +257,7 @@ class FusedTrainer(Trainer):
                 cut_short = False
                 for call in range(calls):
                     block = (order[call], mask[call], numbers[call])
-                    if compiled is None:
-                        t0 = time.perf_counter()
-                        compiled = epoch_fn.lower(state, x_all, y_all, *block, key).compile()
-                        self.compile_seconds += time.perf_counter() - t0
-                    state, block_sums = compiled(state, x_all, y_all, *block, key)
+                    state, block_sums, _ = run_block(state, x_all, y_all, *block, key)
                     sums = block_sums if sums is None else sums + block_sums
                     if call + 1 < calls:
                         # JAX dispatches asynchronously: without waiting here, every call of
@@ -290,6 +299,55 @@ class FusedTrainer(Trainer):
         result.train_seconds = time.perf_counter() - started
         result.compile_seconds = self.compile_seconds
         return result
+
+    def step_losses(
+        self,
+        model: keras.Model,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        config: TrainConfig,
+        steps: int,
+        enough: Callable[[np.ndarray], bool] | None = None,
+    ) -> np.ndarray:
+        """Train ``steps`` full batches and return each one's loss, taken before its update.
+
+        x_train: uint8 (n, h, w, c); y_train: int (n,). Batches are drawn as training draws
+        them (seeded permutations, one pass after another when the steps outrun an epoch), but
+        always full: each pass leaves out its last partial batch. The optimizer (its learning
+        rate schedule) decides each step's rate. ``enough`` is asked after each compiled call
+        with the losses so far; True ends the sweep there. Returns float32 (k,), k <= steps.
+        The model's variables are left as they were (the sweep works on copies).
+        """
+        model.optimizer.build(model.trainable_variables)
+        n = len(y_train)
+        batch = min(config.batch_size, n)
+        per_pass = n // batch
+        rng = np.random.default_rng(config.seed)
+        pass_count = math.ceil(steps / per_pass)
+        passes = [rng.permutation(n)[: per_pass * batch] for _ in range(pass_count)]
+        calls, per_call = epoch_calls(model, batch, steps)
+        order = np.zeros(calls * per_call * batch, np.int32)
+        order[: steps * batch] = np.concatenate(passes)[: steps * batch]
+        mask = np.zeros(order.shape, np.float32)
+        mask[: steps * batch] = 1.0
+        order = order.reshape(calls, per_call, batch)
+        mask = mask.reshape(calls, per_call, batch)
+        numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
+        key = jax.random.PRNGKey(int(np.random.default_rng([config.seed, 1]).integers(2**31)))
+        run_block = self._compiled_on_first_call(
+            self._epoch_function(model, config.label_smoothing, skip_empty=calls * per_call > steps)
+        )
+        x_all = jax.device_put(x_train)
+        y_all = jax.device_put(y_train.astype(np.int32))
+        state = _read_state(model)
+        losses: list[float] = []
+        for call in range(calls):
+            block = (order[call], mask[call], numbers[call])
+            state, _, block_losses = run_block(state, x_all, y_all, *block, key)
+            losses.extend(np.asarray(block_losses).tolist())
+            if enough is not None and enough(np.asarray(losses[:steps], np.float32)):
+                break
+        return np.asarray(losses[:steps], np.float32)
 
     def _validate(
         self, model: keras.Model, x: np.ndarray, y: np.ndarray, smoothing: float = 0.0
@@ -357,6 +415,16 @@ def _epoch_order(
     mask = np.zeros(steps * batch, np.float32)
     mask[:n] = 1.0
     return order.reshape(steps, batch), mask.reshape(steps, batch)
+
+
+def _read_state(model: keras.Model) -> tuple[list, list, list]:
+    """The model's and its optimizer's variables as arrays: (trainable, non-trainable,
+    optimizer), the state a compiled epoch carries."""
+    return (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in model.optimizer.variables],
+    )
 
 
 def _write_back(model: keras.Model, state: tuple) -> None:

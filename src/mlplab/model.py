@@ -10,6 +10,8 @@ import keras
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data.scaling import ScalingParams
 
+LearningRate = float | keras.optimizers.schedules.LearningRateSchedule
+
 
 def build_model(
     config: ModelConfig,
@@ -61,9 +63,7 @@ def build_model(
     return keras.Sequential(layers, name=name)
 
 
-def learning_rate(
-    config: TrainConfig, steps_per_epoch: int
-) -> float | keras.optimizers.schedules.LearningRateSchedule:
+def learning_rate(config: TrainConfig, steps_per_epoch: int) -> LearningRate:
     """The learning rate, or a built-in Keras schedule over optimizer steps.
 
     step: multiply by ``step_factor`` every ``step_epochs`` epochs. cosine: optional linear
@@ -102,10 +102,16 @@ def learning_rate(
     return lr
 
 
-def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The configured Keras optimizer (weight decay is decoupled, as Keras 3 applies it)."""
+def build_optimizer(
+    config: TrainConfig, steps_per_epoch: int, rate: LearningRate | None = None
+) -> keras.optimizers.Optimizer:
+    """The configured Keras optimizer (weight decay is decoupled, as Keras 3 applies it).
+
+    rate: a learning rate or schedule instead of the config's (the learning-rate finder's
+    exponential ramp).
+    """
     common = {
-        "learning_rate": learning_rate(config, steps_per_epoch),
+        "learning_rate": learning_rate(config, steps_per_epoch) if rate is None else rate,
         "weight_decay": config.weight_decay or None,
         "global_clipnorm": config.clip_norm or None,
         "use_ema": config.ema > 0,
@@ -124,10 +130,18 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
-def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
-    """Attach optimizer, categorical cross-entropy on one-hot labels, and accuracy."""
+def compile_model(
+    model: keras.Model,
+    config: TrainConfig,
+    steps_per_epoch: int,
+    rate: LearningRate | None = None,
+) -> None:
+    """Attach optimizer, categorical cross-entropy on one-hot labels, and accuracy.
+
+    rate: as in :func:`build_optimizer`.
+    """
     model.compile(
-        optimizer=build_optimizer(config, steps_per_epoch),
+        optimizer=build_optimizer(config, steps_per_epoch, rate),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )

@@ -1,0 +1,137 @@
+"""``mlplab lr-find``: the learning-rate range test, and the learning rate it suggests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from typing import Any
+
+from mlplab.cli import OFFLINE_HELP, add_config_arguments
+from mlplab.lr_range import DEFAULT_STEPS
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``lr-find`` to the CLI's sub-commands."""
+    finder = commands.add_parser(
+        "lr-find",
+        help="suggest a learning rate: a short test with a growing rate (seconds)",
+        description=(
+            "Train the config's network from its initial weights for a few hundred batches "
+            "while the learning rate grows exponentially, stop when the loss blows up, and "
+            "suggest the rate where the loss fell fastest (Leslie Smith's range test, as "
+            "fastai's lr_find runs it). Writes runs/<UTC time>-<name>-lr-find/: lr_find.png "
+            "(look at it), lr_find.csv, lr_find.json and base.toml."
+        ),
+    )
+    add_config_arguments(finder)
+    finder.add_argument("--dataset", help="= --set data.dataset=NAME")
+    finder.add_argument("--batch-size", type=int, help="= --set train.batch_size=N")
+    finder.add_argument("--seed", type=int, help="= --set train.seed=N")
+    finder.add_argument(
+        "--start",
+        type=float,
+        default=1e-7,
+        metavar="LR",
+        help="learning rate of the first step (default: %(default)g)",
+    )
+    finder.add_argument(
+        "--end",
+        type=float,
+        default=10.0,
+        metavar="LR",
+        help="learning rate of the last step (default: %(default)g)",
+    )
+    finder.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help="batches to train at most (default: %(default)s)",
+    )
+    finder.add_argument(
+        "--no-stop",
+        dest="stop",
+        action="store_false",
+        help="run every step, even after the loss has blown up",
+    )
+    finder.add_argument(
+        "--out", default="runs", help="folder for the test's folder (default: %(default)s)"
+    )
+    finder.add_argument("--json", action="store_true", help="print the result as JSON")
+    finder.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    finder.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlplab.lrfind import SUMMARY_FILE, lr_find
+
+    result = lr_find(
+        args.config,
+        overrides=_overrides(args),
+        start=args.start,
+        end=args.end,
+        steps=args.steps,
+        stop_on_divergence=args.stop,
+        verbose=not args.quiet and not args.json,
+        command="mlplab " + shlex.join(args.argv),
+        out=args.out,
+        offline=args.offline,
+    )
+    if args.json:
+        print((result.path / SUMMARY_FILE).read_text(encoding="utf-8"), end="")
+    else:
+        print(summary(result, args))
+    return 0 if result.suggestion is not None else 1
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.batch_size is not None:
+        overrides.append(f"train.batch_size={args.batch_size}")
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    if args.dataset is not None:
+        overrides.append(f"data.dataset={json.dumps(args.dataset)}")
+    return overrides
+
+
+def summary(result: Any, args: argparse.Namespace) -> str:
+    """The suggestion, the other rules' rates, where the curve is, and what to run next."""
+    from mlplab.lr_range import DEFAULT_RULE, SUGGESTION_RULES
+    from mlplab.lrfind import CURVE_FILE, PLOT_FILE
+
+    sweep, train = result.sweep, result.config.train
+    where = f"curve: {result.path / PLOT_FILE}  (and {CURVE_FILE})"
+    if result.suggestion is None:
+        return f"no suggestion: {sweep.problem}\n{where}"
+    lr = result.suggestion
+    schedule = ""
+    if train.schedule != "constant":
+        schedule = f" (the peak of its {train.schedule} schedule)"
+    others = ", ".join(
+        f"{rule} {found.lr:.2g}"
+        for rule, found in sweep.suggestions.items()
+        if rule != DEFAULT_RULE
+    )
+    lines = [
+        f"suggested learning rate: {lr:.2g}   ({DEFAULT_RULE}: {SUGGESTION_RULES[DEFAULT_RULE]})",
+        f"  other rules: {others}; the config has {train.learning_rate:g}{schedule}",
+    ]
+    if not sweep.turned_up:
+        lines.append(
+            f"  note: the loss was still falling at lr {sweep.end_lr:.2g}: higher rates may do "
+            "better (--end)"
+        )
+    config = [args.config] if args.config else []
+    sets = [part for text in _overrides(args) for part in ("--set", text)]
+    low, high = f"{lr / 10:.2g}", f"{lr * 10:.2g}"
+    lines += [
+        where,
+        "next: " + shlex.join(["mlplab", "train", *config, *sets, "--lr", f"{lr:.2g}"]),
+        "      "
+        + shlex.join(
+            ["mlplab", "tune", *config, *sets, "--search", f"train.learning_rate={low}..{high}:log"]
+        )
+        + "   (a decade either side)",
+    ]
+    return "\n".join(lines)
