@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 
 import keras
 import numpy as np
@@ -226,3 +227,20 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, args, message):
     assert code == 2 and out == ""
     assert err.startswith("mlplab: error: ") and message in err and err.count("\n") == 1
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_cli_summary_repeats_the_users_flags_and_says_when_the_loss_still_falls(tmp_path):
+    from mlplab.cli import build_parser
+    from mlplab.cli_lrfind import summary
+    from mlplab.lrfind import LRFindResult
+
+    command = "lr-find my.toml --set model.dropout=0.2 --dataset fashion-mnist --seed 3"
+    args = build_parser().parse_args(shlex.split(command + " --batch-size 64"))
+    falling = lr_range.analyse(LRS, np.linspace(2.3, 0.5, STEPS).astype(np.float32), STEPS)
+    result = LRFindResult(falling, mlplab.RunConfig(), tmp_path, 64, 1.0, 0.5)
+    text = summary(result, args)
+    lr = f"{result.suggestion:.2g}"
+    flags = "my.toml --set model.dropout=0.2 --dataset fashion-mnist --set train.batch_size=64"
+    assert f"next: mlplab train {flags} --set train.seed=3 --lr {lr}" in text
+    assert f"mlplab tune {flags} --set train.seed=3 --search train.learning_rate=" in text
+    assert "note: the loss was still falling at lr 10: higher rates may do better (--end)" in text

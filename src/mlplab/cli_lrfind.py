@@ -122,16 +122,22 @@ def summary(result: Any, args: argparse.Namespace) -> str:
             f"  note: the loss was still falling at lr {sweep.end_lr:.2g}: higher rates may do "
             "better (--end)"
         )
-    config = [args.config] if args.config else []
-    sets = [part for text in _overrides(args) for part in ("--set", text)]
-    low, high = f"{lr / 10:.2g}", f"{lr * 10:.2g}"
+    # The same config as the user gave it: recipe or file, their --set and --dataset.
+    given = [args.config] if args.config else []
+    given += [part for text in args.overrides for part in ("--set", text)]
+    given += ["--dataset", args.dataset] if args.dataset is not None else []
+    settings = [
+        f"train.{key}={value}"
+        for key, value in (("batch_size", args.batch_size), ("seed", args.seed))
+        if value is not None
+    ]
+    given += [part for text in settings for part in ("--set", text)]
+    search = f"train.learning_rate={lr / 10:.2g}..{lr * 10:.2g}:log"
     lines += [
         where,
-        "next: " + shlex.join(["mlplab", "train", *config, *sets, "--lr", f"{lr:.2g}"]),
+        "next: " + shlex.join(["mlplab", "train", *given, "--lr", f"{lr:.2g}"]),
         "      "
-        + shlex.join(
-            ["mlplab", "tune", *config, *sets, "--search", f"train.learning_rate={low}..{high}:log"]
-        )
+        + shlex.join(["mlplab", "tune", *given, "--search", search])
         + "   (a decade either side)",
     ]
     return "\n".join(lines)

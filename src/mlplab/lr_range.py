@@ -43,6 +43,8 @@ SKIP_START, SKIP_END = 0.10, 0.05
 MIN_POINTS = 5
 # A curve whose lowest point is less than this share below its start is too flat to read.
 MIN_FALL = 0.2
+# A curve that ends more than 10% above its lowest point has turned up.
+TURNED_UP = 1.1
 SUGGESTION_RULES = {
     "minimum": "a tenth of the rate at the lowest loss",
     "steepest": "where the loss falls fastest per decade of learning rate",
@@ -173,11 +175,11 @@ class LRSweep:
 
     @property
     def turned_up(self) -> bool:
-        """Whether the loss turned up within the range: it diverged, or its lowest point is
-        not among the last 10% of steps. When it did not, higher rates may be better still."""
+        """Whether the loss turned up within the range: it diverged, or it ended more than 10%
+        above its lowest point. When it did not, higher rates may be better still."""
         if self.diverged_at is not None or not len(self.smoothed):
             return True
-        return int(np.argmin(self.smoothed)) < len(self.smoothed) - max(1, self.planned // 10)
+        return bool(self.smoothed[-1] > TURNED_UP * self.smoothed.min())
 
     def csv(self) -> str:
         """step,lr,loss,smoothed_loss: one line per recorded step."""

@@ -195,10 +195,8 @@ def _write(
         "command": command or "mlplab.lr_find(...)",
         "versions": versions(),
     }
-    title = (
-        f"{cfg.name} on {dataset_name}: {cfg.train.optimizer}, batch {result.batch_size}, "
-        f"{len(sweep.lrs)} steps"
-    )
+    subject = cfg.name if dataset_name in cfg.name else f"{cfg.name} on {dataset_name}"
+    title = f"{subject}: {cfg.train.optimizer}, batch {result.batch_size}, {len(sweep.lrs)} steps"
     writer.text(BASE_FILE, cfg.to_toml())
     writer.text(CURVE_FILE, sweep.csv())
     writer.bytes(PLOT_FILE, lr_find_png(sweep, cfg.train.learning_rate, title))
