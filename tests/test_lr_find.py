@@ -68,6 +68,16 @@ def test_the_suggestion_is_a_tenth_of_the_rate_at_the_lowest_loss(lowest_at):
     assert sweep.suggestions["steepest"].lr < lowest_at
 
 
+@pytest.mark.parametrize(("schedule", "rule"), [("one-cycle", "peak"), ("cosine", "peak")])
+def test_the_peak_of_an_annealing_schedule_gets_a_third_of_the_lowest_rate(schedule, rule):
+    constant = lr_range.analyse(LRS, curve(1e-2), STEPS)
+    peaked = lr_range.analyse(LRS, curve(1e-2), STEPS, schedule=schedule)
+    assert constant.rule == "minimum" and peaked.rule == rule
+    assert peaked.suggestion.lr == pytest.approx(peaked.lowest_lr / 3)
+    assert constant.suggestion.lr == pytest.approx(constant.lowest_lr / 10)
+    assert lr_range.analyse(LRS, curve(1e-2), STEPS, schedule="step").rule == "minimum"
+
+
 def test_the_curve_ends_just_after_it_diverged_unless_asked_to_go_on():
     losses = curve(1e-2)
     cut = lr_range.analyse(LRS, losses, STEPS)
@@ -125,7 +135,8 @@ def test_lr_find_on_digits_writes_its_folder_and_suggests_a_sensible_rate(tmp_pa
     summary = json.loads((result.path / SUMMARY_FILE).read_text())
     assert summary["suggestion"] == result.suggestion
     assert summary["steps"] == len(result.sweep.lrs) and summary["batch_size"] == 32
-    assert set(summary["suggestions"]) == {"minimum", "steepest"}
+    assert set(summary["suggestions"]) == {"minimum", "peak", "steepest"}
+    assert summary["rule"] == "minimum" and summary["lowest_loss_lr"] == result.sweep.lowest_lr
     rows = (result.path / CURVE_FILE).read_text().splitlines()
     assert len(rows) == len(result.sweep.lrs) + 1
     assert (result.path / PLOT_FILE).read_bytes().startswith(b"\x89PNG")
@@ -188,7 +199,7 @@ def test_cli_prints_the_suggestion_and_the_commands_to_use_it(tmp_path, capsys):
     lr = lines[0].split()[3]
     assert f"next: mlplab train digits-mlp --set 'model.hidden=[32]' --lr {lr}" in out
     assert f"train.learning_rate={float(lr) / 10:.2g}..{float(lr) * 10:.2g}:log" in out
-    assert "the config has 0.001" in out
+    assert "the config has 0.001\n" in out and "for a constant rate" not in out
     (folder,) = tmp_path.iterdir()
     assert f"curve: {folder / PLOT_FILE}" in out
 
@@ -244,3 +255,21 @@ def test_cli_summary_repeats_the_users_flags_and_says_when_the_loss_still_falls(
     assert f"next: mlplab train {flags} --set train.seed=3 --lr {lr}" in text
     assert f"mlplab tune {flags} --set train.seed=3 --search train.learning_rate=" in text
     assert "note: the loss was still falling at lr 10: higher rates may do better (--end)" in text
+
+
+def test_cli_summary_for_a_one_cycle_schedule_gives_its_peak(tmp_path):
+    from mlplab.cli import build_parser
+    from mlplab.cli_lrfind import summary
+    from mlplab.lrfind import LRFindResult
+
+    config = mlplab.resolve_config("fast-fashion-mnist")
+    sweep = lr_range.analyse(LRS, curve(1e-2), STEPS, schedule=config.train.schedule)
+    result = LRFindResult(sweep, config, tmp_path, 256, 1.0, 0.5)
+    text = summary(result, build_parser().parse_args(["lr-find", "fast-fashion-mnist"]))
+    first, second = text.splitlines()[:2]
+    assert first == (
+        f"suggested learning rate: {sweep.suggestion.lr:.2g}   (a third of the rate at the lowest "
+        "loss, for the peak of a schedule that anneals)"
+    )
+    assert second.startswith(f"  for a constant rate: {sweep.suggestions['minimum'].lr:.2g}; ")
+    assert second.endswith("the config has 0.006 (the peak of its one-cycle schedule)")

@@ -97,7 +97,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def summary(result: Any, args: argparse.Namespace) -> str:
     """The suggestion, the other rules' rates, where the curve is, and what to run next."""
-    from mlplab.lr_range import DEFAULT_RULE, SUGGESTION_RULES
+    from mlplab.lr_range import CONSTANT_RULE, PEAK_RULE, SUGGESTION_RULES
     from mlplab.lrfind import CURVE_FILE, PLOT_FILE
 
     sweep, train = result.sweep, result.config.train
@@ -108,14 +108,16 @@ def summary(result: Any, args: argparse.Namespace) -> str:
     schedule = ""
     if train.schedule != "constant":
         schedule = f" (the peak of its {train.schedule} schedule)"
-    others = ", ".join(
-        f"{rule} {found.lr:.2g}"
-        for rule, found in sweep.suggestions.items()
-        if rule != DEFAULT_RULE
-    )
+    found = sweep.suggestions
+    facts = [
+        f"steepest descent at {found['steepest'].lr:.2g}",
+        f"lowest loss at {sweep.lowest_lr:.2g}",
+    ]
+    if sweep.rule == PEAK_RULE:
+        facts.insert(0, f"for a constant rate: {found[CONSTANT_RULE].lr:.2g}")
     lines = [
-        f"suggested learning rate: {lr:.2g}   ({DEFAULT_RULE}: {SUGGESTION_RULES[DEFAULT_RULE]})",
-        f"  other rules: {others}; the config has {train.learning_rate:g}{schedule}",
+        f"suggested learning rate: {lr:.2g}   ({SUGGESTION_RULES[sweep.rule]})",
+        f"  {'; '.join(facts)}; the config has {train.learning_rate:g}{schedule}",
     ]
     if not sweep.turned_up:
         lines.append(

@@ -17,9 +17,11 @@ trained learning rates (``docs/results.md``, "Learning-rate finder"):
   losses. Here the whole curve is known before it is read, so it is smoothed forwards and
   backwards: no lag. The time constant is 5% of the steps. The running (lagging) average is
   kept only for the stop, which must decide as the test goes.
-- **The rule.** The suggestion is a tenth of the rate at the lowest loss (Smith's advice, and
-  fastai's ``minimum``). fastai's default ``valley`` rule landed 1-1.5 decades too low on the
-  lag-free curve. The steepest descent is also reported.
+- **The rule.** For a constant rate, the suggestion is a tenth of the rate at the lowest loss
+  (Smith's advice, and fastai's ``minimum``). fastai's default ``valley`` rule landed 1-1.5
+  decades too low on the lag-free curve. For the peak of a one-cycle or cosine schedule, which
+  is visited briefly and then annealed, it is a third of that rate: a tenth measured 1-3
+  points worse there. The steepest descent is also reported.
 
 A curve that barely falls (a sigmoid network on plain SGD learns slowly at every rate) gives no
 suggestion rather than a wrong one. So does one that diverged before it could be read.
@@ -47,9 +49,18 @@ MIN_FALL = 0.2
 TURNED_UP = 1.1
 SUGGESTION_RULES = {
     "minimum": "a tenth of the rate at the lowest loss",
+    "peak": "a third of the rate at the lowest loss, for the peak of a schedule that anneals",
     "steepest": "where the loss falls fastest per decade of learning rate",
 }
-DEFAULT_RULE = "minimum"
+# The rule for a constant rate, and the one for the peak of a one-cycle or cosine schedule
+# (visited briefly, then annealed: higher peaks measured better; docs/results.md).
+CONSTANT_RULE, PEAK_RULE = "minimum", "peak"
+ANNEALING_SCHEDULES = ("one-cycle", "cosine")
+
+
+def default_rule(schedule: str) -> str:
+    """The rule whose suggestion is the answer for a config with this ``train.schedule``."""
+    return PEAK_RULE if schedule in ANNEALING_SCHEDULES else CONSTANT_RULE
 
 
 def ramp(start: float, end: float, steps: int) -> np.ndarray:
@@ -140,6 +151,7 @@ def read_curve(
     steepest = first + int(np.argmin(slopes))
     suggestions = {
         "minimum": Suggestion("minimum", float(lrs[lowest]) / 10.0, lowest),
+        "peak": Suggestion("peak", float(lrs[lowest]) / 3.0, lowest),
         "steepest": Suggestion("steepest", float(lrs[steepest]), steepest),
     }
     return suggestions, None
@@ -153,6 +165,7 @@ class LRSweep:
     batch loss before its update; smoothed: float64 (k,). planned: the steps asked for (k is
     fewer when it diverged). diverged_at: the step that passed the divergence test, or None.
     suggestions: by rule; empty, with ``problem`` saying why, when the curve cannot be read.
+    rule: the rule whose suggestion is the answer (:func:`default_rule`).
     """
 
     lrs: np.ndarray
@@ -162,11 +175,18 @@ class LRSweep:
     diverged_at: int | None
     suggestions: dict[str, Suggestion] = field(default_factory=dict)
     problem: str | None = None
+    rule: str = CONSTANT_RULE
 
     @property
     def suggestion(self) -> Suggestion | None:
-        """The default rule's suggestion, or None."""
-        return self.suggestions.get(DEFAULT_RULE)
+        """The answer: the chosen rule's suggestion, or None."""
+        return self.suggestions.get(self.rule)
+
+    @property
+    def lowest_lr(self) -> float | None:
+        """The rate at the lowest smoothed loss before any divergence, or None."""
+        found = self.suggestions.get(CONSTANT_RULE)
+        return None if found is None else float(self.lrs[found.step])
 
     @property
     def end_lr(self) -> float:
@@ -190,13 +210,18 @@ class LRSweep:
 
 
 def analyse(
-    lrs: np.ndarray, losses: np.ndarray, planned: int, stop_on_divergence: bool = True
+    lrs: np.ndarray,
+    losses: np.ndarray,
+    planned: int,
+    stop_on_divergence: bool = True,
+    schedule: str = "constant",
 ) -> LRSweep:
     """The curve of a range test from what it recorded: lrs float64 (k,), losses float32 (k,).
 
     With stop_on_divergence the curve ends at the step that diverged (kept, so that the plot
     shows the turn); without it, it runs to the end, or to the last finite loss. Suggestions
-    are read from the part before any divergence.
+    are read from the part before any divergence. schedule: the config's ``train.schedule``,
+    which picks the rule that answers.
     """
     beta = smoothing_factor(planned)
     diverged_at = divergence(losses, beta)
@@ -211,4 +236,5 @@ def analyse(
     # (one step, or all of them without the stop) must not move the suggestion.
     readable = keep if diverged_at is None else min(keep, diverged_at)
     suggestions, problem = read_curve(lrs[:readable], smooth(losses[:readable], beta), planned)
-    return LRSweep(lrs, losses, smoothed, planned, diverged_at, suggestions, problem)
+    rule = default_rule(schedule)
+    return LRSweep(lrs, losses, smoothed, planned, diverged_at, suggestions, problem, rule)

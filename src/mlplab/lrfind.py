@@ -130,7 +130,8 @@ def lr_find(
     losses = trainer.step_losses(
         model, splits.x_train, splits.y_train, cfg.train, steps, enough=enough
     )
-    sweep = analyse(ramp(start, end, steps)[: len(losses)], losses, steps, stop_on_divergence)
+    lrs = ramp(start, end, steps)[: len(losses)]
+    sweep = analyse(lrs, losses, steps, stop_on_divergence, cfg.train.schedule)
     result = LRFindResult(
         sweep, cfg, None, batch, time.perf_counter() - began, trainer.compile_seconds
     )
@@ -178,12 +179,15 @@ def _write(
         "optimizer": cfg.train.optimizer,
         "batch_size": result.batch_size,
         "config_learning_rate": cfg.train.learning_rate,
+        "schedule": cfg.train.schedule,
         "start": start,
         "end": end,
         "planned_steps": sweep.planned,
         "steps": len(sweep.lrs),
         "diverged_at_step": sweep.diverged_at,
         "suggestion": result.suggestion,
+        "rule": sweep.rule,
+        "lowest_loss_lr": sweep.lowest_lr,
         "problem": sweep.problem,
         "suggestions": {
             rule: {"lr": found.lr, "step": found.step, "rule": SUGGESTION_RULES[rule]}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlplab.lr_range import DEFAULT_RULE, LRSweep
+from mlplab.lr_range import PEAK_RULE, LRSweep
 from mlplab.report.plots import STYLE, margins, plt, to_png
 
 RAW, SMOOTHED, CONFIGURED = "#b8cce4", "#4f81bd", "#7f7f7f"
-RULE_COLORS = {"minimum": "#c0504d", "steepest": "#f79646"}
+RULE_COLORS = {"minimum": "#c0504d", "peak": "#8064a2", "steepest": "#f79646"}
+RULE_LABELS = {"minimum": "lowest / 10", "peak": "lowest / 3", "steepest": "steepest descent"}
 
 
 def lr_find_png(sweep: LRSweep, configured_lr: float | None, title: str) -> bytes:
@@ -32,7 +33,9 @@ def lr_find_png(sweep: LRSweep, configured_lr: float | None, title: str) -> byte
                 label=f"lowest loss: lr {sweep.lrs[lowest.step]:.2g}",
             )
         for rule, found in sweep.suggestions.items():
-            default = rule == DEFAULT_RULE
+            default = rule == sweep.rule
+            if rule == PEAK_RULE and not default:  # only for a schedule's peak
+                continue
             ax.plot(
                 found.lr,
                 np.interp(np.log(found.lr), np.log(sweep.lrs), sweep.smoothed),
@@ -40,7 +43,7 @@ def lr_find_png(sweep: LRSweep, configured_lr: float | None, title: str) -> byte
                 color=RULE_COLORS[rule],
                 ms=9 if default else 6,
                 zorder=3,
-                label=f"{rule}{' (suggested)' if default else ''}: {found.lr:.2g}",
+                label=f"{RULE_LABELS[rule]}{' (suggested)' if default else ''}: {found.lr:.2g}",
             )
         if configured_lr is not None:
             ax.axvline(configured_lr, color=CONFIGURED, ls="--", lw=1)
@@ -58,7 +61,7 @@ def lr_find_png(sweep: LRSweep, configured_lr: float | None, title: str) -> byte
                 transform=ax.transAxes,
                 ha="center",
                 fontsize=9,
-                color=RULE_COLORS[DEFAULT_RULE],
+                color=RULE_COLORS[sweep.rule],
             )
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both", lw=0.5)
