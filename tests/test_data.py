@@ -134,6 +134,13 @@ def test_fixed_scalings_map_0_255_to_their_range(scaling, low, high):
     np.testing.assert_allclose(params.apply(x).ravel(), [low, high])
 
 
+def test_pixel_spread_is_each_pixels_std():
+    from mlplab.data.scaling import pixel_spread
+
+    x = np.random.default_rng(0).integers(0, 256, (5000, 3, 2, 3), dtype=np.uint8)
+    np.testing.assert_allclose(pixel_spread(x), x.reshape(5000, -1).std(axis=0), rtol=1e-9)
+
+
 def test_standardize_uses_per_pixel_mean_and_global_std():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (200, 3, 3, 1), dtype=np.uint8)

@@ -5,7 +5,7 @@ import pytest
 import mlplab
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data import scaling_params
-from mlplab.model import build_model, build_optimizer, learning_rate
+from mlplab.model import build_model, build_optimizer, first_layer_weights, learning_rate
 
 X = np.random.default_rng(0).integers(0, 256, (20, 4, 4, 1), dtype=np.uint8)
 
@@ -36,6 +36,19 @@ def test_scaling_is_inside_the_model():
 def test_empty_hidden_is_softmax_regression():
     model = make(ModelConfig(hidden=()))
     assert [type(layer).__name__ for layer in model.layers] == ["Flatten", "Normalization", "Dense"]
+
+
+@pytest.mark.parametrize(("hidden", "is_output"), [((8, 5), False), ((), True)])
+def test_first_layer_weights_count_as_much_as_their_pixels_vary(hidden, is_output):
+    x = X.copy()
+    x[:, 0, 0] = 7  # a pixel that never changes
+    model = build_model(ModelConfig(hidden=hidden), (4, 4, 1), 3, scaling_params(x, "unit"))
+    weights, output = first_layer_weights(model, x)
+    kernel = np.asarray(model.layers[2].kernel)
+    assert output is is_output and weights.shape == kernel.shape and weights.dtype == np.float32
+    spread = x.reshape(20, -1).std(axis=0) / 255.0  # the std of each scaled input
+    np.testing.assert_allclose(weights, kernel * spread[:, None], rtol=1e-5)
+    assert not weights[0].any()
 
 
 def test_dropout_batch_norm_and_l2():

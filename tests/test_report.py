@@ -108,7 +108,11 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
     logits = rng.normal(size=(n, classes)) + 3.0 * np.eye(classes)[y]
     proba = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
     metrics = classification_metrics(y, proba, names)
-    metrics["dataset"] = {"name": "generated", "class_names": names, "image_shape": [12, 12, 3]}
+    metrics["dataset"] = {
+        "name": "generated",
+        "class_names": names,
+        "image_shape": [12, 12, channels],
+    }
     history = [
         {
             "epoch": e,
@@ -121,7 +125,8 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
     ]
     (tmp_path / "config.toml").write_text('name = "fake"\n')
     record = RunRecord(tmp_path, {"name": "fake"}, None, history, {**metrics, "status": "complete"})
-    return ReportData(record, y, proba, x, x, y)
+    kernel = rng.normal(size=(12 * 12 * channels, 40)).astype(np.float32)
+    return ReportData(record, y, proba, x, x, y, first_layer=kernel)
 
 
 @pytest.mark.parametrize(("classes", "channels"), [(10, 1), (10, 3), (100, 3)])
@@ -143,6 +148,39 @@ def test_many_classes_scale_the_layout(tmp_path):
         assert tall.height > 2 * short.height  # one bar row per class
     page = run_page(fake_report(tmp_path, 100, 3), hundred)
     assert "Most confused pairs" in page and "class 99" in page
+
+
+def test_the_weights_picture_shows_the_strongest_units_or_every_class(tmp_path, monkeypatch):
+    from mlplab.report import mosaic
+
+    drawn = {}
+
+    def record_tiles(weights, image_shape, captions, title, columns=8):
+        drawn.update(weights=weights, shape=image_shape, captions=captions, title=title)
+        return b"png"
+
+    monkeypatch.setattr(mosaic, "weights_png", record_tiles)
+    data = fake_report(tmp_path, 10, 1)
+    data.first_layer[:, 7] *= 100  # unit 8 has by far the largest weights
+    assert render_plots(data)["weights.png"] == b"png"
+    assert drawn["weights"].shape == (32, 144) and drawn["captions"][0] == "unit 8"
+    np.testing.assert_array_equal(drawn["weights"][0], data.first_layer[:, 7])
+    assert "the 32 of 40 units with the largest weights" in drawn["title"]
+    data.first_layer, data.first_layer_is_output = data.first_layer[:, :10], True
+    render_plots(data)
+    assert drawn["captions"] == [f"class {i}" for i in range(10)]
+    assert "each class's weights on the pixels (no hidden layer)" in drawn["title"]
+    data.first_layer = data.first_layer[:100]  # not the image's 144 pixels: no picture
+    assert "weights.png" not in render_plots(data)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_weights_are_drawn_as_images_of_the_input(channels):
+    from mlplab.report.mosaic import weights_png
+
+    weights = np.random.default_rng(0).normal(size=(5, 6 * 6 * channels))
+    weights[0] = 0.0  # a unit with no weights at all is drawn white, not an error
+    assert_real_png(weights_png(weights, (6, 6, channels), [f"u{i}" for i in range(5)], "w"))
 
 
 def test_empty_history_still_gives_curves_and_a_page(tmp_path):
@@ -254,6 +292,17 @@ def test_report_command_regenerates_everything(digits_run, tmp_path, capsys):
     for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
         assert (run / name).is_file(), name
     assert str(run / "report.html") in out and err == ""
+
+
+def test_report_names_an_unreadable_model_and_writes_the_rest(digits_run, tmp_path):
+    run = copy_run(digits_run.path, tmp_path)
+    (run / "model.keras").write_bytes(b"not a zip")
+    (run / "weights.png").unlink()
+    result = report_run(run)
+    assert len(result.problems) == 1
+    assert "model.keras not readable, so no weights picture" in result.problems[0]
+    assert not (run / "weights.png").exists() and (run / "mistakes.png").is_file()
+    assert "What the first layer weighs" not in (run / "report.html").read_text()
 
 
 def test_report_of_a_run_without_predictions_recomputes_them(digits_run, tmp_path):

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data.scaling import ScalingParams
@@ -145,3 +146,21 @@ def compile_model(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
+
+
+def first_layer_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """What the first Dense layer weighs each pixel by, and whether that layer is the output
+    layer (a network without hidden layers: its units are the classes).
+
+    x: uint8 (n, h, w, c), the training images. Returns float32 (h * w * c, units): each
+    weight times the spread (std over ``x``) of its input after the model's scaling, so a
+    weight counts as much as the pixel it multiplies moves the unit. A pixel that never
+    changes gets 0 there: its weights are never trained, and stay as initialised.
+    """
+    from mlplab.data.scaling import pixel_spread
+
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    kernel = keras.ops.convert_to_numpy(dense[0].kernel).astype(np.float64)
+    scale = np.sqrt(np.asarray(model.get_layer("scaling").variance, np.float64).ravel())
+    spread = pixel_spread(x) / np.where(scale > 0, scale, 1.0)
+    return (kernel * spread[:, None]).astype(np.float32), len(dense) == 1

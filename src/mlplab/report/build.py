@@ -34,12 +34,17 @@ PLOT_FILES = {
     "samples": "samples.png",
     "mistakes": "mistakes.png",
     "correct": "correct.png",
+    "weights": "weights.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
 GALLERY_SIZE = 24
 # Training samples per class in samples.png (one per class above 20 classes).
 SAMPLES_PER_CLASS = 8
+# Hidden units in weights.png: those with the largest weights. (Without hidden layers, the
+# output layer's units are the classes, all of them drawn up to MAX_CLASS_TILES.)
+WEIGHT_TILES = 32
+MAX_CLASS_TILES = 100
 
 
 @dataclass
@@ -49,7 +54,10 @@ class ReportData:
     y_true: int (n,) test labels and proba: float32 (n, k) test probabilities, or None for
     a run without test results. x_test: uint8 (n, h, w, c) test images aligned with y_true,
     and x_train / y_train: training images and labels for the sample grid; None where the
-    dataset could not be read.
+    dataset could not be read. first_layer: the first Dense layer's weights scaled by the
+    spread of their pixels (:func:`mlplab.model.first_layer_weights`), float32
+    (h * w * c, units), and first_layer_is_output: whether that is the output layer (then
+    its units are the classes); None without a model or the training images.
     """
 
     record: RunRecord
@@ -59,6 +67,8 @@ class ReportData:
     x_train: np.ndarray | None = None
     y_train: np.ndarray | None = None
     problems: list[str] = field(default_factory=list)
+    first_layer: np.ndarray | None = None
+    first_layer_is_output: bool = False
 
     @property
     def class_names(self) -> list[str]:
@@ -123,7 +133,35 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
                 names,
                 f"{record.name} on {record.dataset}: {heading} (test split)",
             )
+    weights = _weights_png(data)
+    if weights is not None:
+        pngs[PLOT_FILES["weights"]] = weights
     return pngs
+
+
+def _weights_png(data: ReportData) -> bytes | None:
+    """weights.png: the output layer's weights per class for a network without hidden
+    layers; otherwise the first hidden layer's units with the largest weights."""
+    from mlplab.report import mosaic
+
+    kernel, names = data.first_layer, data.class_names
+    shape = (data.record.metrics or {}).get("dataset", {}).get("image_shape")
+    if kernel is None or not shape or kernel.shape[0] != math.prod(shape):
+        return None
+    record = data.record
+    if data.first_layer_is_output and len(names) == kernel.shape[1]:
+        shown = np.arange(min(kernel.shape[1], MAX_CLASS_TILES))
+        captions = [str(names[i]) for i in shown]
+        title = f"{record.name}: each class's weights on the pixels (no hidden layer)"
+    else:
+        norms = np.linalg.norm(kernel, axis=0)
+        shown = np.argsort(-norms, kind="stable")[:WEIGHT_TILES]
+        captions = [f"unit {i + 1}" for i in shown]
+        title = (
+            f"{record.name}: first hidden layer, the {len(shown)} of {kernel.shape[1]} units "
+            "with the largest weights"
+        )
+    return mosaic.weights_png(kernel[:, shown].T, shape, captions, title)
 
 
 def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> list[Path]:
@@ -154,6 +192,11 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     if record.metrics is None:
         return data
     dataset = _read_dataset(data, offline)
+    model = _load_model(data)
+    if model is not None and dataset is not None:
+        from mlplab.model import first_layer_weights
+
+        data.first_layer, data.first_layer_is_output = first_layer_weights(model, dataset.x_train)
     predictions = record.path / PREDICTIONS_FILE
     if predictions.is_file():
         try:
@@ -161,8 +204,11 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
                 data.y_true, data.proba = saved["y_true"].astype(np.int64), saved["proba"]
         except (OSError, ValueError, KeyError) as exc:
             data.problems.append(f"{PREDICTIONS_FILE}: unreadable ({exc})")
-    elif dataset is not None and record.has_model:
-        data.y_true, data.proba = dataset.y_test, _predict_again(record, dataset.x_test)
+    elif dataset is not None and model is not None:
+        from mlplab.engine import FitTrainer
+
+        # Runs written before test_predictions.npz existed: predict again.
+        data.y_true, data.proba = dataset.y_test, FitTrainer().predict(model, dataset.x_test)
     else:
         data.problems.append(
             f"{PREDICTIONS_FILE} missing and no model and dataset to recompute it: "
@@ -207,12 +253,17 @@ def _read_dataset(data: ReportData, offline: bool | None):
     return dataset
 
 
-def _predict_again(record: RunRecord, x_test: np.ndarray) -> np.ndarray:
-    """Test probabilities from the run's model, for runs without test_predictions.npz."""
-    from mlplab.engine import FitTrainer
+def _load_model(data: ReportData):
+    """The run's model (loaded safely), or None without one or when it cannot be read."""
     from mlplab.runs import MODEL_FILE, load_model
 
-    return FitTrainer().predict(load_model(record.path / MODEL_FILE), x_test)
+    if not data.record.has_model:
+        return None
+    try:
+        return load_model(data.record.path / MODEL_FILE)
+    except MlplabError as exc:
+        data.problems.append(f"{MODEL_FILE} not readable, so no weights picture: {exc}")
+        return None
 
 
 @dataclass

@@ -243,6 +243,19 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         )
         parts.append(image(pngs[PLOT_FILES["correct"]], "most confident right predictions"))
 
+    if PLOT_FILES["weights"] in pngs:
+        parts.append("<h2>What the first layer weighs</h2>")
+        parts.append(
+            image(
+                pngs[PLOT_FILES["weights"]],
+                "first-layer weights as images",
+                "each tile is one unit's weights on the pixels, each times how much its pixel "
+                "varies in the training images: red where a brighter pixel raises the unit's "
+                "input, blue where it lowers it, white where the pixel does not matter (or "
+                "never changes)",
+            )
+        )
+
     parts.append("<h2>Dataset and split</h2>")
     if PLOT_FILES["samples"] in pngs:
         parts.append(image(pngs[PLOT_FILES["samples"]], "training samples per class"))

@@ -1,4 +1,5 @@
-"""Image grids: training samples per class, and galleries of right and wrong predictions.
+"""Image grids: training samples per class, galleries of right and wrong predictions, and
+the first layer's weights drawn as images.
 
 The tiles are pasted into one RGB array drawn with a single ``imshow`` (one axes, one image,
 captions as text), not one axes or one image per tile: a grid of 100 images renders in a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -150,6 +152,35 @@ def captioned_png(
     lines = ["\n".join(_short(line, 24) for line in text.split("\n")) for text in captions]
     longest = max((len(line) for text in lines for line in text.split("\n")), default=1)
     return _grid_png(images, [(text, "black") for text in lines], title, columns, longest)
+
+
+def weights_png(
+    weights: np.ndarray,
+    image_shape: Sequence[int],
+    captions: Sequence[str],
+    title: str,
+    columns: int = 8,
+) -> bytes:
+    """Each unit's weights on the input pixels, drawn as an image of the input's shape.
+
+    weights: float (m, h * w * c), one row per unit, features in (h, w, c) order. Grayscale
+    inputs are drawn in a diverging palette: red where a bright pixel raises the unit's input,
+    blue where it lowers it, white for zero; each tile is scaled to the 99th percentile of its
+    weights' size (the few beyond it at full colour), so that one pixel does not wash out the
+    rest. Colour inputs are drawn as RGB, each tile's weights rescaled to [0, 1].
+    """
+    h, w, c = (int(n) for n in image_shape)
+    tiles = np.asarray(weights, np.float64).reshape(len(weights), h, w, c)
+    if c == 1:
+        scale = np.percentile(np.abs(tiles), 99, axis=(1, 2, 3), keepdims=True)[..., 0]
+        shares = 0.5 + 0.5 * np.clip(tiles[..., 0] / np.where(scale > 0, scale, 1.0), -1, 1)
+        colours = matplotlib.colormaps["RdBu_r"](shares)[..., :3]
+    else:
+        low = tiles.min(axis=(1, 2, 3), keepdims=True)
+        span = tiles.max(axis=(1, 2, 3), keepdims=True) - low
+        colours = (tiles - low) / np.where(span > 0, span, 1.0)
+    images = np.round(colours * 255).astype(np.uint8)
+    return captioned_png(images, captions, title, columns)
 
 
 def _grid_png(
