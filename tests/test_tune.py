@@ -347,6 +347,70 @@ def test_a_grid_tries_every_combination_once(tmp_path, capsys):
         mlplab.tune(space={"train.learning_rate": "1e-3..1e-2"}, grid=True, out=tmp_path)
 
 
+def test_a_failed_grid_point_is_tried_again_when_the_study_goes_on(tmp_path, monkeypatch):
+    space = {"model.activation": ["relu", "tanh"]}
+    real_train = mlplab.api.train
+    monkeypatch.setattr(mlplab.api, "train", lambda *a, **k: (_ for _ in ()).throw(DataError("x")))
+    with pytest.raises(DataError):
+        mlplab.tune(
+            overrides=QUICK, space=space, grid=True, out=tmp_path, verbose=False, plot=False
+        )
+    (study,) = tmp_path.iterdir()
+    monkeypatch.setattr(mlplab.api, "train", real_train)
+    result = mlplab.tune(study=study, verbose=False, plot=False)
+    states = [(r.state, r.params["model.activation"]) for r in result.trials]
+    assert states == [("failed", "relu"), ("complete", "relu"), ("complete", "tanh")]
+    assert mlplab.tune(study=study, verbose=False, plot=False).trials == result.trials
+
+
+def _running_trial(study_path, activation: str, pid: int) -> None:
+    """A trial left running in the journal by process ``pid`` on this host."""
+    import socket
+
+    study = open_study(study_path).optuna_study
+    study.enqueue_trial({"model.activation": activation})
+    trial = study.ask()
+    assert trial.suggest_categorical("model.activation", ["relu", "tanh"]) == activation
+    trial.set_user_attr("process", {"pid": pid, "host": socket.gethostname()})
+
+
+def test_a_trial_whose_process_was_killed_is_abandoned_and_its_point_retried(tmp_path, capsys):
+    import subprocess
+
+    space = {"model.activation": ["relu", "tanh"]}
+    study = mlplab.tune(
+        overrides=QUICK, space=space, grid=True, trials=0, out=tmp_path, verbose=False
+    ).path
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process that has ended
+    _running_trial(study, "relu", gone.pid)
+    result = mlplab.tune(study=study, verbose=True, plot=False)
+    err = capsys.readouterr().err
+    assert "study " in err and ": 1 trial so far; " in err
+    assert "trial 1: abandoned, its process ended without finishing it (its setting is tried " \
+        "again)" in err  # fmt: skip
+    first = result.trials[0]
+    assert first.state == "abandoned" and f"its process ({gone.pid}) ended" in first.note
+    assert sorted(r.params["model.activation"] for r in result.trials[1:]) == ["relu", "tanh"]
+    rows = list(csv.DictReader((study / TRIALS_FILE).open()))
+    assert rows[0]["state"] == "abandoned"
+
+
+def test_a_trial_of_a_live_process_is_left_running_and_its_point_left_to_it(tmp_path):
+    import os
+
+    space = {"model.activation": ["relu", "tanh"]}
+    study = mlplab.tune(
+        overrides=QUICK, space=space, grid=True, trials=0, out=tmp_path, verbose=False
+    ).path
+    _running_trial(study, "relu", os.getpid())  # this process: alive
+    result = mlplab.tune(study=study, verbose=False, plot=False)
+    assert [(r.state, r.params["model.activation"]) for r in result.trials] == [
+        ("running", "relu"),
+        ("complete", "tanh"),
+    ]
+
+
 def test_tuning_on_the_test_split_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="validation split apart from the test split"):
         mlplab.tune(

@@ -46,9 +46,13 @@ def training_process(run_dir: Path) -> TrainingProcess | None:
         owner = TrainingProcess(int(raw["pid"]), str(raw["host"]), str(raw["since"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no marker, or a damaged one that names nobody
-    if owner.host != socket.gethostname():
-        return owner
-    return owner if _alive(owner.pid) else None
+    return owner if process_alive(owner.pid, owner.host) else None
+
+
+def process_alive(pid: int, host: str) -> bool:
+    """Whether process ``pid`` on ``host`` is still running. One on another host cannot be
+    checked, so it counts as alive."""
+    return host != socket.gethostname() or _alive(pid)
 
 
 def busy_error(run_dir: Path, owner: TrainingProcess | None) -> RunError:

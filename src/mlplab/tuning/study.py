@@ -16,6 +16,7 @@ Trials are numbered from 1 (Optuna's number + 1) everywhere mlplab shows them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import tomllib
@@ -91,6 +92,29 @@ class Study:
     def grid_size(self) -> int:
         """How many combinations the searched choices make (ranges count as 0)."""
         return math.prod(len(d.choices or ()) for d in self.dimensions)
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Every combination of the choices, as Optuna stores them (:func:`label`), in the
+        order given: the first key varies slowest."""
+        keys = [d.key for d in self.dimensions]
+        choices = [[label(choice) for choice in d.choices or ()] for d in self.dimensions]
+        return [dict(zip(keys, point, strict=True)) for point in itertools.product(*choices)]
+
+    def grid_left(self, records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+        """The grid points no trial has settled, in order. A complete, pruned or skipped
+        trial settles its point, and so does one being trained; a failed, interrupted or
+        abandoned one does not, so its point is tried again. A key that did not apply in a
+        trial (momentum beside adam) does not tell its points apart."""
+        settled = [
+            {key: label(value) for key, value in r.params.items()}
+            for r in records
+            if r.state in ("complete", "pruned", "skipped", "running") and r.params
+        ]
+        return [
+            point
+            for point in self.grid_points()
+            if not any(all(point[k] == v for k, v in drawn.items()) for drawn in settled)
+        ]
 
     def reseed(self, trial_number: int) -> None:
         """Seed TPE's draws for trial ``trial_number`` (Optuna's, from 0) with ``train.seed``
@@ -180,7 +204,8 @@ def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> o
     """The Optuna study in ``path/study.journal`` (created if new).
 
     Sampler: TPE, seeded with ``train.seed`` plus the number of trials already in the study
-    (and reseeded for every trial: :meth:`Study.reseed`). Pruner: Optuna's
+    (and reseeded for every trial: :meth:`Study.reseed`); a grid's trials come with their
+    values (enqueued). Pruner: Optuna's
     MedianPruner when pruning: from half the base config's epochs on (at least epoch 1), a
     trial whose objective is worse than the median of earlier trials at the same epoch
     stops; the first 5 trials always run in full.
@@ -211,25 +236,13 @@ def open_optuna_study(path: Path, settings: StudySettings, base: RunConfig) -> o
         raise RunError(f"{journal}: damaged Optuna journal ({type(exc).__name__})") from None
     except OSError as exc:
         raise RunError(f"{journal}: cannot open the study's journal: {exc.strerror}") from None
+    # A grid's trials are enqueued with their point's values (Study.grid_left), so its
+    # sampler never draws; TPE otherwise.
     if settings.grid:
-        # Trial n takes grid point n (in Optuna's order), so one process walks it in order.
-        choices = {key: [label(choice) for choice in spec] for key, spec in settings.specs.items()}
-        study.sampler = _grid_sampler(choices, base.train.seed)
+        study.sampler = optuna.samplers.RandomSampler(base.train.seed)
     else:
         study.sampler = tpe_sampler(base.train.seed + done)
     return study
-
-
-def _grid_sampler(choices: dict[str, list[Any]], seed: int) -> optuna.samplers.GridSampler:
-    """Optuna's GridSampler, minus its ``study.stop()`` once the grid is done: that works
-    only inside ``study.optimize``, and mlplab asks and tells (it counts what is left)."""
-    import optuna
-
-    class AskTellGrid(optuna.samplers.GridSampler):
-        def after_trial(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-    return AskTellGrid(choices, seed=seed)
 
 
 def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:

@@ -2,9 +2,11 @@
 
 Optuna keeps a trial's parameters, state, value and the validation scores reported per
 epoch; mlplab adds user attributes: ``state`` (complete, pruned, failed, skipped,
-interrupted), ``runs`` (run folder names, relative to the study folder), ``test_accuracy``,
-``val_loss`` and ``spread`` (means and the objective's std over a trial's seeds), ``epochs``,
-``seconds``, ``note`` and ``repeat_of``. :func:`read_trial` turns them into a
+interrupted, abandoned), ``runs`` (run folder names, relative to the study folder),
+``test_accuracy``, ``val_loss`` and ``spread`` (means and the objective's std over a trial's
+seeds), ``epochs``, ``seconds``, ``note``, ``repeat_of`` and ``process`` (the pid and host
+that trains it, so that a trial whose process was killed can be told apart from one still
+running). :func:`read_trial` turns them into a
 :class:`TrialRecord`; ``tell_*`` write them and finish the trial.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+import socket
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class TrialRecord:
-    """One trial as mlplab shows it. state: complete, pruned, failed, skipped, interrupted
-    or running.
+    """One trial as mlplab shows it. state: complete, pruned, failed, skipped, interrupted,
+    abandoned (its process ended without finishing it) or running.
 
     value: the objective (the kept model's validation accuracy or loss), None unless
     complete; for a pruned trial, ``last_value`` is the last one reported before it stopped.
@@ -217,6 +221,33 @@ def tell_outcome(
         study.tell(trial, value)
     else:
         study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
+
+
+def claim(trial: optuna.Trial) -> None:
+    """Record that this process trains ``trial`` (see :func:`retire_abandoned`)."""
+    trial.set_user_attr("process", {"pid": os.getpid(), "host": socket.gethostname()})
+
+
+def retire_abandoned(study: optuna.Study) -> list[int]:
+    """Mark as ``abandoned`` (failed, for Optuna) the running trials whose process has ended:
+    killed, or the machine restarted. Their numbers (from 1). Trials of a live process, of
+    another host, or recorded without their process are left running."""
+    from optuna.trial import Trial, TrialState
+
+    from mlplab.running import process_alive
+
+    retired = []
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = frozen.user_attrs.get("process")
+        if not isinstance(owner, dict) or process_alive(int(owner["pid"]), str(owner["host"])):
+            continue
+        # A Trial object for another process's trial: Optuna's way to set its attributes.
+        trial = Trial(study, frozen._trial_id)
+        trial.set_user_attr("state", "abandoned")
+        trial.set_user_attr("note", f"its process ({owner['pid']}) ended without finishing it")
+        study.tell(trial, state=TrialState.FAIL)
+        retired.append(frozen.number + 1)
+    return retired
 
 
 def tell_failure(study: optuna.Study, trial: optuna.Trial, exc: BaseException) -> None:

@@ -40,6 +40,8 @@ from mlplab.tuning.study import (
 )
 from mlplab.tuning.trials import (
     TrialRecord,
+    claim,
+    retire_abandoned,
     same_settings,
     score_text,
     tell_failure,
@@ -132,9 +134,13 @@ def tune(
                 "(and --trials, --timeout) to go on with it"
             )
         opened = open_study(study)
+        abandoned = retire_abandoned(opened.optuna_study)
         if verbose:
             done = len(opened.records())
-            print(f"study {opened.path}: {done} trials so far; {_describe(opened)}", file=stream)
+            noun = "trial" if done == 1 else "trials"
+            print(f"study {opened.path}: {done} {noun} so far; {_describe(opened)}", file=stream)
+            if abandoned:
+                print(_abandoned_line(abandoned, opened.settings.grid), file=stream)
     else:
         settings = StudySettings(
             {},
@@ -241,10 +247,19 @@ def _trials_to_run(study: Study, asked: int | None, verbose: bool, stream: TextI
     """--trials, or its default: 20, or what is left of the grid (never more than that)."""
     if not study.settings.grid:
         return 20 if asked is None else asked
-    left = study.grid_size - len(study.records())
+    left = len(study.grid_left(study.records()))
     if left <= 0 and verbose:
         print(f"the grid is complete: all {study.grid_size} settings were tried", file=stream)
     return max(0, left if asked is None else min(asked, left))
+
+
+def _abandoned_line(numbers: Sequence[int], grid: bool) -> str:
+    listed = ", ".join(str(n) for n in numbers)
+    if len(numbers) == 1:
+        line = f"trial {listed}: abandoned, its process ended without finishing it"
+        return line + (" (its setting is tried again)" if grid else "")
+    line = f"trials {listed}: abandoned, their processes ended without finishing them"
+    return line + (" (their settings are tried again)" if grid else "")
 
 
 def _describe(study: Study) -> str:
@@ -278,7 +293,13 @@ def _search(
         if count > 1 and deadline is not None and time.monotonic() >= deadline:
             say(f"--timeout: {count - 1} trials in the time given")
             return "timeout"
+        if study.settings.grid:
+            left = study.grid_left(study.records())
+            if not left:  # another process sharing the study took the last points
+                return ""
+            study.optuna_study.enqueue_trial(left[0])
         trial = study.optuna_study.ask()
+        claim(trial)
         try:
             state = _one_trial(study, trial, f"{count} of {trials}", say, train_verbose, offline)
         except BaseException as exc:  # Ctrl-C twice, a data error: the trial did not finish
