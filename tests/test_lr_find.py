@@ -38,6 +38,14 @@ def test_the_ramp_grows_by_the_same_factor_each_step():
     np.testing.assert_allclose(ratios, ratios[0])
 
 
+def test_the_optimizers_schedule_is_the_ramp_that_is_recorded():
+    # lr_find trains with Keras' ExponentialDecay at a rate above 1, and records ramp().
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-7, STEPS - 1, 10.0 / 1e-7)
+    steps = [0, 1, 57, 150, STEPS - 1]
+    rates = [float(keras.ops.convert_to_numpy(schedule(step))) for step in steps]
+    np.testing.assert_allclose(rates, LRS[steps], rtol=1e-4)
+
+
 def test_smoothing_keeps_a_level_and_removes_the_running_averages_lag():
     beta = lr_range.smoothing_factor(STEPS)
     np.testing.assert_allclose(lr_range.smooth(np.full(50, 2.0), beta), 2.0)

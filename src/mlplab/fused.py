@@ -326,10 +326,7 @@ class FusedTrainer(Trainer):
         pass_count = math.ceil(steps / per_pass)
         passes = [rng.permutation(n)[: per_pass * batch] for _ in range(pass_count)]
         calls, per_call = epoch_calls(model, batch, steps)
-        order = np.zeros(calls * per_call * batch, np.int32)
-        order[: steps * batch] = np.concatenate(passes)[: steps * batch]
-        mask = np.zeros(order.shape, np.float32)
-        mask[: steps * batch] = 1.0
+        order, mask = _padded(np.concatenate(passes)[: steps * batch], batch, calls * per_call)
         order = order.reshape(calls, per_call, batch)
         mask = mask.reshape(calls, per_call, batch)
         numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
@@ -410,10 +407,16 @@ def _epoch_order(
     rng: np.random.Generator, n: int, batch: int, steps: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """A seeded permutation padded to (steps, batch) int32, and its float32 mask."""
+    return _padded(rng.permutation(n), batch, steps)
+
+
+def _padded(indices: np.ndarray, batch: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample indices (k,) in batches, padded to (steps, batch) int32 with index 0, and the
+    float32 mask that is 1 for the real ones."""
     order = np.zeros(steps * batch, np.int32)
-    order[:n] = rng.permutation(n)
+    order[: len(indices)] = indices
     mask = np.zeros(steps * batch, np.float32)
-    mask[:n] = 1.0
+    mask[: len(indices)] = 1.0
     return order.reshape(steps, batch), mask.reshape(steps, batch)
 
 
