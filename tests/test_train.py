@@ -24,6 +24,7 @@ RUN_FILES = {
     "samples.png",
     "mistakes.png",
     "correct.png",
+    "weights.png",
 }
 
 

@@ -20,6 +20,7 @@ from mlplab.tuning.space import build_space, draw, parse_cli_spec
 from mlplab.tuning.study import (
     BEST_FILE,
     JOURNAL_FILE,
+    PAGE_FILE,
     PLOT_FILE,
     TRIALS_FILE,
     TUNE_FILE,
@@ -196,6 +197,19 @@ def test_a_search_writes_a_study_folder_of_runs(searched):
     rows = list(csv.DictReader((path / TRIALS_FILE).open()))
     assert [row["trial"] for row in rows] == ["1", "2", "3", "4"]
     assert rows[0]["model.hidden"] in ("[32]", "[64, 32]")
+
+
+def test_a_study_has_a_self_contained_page_with_every_trial_best_first(searched):
+    page = (searched.path / PAGE_FILE).read_text(encoding="utf-8")
+    assert "<h1>digits-mlp: tuning study</h1>" in page
+    assert page.count("<tr") == 1 + len(searched.trials)  # a header row and one per trial
+    best = searched.best
+    first_row = page.split('<tr class="best">', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{best.number}</td>" in first_row and f"{best.value:.4f}" in first_row
+    assert page.count('<tr class="best">') == 1
+    assert "data:image/png;base64," in page and "http://" not in page and "<script" not in page
+    assert f"mlplab train {searched.path / BEST_FILE} --seeds 5" in page
+    assert "<dt>train.learning_rate</dt><dd>0.001..0.03:log</dd>" in page
 
 
 def test_the_best_trial_is_the_best_validation_score_and_best_toml_trains_it(searched):

@@ -195,7 +195,7 @@ def summary(result: Any) -> str:
         importance = _importance_line(result)
         if importance:
             lines += [importance, ""]
-        lines.append(f"study: {result.path}/  (trials.csv, tune.png, best.toml)")
+        lines.append(f"study: {result.path}/  (study.html, trials.csv, tune.png, best.toml)")
         if result.grid:
             lines.append(
                 f"next: mlplab compare {result.path}/*-trial*   (the same settings on the "

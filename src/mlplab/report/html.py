@@ -441,3 +441,33 @@ def compare_page(
         _facts(runs),
     ]
     return _page(title, "\n".join(p for p in parts if p))
+
+
+def study_page(
+    title: str,
+    summary: str,
+    cards: Sequence[tuple[str, str]],
+    settings: Sequence[tuple[str, Any]],
+    png: bytes | None,
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    best: int | None,
+    texts: Sequence[tuple[str, str]],
+) -> str:
+    """A tuning study: its best trial in cards, what was searched, tune.png, every trial (the
+    best highlighted), then ``texts``: (heading, preformatted text) sections such as the best
+    config and the commands to go on."""
+    text_columns = tuple(i for i, h in enumerate(header) if h in ("state", "run") or "." in h)
+    classes = ["best" if i == best else "" for i in range(len(rows))]
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">{escape(summary)}</p>',
+        _cards(cards),
+        "<h2>Search</h2>",
+        _facts(settings),
+        image(png, "the objective per trial and against each searched key"),
+        "<h2>Trials</h2>",
+        '<div class="scroll">' + table(header, rows, classes, text_columns=text_columns) + "</div>",
+    ]
+    parts += [f"<h2>{escape(heading)}</h2><pre>{escape(text)}</pre>" for heading, text in texts]
+    return _page(title, "\n".join(part for part in parts if part))

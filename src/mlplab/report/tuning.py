@@ -1,16 +1,16 @@
-"""tune.png: how a search went — the objective per trial, and against each searched key."""
+"""tune.png and study.html: how a search went — the objective per trial, against each searched
+key, and the page that shows it with every trial."""
 
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlplab._io import atomic_write_bytes
+from mlplab._io import atomic_write_bytes, atomic_write_text
 from mlplab.report.plots import STYLE, margins, plt, to_png
-from mlplab.tuning.space import Dimension, shown
+from mlplab.tuning.space import Dimension, shown, spec_text
 
 if TYPE_CHECKING:
     from mlplab.tuning.study import Study
@@ -25,20 +25,95 @@ STATE_STYLES = {
 }
 
 
-def tuning_png(study: Study, records: Sequence[TrialRecord], path: Path) -> None:
-    """Write the study's picture to ``path`` (atomically)."""
-    best = study.best(records)
-    atomic_write_bytes(
-        path,
-        tuning_chart(
+def write_pictures(
+    study: Study, records: Sequence[TrialRecord], importances: dict[str, float]
+) -> None:
+    """tune.png (once some trial has a score) and study.html, each written atomically."""
+    from mlplab.tuning.study import PAGE_FILE, PLOT_FILE
+
+    png = None
+    if any(r.state in ("complete", "pruned") for r in records):
+        best = study.best(records)
+        png = tuning_chart(
             records,
             study.dimensions,
             study.settings.objective,
             study.settings.direction == "maximize",
             best.number if best else None,
             f"{study.base.name}: {len(records)} trials ({study.path.name})",
-        ),
+        )
+        atomic_write_bytes(study.path / PLOT_FILE, png)
+    atomic_write_text(study.path / PAGE_FILE, _page(study, records, importances, png))
+
+
+def _page(
+    study: Study, records: Sequence[TrialRecord], importances: dict[str, float], png: bytes | None
+) -> str:
+    """study.html: the study's facts and every trial, best first, then the others by number."""
+    from mlplab.report.html import number, study_page
+    from mlplab.tuning.study import BEST_FILE
+    from mlplab.tuning.trials import ranked, score_text
+
+    settings, objective = study.settings, study.settings.objective
+    best = study.best(records)
+    leading = ranked(records, settings.direction)
+    rest = [r for r in records if r not in leading]
+    keys = [d.key for d in study.dimensions]
+    header = ["trial", "state", objective, "test accuracy", *keys, "epochs", "s", "run"]
+    rows = [
+        [
+            r.number,
+            r.state + (f" (as trial {r.repeat_of})" if r.repeat_of else ""),
+            score_text(r) if r.value is not None else number(r.last_value),
+            number(r.test_accuracy),
+            *(shown(r.params[key]) if key in r.params else "—" for key in keys),
+            "" if r.epochs is None else r.epochs,
+            "" if r.seconds is None else f"{r.seconds:.1f}",
+            r.run.name if r.run else r.note,
+        ]
+        for r in [*leading, *rest]
+    ]
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.state] = counts.get(record.state, 0) + 1
+    tally = ", ".join(f"{n} {state}" for state, n in counts.items()) or "none yet"
+    seeds = f" (mean of {settings.trial_seeds} seeds)" if settings.trial_seeds > 1 else ""
+    summary = (
+        f"{settings.direction} {objective}{seeds} on the validation split; "
+        f"{len(records)} trials ({tally}); {study.path}"
     )
+    cards = [("trials", str(len(records)))]
+    if best is not None:
+        cards = [
+            (f"best {objective}", score_text(best)),
+            ("best trial", str(best.number)),
+            ("its test accuracy", number(best.test_accuracy)),
+            *cards,
+        ]
+    facts: list[tuple[str, Any]] = [(d.key, spec_text(d.spec)) for d in study.dimensions]
+    facts += [
+        ("how", "every combination (grid)" if settings.grid else "Optuna's TPE sampler"),
+        ("pruning", "median pruner from half the epochs" if settings.prune else "none"),
+        ("base config", f"{study.base.name} ({study.path / 'base.toml'})"),
+    ]
+    if importances:
+        shares = ", ".join(f"{key} {share:.2f}" for key, share in importances.items())
+        facts.append(("importance (PED-ANOVA)", shares))
+    texts = []
+    best_file = study.path / BEST_FILE
+    if best is not None and best_file.is_file():
+        texts.append((f"Best config ({BEST_FILE})", best_file.read_text(encoding="utf-8")))
+    go_on = [f"mlplab tune --study {study.path} --trials 10   # search on"]
+    if best is not None:
+        go_on.insert(0, f"mlplab train {best_file} --seeds 5   # does the best hold over seeds?")
+    if settings.grid:
+        go_on = [f"mlplab compare {study.path}/*-trial*   # the settings on the test split"]
+    texts.append(("Next", "\n".join(go_on)))
+    if settings.command:
+        texts.append(("This study was made with", settings.command))
+    title = f"{study.base.name}: tuning study"
+    best_row = 0 if best is not None else None
+    return study_page(title, summary, cards, facts, png, header, rows, best_row, texts)
 
 
 def tuning_chart(

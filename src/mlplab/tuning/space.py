@@ -89,6 +89,13 @@ def shown(value: Any) -> str:
     return str(label(value))
 
 
+def spec_text(spec: Any) -> str:
+    """A key's search as text: ``1e-4..1e-2:log``, or its choices ``{relu, tanh}``."""
+    if isinstance(spec, str):
+        return spec
+    return "{" + ", ".join(shown(choice) for choice in spec) + "}"
+
+
 def draw(trial: optuna.Trial, dimensions: Sequence[Dimension], base: RunConfig) -> dict[str, Any]:
     """The searched keys' values for ``trial``, drawn in order; a key that cannot apply beside
     the earlier draws (see :meth:`Dimension.applies`) is left out (Optuna's define-by-run

@@ -42,6 +42,7 @@ JOURNAL_FILE = "study.journal"
 TRIALS_FILE = "trials.csv"
 BEST_FILE = "best.toml"
 PLOT_FILE = "tune.png"
+PAGE_FILE = "study.html"
 STUDY_NAME = "mlplab"
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from mlplab.api import ConfigLike, resolve_config
 from mlplab.config import RunConfig, toml_value
 from mlplab.errors import ConfigError, RunError
-from mlplab.tuning.space import build_space, draw, shown
+from mlplab.tuning.space import build_space, draw, shown, spec_text
 from mlplab.tuning.study import (
     BASE_FILE,
     OBJECTIVES,
-    PLOT_FILE,
     Study,
     StudySettings,
     create_study_folder,
@@ -158,10 +157,11 @@ def tune(
     stopped = _search(opened, trials, timeout, verbose, train_verbose, stream, offline)
     records = opened.records()
     opened.write_tables(records)
-    if plot and any(r.state in ("complete", "pruned") for r in records):
-        from mlplab.report.tuning import tuning_png
+    shares = importances(opened, records)
+    if plot:
+        from mlplab.report.tuning import write_pictures
 
-        tuning_png(opened, records, opened.path / PLOT_FILE)
+        write_pictures(opened, records, shares)
     return TuneResult(
         opened.path,
         records,
@@ -171,7 +171,7 @@ def tune(
         [d.key for d in opened.dimensions],
         opened.settings.grid,
         stopped,
-        importances(opened, records),
+        shares,
     )
 
 
@@ -263,18 +263,12 @@ def _abandoned_line(numbers: Sequence[int], grid: bool) -> str:
 
 
 def _describe(study: Study) -> str:
-    keys = ", ".join(f"{d.key} {_spec_text(d.spec)}" for d in study.dimensions)
+    keys = ", ".join(f"{d.key} {spec_text(d.spec)}" for d in study.dimensions)
     pruning = "pruning trials that fall behind" if study.settings.prune else "no pruning"
     seeds = study.settings.trial_seeds
     mean = f" (mean of {seeds} seeds)" if seeds > 1 else ""
     over = f"every one of {study.grid_size} settings of" if study.settings.grid else "over"
     return f"{study.settings.direction} {study.settings.objective}{mean} {over} {keys}; {pruning}"
-
-
-def _spec_text(spec: Any) -> str:
-    if isinstance(spec, str):
-        return spec
-    return "{" + ", ".join(shown(choice) for choice in spec) + "}"
 
 
 def _search(
