@@ -127,12 +127,15 @@ class FusedTrainer(Trainer):
 
     # --- compiled functions -------------------------------------------------------------
 
-    def _epoch_function(self, model: keras.Model, smoothing: float, skip_empty: bool) -> Any:
+    def _epoch_function(
+        self, model: keras.Model, smoothing: float, skip_empty: bool, step_losses: bool = False
+    ) -> Any:
         """One compiled call over a (steps, batch) block of an epoch's order.
 
         It returns the new state, the block's sums (loss x samples, correct, samples:
-        float32 (3,)) and each step's batch loss before its update (float32 (steps,), the
-        learning-rate finder's curve). skip_empty: steps whose mask is all zero (padding of
+        float32 (3,)) and, with ``step_losses``, each step's batch loss before its update
+        (float32 (steps,): the learning-rate finder's curve; None otherwise, so that training
+        does not stack a value per step). skip_empty: steps whose mask is all zero (padding of
         the last block) leave the weights, optimizer and random state untouched (loss NaN).
         """
         optimizer = model.optimizer
@@ -173,8 +176,10 @@ class FusedTrainer(Trainer):
             def step(carry, batch):
                 if skip_empty:
                     weight = batch[1]
-                    return jax.lax.cond(weight.sum() > 0, train_step, skipped, carry, batch)
-                return train_step(carry, batch)
+                    carry, loss = jax.lax.cond(weight.sum() > 0, train_step, skipped, carry, batch)
+                else:
+                    carry, loss = train_step(carry, batch)
+                return carry, (loss if step_losses else None)
 
             trainable, non_trainable, opt_vars = state
             carry = (trainable, non_trainable, opt_vars, jnp.zeros(3, jnp.float32))
@@ -332,7 +337,12 @@ class FusedTrainer(Trainer):
         numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
         key = jax.random.PRNGKey(int(np.random.default_rng([config.seed, 1]).integers(2**31)))
         run_block = self._compiled_on_first_call(
-            self._epoch_function(model, config.label_smoothing, skip_empty=calls * per_call > steps)
+            self._epoch_function(
+                model,
+                config.label_smoothing,
+                skip_empty=calls * per_call > steps,
+                step_losses=True,
+            )
         )
         x_all = jax.device_put(x_train)
         y_all = jax.device_put(y_train.astype(np.int32))
