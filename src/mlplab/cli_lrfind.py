@@ -19,9 +19,11 @@ def add_parser(commands: Any) -> None:
         description=(
             "Train the config's network from its initial weights for a few hundred batches "
             "while the learning rate grows exponentially, stop when the loss blows up, and "
-            "suggest the rate where the loss fell fastest (Leslie Smith's range test, as "
-            "fastai's lr_find runs it). Writes runs/<UTC time>-<name>-lr-find/: lr_find.png "
-            "(look at it), lr_find.csv, lr_find.json and base.toml."
+            "suggest a rate read from the loss curve: a tenth of the rate at the lowest loss "
+            "(a third for the peak of a one-cycle or cosine schedule). Leslie Smith's range "
+            "test, as fastai's lr_find runs it. Writes runs/<UTC time>-<name>-lr-find/: "
+            "lr_find.png (look at it), lr_find.csv, lr_find.json and base.toml. Exit code 1 "
+            "when the curve cannot be read (it says why)."
         ),
     )
     add_config_arguments(finder)
