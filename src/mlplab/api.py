@@ -347,7 +347,10 @@ def _train_and_write(
             "resumed_after_epoch": point.state.epoch if point else None,
             "dataset": _dataset_facts(dataset, splits),
         }
-        first_layer, first_layer_is_output = first_layer_weights(model, dataset.x_train)
+        # Only what a picture needs: tune's trials (report=False) skip the pixel statistics.
+        first_layer, first_layer_is_output = (
+            first_layer_weights(model, dataset.x_train) if report else (None, False)
+        )
         report_data = ReportData(
             RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
             splits.y_test,
