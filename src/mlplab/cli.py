@@ -322,25 +322,32 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def flag_overrides(args: argparse.Namespace, flags: dict[str, str]) -> list[str]:
+    """--set values, then each shortcut flag that was given (which wins), as ``key=value``:
+    ``flags`` maps an argument's name (``batch_size``) to its config key; text values are
+    quoted as TOML strings."""
+    overrides = list(args.overrides)
+    for flag, key in flags.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
+    return overrides
+
+
+TRAIN_FLAGS = {
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.learning_rate",
+    "seed": "train.seed",
+    "dataset": "data.dataset",
+    "engine": "train.engine",
+    "name": "name",
+}
+
+
 def _train_overrides(args: argparse.Namespace) -> list[str]:
     """--set values, then the shortcut flags (which win)."""
-    overrides = list(args.overrides)
-    flags = {
-        "epochs": "train.epochs",
-        "batch_size": "train.batch_size",
-        "lr": "train.learning_rate",
-        "seed": "train.seed",
-    }
-    for flag, key in flags.items():
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    if args.dataset is not None:
-        overrides.append(f"data.dataset={json.dumps(args.dataset)}")
-    if args.engine is not None:
-        overrides.append(f"train.engine={json.dumps(args.engine)}")
-    if args.name is not None:
-        overrides.append(f"name={json.dumps(args.name)}")
-    return overrides
+    return flag_overrides(args, TRAIN_FLAGS)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

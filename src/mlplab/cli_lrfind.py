@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from typing import Any
 
-from mlplab.cli import OFFLINE_HELP, add_config_arguments
+from mlplab.cli import OFFLINE_HELP, add_config_arguments, flag_overrides
 from mlplab.lr_range import DEFAULT_STEPS
 
 
@@ -86,15 +85,11 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.suggestion is not None else 1
 
 
+FLAGS = {"batch_size": "train.batch_size", "seed": "train.seed", "dataset": "data.dataset"}
+
+
 def _overrides(args: argparse.Namespace) -> list[str]:
-    overrides = list(args.overrides)
-    if args.batch_size is not None:
-        overrides.append(f"train.batch_size={args.batch_size}")
-    if args.seed is not None:
-        overrides.append(f"train.seed={args.seed}")
-    if args.dataset is not None:
-        overrides.append(f"data.dataset={json.dumps(args.dataset)}")
-    return overrides
+    return flag_overrides(args, FLAGS)
 
 
 def summary(result: Any, args: argparse.Namespace) -> str:

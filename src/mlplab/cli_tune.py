@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from mlplab._text import aligned
-from mlplab.cli import EXIT_INTERRUPTED, OFFLINE_HELP, add_config_arguments
+from mlplab.cli import EXIT_INTERRUPTED, OFFLINE_HELP, add_config_arguments, flag_overrides
 from mlplab.errors import ConfigError
 
 TOP_SHOWN = 5
@@ -132,12 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    overrides = list(args.overrides)
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    if args.dataset is not None:
-        overrides.append(f"data.dataset={json.dumps(args.dataset)}")
-    return overrides
+    return flag_overrides(args, {"epochs": "train.epochs", "dataset": "data.dataset"})
 
 
 def _space(args: argparse.Namespace) -> dict[str, Any]:
