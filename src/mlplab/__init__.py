@@ -11,6 +11,7 @@
     >>> mlplab.serve("last", port=8000)              # a page and a JSON API, until Ctrl-C
     >>> mlplab.tune("digits-mlp", {"train.learning_rate": "1e-4..1e-2:log"}, trials=20)
     >>> mlplab.lr_find("digits-mlp").suggestion       # a learning rate, from a range test
+    >>> mlplab.export_onnx("last").path               # model.onnx, checked against model.keras
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -28,6 +29,7 @@ from mlplab.config import (
 )
 from mlplab.errors import ConfigError, DataError, MlplabError, RunError
 from mlplab.lrfind import LRFindResult, lr_find
+from mlplab.onnx_export import ExportResult, export_onnx
 from mlplab.recipes import list_recipes, load_recipe
 from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import report_run
@@ -41,6 +43,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DataError",
+    "ExportResult",
     "LRFindResult",
     "MlplabError",
     "ModelConfig",
@@ -53,6 +56,7 @@ __all__ = [
     "__version__",
     "compare_runs",
     "evaluate",
+    "export_onnx",
     "list_recipes",
     "list_runs",
     "load_config",

@@ -181,10 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
     # Here: they take the helpers above from this module.
-    from mlplab import cli_lrfind, cli_tune
+    from mlplab import cli_export, cli_lrfind, cli_tune
 
     cli_tune.add_parser(commands)
     cli_lrfind.add_parser(commands)
+    cli_export.add_parser(commands)
 
     report = commands.add_parser(
         "report",
@@ -722,6 +723,12 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     return cli_lrfind.run(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from mlplab import cli_export
+
+    return cli_export.run(args)
+
+
 COMMANDS: dict[str, Any] = {
     "bench": cmd_bench,
     "datasets": cmd_datasets,
@@ -737,6 +744,7 @@ COMMANDS: dict[str, Any] = {
     "runs": cmd_runs,
     "tune": cmd_tune,
     "lr-find": cmd_lr_find,
+    "export": cmd_export,
 }
 
 

@@ -1,0 +1,328 @@
+"""A trained Keras MLP -> an ONNX model with the same contract: uint8 pixels in, probabilities out.
+
+The graph is written layer by layer from the Keras model itself (not from the config), so it
+is exactly what ``model.keras`` computes at inference: Cast -> Flatten -> (x - mean) / std ->
+[Gemm -> BatchNormalization -> activation]... -> Softmax; Dropout is the identity there.
+Opset 17 and IR version 8 keep the file loadable by onnxruntime >= 1.13 and onnxruntime-web.
+
+Keras' own ``model.export(format="onnx")`` goes through TensorFlow; an MLP needs none of that.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlplab._io import write_named_file
+from mlplab._version import __version__
+from mlplab.errors import MlplabError, RunError
+from mlplab.runs import MODEL_FILE, Run, load_run
+
+OPSET = 17
+IR_VERSION = 8
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "probabilities"
+ONNX_FILE = "model.onnx"
+INSTALL_HINT = "pip install 'mlplab[onnx]'"
+
+# jax.nn.selu's constants (what Keras computes on JAX); ONNX's defaults differ in the 8th digit.
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+# keras.activations.leaky_relu's default slope (ONNX's LeakyRelu defaults to 0.01).
+LEAKY_RELU_SLOPE = 0.2
+
+
+def import_onnx() -> Any:
+    """The ``onnx`` package, or one line saying how to install it."""
+    try:
+        import onnx
+    except ImportError:
+        raise MlplabError(f"ONNX export needs the onnx package: {INSTALL_HINT}") from None
+    return onnx
+
+
+class _Graph:
+    """Nodes and weights (initializers) of a graph being built, one tensor after another."""
+
+    def __init__(self, onnx: Any) -> None:
+        self.onnx = onnx
+        self.nodes: list[Any] = []
+        self.weights: list[Any] = []
+
+    def weight(self, name: str, value: np.ndarray) -> str:
+        array = np.ascontiguousarray(value, dtype=np.float32)
+        self.weights.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
+        self.nodes.append(
+            self.onnx.helper.make_node(op, inputs, [output], name=output, **attributes)
+        )
+        return output
+
+
+def _activation(graph: _Graph, name: str, x: str, out: str) -> str:
+    """Append Keras' activation ``name`` (a string from the layer's config) applied to ``x``."""
+    simple: dict[str, tuple[str, dict[str, float]]] = {
+        "relu": ("Relu", {}),
+        "sigmoid": ("Sigmoid", {}),
+        "tanh": ("Tanh", {}),
+        "elu": ("Elu", {"alpha": 1.0}),
+        "selu": ("Selu", {"alpha": SELU_ALPHA, "gamma": SELU_SCALE}),
+        "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_RELU_SLOPE}),
+        "softmax": ("Softmax", {"axis": -1}),
+    }
+    if name == "linear":
+        return x
+    if name in simple:
+        op, attributes = simple[name]
+        return graph.node(op, [x], out, **attributes)
+    if name == "gelu":  # Keras' "gelu" is the exact one: x * (1 + erf(x / sqrt 2)) / 2
+        root2 = graph.weight(f"{out}/sqrt2", np.array(math.sqrt(2.0)))
+        one = graph.weight(f"{out}/one", np.array(1.0))
+        half = graph.weight(f"{out}/half", np.array(0.5))
+        erf = graph.node("Erf", [graph.node("Div", [x, root2], f"{out}/scaled")], f"{out}/erf")
+        gate = graph.node("Mul", [graph.node("Add", [erf, one], f"{out}/1+erf"), half], f"{out}/g")
+        return graph.node("Mul", [x, gate], out)
+    raise MlplabError(f"activation {name!r} has no ONNX export in mlplab")
+
+
+def _array(variable: Any) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
+
+
+def _normalization(graph: _Graph, layer: Any, x: str) -> str:
+    """(x - mean) / max(sqrt(variance), epsilon), as keras.layers.Normalization computes it."""
+    import keras
+
+    if layer.invert:
+        raise MlplabError(f"layer {layer.name!r}: an inverted Normalization cannot be exported")
+    mean = _array(layer.mean).reshape(-1)
+    std = np.maximum(np.sqrt(_array(layer.variance)), np.float32(keras.config.epsilon()))
+    centred = graph.node("Sub", [x, graph.weight(f"{layer.name}/mean", mean)], f"{layer.name}/c")
+    return graph.node(
+        "Div", [centred, graph.weight(f"{layer.name}/std", std.reshape(-1))], layer.name
+    )
+
+
+def _dense(graph: _Graph, layer: Any, x: str) -> str:
+    kernel = graph.weight(f"{layer.name}/kernel", _array(layer.kernel))
+    if layer.use_bias:
+        bias = graph.weight(f"{layer.name}/bias", _array(layer.bias))
+        y = graph.node("Gemm", [x, kernel, bias], f"{layer.name}/linear")
+    else:
+        y = graph.node("MatMul", [x, kernel], f"{layer.name}/linear")
+    return _activation(graph, layer.get_config()["activation"], y, layer.name)
+
+
+def _batch_norm(graph: _Graph, layer: Any, x: str) -> str:
+    units = int(layer.moving_mean.shape[-1])
+    gamma = _array(layer.gamma) if layer.scale else np.ones(units, np.float32)
+    beta = _array(layer.beta) if layer.center else np.zeros(units, np.float32)
+    name = layer.name
+    inputs = [
+        x,
+        graph.weight(f"{name}/gamma", gamma),
+        graph.weight(f"{name}/beta", beta),
+        graph.weight(f"{name}/moving_mean", _array(layer.moving_mean)),
+        graph.weight(f"{name}/moving_variance", _array(layer.moving_variance)),
+    ]
+    return graph.node("BatchNormalization", inputs, name, epsilon=float(layer.epsilon))
+
+
+def _layer_writers() -> dict[type, Callable[[_Graph, Any, str], str]]:
+    import keras
+
+    layers = keras.layers
+    return {
+        layers.Flatten: lambda graph, layer, x: graph.node("Flatten", [x], layer.name, axis=1),
+        layers.Normalization: _normalization,
+        layers.Dense: _dense,
+        layers.BatchNormalization: _batch_norm,
+        layers.Activation: lambda graph, layer, x: _activation(
+            graph, layer.get_config()["activation"], x, layer.name
+        ),
+        layers.Dropout: lambda graph, layer, x: x,  # the identity at inference
+    }
+
+
+def to_onnx(model: Any, metadata: dict[str, str] | None = None) -> bytes:
+    """Serialize a Keras Sequential MLP as an ONNX model (bytes of a ``.onnx`` file).
+
+    model: uint8 input (batch, h, w, c) built from Flatten, Normalization, Dense,
+    BatchNormalization, Activation and Dropout layers (what :func:`mlplab.model.build_model`
+    makes). The ONNX model takes uint8 ``pixels`` (batch, h, w, c) and returns float32
+    ``probabilities`` (batch, classes). metadata: string key/values stored in the file.
+    MlplabError for a layer or activation that has no export.
+    """
+    onnx = import_onnx()
+    helper = onnx.helper
+    writers = _layer_writers()
+    graph = _Graph(onnx)
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    x = graph.node("Cast", [INPUT_NAME], "float_pixels", to=onnx.TensorProto.FLOAT)
+    for layer in model.layers:
+        writer = writers.get(type(layer))
+        if writer is None:
+            raise MlplabError(
+                f"layer {layer.name!r} ({type(layer).__name__}) has no ONNX export in mlplab"
+            )
+        x = writer(graph, layer, x)
+    graph.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
+    classes = int(model.output_shape[-1])
+    built = helper.make_graph(
+        graph.nodes,
+        model.name,
+        [helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.UINT8, ["batch", *shape])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["batch", classes])],
+        initializer=graph.weights,
+    )
+    proto = helper.make_model(
+        built,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="mlplab",
+        ir_version=IR_VERSION,
+        doc_string=(
+            f"{model.name}: uint8 pixels (batch, {', '.join(map(str, shape))}) as the training "
+            f"images were stored -> float32 class probabilities (batch, {classes})"
+        ),
+    )
+    for key, value in (metadata or {}).items():
+        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
+def onnx_runner(
+    data: bytes, runtime: str = "auto"
+) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """A function uint8 (n, h, w, c) -> float32 (n, classes) that runs the ONNX model, and the
+    runtime's name: onnxruntime when it is installed (``runtime="auto"``), else (or with
+    ``runtime="reference"``) onnx's own reference evaluator in NumPy."""
+    if runtime == "auto":
+        try:
+            import onnxruntime
+        except ImportError:
+            runtime = "reference"
+        else:
+            session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+            return (
+                lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0],
+                f"onnxruntime {onnxruntime.__version__}",
+            )
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(import_onnx().load_from_string(data))
+    return (
+        lambda x: np.asarray(evaluator.run([OUTPUT_NAME], {INPUT_NAME: x})[0], np.float32),
+        "onnx reference evaluator",
+    )
+
+
+# The exported model must give model.keras' probabilities to float32 rounding (measured:
+# up to ~6e-7); a larger difference means the export is wrong, and nothing is written.
+TOLERANCE = 1e-4
+RANDOM_IMAGES = 256
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_onnx` wrote and how the file was checked.
+
+    checked_on: the images both models were run on ("360 test images of digits", or
+    random pixels when the run's dataset is not on this machine); max_difference: the largest
+    absolute difference of a probability; same_label: images both models label alike;
+    accuracy: the ONNX model's test accuracy (None on random pixels).
+    """
+
+    path: Path
+    size: int
+    runtime: str
+    checked_on: str
+    images: int
+    max_difference: float
+    same_label: int
+    accuracy: float | None
+
+
+def _metadata(run: Run) -> dict[str, str]:
+    """What a program using the file needs to know, stored in it as string key/values."""
+    facts = run.metrics["dataset"]
+    return {
+        "mlplab_version": __version__,
+        "run": run.path.name,
+        "name": run.config.name,
+        "dataset": str(facts["name"]),
+        "classes": json.dumps(run.class_names),
+        "image_shape": json.dumps(list(run.image_shape)),
+        # Border brightness of the training images, 0..255: below ~128, light strokes on a
+        # dark background (a dark-on-light drawing must be inverted first, as predict does).
+        "background": json.dumps(facts.get("background")),
+        "test_accuracy": json.dumps(run.metrics.get("test_accuracy")),
+    }
+
+
+def _check_images(run: Run) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """uint8 (n, h, w, c) images to run both models on, their labels (None if random), and
+    what they are: the run's test split when its dataset is here (never downloaded for
+    this), else seeded random pixels."""
+    from mlplab.api import read_dataset
+
+    try:
+        data = read_dataset(run.config.data, offline=True)
+    except MlplabError:
+        data = None
+    if data is not None and data.image_shape == run.image_shape:
+        return data.x_test, data.y_test, f"{len(data.y_test)} test images of {data.name}"
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (RANDOM_IMAGES, *run.image_shape), dtype=np.uint8)
+    return x, None, f"{RANDOM_IMAGES} random images ({run.config.data.dataset} is not here)"
+
+
+def export_onnx(
+    run: Run | str | Path, out: str | Path | None = None, runtime: str = "auto"
+) -> ExportResult:
+    """Write a run's model as ONNX (default ``RUN/model.onnx``) after checking it.
+
+    The ONNX model takes uint8 ``pixels`` (batch, h, w, c) and returns float32
+    ``probabilities`` (batch, classes), as ``model.keras`` does; the class names and image
+    facts are in its metadata. Before the file is written, both models classify the run's
+    test split (or random pixels): a probability that differs by more than
+    :data:`TOLERANCE` is a RunError and nothing is written. runtime: "auto" (onnxruntime if
+    installed) or "reference" (onnx's NumPy evaluator).
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    path = Path(out) if out is not None else run.path / ONNX_FILE
+    if path.is_dir():
+        path = path / ONNX_FILE
+    data = to_onnx(run.model, _metadata(run))
+    images, labels, described = _check_images(run)
+    infer, runtime_name = onnx_runner(data, runtime)
+    exported = infer(images)
+    expected = run.predict(images)
+    difference = float(np.max(np.abs(exported - expected)))
+    if not difference <= TOLERANCE:  # NaN fails too
+        raise RunError(
+            f"{run.path}: the ONNX model differs from {MODEL_FILE} by up to {difference:.3g} "
+            f"on {described} (more than {TOLERANCE:g}); {path} not written"
+        )
+    write_named_file(path, data)
+    predicted = exported.argmax(axis=1)
+    return ExportResult(
+        path=path,
+        size=len(data),
+        runtime=runtime_name,
+        checked_on=described,
+        images=len(images),
+        max_difference=difference,
+        same_label=int(np.sum(predicted == expected.argmax(axis=1))),
+        accuracy=None if labels is None else float(np.mean(predicted == labels)),
+    )
