@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,30 @@ import pytest
 from PIL import Image
 
 import mlplab
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (CI installs it)",
+)
+
+
+def chromium(tmp_path: Path, *args: str) -> str:
+    """Run headless Chromium (its own profile under ``tmp_path``) with ``args``; its stdout
+    (the DOM, with ``--dump-dom``)."""
+    flags = [
+        CHROMIUM or "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    return subprocess.run(
+        [*flags, *args], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
 
 
 def save_png(path: Path, pixels: np.ndarray) -> Path:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -24,11 +22,7 @@ from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
 from mlplab.report.compare import compare_runs
 from mlplab.report.html import run_page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (CI installs it)",
-)
+from .conftest import chromium, needs_chromium
 
 
 def run_cli(capsys, *argv):
@@ -243,30 +237,9 @@ def _render_in_chromium(html_path: Path, tmp_path: Path) -> tuple[str, Path]:
         ".length + '/' + imgs.length; });</script></body>"
     )
     probe.write_text(html_path.read_text(encoding="utf-8").replace("</body>", script))
-    flags = [
-        CHROMIUM or "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--hide-scrollbars",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    dom = subprocess.run(
-        [*flags, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
     shot = tmp_path / "shot.png"
-    subprocess.run(
-        [*flags, "--window-size=1280,2400", f"--screenshot={shot}", html_path.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    chromium(tmp_path, "--window-size=1280,2400", f"--screenshot={shot}", html_path.as_uri())
     return dom, shot
 
 

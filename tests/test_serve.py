@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import http.client
 import io
 import json
@@ -11,6 +12,7 @@ import signal
 import socket
 import threading
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from mlplab.serving import http as serving_http
 from mlplab.serving import make_server
 from mlplab.serving.requests import RequestError, body_images, predict_options
 
-from .conftest import lines_until, save_png, start_mlplab
+from .conftest import chromium, lines_until, needs_chromium, save_png, start_mlplab
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
@@ -302,3 +304,33 @@ def test_cors_lets_a_page_from_another_origin_call_the_api(digits_run, client):
         server.shutdown()
     with pytest.raises(MlplabError, match="cors 'localhost:3000': give a web origin"):
         make_server(digits_run, port=0, cors="localhost:3000")
+
+
+@needs_chromium
+def test_the_page_draws_asks_and_shows_in_chromium(digits_run, tmp_path):
+    """The page's script, run by a browser: a stroke drawn on the pad is sent and answered,
+    "show the top" asks again, dropped files are sent as a form, an error is shown."""
+    probe = (Path(__file__).parent / "serve_page_probe.html").read_bytes()
+    log = io.StringIO()
+    with make_server(digits_run, port=0, log=log) as running:
+        running.page = running.page.replace(b"</body>", probe)
+        thread = threading.Thread(target=running.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{running.server_port}/"
+            dom = chromium(tmp_path, "--virtual-time-budget=30000", "--dump-dom", url)
+        finally:
+            running.shutdown()
+    thread.join(timeout=10)
+    found = re.search(r'data-probe="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    seen = json.loads(html.unescape(found.group(1)))
+    assert "failure" not in seen, seen
+    assert seen["drawn"]["label"] in digits_run.class_names
+    assert seen["drawn"]["bars"] == 3 and seen["drawn"]["seen"] == "data:image/png;base64,"
+    assert seen["drawn"]["file"] == "drawing.png · inverted"  # black on white, as drawn
+    assert seen["top5"] == 5
+    assert seen["dropped"] == ["a.png · inverted", "b.png · inverted"]
+    assert seen["error"] == "notes.txt: not a PNG/JPEG/BMP/GIF image Pillow can decode"
+    requests = [line for line in log.getvalue().splitlines() if "POST /predict" in line]
+    assert len(requests) == 4 and " 2 image(s): " in requests[2] and " 400 " in requests[3]
