@@ -199,6 +199,17 @@ def test_a_search_writes_a_study_folder_of_runs(searched):
     assert rows[0]["model.hidden"] in ("[32]", "[64, 32]")
 
 
+def test_a_study_shows_in_a_notebook_as_its_best_trial_and_chart(searched):
+    best = searched.best
+    text = repr(searched)
+    assert text.startswith(f"TuneResult({str(searched.path)!r}, maximize val_accuracy, trials=4")
+    assert f"best=trial {best.number}: " in text and "\n" not in text
+    assert repr(best).startswith(f"TrialRecord(number={best.number}, state='complete', value=")
+    html = searched._repr_html_()
+    assert "<b>4 (4 complete)</b>" in html and f"(trial {best.number})</b>" in html
+    assert html.count('src="data:image/png;base64,') == 1 and "study.html" in html
+
+
 def test_a_study_has_a_self_contained_page_with_every_trial_best_first(searched):
     page = (searched.path / PAGE_FILE).read_text(encoding="utf-8")
     assert "<h1>digits-mlp: tuning study</h1>" in page

@@ -67,6 +67,25 @@ class LRFindResult:
         found = self.sweep.suggestion
         return None if found is None else found.lr
 
+    def __repr__(self) -> str:
+        sweep = self.sweep
+        answer = (
+            f"suggestion={self.suggestion:.3g}, rule={sweep.rule!r}"
+            if self.suggestion is not None
+            else f"suggestion=None, problem={sweep.problem!r}"
+        )
+        where = str(self.path) if self.path is not None else None
+        return (
+            f"LRFindResult({answer}, lowest_lr={sweep.lowest_lr!r}, "
+            f"steps={len(sweep.lrs)}/{sweep.planned}, path={where!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A card in Jupyter: the suggestion and the loss curve."""
+        from mlplab.report.notebook import lr_find_card
+
+        return lr_find_card(self)
+
 
 def lr_find(
     config: ConfigLike = None,

@@ -161,6 +161,12 @@ class Run:
         shown = f"{accuracy:.4f}" if isinstance(accuracy, float) else "?"
         return f"Run({str(self.path)!r}, status={self.status!r}, test_accuracy={shown})"
 
+    def _repr_html_(self) -> str:
+        """A card in Jupyter: the run's numbers and learning curves."""
+        from mlplab.report.notebook import run_card  # the report layer, only when shown
+
+        return run_card(self)
+
     @property
     def status(self) -> str:
         return self.metrics.get("status", "unknown")

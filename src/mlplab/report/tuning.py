@@ -205,13 +205,36 @@ def _key_panel(
             range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0, fontsize="small"
         )
         ax.set_xlim(-0.5, len(labels) - 0.5)
-    elif dimension.log:
-        ax.set_xscale("log")
+    else:
+        _range_axis(ax, dimension)
     ax.margins(y=0.08)
     ax.set_xlabel(key)
     ax.set_ylabel(objective)
     ax.set_title(key)
     ax.grid(alpha=0.3)
+
+
+def _range_axis(ax: Any, dimension: Dimension) -> None:
+    """A searched range as the x axis: the whole range shown (where the trials fell in it is
+    the point), numbers written plainly (0.0005, not 5e-4 as a power of ten); on a log scale
+    narrower than ~1.5 decades, ticks at 1, 2 and 5 of each decade (1, 2, 3, 4, 6, 8 below
+    0.8 decades), and no labels on the minor ticks (they ran into each other)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = dimension.low, dimension.high
+    if dimension.log:
+        ax.set_xscale("log")
+        pad = (high / low) ** 0.04
+        ax.set_xlim(low / pad, high * pad)
+        decades = math.log10(high / low)
+        if decades < 1.5:  # the decades' own ticks would be one or two
+            subs = (1, 2, 3, 4, 6, 8) if decades < 0.8 else (1, 2, 5)
+            ax.xaxis.set_major_locator(LogLocator(subs=[float(s) for s in subs]))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        pad = (high - low) * 0.04
+        ax.set_xlim(low - pad, high + pad)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
 
 
 def _plot_state(ax: Any, state: str, x: list[float], y: list[float], **extra: Any) -> None:

@@ -47,6 +47,15 @@ STUDY_NAME = "mlplab"
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 
+def import_optuna() -> Any:
+    """``import optuna``, without the warning its import of ``tqdm.auto`` gives in a Jupyter
+    notebook that lacks ipywidgets ("IProgress not found"): mlplab shows no tqdm bar."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
+    return optuna
+
+
 @dataclass(frozen=True)
 class StudySettings:
     """What tune.toml records. specs: ``{key: list of choices or "LOW..HIGH[:log]"}``.

@@ -65,6 +65,14 @@ class TrialRecord:
         """The trial's (first) run directory."""
         return self.runs[0] if self.runs else None
 
+    def __repr__(self) -> str:
+        value = None if self.value is None else round(self.value, 6)
+        run = None if self.run is None else str(self.run)
+        return (
+            f"TrialRecord(number={self.number}, state={self.state!r}, value={value!r}, "
+            f"params={self.params!r}, test_accuracy={self.test_accuracy!r}, run={run!r})"
+        )
+
 
 def read_trial(
     trial: optuna.trial.FrozenTrial, folder: Path, dimensions: Sequence[Dimension]

@@ -31,6 +31,7 @@ from mlplab.tuning.study import (
     Study,
     StudySettings,
     create_study_folder,
+    import_optuna,
     now_text,
     open_optuna_study,
     open_study,
@@ -72,6 +73,20 @@ class TuneResult:
     grid: bool = False
     stopped: str = ""
     importances: dict[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        best = self.best
+        shown = "None" if best is None else f"trial {best.number}: {best.value:.4g} {best.params}"
+        return (
+            f"TuneResult({str(self.path)!r}, {self.direction} {self.objective}, "
+            f"trials={len(self.trials)}, best={shown})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A card in Jupyter: the trials, the best one, and tune.png."""
+        from mlplab.report.notebook import study_card
+
+        return study_card(self)
 
     def best_run(self) -> Run:
         """The best trial's run (its model, metrics and report)."""
@@ -126,6 +141,7 @@ def tune(
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout {timeout}: must be above 0 seconds")
     stream = stream or sys.stderr
+    import_optuna()  # first, quietly (see there); later imports find it loaded
     if study is not None:
         if config is not None or space or overrides:
             raise ConfigError(

@@ -1,0 +1,132 @@
+"""What a Jupyter notebook shows for mlplab's results: a small card with the numbers that
+matter and the one picture that says the most (``_repr_html_`` of Run, LRFindResult and
+TuneResult call these).
+
+Cards use inline styles only: a notebook's own CSS is not mlplab's, and a card must look the
+same in JupyterLab, VS Code and an exported notebook.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlplab.report.html import number
+
+if TYPE_CHECKING:
+    from mlplab.lrfind import LRFindResult
+    from mlplab.runs import Run
+    from mlplab.tuning.tuner import TuneResult
+
+BOX = (
+    "border:1px solid #d1d9e0;border-radius:8px;padding:10px 16px;margin:4px 0;"
+    "max-width:760px;font:14px/1.5 system-ui,sans-serif;color:#1f2328;background:#fff"
+)
+FACT = "display:inline-block;margin:0 18px 4px 0"
+MUTED = "color:#59636e"
+
+
+def card(
+    title: str,
+    facts: Sequence[tuple[str, str]],
+    png: bytes | None,
+    alt: str,
+    footer: str = "",
+) -> str:
+    """A bordered box: a bold title, facts as "name value" pairs in a row, the PNG embedded
+    (if any), and a muted footer line (where the files are)."""
+    items = "".join(
+        f'<span style="{FACT}"><span style="{MUTED}">{escape(name)}</span> '
+        f"<b>{escape(value)}</b></span>"
+        for name, value in facts
+    )
+    picture = ""
+    if png:
+        data = base64.b64encode(png).decode("ascii")
+        picture = (
+            f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}" '
+            'style="max-width:100%;height:auto;margin-top:6px">'
+        )
+    tail = f'<div style="{MUTED};font-size:12px">{escape(footer)}</div>' if footer else ""
+    return (
+        f'<div style="{BOX}"><div style="font-size:16px;font-weight:600;margin-bottom:4px">'
+        f"{escape(title)}</div><div>{items}</div>{picture}{tail}</div>"
+    )
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def run_card(run: Run) -> str:
+    """A run: status, test accuracy and loss, epochs, time, and its learning curves (drawn
+    from the history when the run has no curves.png: ``--no-report``)."""
+    from mlplab.report.build import HTML_FILE, PLOT_FILES
+
+    metrics = run.metrics
+    facts = [
+        ("status", run.status),
+        ("test accuracy", number(metrics.get("test_accuracy"))),
+        ("test loss", number(metrics.get("test_loss"))),
+        ("epochs", str(metrics.get("epochs_completed", len(run.history)))),
+    ]
+    seconds = metrics.get("train_seconds")
+    if isinstance(seconds, (int, float)):
+        facts.append(("training", f"{seconds:.1f} s"))
+    report = run.path / HTML_FILE
+    footer = f"{run.path}" + (f" · report: {report}" if report.is_file() else "")
+    title = f"{run.config.name} on {metrics['dataset']['name']}"
+    png = _read(run.path / PLOT_FILES["curves"])
+    if png is None and run.history:
+        from mlplab.report.plots import curves_png
+
+        png = curves_png(run.history, title)
+    return card(title, facts, png, "learning curves", footer)
+
+
+def lr_find_card(result: LRFindResult) -> str:
+    """A range test: the suggested rate (or why there is none) and the loss curve."""
+    from mlplab.lr_range import SUGGESTION_RULES
+    from mlplab.report.lr_find import lr_find_png
+
+    sweep, train = result.sweep, result.config.train
+    if result.suggestion is None:
+        facts = [("no suggestion", str(sweep.problem))]
+    else:
+        facts = [
+            ("suggested learning rate", f"{result.suggestion:.2g}"),
+            ("rule", SUGGESTION_RULES[sweep.rule]),
+        ]
+    facts.append(("the config has", f"{train.learning_rate:g}"))
+    png = lr_find_png(sweep, train.learning_rate, f"{result.config.name}: learning-rate test")
+    footer = "" if result.path is None else str(result.path)
+    return card(f"lr-find: {result.config.name}", facts, png, "loss against learning rate", footer)
+
+
+def study_card(result: TuneResult) -> str:
+    """A study: trials by state, the best trial and its settings, and tune.png."""
+    from mlplab.tuning.study import PAGE_FILE, PLOT_FILE
+
+    states: dict[str, int] = {}
+    for trial in result.trials:
+        states[trial.state] = states.get(trial.state, 0) + 1
+    counted = ", ".join(f"{count} {state}" for state, count in states.items())
+    facts = [("trials", f"{len(result.trials)} ({counted})" if result.trials else "0")]
+    best = result.best
+    if best is not None:
+        facts.append((f"best {result.objective}", f"{number(best.value)} (trial {best.number})"))
+        facts += [(key, _short(value)) for key, value in best.params.items()]
+    page = result.path / PAGE_FILE
+    footer = f"{result.path}" + (f" · {page}" if page.is_file() else "")
+    title = f"study: {result.direction} {result.objective} over {', '.join(result.keys)}"
+    return card(title, facts, _read(result.path / PLOT_FILE), "objective per trial", footer)
+
+
+def _short(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
