@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+import mlplab
 from mlplab.config import TrainConfig
 from mlplab.engine import (
     PREDICT_BATCH,
@@ -99,6 +100,22 @@ def test_predict_pads_to_few_shapes_and_answers_each_image_alone(digits_run, dig
     for i in (0, 1, 2, len(x) - 1):
         alone = FitTrainer().predict(digits_run.model, x[i : i + 1])
         np.testing.assert_allclose(alone[0], together[i], atol=1e-5)
+
+
+def test_a_runs_predict_is_the_fused_engines_compiled_one_with_kerass_numbers(
+    digits_run, digits_data
+):
+    """Run.predict on JAX: model.predict's probabilities (measured identical), compiled once
+    per power-of-two batch shape and kept with the run."""
+    from mlplab.fused import FusedTrainer
+
+    run = mlplab.load_run(digits_run.path)
+    x = digits_data.x_test
+    for n in (1, 3, 3, 5, 360):
+        expected = FitTrainer().predict(run.model, x[:n])
+        np.testing.assert_allclose(run.predict(x[:n]), expected, rtol=0, atol=1e-6)
+    assert isinstance(run._predictor, FusedTrainer)
+    assert run._predictor._predict_fn._cache_size() == 4  # 1, 4, 8 and 512 images
 
 
 def test_a_prune_hook_stops_training_as_pruned():

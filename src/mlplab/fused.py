@@ -45,6 +45,7 @@ from mlplab.engine import (
     StopRequest,
     Trainer,
     epochs_done,
+    padded_length,
     unshare_averaged_weights,
 )
 
@@ -369,11 +370,13 @@ class FusedTrainer(Trainer):
         }
 
     def predict(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
-        """x: uint8 (n, h, w, c) -> float32 (n, classes), in padded fixed-size chunks."""
+        """x: uint8 (n, h, w, c) -> float32 (n, classes), in padded fixed-size chunks: of
+        EVAL_CHUNK images, or fewer images padded to the next power of two (so that a server
+        sent 1, 3, 3, 5 images compiles for 1, 4 and 8 once each)."""
         n = len(x)
         if n == 0:
             return np.zeros((0, model.output_shape[-1]), np.float32)
-        chunk = min(EVAL_CHUNK, n)
+        chunk = min(EVAL_CHUNK, padded_length(n))
         chunks = math.ceil(n / chunk)
         padded = np.zeros((chunks * chunk, *x.shape[1:]), x.dtype)
         padded[:n] = x

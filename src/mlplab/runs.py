@@ -155,6 +155,7 @@ class Run:
         self.history = history
         self.metrics = metrics
         self._model = model
+        self._predictor: Any = None  # engine.get_predictor(), made on first use
 
     def __repr__(self) -> str:
         accuracy = self.metrics.get("test_accuracy")
@@ -204,9 +205,11 @@ class Run:
             )
         if x.dtype != np.uint8:
             raise DataError(f"images must be uint8 pixels 0..255, got {x.dtype}")
-        from mlplab.engine import FitTrainer
+        if self._predictor is None:
+            from mlplab.engine import get_predictor
 
-        return FitTrainer().predict(self.model, x)
+            self._predictor = get_predictor()
+        return self._predictor.predict(self.model, x)
 
     def read_images(
         self, paths: Sequence[ImageSource], invert: str = "auto", frame: bool = True

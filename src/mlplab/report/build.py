@@ -205,10 +205,10 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
         except (OSError, ValueError, KeyError) as exc:
             data.problems.append(f"{PREDICTIONS_FILE}: unreadable ({exc})")
     elif dataset is not None and model is not None:
-        from mlplab.engine import FitTrainer
+        from mlplab.engine import get_predictor
 
         # Runs written before test_predictions.npz existed: predict again.
-        data.y_true, data.proba = dataset.y_test, FitTrainer().predict(model, dataset.x_test)
+        data.y_true, data.proba = dataset.y_test, get_predictor().predict(model, dataset.x_test)
     else:
         data.problems.append(
             f"{PREDICTIONS_FILE} missing and no model and dataset to recompute it: "
