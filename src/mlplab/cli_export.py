@@ -20,7 +20,7 @@ def add_parser(commands: Any) -> None:
             "(batch, classes); the class names and image facts are in its metadata. Before "
             "writing, both models classify the run's test split (random pixels when its "
             "dataset is not on this machine; nothing is downloaded) and any probability that "
-            "differs by more than 1e-4 stops the export. Needs: pip install 'mlplab[onnx]'."
+            "differs by more than 1e-4 stops the export. Needs: pip install onnx onnxruntime."
         ),
     )
     export.add_argument("run", metavar="RUN", help=RUN_HELP)

@@ -29,7 +29,7 @@ IR_VERSION = 8
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
 ONNX_FILE = "model.onnx"
-INSTALL_HINT = "pip install 'mlplab[onnx]'"
+INSTALL_HINT = "pip install onnx onnxruntime (the extra mlplab[onnx])"
 
 # jax.nn.selu's constants (what Keras computes on JAX); ONNX's defaults differ in the 8th digit.
 SELU_ALPHA = 1.6732632423543772
