@@ -200,6 +200,6 @@ def test_cli_errors_are_one_line(digits_run, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if not installed
     assert main(["export", str(digits_run.path), "--out", str(tmp_path / "m.onnx")]) == 2
     assert capsys.readouterr().err == (
-        "mlplab: error: ONNX export needs the onnx package: pip install onnx onnxruntime (the extra "
-        "mlplab[onnx])\n"
+        "mlplab: error: ONNX export needs the onnx package: pip install onnx onnxruntime "
+        "(the extra mlplab[onnx])\n"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -265,6 +266,25 @@ def test_report_command_regenerates_everything(digits_run, tmp_path, capsys):
     for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
         assert (run / name).is_file(), name
     assert str(run / "report.html") in out and err == ""
+
+
+def test_report_refuses_a_run_that_is_still_training(digits_run, tmp_path, capsys):
+    import socket
+
+    from mlplab.running import MARKER_FILE
+
+    run = copy_run(digits_run.path, tmp_path)
+    (run / "report.html").unlink()
+    marker = {"pid": os.getpid(), "host": socket.gethostname(), "since": "2026-11-24T10:00"}
+    (run / MARKER_FILE).write_text(json.dumps(marker))
+    code, out, err = run_cli(capsys, "report", run)
+    assert code == 2 and out == ""
+    assert err == (
+        f"mlplab: error: {run}: still being trained by process {os.getpid()} (since "
+        "2026-11-24T10:00); its report is written when it finishes (if it is stopped, run "
+        "mlplab report then)\n"
+    )
+    assert not (run / "report.html").exists()
 
 
 def test_report_names_an_unreadable_model_and_writes_the_rest(digits_run, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlplab.errors import MlplabError
+from mlplab.errors import MlplabError, RunError
 from mlplab.metrics import (
     classification_metrics,
     confident_examples,
@@ -23,6 +23,7 @@ from mlplab.metrics import (
     report_text,
 )
 from mlplab.record import RunRecord, read_record
+from mlplab.running import training_process
 from mlplab.runs import REPORT_FILE, RunWriter
 
 PREDICTIONS_FILE = "test_predictions.npz"
@@ -283,9 +284,16 @@ def report_run(path: str | Path, offline: bool | None = None) -> ReportResult:
     """Regenerate every plot, report.txt and report.html of a run directory.
 
     Works for unfinished runs and runs without predictions too: the report shows what is
-    there and lists what is missing (``ReportResult.problems``).
+    there and lists what is missing (``ReportResult.problems``). A run that a live process
+    is still training is refused (RunError): it writes its own report when it ends.
     """
     record = read_record(path)
+    owner = training_process(record.path)
+    if owner is not None:  # its files change under us, and it writes its own report at the end
+        raise RunError(
+            f"{record.path}: still being trained by {owner.describe()}; its report is "
+            "written when it finishes (if it is stopped, run mlplab report then)"
+        )
     data = gather(record, offline)
     if data.y_true is not None and data.proba is not None and record.metrics is not None:
         # Recomputed so that older runs' metrics gain what newer versions add.
