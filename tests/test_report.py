@@ -121,7 +121,8 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
     (tmp_path / "config.toml").write_text('name = "fake"\n')
     record = RunRecord(tmp_path, {"name": "fake"}, None, history, {**metrics, "status": "complete"})
     kernel = rng.normal(size=(12 * 12 * channels, 40)).astype(np.float32)
-    return ReportData(record, y, proba, x, x, y, first_layer=kernel)
+    hidden = [("relu", np.maximum(rng.normal(size=(n, 40)), 0).astype(np.float32))]
+    return ReportData(record, y, proba, x, x, y, first_layer=kernel, hidden=hidden)
 
 
 @pytest.mark.parametrize(("classes", "channels"), [(10, 1), (10, 3), (100, 3)])
@@ -291,11 +292,14 @@ def test_report_names_an_unreadable_model_and_writes_the_rest(digits_run, tmp_pa
     run = copy_run(digits_run.path, tmp_path)
     (run / "model.keras").write_bytes(b"not a zip")
     (run / "weights.png").unlink()
+    (run / "hidden.png").unlink()
     result = report_run(run)
     assert len(result.problems) == 1
-    assert "model.keras not readable, so no weights picture" in result.problems[0]
-    assert not (run / "weights.png").exists() and (run / "mistakes.png").is_file()
-    assert "What the first layer weighs" not in (run / "report.html").read_text()
+    assert "model.keras not readable, so no pictures of its layers" in result.problems[0]
+    assert not (run / "weights.png").exists() and not (run / "hidden.png").exists()
+    assert (run / "mistakes.png").is_file()
+    page = (run / "report.html").read_text()
+    assert "What the first layer weighs" not in page and "hidden layers output" not in page
 
 
 def test_report_of_a_run_without_predictions_recomputes_them(digits_run, tmp_path):

@@ -25,6 +25,7 @@ RUN_FILES = {
     "mistakes.png",
     "correct.png",
     "weights.png",
+    "hidden.png",
 }
 
 

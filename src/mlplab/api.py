@@ -237,7 +237,7 @@ def _train_and_write(
 
     from mlplab.engine import StartPoint, StopRequest, get_trainer, steps_per_epoch
     from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
-    from mlplab.model import build_model, compile_model, first_layer_weights
+    from mlplab.model import build_model, compile_model
     from mlplab.progress import make_listener
     from mlplab.report.build import (
         DRAWING_MODULES,
@@ -246,6 +246,7 @@ def _train_and_write(
         PREDICTIONS_FILE,
         ReportData,
         predictions_npz,
+        read_model,
         write_report,
     )
 
@@ -347,10 +348,6 @@ def _train_and_write(
             "resumed_after_epoch": point.state.epoch if point else None,
             "dataset": _dataset_facts(dataset, splits),
         }
-        # Only what a picture needs: tune's trials (report=False) skip the pixel statistics.
-        first_layer, first_layer_is_output = (
-            first_layer_weights(model, dataset.x_train) if report else (None, False)
-        )
         report_data = ReportData(
             RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
             splits.y_test,
@@ -358,9 +355,9 @@ def _train_and_write(
             splits.x_test,
             splits.x_train,
             splits.y_train,
-            first_layer=first_layer,
-            first_layer_is_output=first_layer_is_output,
         )
+        if report:  # only what a picture needs: tune's trials (report=False) skip it
+            read_model(report_data, model, dataset.x_train)
         try:
             write_report(report_data, writer, pictures=report)
         except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ PLOT_FILES = {
     "mistakes": "mistakes.png",
     "correct": "correct.png",
     "weights": "weights.png",
+    "hidden": "hidden.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
@@ -46,6 +48,8 @@ SAMPLES_PER_CLASS = 8
 # output layer's units are the classes, all of them drawn up to MAX_CLASS_TILES.)
 WEIGHT_TILES = 32
 MAX_CLASS_TILES = 100
+# Training images (seeded pick) whose hidden-layer outputs hidden.png shows.
+HIDDEN_SAMPLE = 1000
 
 
 @dataclass
@@ -58,7 +62,9 @@ class ReportData:
     dataset could not be read. first_layer: the first Dense layer's weights scaled by the
     spread of their pixels (:func:`mlplab.model.first_layer_weights`), float32
     (h * w * c, units), and first_layer_is_output: whether that is the output layer (then
-    its units are the classes); None without a model or the training images.
+    its units are the classes); None without a model or the training images. hidden: each
+    hidden layer's activation name and outputs on up to HIDDEN_SAMPLE training images,
+    float32 (n, units) (:func:`mlplab.activations.hidden_outputs`); None likewise.
     """
 
     record: RunRecord
@@ -70,6 +76,7 @@ class ReportData:
     problems: list[str] = field(default_factory=list)
     first_layer: np.ndarray | None = None
     first_layer_is_output: bool = False
+    hidden: list[tuple[str, np.ndarray]] | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -137,7 +144,34 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
     weights = _weights_png(data)
     if weights is not None:
         pngs[PLOT_FILES["weights"]] = weights
+    hidden = _hidden_png(data)
+    if hidden is not None:
+        pngs[PLOT_FILES["hidden"]] = hidden
     return pngs
+
+
+def read_model(data: ReportData, model: Any, x_train: np.ndarray) -> None:
+    """Fill in what the report draws from the model itself: the first layer's weights (on
+    the training images' pixel spread) and the hidden layers' outputs on a seeded sample of
+    up to HIDDEN_SAMPLE training images. x_train: uint8 (n, h, w, c)."""
+    from mlplab.activations import hidden_outputs
+    from mlplab.model import first_layer_weights
+
+    data.first_layer, data.first_layer_is_output = first_layer_weights(model, x_train)
+    count = min(len(x_train), HIDDEN_SAMPLE)
+    pick = np.sort(np.random.default_rng(0).choice(len(x_train), count, replace=False))
+    data.hidden = hidden_outputs(model, x_train[pick])
+
+
+def _hidden_png(data: ReportData) -> bytes | None:
+    """hidden.png: a histogram of each hidden layer's outputs (none without hidden layers)."""
+    from mlplab.activations import summarize
+    from mlplab.report import plots
+
+    if not data.hidden:
+        return None
+    summaries = [summarize(outputs, activation) for activation, outputs in data.hidden]
+    return plots.hidden_png([outputs for _, outputs in data.hidden], summaries, data.record.name)
 
 
 def _weights_png(data: ReportData) -> bytes | None:
@@ -195,9 +229,7 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     dataset = _read_dataset(data, offline)
     model = _load_model(data)
     if model is not None and dataset is not None:
-        from mlplab.model import first_layer_weights
-
-        data.first_layer, data.first_layer_is_output = first_layer_weights(model, dataset.x_train)
+        read_model(data, model, dataset.x_train)
     predictions = record.path / PREDICTIONS_FILE
     if predictions.is_file():
         try:
@@ -263,7 +295,7 @@ def _load_model(data: ReportData):
     try:
         return load_model(data.record.path / MODEL_FILE)
     except MlplabError as exc:
-        data.problems.append(f"{MODEL_FILE} not readable, so no weights picture: {exc}")
+        data.problems.append(f"{MODEL_FILE} not readable, so no pictures of its layers: {exc}")
         return None
 
 

@@ -256,6 +256,19 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
             )
         )
 
+    if PLOT_FILES["hidden"] in pngs:
+        parts.append("<h2>What the hidden layers output</h2>")
+        parts.append(
+            image(
+                pngs[PLOT_FILES["hidden"]],
+                "histograms of each hidden layer's outputs",
+                "each hidden layer's outputs on up to 1000 training images (log counts): a "
+                "ReLU unit that is never active on any of them has stopped learning (dead), "
+                "and a sigmoid or tanh output near the ends of its range is saturated, where "
+                "its gradient nearly vanishes",
+            )
+        )
+
     parts.append("<h2>Dataset and split</h2>")
     if PLOT_FILES["samples"] in pngs:
         parts.append(image(pngs[PLOT_FILES["samples"]], "training samples per class"))

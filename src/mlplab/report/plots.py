@@ -15,6 +15,7 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullLocator
 
 # Above this many classes a matrix of numbers is unreadable: heat map plus the worst pairs.
 MAX_ANNOTATED_CLASSES = 20
@@ -272,3 +273,56 @@ def compare_png(series: Sequence[tuple[str, Sequence[dict[str, float]]]], title:
         )
         fig.suptitle(title)
         return to_png(fig)
+
+
+# Hidden layers drawn in hidden.png; deeper ones are named in the title.
+MAX_HIDDEN_PANELS = 6
+
+
+def hidden_png(outputs: Sequence[np.ndarray], summaries: Sequence[Any], title: str) -> bytes:
+    """A histogram per hidden layer of what its units output on a sample of training images
+    (log counts: a ReLU layer's zeros would flatten everything else), titled with the layer's
+    width and activation, and its dead or saturated share.
+
+    outputs: float32 (n, units) per layer; summaries: :class:`mlplab.activations.LayerSummary`
+    per layer."""
+    shown = list(zip(outputs, summaries, strict=True))[:MAX_HIDDEN_PANELS]
+    columns = min(len(shown), 3)
+    rows = -(-len(shown) // columns)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 3.1 * rows + 0.8))
+        margins(fig, left=0.7, right=0.25, bottom=0.55, top=1.15, wspace=0.3)
+        fig.subplots_adjust(hspace=0.7)
+        flat = np.atleast_1d(axes).ravel()
+        for number, (ax, (values, summary)) in enumerate(zip(flat, shown, strict=False), start=1):
+            # One filled outline, not 60 bar patches: a third of the drawing time.
+            counts, edges = np.histogram(values, bins=60)
+            ax.stairs(np.maximum(counts, 0.5), edges, fill=True, color="#4f81bd", baseline=0.5)
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_locator(NullLocator())  # dozens of unlabelled ticks, slow
+            note = summary.describe()
+            ax.set_title(
+                f"layer {number}: {summary.units} {summary.activation} units"
+                + (f"\n{note}" if note else ""),
+                fontsize=10,
+                color="#cf222e" if _worrying(summary) else "black",
+                y=1.02,  # placed, not fitted above the ticks: that fitting was slow
+            )
+            if summary.bounds is not None:  # the whole range: how near its ends they are
+                ax.set_xlim(*summary.bounds)
+            ax.set_xlabel("output")
+            ax.set_ylabel("count")
+            ax.grid(alpha=0.3)
+        for ax in flat[len(shown) :]:
+            ax.axis("off")
+        more = ""
+        if len(outputs) > len(shown):
+            more = f" (first {MAX_HIDDEN_PANELS} of {len(outputs)})"
+        fig.suptitle(f"{title}\nwhat each hidden layer outputs on training images{more}")
+        return to_png(fig)
+
+
+def _worrying(summary: Any) -> bool:
+    """A quarter of a layer dead or saturated is worth a red note."""
+    share = summary.saturated if summary.saturated is not None else summary.inactive
+    return share is not None and share >= 0.25
