@@ -287,7 +287,7 @@ def hidden_png(outputs: Sequence[np.ndarray], summaries: Sequence[Any], title: s
     outputs: float32 (n, units) per layer; summaries: :class:`mlplab.activations.LayerSummary`
     per layer."""
     shown = list(zip(outputs, summaries, strict=True))[:MAX_HIDDEN_PANELS]
-    columns = min(len(shown), 3)
+    columns = 2 if len(shown) == 4 else min(len(shown), 3)  # 2 x 2 rather than 3 + 1
     rows = -(-len(shown) // columns)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 3.1 * rows + 0.8))
