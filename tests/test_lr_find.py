@@ -281,3 +281,50 @@ def test_cli_summary_for_a_one_cycle_schedule_gives_its_peak(tmp_path):
     )
     assert second.startswith(f"  for a constant rate: {sweep.suggestions['minimum'].lr:.2g}; ")
     assert second.endswith("the config has 0.006 (the peak of its one-cycle schedule)")
+
+
+# --- train --lr auto ------------------------------------------------------------------
+
+
+def test_train_lr_auto_trains_at_the_tests_suggestion(tmp_path, capsys):
+    argv = ["train", "--lr", "auto", "--epochs", "2", "--out", str(tmp_path), "--no-report"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    (found,) = tmp_path.glob("*-lr-find")
+    summary = json.loads((found / SUMMARY_FILE).read_text())
+    rate = float(f"{summary['suggestion']:.2g}")
+    assert f"--lr auto: {rate:g}, a tenth of the rate at the lowest loss (curve: " in err
+    assert summary["command"] == "mlplab " + shlex.join(argv)
+    (run_dir,) = [p for p in tmp_path.iterdir() if (p / "config.toml").is_file()]
+    run = mlplab.load_run(run_dir)
+    assert run.config.train.learning_rate == rate
+    # The run records the rate it was given, so that its command repeats without the test.
+    assert run.meta["command"] == (
+        f"mlplab train --epochs 2 --out {tmp_path} --no-report --lr {rate:g}"
+    )
+
+
+def test_train_lr_auto_without_a_suggestion_trains_nothing(tmp_path, capsys):
+    argv = ["train", "digits-sigmoid-sgd", "--lr", "auto", "--out", str(tmp_path), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "mlplab: error: --lr auto: the learning-rate test gives no suggestion: the loss fell "
+    )
+    assert err.endswith("lr_find.png); give --lr X instead\n")
+    assert [p.name.endswith("-lr-find") for p in tmp_path.iterdir()] == [True]
+
+
+def test_train_lr_must_be_a_number_or_auto(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--lr", "fast"])
+    assert stopped.value.code == 2
+    assert "argument --lr: 'fast' is not a number or 'auto'" in capsys.readouterr().err
+
+
+def test_an_option_and_its_value_are_left_out_of_a_command():
+    from mlplab.cli import without_option
+
+    argv = ["train", "--lr", "auto", "--seeds=3", "--lr=0.1", "--lrx", "1"]
+    assert without_option(argv, "--lr") == ["train", "--seeds=3", "--lrx", "1"]
+    assert without_option(argv, "--seeds") == ["train", "--lr", "auto", "--lr=0.1", "--lrx", "1"]

@@ -63,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(train)
     train.add_argument("--epochs", type=int, help="= --set train.epochs=N")
     train.add_argument("--batch-size", type=int, help="= --set train.batch_size=N")
-    train.add_argument("--lr", type=float, help="= --set train.learning_rate=X")
+    train.add_argument(
+        "--lr",
+        type=_rate_or_auto,
+        metavar="X|auto",
+        help="= --set train.learning_rate=X; auto: run `mlplab lr-find` first and train at "
+        "the rate it suggests (its folder is kept beside the run)",
+    )
     train.add_argument("--dataset", help="= --set data.dataset=NAME")
     train.add_argument("--seed", type=int, help="= --set train.seed=N")
     train.add_argument(
@@ -306,6 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rate_or_auto(text: str) -> float | str:
+    """--lr: a number, or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'auto'") from None
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "config",
@@ -354,6 +370,10 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mlplab.api import train
 
+    if args.lr == "auto":
+        from mlplab.cli_lrfind import choose_rate
+
+        choose_rate(args)
     if args.seeds is not None:
         return _train_seeds(args)
     run = train(
@@ -383,18 +403,23 @@ def _seed_list(text: str, first: int) -> list[int]:
     return seeds
 
 
-def _single_seed_argv(argv: Sequence[str], seed: int, name: str) -> list[str]:
-    """The train command for one of --seeds' runs: --seeds left out, --seed and --name set."""
+def without_option(argv: Sequence[str], option: str) -> list[str]:
+    """``argv`` without ``option`` and its value (``--option V`` or ``--option=V``)."""
     kept: list[str] = []
     skip = False
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--seeds":
+        elif arg == option:
             skip = True
-        elif not arg.startswith("--seeds="):
+        elif not arg.startswith(f"{option}="):
             kept.append(arg)
-    return [*kept, "--seed", str(seed), "--name", name]
+    return kept
+
+
+def _single_seed_argv(argv: Sequence[str], seed: int, name: str) -> list[str]:
+    """The train command for one of --seeds' runs: --seeds left out, --seed and --name set."""
+    return [*without_option(argv, "--seeds"), "--seed", str(seed), "--name", name]
 
 
 def _train_seeds(args: argparse.Namespace) -> int:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from typing import Any
 
-from mlplab.cli import OFFLINE_HELP, add_config_arguments, flag_overrides
+from mlplab.cli import (
+    OFFLINE_HELP,
+    TRAIN_FLAGS,
+    add_config_arguments,
+    flag_overrides,
+    without_option,
+)
+from mlplab.errors import MlplabError
 from mlplab.lr_range import DEFAULT_STEPS
 
 
@@ -90,6 +98,39 @@ FLAGS = {"batch_size": "train.batch_size", "seed": "train.seed", "dataset": "dat
 
 def _overrides(args: argparse.Namespace) -> list[str]:
     return flag_overrides(args, FLAGS)
+
+
+def choose_rate(args: argparse.Namespace) -> None:
+    """``train --lr auto``: run the range test on the config as given (every other flag
+    applies), then set ``args.lr`` to its suggestion, rounded to 2 digits, and ``args.argv``
+    to the train command with that rate (what the run records, so it repeats without the
+    test). MlplabError when the curve gives no suggestion."""
+    from mlplab.lr_range import SUGGESTION_RULES
+    from mlplab.lrfind import PLOT_FILE, lr_find
+
+    args.lr = None
+    result = lr_find(
+        args.config,
+        overrides=flag_overrides(args, TRAIN_FLAGS),
+        out=args.out,
+        verbose=not args.quiet,
+        command="mlplab " + shlex.join(args.argv),  # the train --lr auto that ran it
+        offline=args.offline,
+    )
+    plot = result.path / PLOT_FILE if result.path is not None else None
+    if result.suggestion is None:
+        raise MlplabError(
+            f"--lr auto: the learning-rate test gives no suggestion: {result.sweep.problem} "
+            f"(curve: {plot}); give --lr X instead"
+        )
+    args.lr = float(f"{result.suggestion:.2g}")
+    args.argv = [*without_option(args.argv, "--lr"), "--lr", f"{args.lr:g}"]
+    if not args.quiet:
+        print(
+            f"--lr auto: {args.lr:g}, {SUGGESTION_RULES[result.sweep.rule]} (curve: {plot})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def summary(result: Any, args: argparse.Namespace) -> str:
