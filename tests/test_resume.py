@@ -140,7 +140,11 @@ def test_resume_from_the_command_line(capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     assert code == 0 and "status: complete" in out and "go on with" not in out
     [run_dir] = list((tmp_path / "runs").iterdir())
-    assert len(mlplab.load_run(run_dir).history) == 3
+    resumed = mlplab.load_run(run_dir)
+    assert len(resumed.history) == 3
+    # "last" is recorded as the run it named: repeated later, it must not take another run.
+    relative = run_dir.relative_to(tmp_path)
+    assert resumed.meta["resume_command"] == f"mlplab resume {relative} -q --no-report"
     # The interrupted run's pictures went with it (this resume drew none).
     assert not (run_dir / "report.html").exists() and not (run_dir / "curves.png").exists()
     # Nothing left to go on from:

@@ -473,12 +473,19 @@ def _train_seeds(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from mlplab.api import resume
+    from mlplab.checkpoint import latest_resumable
+    from mlplab.runs import LAST
 
+    chosen = args.run
+    if chosen == LAST and not Path(LAST).exists():
+        chosen = str(latest_resumable())
+    # The run that "last" named is recorded: repeated later, "last" could be another run.
+    argv = [chosen if arg == args.run else arg for arg in args.argv]
     run = resume(
-        args.run,
+        chosen,
         offline=args.offline,
         verbose=not args.quiet,
-        command="mlplab " + shlex.join(args.argv),
+        command="mlplab " + shlex.join(argv),
         report=args.report,
     )
     return _trained(run, args.report)
