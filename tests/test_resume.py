@@ -163,6 +163,37 @@ def test_a_stop_during_the_last_epoch_leaves_a_complete_run(tmp_path, monkeypatc
     assert not (run.path / "resume.npz").exists()
 
 
+class _AtLastBatch(_After):
+    """Calls ``action`` once the last batch of epoch ``epoch`` has ended (fit engine)."""
+
+    def on_train_begin(self, epochs, steps_per_epoch):
+        self.steps = steps_per_epoch
+        self.inner.on_train_begin(epochs, steps_per_epoch)
+
+    def on_batch_end(self, epoch, step):
+        self.inner.on_batch_end(epoch, step)
+        if epoch == self.epoch and step == self.steps:
+            self.action()
+
+    def on_epoch_end(self, stats):
+        self.inner.on_epoch_end(stats)
+
+
+@pytest.mark.parametrize(
+    ("stop_in", "status", "epochs"), [(1, "interrupted", 1), (3, "complete", 3)]
+)
+def test_with_the_fit_engine_a_stop_in_an_epochs_last_batch_keeps_that_epoch(
+    tmp_path, monkeypatch, stop_in, status, epochs
+):
+    real = progress.make_listener
+    monkeypatch.setattr(
+        progress, "make_listener", lambda *a: _AtLastBatch(real(*a), stop_in, ctrl_c)
+    )
+    overrides = {"train.epochs": 3, "train.engine": "fit"}
+    run = mlplab.train(overrides=overrides, out=tmp_path, verbose=False, report=False)
+    assert run.status == status and [r["epoch"] for r in run.history] == list(range(1, epochs + 1))
+
+
 def test_a_ctrl_c_while_the_run_is_written_waits_for_it(tmp_path, monkeypatch):
     from mlplab.report import build
 

@@ -316,13 +316,16 @@ class _KerasBridge(keras.callbacks.Callback):
         super().__init__()
         self.monitor, self.listener, self.stop = monitor, listener, stop
         self.epoch = 0
+        self.steps_done = 0
         self.started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch + 1
+        self.steps_done = 0
         self.started = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps_done = batch + 1
         self.listener.on_batch_end(self.epoch, batch + 1)
         if self.stop.requested:
             self.model.stop_training = True
@@ -335,9 +338,12 @@ class _KerasBridge(keras.callbacks.Callback):
                 stats[key] = float(logs[key])
         stats["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         stats["seconds"] = time.perf_counter() - self.started
-        if self.monitor.end_epoch(stats, cut_short=self.stop.requested):
+        # A stop during the epoch's last batch leaves it whole: it counts, as in the fused
+        # engine (whose stop waits for the epoch's call to end).
+        cut_short = self.stop.requested and self.steps_done < self.params.get("steps", 0)
+        if self.monitor.end_epoch(stats, cut_short=cut_short):
             self.model.stop_training = True
-        if not self.stop.requested:
+        if not cut_short:
             self.listener.on_epoch_end(stats)
 
 
