@@ -14,7 +14,13 @@ import mlplab
 from mlplab import fused
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data import make_splits, scaling_params
-from mlplab.engine import SilentListener, StopRequest, get_trainer, steps_per_epoch
+from mlplab.engine import (
+    SilentListener,
+    StopRequest,
+    class_weights,
+    get_trainer,
+    steps_per_epoch,
+)
 from mlplab.model import build_model, compile_model, learning_rate
 
 
@@ -154,6 +160,51 @@ def test_fused_matches_fit_step_for_step_without_randomness(digits_data, config)
     )
     for fused_w, fit_w in zip(fused_model.get_weights(), fit_model.get_weights(), strict=True):
         np.testing.assert_allclose(fused_w, fit_w, rtol=2e-4, atol=2e-6)
+
+
+def test_class_weights_weigh_the_loss_as_kerass_class_weight_does(digits_data):
+    """Balanced class weights on data where classes 5-9 are rare: the fused engine makes
+    fit's updates (full batches, no randomness), and not the unweighted ones."""
+    keep = (digits_data.y_train < 5) | (np.arange(len(digits_data.y_train)) % 10 == 0)
+    rare = dataclasses.replace(
+        digits_data, x_train=digits_data.x_train[keep], y_train=digits_data.y_train[keep]
+    )
+    splits = make_splits(rare, 0.1, 0)
+    weights = class_weights(splits.y_train, 10, "balanced")
+    counts = np.bincount(splits.y_train, minlength=10)
+    np.testing.assert_allclose(weights, len(splits.y_train) / (10 * counts), rtol=1e-6)
+    assert weights[9] > 4 * weights[0]
+    model_config = ModelConfig(hidden=(16,))
+    config = TrainConfig(learning_rate=0.01, batch_size=2000, epochs=2, class_weight="balanced")
+    weighted, *_ = fused_fit(rare, model_config, config, splits)
+    plain, *_ = fused_fit(
+        rare, model_config, dataclasses.replace(config, class_weight="none"), splits
+    )
+    keras.utils.set_random_seed(0)
+    fit_model = build_model(
+        model_config, rare.image_shape, 10, scaling_params(splits.x_train, "unit")
+    )
+    compile_model(fit_model, config, 1)
+    fit_model.fit(
+        splits.x_train,
+        keras.utils.to_categorical(splits.y_train, 10),
+        class_weight=dict(enumerate(weights.tolist())),
+        batch_size=2000,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+    )
+    for ours, theirs in zip(weighted.get_weights(), fit_model.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-6)
+    pairs = zip(weighted.get_weights(), plain.get_weights(), strict=True)
+    assert max(np.abs(a - b).max() for a, b in pairs) > 1e-3
+
+
+def test_balanced_class_weights_leave_absent_classes_at_zero():
+    assert class_weights(np.array([0, 0, 0, 1]), 3, "none") is None
+    np.testing.assert_allclose(
+        class_weights(np.array([0, 0, 0, 1]), 3, "balanced"), [4 / 9, 4 / 3, 0]
+    )
 
 
 def test_the_compilation_cache_is_used_by_the_second_run(tmp_path):

@@ -38,6 +38,7 @@ INITIALIZERS = (
 )
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle")
+CLASS_WEIGHTS = ("none", "balanced")
 ENGINES = ("auto", "fit")
 COLORS = ("auto", "grayscale", "rgb")
 
@@ -211,6 +212,12 @@ class TrainConfig(_Section):
         "keep a moving average of the weights with this momentum (e.g. 0.999) and end "
         "with it (0: off)",
         check=_unit_open,
+    )
+    class_weight: str = _opt(
+        "none",
+        "weigh each training image's loss by its class: balanced = n / (classes x the "
+        "class's count), so every class counts as much in total (for imbalanced data)",
+        choices=CLASS_WEIGHTS,
     )
 
     def _check_together(self) -> None:

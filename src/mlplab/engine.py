@@ -245,6 +245,18 @@ def padded_length(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
 
 
+def class_weights(labels: np.ndarray, classes: int, mode: str) -> np.ndarray | None:
+    """Each class's loss weight for ``train.class_weight``: None for "none"; for "balanced",
+    float32 (classes,) = n / (classes x count), scikit-learn's "balanced" (with every class
+    present the weights average 1 over the training images, so the loss keeps its scale; a
+    class without training images gets 0). labels: int (n,) training labels."""
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
 def steps_per_epoch(num_samples: int, batch_size: int) -> int:
     """Optimizer steps in one epoch; the last, partial batch counts as a step (as in fit)."""
     return max(1, math.ceil(num_samples / batch_size))
@@ -277,9 +289,11 @@ class FitTrainer(Trainer):
         )
         started = time.perf_counter()
         try:
+            weights = class_weights(splits.y_train, classes, config.class_weight)
             model.fit(
                 splits.x_train,
                 keras.utils.to_categorical(splits.y_train, classes),
+                class_weight=None if weights is None else dict(enumerate(weights.tolist())),
                 batch_size=config.batch_size,
                 epochs=config.epochs,
                 initial_epoch=epochs_done(start),

@@ -44,6 +44,7 @@ from mlplab.engine import (
     StartPoint,
     StopRequest,
     Trainer,
+    class_weights,
     epochs_done,
     padded_length,
     unshare_averaged_weights,
@@ -129,7 +130,12 @@ class FusedTrainer(Trainer):
     # --- compiled functions -------------------------------------------------------------
 
     def _epoch_function(
-        self, model: keras.Model, smoothing: float, skip_empty: bool, step_losses: bool = False
+        self,
+        model: keras.Model,
+        smoothing: float,
+        skip_empty: bool,
+        step_losses: bool = False,
+        weights: np.ndarray | None = None,
     ) -> Any:
         """One compiled call over a (steps, batch) block of an epoch's order.
 
@@ -138,9 +144,14 @@ class FusedTrainer(Trainer):
         (float32 (steps,): the learning-rate finder's curve; None otherwise, so that training
         does not stack a value per step). skip_empty: steps whose mask is all zero (padding of
         the last block) leave the weights, optimizer and random state untouched (loss NaN).
+        weights: float32 (classes,) loss weight per class (:func:`engine.class_weights`), as
+        Keras' ``class_weight`` applies it: each image's loss times its class's weight, the
+        sum divided by the batch's size; None: unweighted (and the same compiled program as
+        before class weights existed).
         """
         optimizer = model.optimizer
         augment = self.augment
+        class_weight = None if weights is None else jnp.asarray(weights)
 
         def loss_fn(trainable, non_trainable, x, y, mask):
             probs, non_trainable, losses = model.stateless_call(
@@ -148,6 +159,8 @@ class FusedTrainer(Trainer):
             )
             count = jnp.maximum(mask.sum(), 1.0)
             ce = _cross_entropy(probs, y, smoothing)
+            if class_weight is not None:
+                ce = ce * class_weight[y]
             penalty = sum(losses) if losses else 0.0
             loss = (ce * mask).sum() / count + penalty
             correct = ((jnp.argmax(probs, axis=1) == y) * mask).sum()
@@ -247,7 +260,12 @@ class FusedTrainer(Trainer):
         listener.on_train_begin(config.epochs, steps)
         calls, per_call = epoch_calls(model, batch, steps)
         run_block = self._compiled_on_first_call(
-            self._epoch_function(model, config.label_smoothing, skip_empty=calls * per_call > steps)
+            self._epoch_function(
+                model,
+                config.label_smoothing,
+                skip_empty=calls * per_call > steps,
+                weights=class_weights(splits.y_train, model.output_shape[-1], config.class_weight),
+            )
         )
         current_lr = _learning_rate_reader(optimizer)
         numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
@@ -343,6 +361,7 @@ class FusedTrainer(Trainer):
                 config.label_smoothing,
                 skip_empty=calls * per_call > steps,
                 step_losses=True,
+                weights=class_weights(y_train, model.output_shape[-1], config.class_weight),
             )
         )
         x_all = jax.device_put(x_train)
