@@ -162,13 +162,10 @@ def _space(args: argparse.Namespace) -> dict[str, Any]:
 def summary(result: Any) -> str:
     """What the search found: the best trial, the leading trials, and what to do next."""
     from mlplab.tuning.space import shown
-    from mlplab.tuning.trials import score_text
+    from mlplab.tuning.trials import score_text, state_tally
 
     trials = result.trials
-    counts: dict[str, int] = {}
-    for record in trials:
-        counts[record.state] = counts.get(record.state, 0) + 1
-    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
+    tally = state_tally(trials)
     repeats = sum(1 for record in trials if record.repeat_of is not None)
     if repeats:
         tally += f"; {repeats} of them repeat earlier settings, not trained again"

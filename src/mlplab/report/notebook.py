@@ -91,8 +91,10 @@ def run_card(run: Run) -> str:
 
 
 def lr_find_card(result: LRFindResult) -> str:
-    """A range test: the suggested rate (or why there is none) and the loss curve."""
+    """A range test: the suggested rate (or why there is none) and the loss curve (its
+    lr_find.png, or drawn when the test wrote no folder)."""
     from mlplab.lr_range import SUGGESTION_RULES
+    from mlplab.lrfind import PLOT_FILE
     from mlplab.report.lr_find import lr_find_png
 
     sweep, train = result.sweep, result.config.train
@@ -104,7 +106,9 @@ def lr_find_card(result: LRFindResult) -> str:
             ("rule", SUGGESTION_RULES[sweep.rule]),
         ]
     facts.append(("the config has", f"{train.learning_rate:g}"))
-    png = lr_find_png(sweep, train.learning_rate, f"{result.config.name}: learning-rate test")
+    png = None if result.path is None else _read(result.path / PLOT_FILE)
+    if png is None:  # lr_find(out=None) wrote no folder: draw it
+        png = lr_find_png(sweep, train.learning_rate, f"{result.config.name}: learning-rate test")
     footer = "" if result.path is None else str(result.path)
     return card(f"lr-find: {result.config.name}", facts, png, "loss against learning rate", footer)
 
@@ -112,12 +116,10 @@ def lr_find_card(result: LRFindResult) -> str:
 def study_card(result: TuneResult) -> str:
     """A study: trials by state, the best trial and its settings, and tune.png."""
     from mlplab.tuning.study import PAGE_FILE, PLOT_FILE
+    from mlplab.tuning.trials import state_tally
 
-    states: dict[str, int] = {}
-    for trial in result.trials:
-        states[trial.state] = states.get(trial.state, 0) + 1
-    counted = ", ".join(f"{count} {state}" for state, count in states.items())
-    facts = [("trials", f"{len(result.trials)} ({counted})" if result.trials else "0")]
+    trials = result.trials
+    facts = [("trials", f"{len(trials)} ({state_tally(trials)})" if trials else "0")]
     best = result.best
     if best is not None:
         facts.append((f"best {result.objective}", f"{number(best.value)} (trial {best.number})"))

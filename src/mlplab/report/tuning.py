@@ -52,7 +52,7 @@ def _page(
     """study.html: the study's facts and every trial, best first, then the others by number."""
     from mlplab.report.html import number, study_page
     from mlplab.tuning.study import BEST_FILE
-    from mlplab.tuning.trials import ranked, score_text
+    from mlplab.tuning.trials import ranked, score_text, state_tally
 
     settings, objective = study.settings, study.settings.objective
     best = study.best(records)
@@ -73,10 +73,7 @@ def _page(
         ]
         for r in [*leading, *rest]
     ]
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record.state] = counts.get(record.state, 0) + 1
-    tally = ", ".join(f"{n} {state}" for state, n in counts.items()) or "none yet"
+    tally = state_tally(records) or "none yet"
     seeds = f" (mean of {settings.trial_seeds} seeds)" if settings.trial_seeds > 1 else ""
     summary = (
         f"{settings.direction} {objective}{seeds} on the validation split; "

@@ -74,6 +74,15 @@ class TrialRecord:
         )
 
 
+def state_tally(records: Sequence[TrialRecord]) -> str:
+    """How many trials are in each state, in order of first appearance: "17 complete, 13
+    pruned" ('' for none)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.state] = counts.get(record.state, 0) + 1
+    return ", ".join(f"{n} {state}" for state, n in counts.items())
+
+
 def read_trial(
     trial: optuna.trial.FrozenTrial, folder: Path, dimensions: Sequence[Dimension]
 ) -> TrialRecord:
