@@ -155,6 +155,12 @@ def _cards(pairs: Sequence[tuple[str, str]]) -> str:
     return f'<div class="cards">{cards}</div>'
 
 
+def _picture_section(heading: str, png: bytes | None, alt: str, caption: str) -> list[str]:
+    """A section that is one captioned picture: its heading and figure, or nothing without
+    the picture."""
+    return [] if png is None else [f"<h2>{escape(heading)}</h2>", image(png, alt, caption)]
+
+
 def problems_box(problems: Sequence[str]) -> str:
     if not problems:
         return ""
@@ -243,31 +249,23 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         )
         parts.append(image(pngs[PLOT_FILES["correct"]], "most confident right predictions"))
 
-    if PLOT_FILES["weights"] in pngs:
-        parts.append("<h2>What the first layer weighs</h2>")
-        parts.append(
-            image(
-                pngs[PLOT_FILES["weights"]],
-                "first-layer weights as images",
-                "each tile is one unit's weights on the pixels, each times how much its pixel "
-                "varies in the training images: red where a brighter pixel raises the unit's "
-                "input, blue where it lowers it, white where the pixel does not matter (or "
-                "never changes)",
-            )
-        )
-
-    if PLOT_FILES["hidden"] in pngs:
-        parts.append("<h2>What the hidden layers output</h2>")
-        parts.append(
-            image(
-                pngs[PLOT_FILES["hidden"]],
-                "histograms of each hidden layer's outputs",
-                "each hidden layer's outputs on up to 1000 training images (log counts): a "
-                "ReLU unit that is never active on any of them has stopped learning (dead), "
-                "and a sigmoid or tanh output near the ends of its range is saturated, where "
-                "its gradient nearly vanishes",
-            )
-        )
+    parts += _picture_section(
+        "What the first layer weighs",
+        pngs.get(PLOT_FILES["weights"]),
+        "first-layer weights as images",
+        "each tile is one unit's weights on the pixels, each times how much its pixel varies "
+        "in the training images: red where a brighter pixel raises the unit's input, blue "
+        "where it lowers it, white where the pixel does not matter (or never changes)",
+    )
+    parts += _picture_section(
+        "What the hidden layers output",
+        pngs.get(PLOT_FILES["hidden"]),
+        "histograms of each hidden layer's outputs",
+        "each hidden layer's outputs on up to 1000 training images (log counts): a ReLU unit "
+        "that is never active on any of them has stopped learning (dead), and a sigmoid or "
+        "tanh output near the ends of its range is saturated, where its gradient nearly "
+        "vanishes",
+    )
 
     parts.append("<h2>Dataset and split</h2>")
     if PLOT_FILES["samples"] in pngs:
