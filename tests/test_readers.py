@@ -220,7 +220,8 @@ def test_npz_round_trips(tmp_path):
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        ({"x_train": np.zeros((2, 3, 3)), "y_train": np.zeros(2, int)}, "integer pixels"),
+        ({"x_train": np.full((2, 3, 3), 0.5), "y_train": np.zeros(2, int)}, "whole numbers"),
+        ({"x_train": np.zeros((2, 3, 3, 2)), "y_train": np.zeros(2, int)}, "(n, h, w, 1|3)"),
         ({"x_train": np.zeros((2, 3, 3), np.uint8)}, "no 'y_train'"),
         (
             {"x_train": np.zeros((2, 3, 3), np.uint8), "y_train": np.zeros(3, int)},

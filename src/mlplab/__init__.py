@@ -12,6 +12,7 @@
     >>> mlplab.tune("digits-mlp", {"train.learning_rate": "1e-4..1e-2:log"}, trials=20)
     >>> mlplab.lr_find("digits-mlp").suggestion       # a learning rate, from a range test
     >>> mlplab.export_onnx("last").path               # model.onnx, checked against model.keras
+    >>> mlplab.MLPClassifier(epochs=20).fit(X, y)     # scikit-learn's interface, arrays in memory
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -45,6 +46,7 @@ __all__ = [
     "DataError",
     "ExportResult",
     "LRFindResult",
+    "MLPClassifier",
     "MlplabError",
     "ModelConfig",
     "Run",
@@ -72,3 +74,13 @@ __all__ = [
     "train",
     "tune",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # MLPClassifier imports scikit-learn and SciPy (~1 s): only for those who use it, not for
+    # every `mlplab` command.
+    if name == "MLPClassifier":
+        from mlplab.estimator import MLPClassifier
+
+        return MLPClassifier
+    raise AttributeError(f"module 'mlplab' has no attribute {name!r}")

@@ -233,11 +233,10 @@ def _train_and_write(
     from mlplab._backend import backend_note, importing
 
     dataset, splits, scaling = read_splits(cfg, offline, verbose)
-    import keras
 
     from mlplab.engine import StartPoint, StopRequest, get_trainer, steps_per_epoch
     from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
-    from mlplab.model import build_model, compile_model
+    from mlplab.model import new_model
     from mlplab.progress import make_listener
     from mlplab.report.build import (
         DRAWING_MODULES,
@@ -253,9 +252,13 @@ def _train_and_write(
     # The trainer first: the fused one turns on JAX's persistent compilation cache, which
     # then also serves the small programs that initialise the weights (~2.5 s to compile).
     trainer = get_trainer(cfg.train, cfg.augment)
-    keras.utils.set_random_seed(cfg.train.seed)
-    model = build_model(cfg.model, dataset.image_shape, dataset.num_classes, scaling, cfg.name)
-    compile_model(model, cfg.train, steps_per_epoch(len(splits.y_train), cfg.train.batch_size))
+    model = new_model(
+        cfg,
+        dataset.image_shape,
+        dataset.num_classes,
+        scaling,
+        steps_per_epoch(len(splits.y_train), cfg.train.batch_size),
+    )
     start = None
     if point is not None:
         point.state.apply(model, point.path / RESUME_FILE)

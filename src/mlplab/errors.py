@@ -5,12 +5,13 @@ class MlplabError(Exception):
     """Base class: bad input a user can fix (paths, files, config values)."""
 
 
-class ConfigError(MlplabError):
-    """An unknown key, a value of the wrong type, or a value out of range."""
+class ConfigError(MlplabError, ValueError):
+    """An unknown key, a value of the wrong type, or a value out of range (also a
+    ValueError, as scikit-learn and Python code expect of a bad argument)."""
 
 
-class DataError(MlplabError):
-    """A dataset or image that cannot be found, read or decoded."""
+class DataError(MlplabError, ValueError):
+    """A dataset, image or array that cannot be found, read or decoded (also a ValueError)."""
 
 
 class RunError(MlplabError):

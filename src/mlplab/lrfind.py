@@ -124,7 +124,7 @@ def lr_find(
             f"{keras.backend.backend()}: unset it (or set it to jax)"
         )
     from mlplab.fused import FusedTrainer
-    from mlplab.model import build_model, compile_model
+    from mlplab.model import new_model
 
     batch = min(cfg.train.batch_size, len(splits.y_train))
     if verbose:
@@ -136,14 +136,12 @@ def lr_find(
             flush=True,
         )
     trainer = FusedTrainer(cfg.augment)
-    keras.utils.set_random_seed(cfg.train.seed)
-    model = build_model(cfg.model, dataset.image_shape, dataset.num_classes, scaling, cfg.name)
     # Step i trains at start * (end / start) ** (i / (steps - 1)): Keras' exponential decay
     # with a rate above 1 is that ramp, computed inside the compiled step from its count.
     ramp_schedule = keras.optimizers.schedules.ExponentialDecay(
         start, decay_steps=steps - 1, decay_rate=end / start
     )
-    compile_model(model, cfg.train, steps, rate=ramp_schedule)
+    model = new_model(cfg, dataset.image_shape, dataset.num_classes, scaling, steps, ramp_schedule)
     beta = smoothing_factor(steps)
     enough = (lambda losses: divergence(losses, beta) is not None) if stop_on_divergence else None
     losses = trainer.step_losses(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from mlplab.config import ModelConfig, TrainConfig
+from mlplab.config import ModelConfig, RunConfig, TrainConfig
 from mlplab.data.scaling import ScalingParams
 
 LearningRate = float | keras.optimizers.schedules.LearningRateSchedule
@@ -146,6 +146,23 @@ def compile_model(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
+
+
+def new_model(
+    config: RunConfig,
+    image_shape: Sequence[int],
+    num_classes: int,
+    scaling: ScalingParams,
+    steps_per_epoch: int,
+    rate: LearningRate | None = None,
+) -> keras.Sequential:
+    """The config's network, initialised from ``train.seed`` and compiled: what every
+    training starts from (train, resume, lr-find, MLPClassifier.fit). Arguments as in
+    :func:`build_model` and :func:`compile_model`."""
+    keras.utils.set_random_seed(config.train.seed)
+    model = build_model(config.model, image_shape, num_classes, scaling, config.name)
+    compile_model(model, config.train, steps_per_epoch, rate)
+    return model
 
 
 def first_layer_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mlplab._io import write_named_file
+from mlplab.data.arrays import as_pixels
 from mlplab.errors import DataError
 
 
@@ -91,7 +92,8 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """x_train, y_train[, x_test, y_test] from an .npz, loaded with allow_pickle=False.
 
-    Images may be (n, h, w) or (n, h, w, c) of integers in 0..255; returned uint8 NHWC.
+    Images may be (n, h, w), (n, h, w, c) or (n, pixels) of whole numbers in 0..255 (see
+    :func:`mlplab.data.arrays.as_pixels`); returned uint8 NHWC.
     """
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -111,16 +113,10 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     for part in ("train", "test"):
         if f"x_{part}" not in arrays:
             continue
-        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
-        if x.ndim == 3:
-            x = x[..., None]
-        if x.ndim != 4 or x.shape[-1] not in (1, 3):
-            raise DataError(f"{path}: x_{part} must be (n, h, w) or (n, h, w, 1|3), got {x.shape}")
-        if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < 0 or x.max() > 255)):
-            raise DataError(f"{path}: x_{part} must hold integer pixels 0..255 ({x.dtype})")
+        x, y = as_pixels(arrays[f"x_{part}"], f"{path}: x_{part}"), arrays[f"y_{part}"]
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{path}: y_{part} must be integer labels (n,), got {y.shape}")
         if len(x) != len(y):
             raise DataError(f"{path}: {len(x)} {part} images but {len(y)} labels")
-        arrays[f"x_{part}"], arrays[f"y_{part}"] = x.astype(np.uint8), y.astype(np.int64)
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = x, y.astype(np.int64)
     return arrays

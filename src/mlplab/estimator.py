@@ -1,0 +1,324 @@
+"""``MLPClassifier``: an mlplab network as a scikit-learn classifier, trained on arrays in memory.
+
+It takes images as NumPy arrays — (n, h, w[, c]) or rows of pixels (n, features) — with any
+labels, and trains the network a config describes exactly as ``mlplab train`` does (the same
+model, engine, seeds and splits), without writing a run directory. So it works wherever
+scikit-learn expects a classifier: ``cross_val_score``, ``GridSearchCV``, ``Pipeline``,
+``clone``, pickling. Its parameters are the config keys people vary most; ``overrides``
+reaches every other key.
+
+Importing this module imports scikit-learn (and SciPy: ~1 s); ``mlplab.MLPClassifier`` imports
+it only when first used.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+
+from mlplab.config import RunConfig
+from mlplab.data.arrays import as_pixels
+from mlplab.data.dataset import Dataset
+from mlplab.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from mlplab.runs import Run
+
+# Estimator parameter -> the config key it sets (None: keep the base config's value).
+CONFIG_KEYS = {
+    "hidden": "model.hidden",
+    "activation": "model.activation",
+    "dropout": "model.dropout",
+    "l2": "model.l2",
+    "batch_norm": "model.batch_norm",
+    "optimizer": "train.optimizer",
+    "learning_rate": "train.learning_rate",
+    "batch_size": "train.batch_size",
+    "epochs": "train.epochs",
+    "schedule": "train.schedule",
+    "patience": "train.patience",
+    "label_smoothing": "train.label_smoothing",
+    "class_weight": "train.class_weight",
+    "scaling": "data.scaling",
+    "random_state": "train.seed",
+}
+
+
+class MLPClassifier(ClassifierMixin, BaseEstimator):
+    """A fully-connected image classifier with scikit-learn's interface, trained by mlplab.
+
+    config: the base config — a recipe name, a TOML path, a dict or a RunConfig; None is the
+    default recipe (``digits-mlp``: 256-128 relu, dropout 0.3, Adam, standardized pixels, 50
+    epochs). Its ``data.dataset`` is not read: ``fit``'s arrays are the data.
+
+    hidden, activation, dropout, l2, batch_norm, optimizer, learning_rate, batch_size, epochs,
+    schedule, patience, label_smoothing, class_weight, scaling: the config key of that name
+    (``mlplab config --keys``); None keeps the base config's value. random_state: an int for
+    ``train.seed`` (initialisation, shuffling, dropout, the validation split), None for the
+    base config's seed — so a fit is repeatable by default.
+
+    validation: the fraction of ``X`` held out (stratified, seeded) to validate after each
+    epoch (``history_``'s val_loss and val_accuracy) and for early stopping. None: the base
+    config's fraction when early stopping is on (``patience`` > 0), else 0 — every image
+    trains, as in scikit-learn's own estimators.
+
+    overrides: any other config keys, ``{"train.momentum": 0.9, "augment.translate": 2}``.
+    image_shape: (h, w) or (h, w, c) that rows of pixels (n, features) are read as; None: a
+    square grayscale image when features is a square number (64 -> 8x8), else one row.
+    verbose: print one line per epoch (a progress bar on a terminal) on stderr.
+
+    Values are checked when ``fit`` is called, as scikit-learn does: a bad one raises a
+    ConfigError (a ValueError) naming the key. After ``fit``: ``classes_``, ``model_`` (the
+    keras.Sequential: uint8 (n, h, w, c) pixels in, probabilities out), ``history_`` (one dict
+    per epoch), ``status_`` (complete, early_stopped or diverged), ``best_epoch_``,
+    ``n_iter_`` (epochs trained), ``image_shape_``, ``n_features_in_``, ``config_`` (the
+    resolved RunConfig).
+    """
+
+    def __init__(
+        self,
+        config: str | Mapping[str, Any] | RunConfig | None = None,
+        *,
+        hidden: Sequence[int] | None = None,
+        activation: str | None = None,
+        dropout: float | None = None,
+        l2: float | None = None,
+        batch_norm: bool | None = None,
+        optimizer: str | None = None,
+        learning_rate: float | None = None,
+        batch_size: int | None = None,
+        epochs: int | None = None,
+        schedule: str | None = None,
+        patience: int | None = None,
+        label_smoothing: float | None = None,
+        class_weight: str | None = None,
+        scaling: str | None = None,
+        validation: float | None = None,
+        random_state: int | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        image_shape: Sequence[int] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.config = config
+        self.hidden = hidden
+        self.activation = activation
+        self.dropout = dropout
+        self.l2 = l2
+        self.batch_norm = batch_norm
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.schedule = schedule
+        self.patience = patience
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.scaling = scaling
+        self.validation = validation
+        self.random_state = random_state
+        self.overrides = overrides
+        self.image_shape = image_shape
+        self.verbose = verbose
+
+    def resolved_config(self) -> RunConfig:
+        """The RunConfig ``fit`` trains: the base config with these parameters set."""
+        from mlplab.api import resolve_config
+
+        changes: dict[str, Any] = dict(self.overrides or {})
+        for param, key in CONFIG_KEYS.items():
+            value = getattr(self, param)
+            if value is None:
+                continue
+            if param == "hidden" and isinstance(value, (tuple, np.ndarray)):
+                value = list(value)  # the config checks the sizes
+            elif param == "random_state":
+                value = _seed(value)
+            changes[key] = value
+        config = resolve_config(self.config, changes)
+        validation = self.validation
+        if validation is None:
+            validation = config.data.validation if config.train.patience else 0.0
+        if not isinstance(validation, numbers.Real) or not 0 <= validation < 1:
+            raise ConfigError(
+                f"validation = {validation!r}: MLPClassifier holds out a fraction of X "
+                "(0 <= fraction < 1); for a test split, score the estimator on it"
+            )
+        return config.with_overrides({"data.validation": float(validation)})
+
+    def fit(self, X: Any, y: Any) -> MLPClassifier:
+        """Train a new network on ``X`` and ``y``; returns self.
+
+        X: images (n, h, w), (n, h, w, 1|3) or rows of pixels (n, features), whole numbers
+        0..255 of any dtype. y: (n,) labels of any kind (ints, strings), at least two classes.
+        A training that diverges (a non-finite loss) keeps the last finite weights and warns
+        with a ConvergenceWarning.
+        """
+        from mlplab.data import make_splits, scaling_params
+        from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
+        from mlplab.model import new_model
+        from mlplab.progress import make_listener
+
+        if y is None:
+            name = type(self).__name__
+            raise DataError(f"{name} requires y to be passed, but the target y is None")
+        config = self.resolved_config()
+        pixels = as_pixels(_numeric(X), "X", self.image_shape)
+        classes, labels = _encode_labels(y, len(pixels))
+        dataset = Dataset(
+            "arrays",
+            pixels,
+            labels,
+            pixels[:0],
+            labels[:0],
+            tuple(str(label) for label in classes),
+            "arrays passed to MLPClassifier.fit",
+        )
+        splits = make_splits(dataset, config.data.validation, config.train.seed)
+        scaling = scaling_params(splits.x_train, config.data.scaling)
+        # The trainer first: the fused one turns on JAX's persistent compilation cache.
+        trainer = get_trainer(config.train, config.augment)
+        model = new_model(
+            config,
+            dataset.image_shape,
+            len(classes),
+            scaling,
+            steps_per_epoch(len(splits.y_train), config.train.batch_size),
+        )
+        listener = make_listener(self.verbose, sys.stderr)
+        result = trainer.fit(model, splits, config.train, listener, StopRequest())
+        if result.status == "diverged":
+            warnings.warn(result.message, ConvergenceWarning, stacklevel=2)
+
+        self.config_ = config
+        self.classes_ = classes
+        self.image_shape_ = dataset.image_shape
+        self.n_features_in_ = int(np.prod(dataset.image_shape))
+        self.model_ = model
+        self.history_ = result.history
+        self.status_ = result.status
+        self.best_epoch_ = result.best_epoch
+        self.n_iter_ = len(result.history)
+        self._predictor = trainer
+        return self
+
+    @classmethod
+    def from_run(cls, run: str | Path | Run) -> MLPClassifier:
+        """A fitted estimator around the model of a run ``mlplab train`` wrote (its directory,
+        "last", or a :class:`~mlplab.Run`), for scikit-learn's tools: ``score``, metrics'
+        ``from_estimator``, calibration. Its ``config`` parameter is the run's config, so a
+        ``clone`` of it trains the same recipe afresh. Classes named by integers ("0".."9")
+        come back as ints, other names as strings."""
+        from mlplab.runs import Run, load_run
+
+        loaded = run if isinstance(run, Run) else load_run(run)
+        fitted = cls(loaded.config)
+        fitted.config_ = loaded.config
+        fitted.classes_ = _class_labels(loaded.class_names)
+        fitted.image_shape_ = loaded.image_shape
+        fitted.n_features_in_ = int(np.prod(loaded.image_shape))
+        fitted.model_ = loaded.model
+        fitted.history_ = loaded.history
+        fitted.status_ = loaded.status
+        fitted.best_epoch_ = loaded.metrics.get("best_epoch")
+        fitted.n_iter_ = len(loaded.history)
+        return fitted
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """X as in :meth:`fit` -> float32 (n, classes) probabilities, columns in ``classes_``'
+        order."""
+        check_is_fitted(self)
+        pixels = self._pixels(X)
+        predictor = getattr(self, "_predictor", None)
+        if predictor is None:  # unpickled: the compiled prediction is not kept
+            from mlplab.engine import get_predictor
+
+            predictor = self._predictor = get_predictor()
+        return predictor.predict(self.model_, pixels)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """X as in :meth:`fit` -> (n,) the most probable class of each image, from ``classes_``."""
+        probabilities = self.predict_proba(X)
+        return self.classes_[np.argmax(probabilities, axis=1)]
+
+    def _pixels(self, X: Any) -> np.ndarray:
+        array = _numeric(X)
+        if array.ndim == 2 and array.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"X has {array.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return as_pixels(array, "X", self.image_shape_)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The model pickles itself (Keras saves it to bytes); the compiled prediction cannot.
+        state = dict(self.__dict__)
+        state.pop("_predictor", None)
+        return state
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # images (n, h, w) as well as rows of pixels
+        return tags
+
+
+def _numeric(X: Any) -> np.ndarray:
+    """X as a non-empty numeric array (any dtype, 2 to 4 dimensions), with scikit-learn's own
+    messages for what no estimator takes: sparse matrices, complex or text values, NaN,
+    empty arrays."""
+    try:
+        return check_array(X, dtype="numeric", allow_nd=True)
+    except ValueError as exc:  # a TypeError (a dict among the pixels) stays one
+        # One line: scikit-learn's message without the array it prints.
+        lines = [line for line in str(exc).splitlines() if not line.startswith("array=")]
+        raise DataError(f"X: {' '.join(lines)}") from None
+
+
+def _class_labels(names: Sequence[str]) -> np.ndarray:
+    """A run's class names as ``classes_``: int64 when every name is an integer ("0".."9",
+    as the labels of IDX, CSV and .npz datasets are named), else the strings."""
+    try:
+        labels = [int(name) for name in names]
+    except ValueError:
+        return np.array(names)
+    if [str(label) for label in labels] != list(names):  # "007", "+1": names, not numbers
+        return np.array(names)
+    return np.array(labels, np.int64)
+
+
+def _seed(random_state: Any) -> int:
+    """random_state -> train.seed: an int as it is; a NumPy RandomState (what scikit-learn's
+    searches may pass) draws one."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    raise ConfigError(f"random_state = {random_state!r}: give an int seed (or None)")
+
+
+def _encode_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """y (n,) of any labels -> (classes (k,) sorted, int64 (n,) index of each label in it)."""
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = column_or_1d(labels, warn=True)  # warns, as scikit-learn's classifiers do
+    if labels.ndim != 1:
+        raise DataError(f"y must be one label per image (n,), got shape {list(labels.shape)}")
+    if len(labels) != n:
+        raise DataError(f"X has {n} images but y has {len(labels)} labels; they must match")
+    try:
+        check_classification_targets(labels)
+    except ValueError as exc:
+        raise DataError(f"y: {exc}") from None
+    classes, codes = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"y holds only one class ({classes[0].item()!r}); a classifier needs two")
+    return classes, codes.astype(np.int64).ravel()
