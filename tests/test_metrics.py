@@ -7,7 +7,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from mlplab.metrics import classification_metrics, cross_entropy, report_text
+from mlplab.metrics import calibration, classification_metrics, cross_entropy, report_text
 
 
 def random_predictions(n=300, k=4, seed=0):
@@ -89,3 +89,49 @@ def test_cross_entropy_matches_keras():
     y, proba = random_predictions(k=5)
     expected = keras.losses.categorical_crossentropy(np.eye(5)[y], proba)
     assert abs(cross_entropy(y, proba) - float(np.mean(expected))) < 1e-5
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+def test_calibration_error_counts_each_bin_as_written():
+    """Against a loop over the predictions, bin by bin, as the definition reads."""
+    y, proba = random_predictions(n=500, k=5, seed=3)
+    result = calibration(y, proba, bins=10)
+    confidence, right = proba.max(axis=1), proba.argmax(axis=1) == y
+    expected = 0.0
+    for i, row in enumerate(result["bins"]):
+        inside = (confidence > i / 10) & (confidence <= (i + 1) / 10)
+        if i == 0:
+            inside |= confidence == 0
+        assert row["count"] == inside.sum()
+        if inside.any():
+            assert row["accuracy"] == pytest.approx(right[inside].mean())
+            assert row["confidence"] == pytest.approx(confidence[inside].mean())
+            expected += inside.mean() * abs(right[inside].mean() - confidence[inside].mean())
+        else:
+            assert "accuracy" not in row
+    assert result["ece"] == pytest.approx(expected)
+    assert result["mean_confidence"] == pytest.approx(confidence.mean())
+    assert result["accuracy"] == pytest.approx(right.mean())
+
+
+def test_calibration_of_a_network_as_sure_as_it_is_right_is_zero():
+    y = np.zeros(10, int)
+    sure = np.tile([0.8, 0.2], (10, 1))  # says 80% ...
+    sure[8:] = [0.2, 0.8]  # ... and is right 8 times in 10
+    assert calibration(y, sure)["ece"] == pytest.approx(0, abs=1e-12)
+    overconfident = np.tile([0.9, 0.1], (10, 1))
+    overconfident[5:] = [0.1, 0.9]  # says 90%, right half the time
+    result = calibration(y, overconfident)
+    assert result["ece"] == pytest.approx(0.4)
+    assert (result["mean_confidence"], result["accuracy"]) == pytest.approx((0.9, 0.5))
+    certain = calibration(np.array([0, 1]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+    assert certain["bins"][-1]["count"] == 2 and certain["ece"] == pytest.approx(0.5)
+
+
+def test_calibration_is_part_of_the_metrics():
+    y, proba = random_predictions()
+    metrics = classification_metrics(y, proba, ["a", "b", "c", "d"])
+    assert metrics["calibration"] == calibration(y, proba)
+    assert len(metrics["calibration"]["bins"]) == 15

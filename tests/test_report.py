@@ -262,11 +262,16 @@ def test_report_command_regenerates_everything(digits_run, tmp_path, capsys):
     run = copy_run(digits_run.path, tmp_path)
     for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
         (run / name).unlink()
+    # A run from before calibration was measured: the picture comes from its predictions.
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["calibration"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
     code, out, err = run_cli(capsys, "report", run)
     assert code == 0, err
     for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
         assert (run / name).is_file(), name
     assert str(run / "report.html") in out and err == ""
+    assert "<h2>Calibration</h2>" in (run / "report.html").read_text()
 
 
 def test_report_refuses_a_run_that_is_still_training(digits_run, tmp_path, capsys):
@@ -414,6 +419,8 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     assert "digits-mlp" in page and "digits-sigmoid" in page
     accuracy = f"{digits_run.metrics['test_accuracy']:.4f}"
     assert accuracy in (out / "compare.md").read_text()
+    assert rows[0].split(",")[-6] == "ECE"
+    assert f"{digits_run.metrics['calibration']['ece']:.4f}" in rows[1]
     comparison = compare_runs([digits_run.path, sigmoid_run.path])  # the Python API
     assert "model.activation" in comparison.differences
     assert comparison.labels == ["digits-mlp", "digits-sigmoid"] and comparison.best is not None

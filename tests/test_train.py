@@ -25,6 +25,7 @@ RUN_FILES = {
     "mistakes.png",
     "correct.png",
     "weights.png",
+    "calibration.png",
     "hidden.png",
 }
 

@@ -524,7 +524,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(result["report"])
     print(
         f"{result['dataset']} test: accuracy {result['test_accuracy']:.4f}  "
-        f"loss {result['test_loss']:.4f}  ({result['test_samples']} images)"
+        f"loss {result['test_loss']:.4f}  calibration error (ECE) "
+        f"{result['calibration']['ece']:.4f}  ({result['test_samples']} images)"
     )
     return 0
 

@@ -18,6 +18,9 @@ EPSILON = 1e-7
 # Column headings and number precision of the text report (as scikit-learn's).
 REPORT_HEADERS = ("precision", "recall", "f1-score", "support")
 REPORT_DIGITS = 4
+# Equal-width confidence bins of the calibration error (Guo et al. 2017, "On Calibration of
+# Modern Neural Networks", use 15).
+CALIBRATION_BINS = 15
 
 
 def cross_entropy(y_true: np.ndarray, proba: np.ndarray) -> float:
@@ -86,7 +89,8 @@ def _averages(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 def classification_metrics(
     y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str]
 ) -> dict[str, Any]:
-    """Loss, accuracy, per-class precision/recall/F1/support and the confusion matrix.
+    """Loss, accuracy, per-class precision/recall/F1/support, the confusion matrix and the
+    calibration (:func:`calibration`).
 
     y_true: int (n,) labels in [0, k); proba: float (n, k) predicted probabilities.
     Returns plain Python types, ready for JSON. Confusion rows are true classes, columns
@@ -111,6 +115,42 @@ def classification_metrics(
         "per_class": per_class,
         **_averages(scores),
         "confusion_matrix": confusion.tolist(),
+        "calibration": calibration(y_true, proba),
+    }
+
+
+def calibration(
+    y_true: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS
+) -> dict[str, Any]:
+    """How far the network's confidence is from its accuracy (top-label calibration).
+
+    y_true: int (n,); proba: float (n, k). Each prediction's confidence (its largest
+    probability) falls in one of ``bins`` equal-width bins of [0, 1] (a right edge belongs to
+    its bin: 1.0 is in the last). Returns plain Python types: ``ece``, the expected
+    calibration error — the mean over predictions of |accuracy - mean confidence| of their
+    bin, 0 for a perfectly calibrated network; ``mean_confidence`` and ``accuracy`` (their
+    difference says over- or under-confident overall); ``bins``: per bin ``low``, ``high``,
+    ``count``, and for bins with predictions ``confidence`` and ``accuracy``.
+    """
+    confidence = proba.max(axis=1).astype(np.float64)
+    correct = (predicted_labels(proba) == y_true).astype(np.float64)
+    which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    sums = np.bincount(which, weights=confidence, minlength=bins)
+    hits = np.bincount(which, weights=correct, minlength=bins)
+    n = len(y_true)
+    table = []
+    for i in range(bins):
+        row: dict[str, Any] = {"low": i / bins, "high": (i + 1) / bins, "count": int(counts[i])}
+        if counts[i]:
+            row["confidence"] = float(sums[i] / counts[i])
+            row["accuracy"] = float(hits[i] / counts[i])
+        table.append(row)
+    return {
+        "ece": float(np.abs(hits - sums).sum() / n) if n else float("nan"),
+        "mean_confidence": float(confidence.mean()) if n else float("nan"),
+        "accuracy": float(correct.mean()) if n else float("nan"),
+        "bins": table,
     }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from mlplab.errors import MlplabError, RunError
 from mlplab.metrics import (
+    calibration,
     classification_metrics,
     confident_examples,
     confused_pairs,
@@ -38,6 +39,7 @@ PLOT_FILES = {
     "correct": "correct.png",
     "weights": "weights.png",
     "hidden": "hidden.png",
+    "calibration": "calibration.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
@@ -141,6 +143,11 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
                 names,
                 f"{record.name} on {record.dataset}: {heading} (test split)",
             )
+    if data.y_true is not None and data.proba is not None and len(data.y_true):
+        # From the predictions, not metrics.json: runs from before it held this have them.
+        pngs[PLOT_FILES["calibration"]] = plots.calibration_png(
+            calibration(data.y_true, data.proba), title
+        )
     weights = _weights_png(data)
     if weights is not None:
         pngs[PLOT_FILES["weights"]] = weights

@@ -20,7 +20,15 @@ from mlplab.errors import RunError
 from mlplab.record import RunRecord, read_record
 from mlplab.runs import RunWriter
 
-RESULT_COLUMNS = ("test accuracy", "test loss", "best epoch", "epochs", "train s", "status")
+RESULT_COLUMNS = (
+    "test accuracy",
+    "test loss",
+    "ECE",
+    "best epoch",
+    "epochs",
+    "train s",
+    "status",
+)
 FILES = ("compare.csv", "compare.md", "compare.png", "compare.html")
 # Keys that name or describe a run rather than configure it.
 NOT_CONFIG = ("meta", "name", "description")
@@ -120,6 +128,8 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
                 *(_show(flat.get(k, "—")) for k in differences),
                 _number(metrics.get("test_accuracy"), 4),
                 _number(metrics.get("test_loss"), 4),
+                # The calibration error: runs written before it was measured show a dash.
+                _number((metrics.get("calibration") or {}).get("ece"), 4),
                 str(metrics.get("best_epoch") or "—"),
                 str(len(record.history)),
                 _number(metrics.get("train_seconds"), 1),

@@ -250,6 +250,16 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         parts.append(image(pngs[PLOT_FILES["correct"]], "most confident right predictions"))
 
     parts += _picture_section(
+        "Calibration",
+        pngs.get(PLOT_FILES["calibration"]),
+        "reliability diagram",
+        "the test predictions grouped by the network's confidence (its largest probability): "
+        "bars show how often those in each group were right; on the dashed line, a network "
+        "that says 90% is right 90% of the time. ECE, the expected calibration error, is the "
+        "gap averaged over all predictions. Label smoothing and weight averaging usually "
+        "narrow it; long training without them widens it (over-confidence)",
+    )
+    parts += _picture_section(
         "What the first layer weighs",
         pngs.get(PLOT_FILES["weights"]),
         "first-layer weights as images",

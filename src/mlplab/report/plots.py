@@ -15,10 +15,14 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
 # Above this many classes a matrix of numbers is unreadable: heat map plus the worst pairs.
 MAX_ANNOTATED_CLASSES = 20
+# A calibration bin with fewer predictions than this is drawn pale: its accuracy is noise.
+FEW_IN_BIN = 10
 STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -242,6 +246,62 @@ def per_class_png(
             ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False)
             ax.grid(axis="x", alpha=0.3)
         fig.suptitle(f"{title}\nper-class precision, recall and F1 (test split)")
+        return to_png(fig)
+
+
+def calibration_png(calibration: dict[str, Any], title: str) -> bytes:
+    """The reliability diagram: per confidence bin, how often the network was right (bars;
+    pale where fewer than FEW_IN_BIN predictions make it noisy) and how sure it was (red
+    ticks, joined to the bar: the gap), over the diagonal of a perfectly calibrated network;
+    below it, how many test predictions fell in each bin. calibration:
+    :func:`mlplab.metrics.calibration`'s dict."""
+    bins = calibration["bins"]
+    width = bins[0]["high"] - bins[0]["low"]
+    lows = np.array([row["low"] for row in bins])
+    number = np.array([row["count"] for row in bins])
+    filled = [row for row in bins if row["count"]]
+    x = np.array([row["low"] for row in filled])
+    accuracy = np.array([row["accuracy"] for row in filled])
+    confidence = np.array([row["confidence"] for row in filled])
+    few = np.array([row["count"] < FEW_IN_BIN for row in filled])
+    ece, mean, right = (calibration[k] for k in ("ece", "mean_confidence", "accuracy"))
+    leaning = "over-confident" if mean > right else "under-confident"
+    with plt.rc_context(STYLE):
+        fig, (reliability, counts) = plt.subplots(
+            2, 1, figsize=(7.5, 6.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.1]}
+        )
+        margins(fig, left=0.8, right=0.3, bottom=0.6, top=1.05)
+        fig.subplots_adjust(hspace=0.12)
+        colors = np.where(few, "#b9cde5", "#4f81bd")
+        reliability.bar(x, accuracy, width, align="edge", color=colors, edgecolor="white")
+        centres = x + width / 2
+        reliability.vlines(centres, accuracy, confidence, color="#cf222e", lw=2)
+        reliability.hlines(confidence, x + 0.15 * width, x + 0.85 * width, color="#cf222e", lw=2)
+        reliability.plot([0, 1], [0, 1], "--", color="gray", lw=1)
+        reliability.set_xlim(0, 1)
+        reliability.set_ylim(0, 1.02)
+        reliability.set_ylabel("accuracy in the bin")
+        reliability.grid(alpha=0.3)
+        reliability.set_title(
+            f"ECE {100 * ece:.2f}%  ·  mean confidence {100 * mean:.1f}%, accuracy "
+            f"{100 * right:.1f}%: {leaning}",
+            fontsize=10,
+        )
+        counts.bar(lows, np.maximum(number, 0.5), width, align="edge", color="#9bbb59")
+        counts.set_yscale("log")
+        counts.yaxis.set_minor_locator(NullLocator())
+        counts.set_ylim(bottom=0.5)
+        counts.set_xlabel("confidence (the largest probability)")
+        counts.set_ylabel("test images")
+        counts.grid(alpha=0.3)
+        handles = [
+            Patch(color="#4f81bd", label="accuracy"),
+            Patch(color="#b9cde5", label=f"accuracy, < {FEW_IN_BIN} images"),
+            Line2D([], [], color="#cf222e", lw=2, label="mean confidence (and the gap)"),
+            Line2D([], [], color="gray", ls="--", lw=1, label="perfectly calibrated"),
+        ]
+        counts.legend(handles=handles, loc="upper left", frameon=False, fontsize=8, ncols=2)
+        fig.suptitle(f"{title}\nhow sure the network is, against how often it is right (test)")
         return to_png(fig)
 
 
