@@ -324,13 +324,17 @@ def _train_and_write(
         if result.message and verbose:
             print(result.message, file=stream)
 
+        val_proba = None if splits.x_val is None else trainer.predict(model, splits.x_val)
+        temperature = calibrate_if_asked(model, cfg, val_proba, splits.y_val)
         proba = trainer.predict(model, splits.x_test)
         metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
-        if splits.x_val is not None:
-            # The kept model's (after an early stop's restore, or EMA): what tuning maximises.
-            val_proba = trainer.predict(model, splits.x_val)
+        if val_proba is not None:
+            # The kept model's (after an early stop's restore, or EMA; before a temperature
+            # fitted on these very images): what tuning maximises.
             metrics["val_loss"] = cross_entropy(splits.y_val, val_proba)
             metrics["val_accuracy"] = float(np.mean(predicted_labels(val_proba) == splits.y_val))
+        if temperature is not None:
+            metrics["temperature"] = temperature
 
         writer.text(HISTORY_FILE, history_csv(result.history))
         writer.model(model)
@@ -378,6 +382,21 @@ def _train_and_write(
         summary["wall_seconds"] = time.perf_counter() - started
         writer.json(METRICS_FILE, summary)
         return load_run(writer.path, model=model)
+
+
+def calibrate_if_asked(
+    model: Any, cfg: RunConfig, val_proba: np.ndarray | None, y_val: np.ndarray | None
+) -> dict[str, Any] | None:
+    """With ``train.calibrate``, fit a temperature on the validation probabilities and fold
+    it into the model (:mod:`mlplab.temperature`); what ``metrics.json`` records of it. None
+    when not asked, or when the validation probabilities are not finite (a diverged run)."""
+    if not cfg.train.calibrate or val_proba is None or y_val is None:
+        return None
+    if not np.isfinite(val_proba).all():
+        return None
+    from mlplab.temperature import calibrate
+
+    return calibrate(model, val_proba, y_val)
 
 
 def _dataset_facts(dataset: Dataset, splits: Splits) -> dict[str, Any]:

@@ -499,6 +499,12 @@ def _trained(run: Run, report: bool) -> int:
         f"test accuracy {m['test_accuracy']:.4f}  test loss {m['test_loss']:.4f}  "
         f"({m['epochs_completed']} epochs, {m['wall_seconds']:.1f}s)  status: {run.status}"
     )
+    if m.get("temperature") and "calibration" in m:
+        t = m["temperature"]
+        print(
+            f"calibrated: temperature {t['value']:.3f} fitted on the validation split; test "
+            f"calibration error (ECE) {100 * m['calibration']['ece']:.2f}%"
+        )
     print(f"run written to {run.path}/")
     if report:
         print(f"report: {run.path / 'report.html'}")

@@ -219,6 +219,12 @@ class TrainConfig(_Section):
         "class's count), so every class counts as much in total (for imbalanced data)",
         choices=CLASS_WEIGHTS,
     )
+    calibrate: bool = _opt(
+        False,
+        "after training, fit a temperature on the validation split and fold it into the "
+        "output layer, so that the probabilities are as sure as the network is right "
+        "(temperature scaling; needs data.validation)",
+    )
 
     def _check_together(self) -> None:
         if self.weight_decay is None:
@@ -283,6 +289,13 @@ class RunConfig:
             raise ConfigError(f"name = {_show(self.name)} is not valid: must be a non-empty string")
         if not isinstance(self.description, str):
             raise ConfigError(f"description = {_show(self.description)} must be a string")
+        validation = self.data.validation
+        if self.train.calibrate and (not validation or validation == "test"):
+            raise ConfigError(
+                f"train.calibrate = true needs a validation split to fit the temperature on, "
+                f"but data.validation = {_show(validation)}: set data.validation = 0.1 (the "
+                "test split would then no longer measure the calibration honestly)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}

@@ -49,6 +49,7 @@ CONFIG_KEYS = {
     "patience": "train.patience",
     "label_smoothing": "train.label_smoothing",
     "class_weight": "train.class_weight",
+    "calibrate": "train.calibrate",
     "scaling": "data.scaling",
     "random_state": "train.seed",
 }
@@ -62,15 +63,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     epochs). Its ``data.dataset`` is not read: ``fit``'s arrays are the data.
 
     hidden, activation, dropout, l2, batch_norm, optimizer, learning_rate, batch_size, epochs,
-    schedule, patience, label_smoothing, class_weight, scaling: the config key of that name
-    (``mlplab config --keys``); None keeps the base config's value. random_state: an int for
-    ``train.seed`` (initialisation, shuffling, dropout, the validation split), None for the
-    base config's seed — so a fit is repeatable by default.
+    schedule, patience, label_smoothing, class_weight, calibrate, scaling: the config key of
+    that name (``mlplab config --keys``); None keeps the base config's value. random_state:
+    an int for ``train.seed`` (initialisation, shuffling, dropout, the validation split),
+    None for the base config's seed — so a fit is repeatable by default.
 
     validation: the fraction of ``X`` held out (stratified, seeded) to validate after each
-    epoch (``history_``'s val_loss and val_accuracy) and for early stopping. None: the base
-    config's fraction when early stopping is on (``patience`` > 0), else 0 — every image
-    trains, as in scikit-learn's own estimators.
+    epoch (``history_``'s val_loss and val_accuracy), for early stopping and to fit
+    ``calibrate``'s temperature on. None: the base config's fraction when early stopping or
+    calibration is on, else 0 — every image trains, as in scikit-learn's own estimators.
 
     overrides: any other config keys, ``{"train.momentum": 0.9, "augment.translate": 2}``.
     image_shape: (h, w) or (h, w, c) that rows of pixels (n, features) are read as; None: a
@@ -81,8 +82,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ConfigError (a ValueError) naming the key. After ``fit``: ``classes_``, ``model_`` (the
     keras.Sequential: uint8 (n, h, w, c) pixels in, probabilities out), ``history_`` (one dict
     per epoch), ``status_`` (complete, early_stopped or diverged), ``best_epoch_``,
-    ``n_iter_`` (epochs trained), ``image_shape_``, ``n_features_in_``, ``config_`` (the
-    resolved RunConfig).
+    ``n_iter_`` (epochs trained), ``temperature_`` (with ``calibrate``: the temperature
+    folded into the output layer, else None), ``image_shape_``, ``n_features_in_``,
+    ``config_`` (the resolved RunConfig).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         patience: int | None = None,
         label_smoothing: float | None = None,
         class_weight: str | None = None,
+        calibrate: bool | None = None,
         scaling: str | None = None,
         validation: float | None = None,
         random_state: int | None = None,
@@ -123,6 +126,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.label_smoothing = label_smoothing
         self.class_weight = class_weight
+        self.calibrate = calibrate
         self.scaling = scaling
         self.validation = validation
         self.random_state = random_state
@@ -144,16 +148,23 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             elif param == "random_state":
                 value = _seed(value)
             changes[key] = value
-        config = resolve_config(self.config, changes)
         validation = self.validation
-        if validation is None:
-            validation = config.data.validation if config.train.patience else 0.0
-        if not isinstance(validation, numbers.Real) or not 0 <= validation < 1:
+        if validation is not None:
+            if not isinstance(validation, numbers.Real) or not 0 <= validation < 1:
+                raise ConfigError(
+                    f"validation = {validation!r}: MLPClassifier holds out a fraction of X "
+                    "(0 <= fraction < 1); for a test split, score the estimator on it"
+                )
+            changes["data.validation"] = float(validation)
+        config = resolve_config(self.config, changes)
+        if validation is None and not (config.train.patience or config.train.calibrate):
+            return config.with_overrides({"data.validation": 0.0})
+        if isinstance(config.data.validation, str):  # "test" or a path: no such data here
             raise ConfigError(
-                f"validation = {validation!r}: MLPClassifier holds out a fraction of X "
-                "(0 <= fraction < 1); for a test split, score the estimator on it"
+                f"data.validation = {config.data.validation!r}: MLPClassifier holds out a "
+                "fraction of X; set validation= to one"
             )
-        return config.with_overrides({"data.validation": float(validation)})
+        return config
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         """Train a new network on ``X`` and ``y``; returns self.
@@ -163,6 +174,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         A training that diverges (a non-finite loss) keeps the last finite weights and warns
         with a ConvergenceWarning.
         """
+        from mlplab.api import calibrate_if_asked
         from mlplab.data import make_splits, scaling_params
         from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
         from mlplab.model import new_model
@@ -198,6 +210,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         result = trainer.fit(model, splits, config.train, listener, StopRequest())
         if result.status == "diverged":
             warnings.warn(result.message, ConvergenceWarning, stacklevel=2)
+        val_proba = None if splits.x_val is None else trainer.predict(model, splits.x_val)
+        temperature = calibrate_if_asked(model, config, val_proba, splits.y_val)
 
         self.config_ = config
         self.classes_ = classes
@@ -208,6 +222,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.status_ = result.status
         self.best_epoch_ = result.best_epoch
         self.n_iter_ = len(result.history)
+        self.temperature_ = None if temperature is None else temperature["value"]
         self._predictor = trainer
         return self
 
@@ -231,6 +246,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         fitted.status_ = loaded.status
         fitted.best_epoch_ = loaded.metrics.get("best_epoch")
         fitted.n_iter_ = len(loaded.history)
+        fitted.temperature_ = (loaded.metrics.get("temperature") or {}).get("value")
         return fitted
 
     def predict_proba(self, X: Any) -> np.ndarray:

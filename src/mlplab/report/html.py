@@ -161,6 +161,35 @@ def _picture_section(heading: str, png: bytes | None, alt: str, caption: str) ->
     return [] if png is None else [f"<h2>{escape(heading)}</h2>", image(png, alt, caption)]
 
 
+def _temperature_facts(temperature: dict[str, Any]) -> str:
+    """What ``train.calibrate`` did: the temperature, and the validation split before and
+    after it (fitted there: better by construction; the diagram above is the test split)."""
+
+    def change(key: str, percent: bool) -> str | None:
+        before, after = temperature.get(f"{key}_before"), temperature.get(f"{key}_after")
+        if not isinstance(before, float) or not isinstance(after, float):
+            return None
+        if percent:
+            return f"{100 * before:.2f}% → {100 * after:.2f}%"
+        return f"{before:.4f} → {after:.4f}"
+
+    value = temperature.get("value")
+    leaning = ""
+    if isinstance(value, float):
+        leaning = (
+            " (sharpened: it was under-confident)"
+            if value < 1
+            else " (softened: it was over-confident)"
+        )
+    return _facts(
+        [
+            ("temperature", f"{number(value, 3)}{leaning}, folded into the output layer"),
+            ("validation ECE (fitted there)", change("val_ece", percent=True)),
+            ("validation loss", change("val_loss", percent=False)),
+        ]
+    )
+
+
 def problems_box(problems: Sequence[str]) -> str:
     if not problems:
         return ""
@@ -256,9 +285,12 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         "the test predictions grouped by the network's confidence (its largest probability): "
         "bars show how often those in each group were right; on the dashed line, a network "
         "that says 90% is right 90% of the time. ECE, the expected calibration error, is the "
-        "gap averaged over all predictions. Label smoothing and weight averaging usually "
-        "narrow it; long training without them widens it (over-confidence)",
+        "gap averaged over all predictions. Long training without regularisation leaves a "
+        "network over-confident, label smoothing under-confident; train.calibrate = true "
+        "fits a temperature that corrects either",
     )
+    if metrics.get("temperature") and PLOT_FILES["calibration"] in pngs:
+        parts.append(_temperature_facts(metrics["temperature"]))
     parts += _picture_section(
         "What the first layer weighs",
         pngs.get(PLOT_FILES["weights"]),
