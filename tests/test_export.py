@@ -122,6 +122,7 @@ def test_export_of_a_run_is_checked_on_its_test_split(digits_run, digits_data, t
     assert json.loads(meta["image_shape"]) == [8, 8, 1]
     assert meta["dataset"] == "digits" and meta["mlplab_version"] == mlplab.__version__
     assert json.loads(meta["test_accuracy"]) == digits_run.metrics["test_accuracy"]
+    assert json.loads(meta["calibration_error"]) == digits_run.metrics["calibration"]["ece"]
     assert 0 <= json.loads(meta["background"]) < 128  # light strokes on dark
 
 

@@ -103,6 +103,8 @@ def test_info_health_and_page(server, client, digits_run):
     assert info["class_names"] == [str(i) for i in range(10)]
     assert info["input"] == {"height": 8, "width": 8, "channels": 1}
     assert info["test_accuracy"] == digits_run.metrics["test_accuracy"]
+    assert info["calibration_error"] == digits_run.metrics["calibration"]["ece"]
+    assert info["temperature"] is None  # not calibrated
     assert client.json("GET", "/health") == (200, {"status": "ok"})
     status, headers, page = client.request("GET", "/")
     html = page.decode("utf-8")

@@ -65,8 +65,9 @@ def _read(path: Path) -> bytes | None:
 
 
 def run_card(run: Run) -> str:
-    """A run: status, test accuracy and loss, epochs, time, and its learning curves (drawn
-    from the history when the run has no curves.png: ``--no-report``)."""
+    """A run: status, test accuracy, loss and calibration error, epochs, time, and its
+    learning curves (drawn from the history when the run has no curves.png:
+    ``--no-report``)."""
     from mlplab.report.build import HTML_FILE, PLOT_FILES
 
     metrics = run.metrics
@@ -76,6 +77,9 @@ def run_card(run: Run) -> str:
         ("test loss", number(metrics.get("test_loss"))),
         ("epochs", str(metrics.get("epochs_completed", len(run.history)))),
     ]
+    ece = (metrics.get("calibration") or {}).get("ece")
+    if isinstance(ece, float):
+        facts.insert(3, ("calibration error", f"{100 * ece:.2f}%"))
     seconds = metrics.get("train_seconds")
     if isinstance(seconds, (int, float)):
         facts.append(("training", f"{seconds:.1f} s"))

@@ -58,6 +58,10 @@ class Predictor:
             "input": {"height": height, "width": width, "channels": channels},
             "test_accuracy": run.metrics.get("test_accuracy"),
             "test_samples": run.metrics.get("test_samples"),
+            # How far the probabilities are from the accuracy (ECE), for clients that
+            # threshold them; the temperature when train.calibrate fitted one.
+            "calibration_error": (run.metrics.get("calibration") or {}).get("ece"),
+            "temperature": (run.metrics.get("temperature") or {}).get("value"),
             "mlplab": __version__,
         }
 
