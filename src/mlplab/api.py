@@ -457,12 +457,15 @@ def predict(
     invert: str = "auto",
     frame: bool = True,
     show: str | Path | None = None,
+    explain: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Classify image files with a run's model: one dict per file (see Run.predict_files).
 
     images: image files, or folders of them (every PNG/JPEG/BMP/GIF under a folder, sorted).
     show: also write a PNG here of the images as the model saw them (inverted, levelled,
-    framed, resized), each captioned with its file and prediction.
+    framed, resized), each captioned with its file and prediction. explain: also write a PNG
+    here of each image beside what its pixels contributed to the predicted class
+    (:meth:`Run.explain`).
     """
     from mlplab.data.images import image_files
 
@@ -470,13 +473,23 @@ def predict(
     images = image_files(images)
     pixels, inverted = run.read_images(images, invert, frame)
     results = run.classify(images, pixels, inverted, top)
+    captions = [f"{Path(r['file']).name}\n{r['label']} {r['probability']:.2f}" for r in results]
+    height, width = run.image_shape[:2]
     if show is not None:
         from mlplab.report.mosaic import captioned_png
 
-        captions = [f"{Path(r['file']).name}\n{r['label']} {r['probability']:.2f}" for r in results]
-        height, width = run.image_shape[:2]
         title = f"{run.config.name}: the images as the model saw them ({height}x{width})"
         write_named_file(Path(show), captioned_png(pixels, captions, title))
+    if explain is not None:
+        from mlplab.report.mosaic import explained_png
+
+        classes = [run.class_names.index(r["label"]) for r in results]
+        _, contributions = run.explain(pixels, classes)
+        title = (
+            f"{run.config.name}: what each pixel contributed to the predicted class "
+            f"({height}x{width}; gradient times input)"
+        )
+        write_named_file(Path(explain), explained_png(pixels, contributions, captions, title))
     return results
 
 

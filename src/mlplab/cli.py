@@ -154,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the images as the model saw them (inverted, levelled, framed, "
         "resized), captioned with each prediction",
     )
+    predict.add_argument(
+        "--explain",
+        metavar="FILE.png",
+        help="also write each image beside what its pixels contributed to the predicted "
+        "class (red: for it, blue: against it; gradient times input)",
+    )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
 
     serve = commands.add_parser(
@@ -542,8 +548,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise MlplabError(f"--top {args.top}: must be at least 1")
     if any(str(path).lower().endswith(".csv") for path in args.images):
-        if args.show:
-            raise MlplabError("--show takes image files (a CSV's rows are already the pixels)")
+        if args.show or args.explain:
+            option = "--show" if args.show else "--explain"
+            raise MlplabError(f"{option} takes image files (a CSV's rows are already the pixels)")
         return _predict_csv(args)
     if args.submission:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
@@ -554,6 +561,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         invert=args.invert,
         frame=args.frame,
         show=args.show,
+        explain=args.explain,
     )
     if args.json:
         print(json.dumps(results, indent=2))
@@ -568,6 +576,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     if args.show:
         print(f"wrote {args.show}: the images as the model saw them")
+    if args.explain:
+        print(f"wrote {args.explain}: what each pixel contributed to the predicted class")
     return 0
 
 

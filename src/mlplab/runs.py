@@ -194,6 +194,28 @@ class Run:
         images; or a list of image file paths (decoded, resized and coloured to fit; light
         backgrounds inverted for dark-background datasets, see :meth:`predict_files`).
         """
+        x = self._pixels(images)
+        if self._predictor is None:
+            from mlplab.engine import get_predictor
+
+            self._predictor = get_predictor()
+        return self._predictor.predict(self.model, x)
+
+    def explain(
+        self, images: np.ndarray | Sequence[ImageSource], classes: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What each pixel contributed to a class: gradient times input of the class's
+        evidence (:mod:`mlplab.explain`; positive pushed towards it). images: as in
+        :meth:`predict`; classes: the class index to explain per image, default the
+        predicted one. Returns (classes int64 (n,), contributions float32 (n, h, w, c))."""
+        from mlplab.explain import pixel_contributions
+
+        x = self._pixels(images)
+        chosen = self.predict(x).argmax(axis=1) if classes is None else np.asarray(classes)
+        return chosen.astype(np.int64), pixel_contributions(self.model, x, chosen)
+
+    def _pixels(self, images: np.ndarray | Sequence[ImageSource]) -> np.ndarray:
+        """images as :meth:`predict` takes them -> uint8 (n, h, w, c) of the model's shape."""
         if not isinstance(images, np.ndarray):
             images, _ = self.read_images(images)
         x = np.asarray(images)
@@ -205,11 +227,7 @@ class Run:
             )
         if x.dtype != np.uint8:
             raise DataError(f"images must be uint8 pixels 0..255, got {x.dtype}")
-        if self._predictor is None:
-            from mlplab.engine import get_predictor
-
-            self._predictor = get_predictor()
-        return self._predictor.predict(self.model, x)
+        return x
 
     def read_images(
         self, paths: Sequence[ImageSource], invert: str = "auto", frame: bool = True

@@ -172,15 +172,37 @@ def weights_png(
     h, w, c = (int(n) for n in image_shape)
     tiles = np.asarray(weights, np.float64).reshape(len(weights), h, w, c)
     if c == 1:
-        scale = np.percentile(np.abs(tiles), 99, axis=(1, 2, 3), keepdims=True)[..., 0]
-        shares = 0.5 + 0.5 * np.clip(tiles[..., 0] / np.where(scale > 0, scale, 1.0), -1, 1)
-        colours = matplotlib.colormaps["RdBu_r"](shares)[..., :3]
+        images = diverging(tiles[..., 0])
     else:
         low = tiles.min(axis=(1, 2, 3), keepdims=True)
         span = tiles.max(axis=(1, 2, 3), keepdims=True) - low
-        colours = (tiles - low) / np.where(span > 0, span, 1.0)
-    images = np.round(colours * 255).astype(np.uint8)
+        images = np.round((tiles - low) / np.where(span > 0, span, 1.0) * 255).astype(np.uint8)
     return captioned_png(images, captions, title, columns)
+
+
+def diverging(values: np.ndarray) -> np.ndarray:
+    """Signed maps as images: float (m, h, w) -> uint8 (m, h, w, 3), red for positive, blue
+    for negative, white for zero; each map scaled to the 99th percentile of its sizes (the
+    few beyond it at full colour), so that one value does not wash out the rest."""
+    values = np.asarray(values, np.float64)
+    scale = np.percentile(np.abs(values), 99, axis=(1, 2), keepdims=True)
+    shares = 0.5 + 0.5 * np.clip(values / np.where(scale > 0, scale, 1.0), -1, 1)
+    return np.round(matplotlib.colormaps["RdBu_r"](shares)[..., :3] * 255).astype(np.uint8)
+
+
+def explained_png(
+    images: np.ndarray, contributions: np.ndarray, captions: Sequence[str], title: str
+) -> bytes:
+    """Each image as the model saw it beside what its pixels contributed to the predicted
+    class (red: pushed towards it, blue: against it), four pairs to a row.
+
+    images: uint8 (m, h, w, c); contributions: float (m, h, w, c), summed over the colour
+    channels; captions: one per image."""
+    maps = diverging(np.asarray(contributions, np.float64).sum(axis=-1))
+    shown = images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
+    tiles = np.stack([shown, maps], axis=1).reshape(-1, *maps.shape[1:])
+    texts = [text for caption in captions for text in (caption, "red: for, blue: against")]
+    return captioned_png(tiles, texts, title, columns=8)
 
 
 def _grid_png(

@@ -1,0 +1,53 @@
+"""Which pixels made the network choose its class: gradient times input.
+
+For each image and a class c, the network's evidence for c is its logit minus the mean of
+the logits (the softmax depends on nothing else). Each pixel's contribution is that
+evidence's derivative by the pixel's scaled value, times the scaled value — in the model's
+own input space, so a pixel at the baseline the scaling subtracts (the training images'
+mean pixel for ``standardize``, black for ``unit``) contributes nothing. For a ReLU network
+without biases the contributions add up to the evidence exactly; with biases, or sigmoid
+and tanh units, they are its first-order share. Positive: the pixel pushed towards c.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlplab.errors import RunError
+
+
+def pixel_contributions(model: Any, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """x: uint8 (n, h, w, c) as the model takes them; classes: int (n,), the class to
+    explain for each image. Returns float32 (n, h, w, c) contributions (see the module).
+
+    The model is the Sequential ``build_model`` made (Flatten, the ``scaling`` layer, hidden
+    layers, a softmax Dense). Needs the JAX backend (its automatic differentiation).
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise RunError(
+            f"explaining predictions needs Keras on JAX, not {keras.backend.backend()}: "
+            "unset KERAS_BACKEND (or set it to jax)"
+        )
+    import jax
+    import jax.numpy as jnp
+
+    scaling = model.get_layer("scaling")
+    layers = list(model.layers)
+    hidden = layers[layers.index(scaling) + 1 : -1]
+    output = layers[-1]
+    scaled = jnp.asarray(scaling(x.reshape(len(x), -1).astype(np.float32)))
+    kernel, bias = output.kernel.value, output.bias.value
+
+    def evidence(pixels: jax.Array, label: jax.Array) -> jax.Array:
+        h = pixels[None]
+        for layer in hidden:  # dropout and batch norm as at inference
+            h = layer(h, training=False)
+        logits = (h @ kernel + bias)[0]
+        return logits[label] - logits.mean()
+
+    gradients = jax.vmap(jax.grad(evidence))(scaled, jnp.asarray(classes))
+    return np.asarray(gradients * scaled, np.float32).reshape(x.shape)
