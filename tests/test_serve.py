@@ -155,6 +155,25 @@ def test_show_gives_the_image_as_the_model_saw_it(tmp_path, client, digits_run, 
     assert "seen" not in answer["predictions"][0]
 
 
+def test_explain_gives_what_each_pixel_contributed(tmp_path, client, digits_run, digits_data):
+    drawing = drawing_of(digits_data.x_test[5])
+    seen, _ = digits_run.read_images([save_png(tmp_path / "d.png", drawing)])
+    status, answer = client.json("POST", "/predict?explain=1&top=1", png_bytes(drawing))
+    assert status == 200
+    [prediction] = answer["predictions"]
+    classes, contributions = digits_run.explain(seen)
+    assert digits_run.class_names[classes[0]] == prediction["label"]
+    with Image.open(io.BytesIO(base64.b64decode(prediction["why"].split(",", 1)[1]))) as image:
+        colours = np.asarray(image.convert("RGB"), np.int64)
+    assert colours.shape == (8, 8, 3)
+    red = colours[..., 0] - colours[..., 2]  # red where the pixel pushed towards the answer
+    most_for = np.unravel_index(np.argmax(contributions[0, ..., 0]), (8, 8))
+    most_against = np.unravel_index(np.argmin(contributions[0, ..., 0]), (8, 8))
+    assert red[most_for] > 50 and red[most_against] < -50 and "seen" not in prediction
+    status, answer = client.json("POST", "/predict?explain=maybe", png_bytes(drawing))
+    assert status == 400 and answer["error"] == "explain='maybe': must be 1 or 0"
+
+
 def test_chunked_body(client, digits_data):
     data = png_bytes(drawing_of(digits_data.x_test[0]))
     chunks = (data[i : i + 500] for i in range(0, len(data), 500))
@@ -330,6 +349,7 @@ def test_the_page_draws_asks_and_shows_in_chromium(digits_run, tmp_path):
     assert "failure" not in seen, seen
     assert seen["drawn"]["label"] in digits_run.class_names
     assert seen["drawn"]["bars"] == 3 and seen["drawn"]["seen"] == "data:image/png;base64,"
+    assert seen["drawn"]["why"] == "data:image/png;base64,"
     assert seen["drawn"]["file"] == "drawing.png · inverted"  # black on white, as drawn
     assert seen["top5"] == 5
     assert seen["dropped"] == ["a.png · inverted", "b.png · inverted"]

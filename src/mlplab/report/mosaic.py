@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mlplab.report.colours import diverging
 from mlplab.report.plots import STYLE, to_png
 
 # Above this many classes, samples.png shows one image per class in a square grid.
@@ -178,16 +178,6 @@ def weights_png(
         span = tiles.max(axis=(1, 2, 3), keepdims=True) - low
         images = np.round((tiles - low) / np.where(span > 0, span, 1.0) * 255).astype(np.uint8)
     return captioned_png(images, captions, title, columns)
-
-
-def diverging(values: np.ndarray) -> np.ndarray:
-    """Signed maps as images: float (m, h, w) -> uint8 (m, h, w, 3), red for positive, blue
-    for negative, white for zero; each map scaled to the 99th percentile of its sizes (the
-    few beyond it at full colour), so that one value does not wash out the rest."""
-    values = np.asarray(values, np.float64)
-    scale = np.percentile(np.abs(values), 99, axis=(1, 2), keepdims=True)
-    shares = 0.5 + 0.5 * np.clip(values / np.where(scale > 0, scale, 1.0), -1, 1)
-    return np.round(matplotlib.colormaps["RdBu_r"](shares)[..., :3] * 255).astype(np.uint8)
 
 
 def explained_png(

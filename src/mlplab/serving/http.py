@@ -7,7 +7,8 @@ Endpoints::
     GET  /health    {"status": "ok"}
     POST /predict   the body: one image's bytes, or a multipart form of image files;
                     query: top, invert (auto|yes|no), frame (1|0), show (1|0: add "seen",
-                    the image as the model saw it, as a PNG data URL). Answers JSON
+                    the image as the model saw it, as a PNG data URL), explain (1|0: add
+                    "why", what each pixel contributed to the answer, the same way). Answers JSON
                     {"model": name, "predictions": [{file, label, probability, inverted,
                     top: [{label, probability}]}]}
 
@@ -224,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         options = predict_options(query)
         images = body_images(self.headers.get("Content-Type", ""), self._body())
         results = predictor.predict(
-            images, options.top, options.invert, options.frame, options.show
+            images, options.top, options.invert, options.frame, options.show, options.explain
         )
         answer = {"model": predictor.run.config.name, "predictions": results}
         labels = ", ".join(r["label"] for r in results[:5]) + (", ..." if len(results) > 5 else "")

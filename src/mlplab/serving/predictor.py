@@ -72,15 +72,27 @@ class Predictor:
         invert: str = "auto",
         frame: bool = True,
         show: bool = False,
+        explain: bool = False,
     ) -> list[dict[str, Any]]:
         """One dict per image, as :meth:`mlplab.Run.predict_files` gives them (``file`` is the
         image's name); with ``show``, ``seen`` is a PNG data URL of the image as the model saw
-        it (inverted, levelled, framed, resized). DataError names an image that cannot be read.
+        it (inverted, levelled, framed, resized); with ``explain``, ``why`` is one of what
+        each pixel contributed to the predicted class (red for, blue against:
+        :meth:`mlplab.Run.explain`). DataError names an image that cannot be read.
         """
         with self._lock:
             pixels, inverted = self.run.read_images(images, invert, frame)
             results = self.run.classify(images, pixels, inverted, top or self.top)
+            if explain:
+                classes = [self.run.class_names.index(r["label"]) for r in results]
+                _, contributions = self.run.explain(pixels, classes)
         if show:
             for result, image in zip(results, pixels, strict=True):
                 result["seen"] = png_data_url(image)
+        if explain:
+            from mlplab.report.colours import diverging
+
+            maps = diverging(contributions.sum(axis=-1))
+            for result, image in zip(results, maps, strict=True):
+                result["why"] = png_data_url(image)
         return results

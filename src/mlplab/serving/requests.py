@@ -24,6 +24,7 @@ OPTIONS = {
     "invert": "auto, yes or no",
     "frame": "1 or 0",
     "show": "1 or 0",
+    "explain": "1 or 0",
 }
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -45,6 +46,7 @@ class PredictOptions:
     invert: str = "auto"
     frame: bool = True
     show: bool = False
+    explain: bool = False
 
 
 def predict_options(query: str) -> PredictOptions:
