@@ -483,8 +483,7 @@ def predict(
     if explain is not None:
         from mlplab.report.mosaic import explained_png
 
-        classes = [run.class_names.index(r["label"]) for r in results]
-        _, contributions = run.explain(pixels, classes)
+        _, contributions = run.explain(pixels)  # the predicted classes, as in results
         title = (
             f"{run.config.name}: what each pixel contributed to the predicted class "
             f"({height}x{width}; gradient times input)"

@@ -246,7 +246,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         fitted.status_ = loaded.status
         fitted.best_epoch_ = loaded.metrics.get("best_epoch")
         fitted.n_iter_ = len(loaded.history)
-        fitted.temperature_ = (loaded.metrics.get("temperature") or {}).get("value")
+        fitted.temperature_ = loaded.temperature
         return fitted
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -267,8 +267,8 @@ def _metadata(run: Run) -> dict[str, str]:
         # dark background (a dark-on-light drawing must be inverted first, as predict does).
         "background": json.dumps(facts.get("background")),
         "test_accuracy": json.dumps(run.metrics.get("test_accuracy")),
-        "calibration_error": json.dumps((run.metrics.get("calibration") or {}).get("ece")),
-        "temperature": json.dumps((run.metrics.get("temperature") or {}).get("value")),
+        "calibration_error": json.dumps(run.calibration_error),
+        "temperature": json.dumps(run.temperature),
     }
 
 

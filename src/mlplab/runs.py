@@ -177,6 +177,17 @@ class Run:
         return list(self.metrics["dataset"]["class_names"])
 
     @property
+    def calibration_error(self) -> float | None:
+        """The test split's expected calibration error (None for runs from before it was
+        measured)."""
+        return (self.metrics.get("calibration") or {}).get("ece")
+
+    @property
+    def temperature(self) -> float | None:
+        """The temperature ``train.calibrate`` folded into the model, or None."""
+        return (self.metrics.get("temperature") or {}).get("value")
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         """(height, width, channels) of the images the model takes."""
         return tuple(self.metrics["dataset"]["image_shape"])  # type: ignore[return-value]

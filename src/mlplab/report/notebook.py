@@ -77,7 +77,7 @@ def run_card(run: Run) -> str:
         ("test loss", number(metrics.get("test_loss"))),
         ("epochs", str(metrics.get("epochs_completed", len(run.history)))),
     ]
-    ece = (metrics.get("calibration") or {}).get("ece")
+    ece = run.calibration_error
     if isinstance(ece, float):
         facts.insert(3, ("calibration error", f"{100 * ece:.2f}%"))
     seconds = metrics.get("train_seconds")

@@ -60,8 +60,8 @@ class Predictor:
             "test_samples": run.metrics.get("test_samples"),
             # How far the probabilities are from the accuracy (ECE), for clients that
             # threshold them; the temperature when train.calibrate fitted one.
-            "calibration_error": (run.metrics.get("calibration") or {}).get("ece"),
-            "temperature": (run.metrics.get("temperature") or {}).get("value"),
+            "calibration_error": run.calibration_error,
+            "temperature": run.temperature,
             "mlplab": __version__,
         }
 
@@ -83,9 +83,8 @@ class Predictor:
         with self._lock:
             pixels, inverted = self.run.read_images(images, invert, frame)
             results = self.run.classify(images, pixels, inverted, top or self.top)
-            if explain:
-                classes = [self.run.class_names.index(r["label"]) for r in results]
-                _, contributions = self.run.explain(pixels, classes)
+            if explain:  # the predicted class of each: the one each result names
+                _, contributions = self.run.explain(pixels)
         if show:
             for result, image in zip(results, pixels, strict=True):
                 result["seen"] = png_data_url(image)
