@@ -122,7 +122,19 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
     record = RunRecord(tmp_path, {"name": "fake"}, None, history, {**metrics, "status": "complete"})
     kernel = rng.normal(size=(12 * 12 * channels, 40)).astype(np.float32)
     hidden = [("relu", np.maximum(rng.normal(size=(n, 40)), 0).astype(np.float32))]
-    return ReportData(record, y, proba, x, x, y, first_layer=kernel, hidden=hidden)
+    wrong = np.flatnonzero(proba.argmax(axis=1) != y)[:8]
+    maps = rng.normal(size=(2, len(wrong), 12, 12, channels)).astype(np.float32)
+    return ReportData(
+        record,
+        y,
+        proba,
+        x,
+        x,
+        y,
+        first_layer=kernel,
+        hidden=hidden,
+        mistakes_explained=(wrong, maps[0], maps[1]),
+    )
 
 
 @pytest.mark.parametrize(("classes", "channels"), [(10, 1), (10, 3), (100, 3)])
@@ -271,7 +283,8 @@ def test_report_command_regenerates_everything(digits_run, tmp_path, capsys):
     for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
         assert (run / name).is_file(), name
     assert str(run / "report.html") in out and err == ""
-    assert "<h2>Calibration</h2>" in (run / "report.html").read_text()
+    page = (run / "report.html").read_text()
+    assert "<h2>Calibration</h2>" in page and "<h2>Why the surest mistakes</h2>" in page
 
 
 def test_report_refuses_a_run_that_is_still_training(digits_run, tmp_path, capsys):

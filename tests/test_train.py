@@ -26,6 +26,7 @@ RUN_FILES = {
     "correct.png",
     "weights.png",
     "calibration.png",
+    "why_mistakes.png",
     "hidden.png",
 }
 

@@ -244,6 +244,7 @@ def _train_and_write(
         PLOT_FILES,
         PREDICTIONS_FILE,
         ReportData,
+        explain_mistakes,
         predictions_npz,
         read_model,
         write_report,
@@ -365,6 +366,7 @@ def _train_and_write(
         )
         if report:  # only what a picture needs: tune's trials (report=False) skip it
             read_model(report_data, model, dataset.x_train)
+            explain_mistakes(report_data, model)
         try:
             write_report(report_data, writer, pictures=report)
         except KeyboardInterrupt:

@@ -11,6 +11,8 @@ and tanh units, they are its first-order share. Positive: the pixel pushed towar
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,9 @@ def pixel_contributions(model: Any, x: np.ndarray, classes: np.ndarray) -> np.nd
     explain for each image. Returns float32 (n, h, w, c) contributions (see the module).
 
     The model is the Sequential ``build_model`` made (Flatten, the ``scaling`` layer, hidden
-    layers, a softmax Dense). Needs the JAX backend (its automatic differentiation).
+    layers, a softmax Dense). Needs the JAX backend (its automatic differentiation). The
+    compiled function is kept per model, and the weights are its arguments, so JAX's
+    persistent cache serves it to the next process with the same network.
     """
     import keras
 
@@ -32,7 +36,6 @@ def pixel_contributions(model: Any, x: np.ndarray, classes: np.ndarray) -> np.nd
             f"explaining predictions needs Keras on JAX, not {keras.backend.backend()}: "
             "unset KERAS_BACKEND (or set it to jax)"
         )
-    import jax
     import jax.numpy as jnp
 
     scaling = model.get_layer("scaling")
@@ -40,14 +43,49 @@ def pixel_contributions(model: Any, x: np.ndarray, classes: np.ndarray) -> np.nd
     hidden = layers[layers.index(scaling) + 1 : -1]
     output = layers[-1]
     scaled = jnp.asarray(scaling(x.reshape(len(x), -1).astype(np.float32)))
-    kernel, bias = output.kernel.value, output.bias.value
+    weights = [
+        (
+            [v.value for v in layer.trainable_variables],
+            [v.value for v in layer.non_trainable_variables],
+        )
+        for layer in hidden
+    ]
+    contributions = _compiled(model, hidden)(
+        weights, output.kernel.value, output.bias.value, scaled, jnp.asarray(classes)
+    )
+    return np.asarray(contributions, np.float32).reshape(x.shape)
 
-    def evidence(pixels: jax.Array, label: jax.Array) -> jax.Array:
-        h = pixels[None]
-        for layer in hidden:  # dropout and batch norm as at inference
-            h = layer(h, training=False)
-        logits = (h @ kernel + bias)[0]
-        return logits[label] - logits.mean()
 
-    gradients = jax.vmap(jax.grad(evidence))(scaled, jnp.asarray(classes))
-    return np.asarray(gradients * scaled, np.float32).reshape(x.shape)
+_COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _compiled(model: Any, hidden: list[Any]) -> Any:
+    """The jitted gradient-times-input of ``model``'s hidden layers (made once per model)."""
+    if model in _COMPILED:
+        return _COMPILED[model]
+    import jax
+
+    from mlplab.fused import enable_compilation_cache
+
+    enable_compilation_cache()
+    # Dropout and batch norm as at inference; stateless_call hands its keywords to call()
+    # as they are, and Activation's takes no ``training``.
+    options = [
+        {"training": False} if "training" in inspect.signature(layer.call).parameters else {}
+        for layer in hidden
+    ]
+
+    def contributions(weights, kernel, bias, scaled, classes):  # type: ignore[no-untyped-def]
+        def evidence(pixels: jax.Array, label: jax.Array) -> jax.Array:
+            h = pixels[None]
+            for layer, (trainable, non_trainable), kwargs in zip(
+                hidden, weights, options, strict=True
+            ):
+                h, _ = layer.stateless_call(trainable, non_trainable, h, **kwargs)
+            logits = (h @ kernel + bias)[0]
+            return logits[label] - logits.mean()
+
+        return jax.vmap(jax.grad(evidence))(scaled, classes) * scaled
+
+    _COMPILED[model] = jax.jit(contributions)
+    return _COMPILED[model]

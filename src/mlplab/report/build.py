@@ -40,6 +40,7 @@ PLOT_FILES = {
     "weights": "weights.png",
     "hidden": "hidden.png",
     "calibration": "calibration.png",
+    "why_mistakes": "why_mistakes.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
@@ -52,6 +53,8 @@ WEIGHT_TILES = 32
 MAX_CLASS_TILES = 100
 # Training images (seeded pick) whose hidden-layer outputs hidden.png shows.
 HIDDEN_SAMPLE = 1000
+# The surest mistakes why_mistakes.png explains, pixel by pixel.
+MISTAKES_EXPLAINED = 8
 
 
 @dataclass
@@ -67,6 +70,10 @@ class ReportData:
     its units are the classes); None without a model or the training images. hidden: each
     hidden layer's activation name and outputs on up to HIDDEN_SAMPLE training images,
     float32 (n, units) (:func:`mlplab.activations.hidden_outputs`); None likewise.
+    mistakes_explained: the indices (into the test split) of the surest mistakes, and what
+    their pixels contributed to the predicted and to the true class, float32 (m, h, w, c)
+    each (:func:`mlplab.explain.pixel_contributions`); None without a model on JAX, test
+    images or mistakes.
     """
 
     record: RunRecord
@@ -79,6 +86,7 @@ class ReportData:
     first_layer: np.ndarray | None = None
     first_layer_is_output: bool = False
     hidden: list[tuple[str, np.ndarray]] | None = None
+    mistakes_explained: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -148,6 +156,18 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
         pngs[PLOT_FILES["calibration"]] = plots.calibration_png(
             calibration(data.y_true, data.proba), title
         )
+    if data.mistakes_explained is not None and data.x_test is not None:
+        chosen, for_predicted, for_true = data.mistakes_explained
+        pngs[PLOT_FILES["why_mistakes"]] = mosaic.mistakes_explained_png(
+            data.x_test[chosen],
+            for_predicted,
+            for_true,
+            data.y_true[chosen],
+            data.proba[chosen].argmax(axis=1),
+            data.proba[chosen].max(axis=1),
+            names,
+            f"{record.name} on {record.dataset}: why the surest mistakes (test split)",
+        )
     weights = _weights_png(data)
     if weights is not None:
         pngs[PLOT_FILES["weights"]] = weights
@@ -168,6 +188,25 @@ def read_model(data: ReportData, model: Any, x_train: np.ndarray) -> None:
     count = min(len(x_train), HIDDEN_SAMPLE)
     pick = np.sort(np.random.default_rng(0).choice(len(x_train), count, replace=False))
     data.hidden = hidden_outputs(model, x_train[pick])
+
+
+def explain_mistakes(data: ReportData, model: Any) -> None:
+    """Fill in ``mistakes_explained`` for the MISTAKES_EXPLAINED surest mistakes on the test
+    split (nothing without its images and predictions, or off JAX)."""
+    from mlplab.explain import pixel_contributions
+
+    if data.x_test is None or data.y_true is None or data.proba is None:
+        return
+    chosen = confident_examples(data.y_true, data.proba, False, MISTAKES_EXPLAINED)
+    if not len(chosen):
+        return
+    images = np.concatenate([data.x_test[chosen]] * 2)
+    classes = np.concatenate([data.proba[chosen].argmax(axis=1), data.y_true[chosen]])
+    try:
+        both = pixel_contributions(model, images, classes)  # predicted, then true classes
+    except RunError:  # another Keras backend: no gradients to take here
+        return
+    data.mistakes_explained = (chosen, both[: len(chosen)], both[len(chosen) :])
 
 
 def _hidden_png(data: ReportData) -> bytes | None:
@@ -259,6 +298,8 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     data.x_train, data.y_train = dataset.x_train, dataset.y_train
     if data.y_true is not None and np.array_equal(dataset.y_test, data.y_true):
         data.x_test = dataset.x_test
+        if model is not None:
+            explain_mistakes(data, model)
     elif data.y_true is not None:
         data.problems.append(
             f"the test split of {dataset.name} no longer matches the run's predictions: "

@@ -277,6 +277,14 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
             )
         )
         parts.append(image(pngs[PLOT_FILES["correct"]], "most confident right predictions"))
+    parts += _picture_section(
+        "Why the surest mistakes",
+        pngs.get(PLOT_FILES["why_mistakes"]),
+        "the surest mistakes, with what their pixels contributed to each class",
+        "each mistake beside what its pixels contributed to the class the network chose and "
+        "to the true one (gradient times input of the class's logit minus the mean logit): "
+        "red pushed towards the class, blue against it, white did not matter",
+    )
 
     parts += _picture_section(
         "Calibration",

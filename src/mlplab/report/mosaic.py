@@ -195,6 +195,38 @@ def explained_png(
     return captioned_png(tiles, texts, title, columns=8)
 
 
+def mistakes_explained_png(
+    images: np.ndarray,
+    for_predicted: np.ndarray,
+    for_true: np.ndarray,
+    true_labels: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+) -> bytes:
+    """Mistakes, each as three tiles: the image, what its pixels contributed to the class the
+    network chose, and to the class it should have chosen (red for, blue against), two
+    mistakes to a row.
+
+    images: uint8 (m, h, w, c); for_predicted, for_true: float (m, h, w, c) contributions;
+    true_labels, predicted: int (m,); confidence: float (m,)."""
+    shown = images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
+    chosen = diverging(np.asarray(for_predicted, np.float64).sum(axis=-1))
+    missed = diverging(np.asarray(for_true, np.float64).sum(axis=-1))
+    tiles = np.stack([shown, chosen, missed], axis=1).reshape(-1, *shown.shape[1:])
+    captions = []
+    for true, guess, sure in zip(true_labels, predicted, confidence, strict=True):
+        said, should = _short(class_names[guess]), _short(class_names[true])
+        captions += [
+            (f"true: {should}\npred: {said} {sure:.2f}", WRONG_COLOUR),
+            (f"pixels for\n{said}", "black"),
+            (f"pixels for\n{should}", "black"),
+        ]
+    longest = max((len(_short(name)) for name in class_names), default=1) + 6
+    return _grid_png(tiles, captions, title, 6, longest)
+
+
 def _grid_png(
     images: np.ndarray,
     captions: Sequence[tuple[str, str]],
