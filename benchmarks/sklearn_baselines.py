@@ -38,6 +38,18 @@ from mlplab.data import load_dataset
 Factory = Callable[[int], object]
 
 
+def sklearn_mlp(batch: int, epochs: int) -> Factory:
+    """scikit-learn's MLP with mlplab's default network, on standardized rows."""
+    return lambda seed: make_pipeline(
+        StandardScaler(),
+        SklearnMLP((256, 128), batch_size=batch, max_iter=epochs, random_state=seed),
+    )
+
+
+def logistic(max_iter: int) -> Factory:
+    return lambda seed: make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+
+
 def digits_models() -> dict[str, Factory]:
     return {
         "mlplab.MLPClassifier() (digits-mlp: 256-128 relu, dropout 0.3, Adam, batch 32, "
@@ -46,14 +58,9 @@ def digits_models() -> dict[str, Factory]:
             mlplab.MLPClassifier(dropout=0.0, random_state=seed)
         ),
         "sklearn MLPClassifier((256, 128), batch 32, max_iter 50) + StandardScaler": (
-            lambda seed: make_pipeline(
-                StandardScaler(),
-                SklearnMLP((256, 128), batch_size=32, max_iter=50, random_state=seed),
-            )
+            sklearn_mlp(32, 50)
         ),
-        "sklearn LogisticRegression + StandardScaler": lambda seed: make_pipeline(
-            StandardScaler(), LogisticRegression(max_iter=2000)
-        ),
+        "sklearn LogisticRegression + StandardScaler": logistic(2000),
         "sklearn SVC (rbf) + StandardScaler": lambda seed: make_pipeline(StandardScaler(), SVC()),
     }
 
@@ -69,14 +76,9 @@ def fashion_models() -> dict[str, Factory]:
             )
         ),
         "sklearn MLPClassifier((256, 128), batch 128, max_iter 10) + StandardScaler": (
-            lambda seed: make_pipeline(
-                StandardScaler(),
-                SklearnMLP((256, 128), batch_size=128, max_iter=10, random_state=seed),
-            )
+            sklearn_mlp(128, 10)
         ),
-        "sklearn LogisticRegression + StandardScaler": lambda seed: make_pipeline(
-            StandardScaler(), LogisticRegression(max_iter=200)
-        ),
+        "sklearn LogisticRegression + StandardScaler": logistic(200),
     }
 
 

@@ -234,9 +234,8 @@ def _train_and_write(
 
     dataset, splits, scaling = read_splits(cfg, offline, verbose)
 
-    from mlplab.engine import StartPoint, StopRequest, get_trainer, steps_per_epoch
+    from mlplab.engine import StartPoint, StopRequest
     from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
-    from mlplab.model import new_model
     from mlplab.progress import make_listener
     from mlplab.report.build import (
         DRAWING_MODULES,
@@ -250,15 +249,8 @@ def _train_and_write(
         write_report,
     )
 
-    # The trainer first: the fused one turns on JAX's persistent compilation cache, which
-    # then also serves the small programs that initialise the weights (~2.5 s to compile).
-    trainer = get_trainer(cfg.train, cfg.augment)
-    model = new_model(
-        cfg,
-        dataset.image_shape,
-        dataset.num_classes,
-        scaling,
-        steps_per_epoch(len(splits.y_train), cfg.train.batch_size),
+    trainer, model = trainer_and_model(
+        cfg, dataset.image_shape, dataset.num_classes, scaling, len(splits.y_train)
     )
     start = None
     if point is not None:
@@ -325,8 +317,7 @@ def _train_and_write(
         if result.message and verbose:
             print(result.message, file=stream)
 
-        val_proba = None if splits.x_val is None else trainer.predict(model, splits.x_val)
-        temperature = calibrate_if_asked(model, cfg, val_proba, splits.y_val)
+        val_proba, temperature = validate_and_calibrate(trainer, model, cfg, splits)
         proba = trainer.predict(model, splits.x_test)
         metrics = classification_metrics(splits.y_test, proba, dataset.class_names)
         if val_proba is not None:
@@ -386,19 +377,40 @@ def _train_and_write(
         return load_run(writer.path, model=model)
 
 
-def calibrate_if_asked(
-    model: Any, cfg: RunConfig, val_proba: np.ndarray | None, y_val: np.ndarray | None
-) -> dict[str, Any] | None:
-    """With ``train.calibrate``, fit a temperature on the validation probabilities and fold
-    it into the model (:mod:`mlplab.temperature`); what ``metrics.json`` records of it. None
-    when not asked, or when the validation probabilities are not finite (a diverged run)."""
-    if not cfg.train.calibrate or val_proba is None or y_val is None:
-        return None
-    if not np.isfinite(val_proba).all():
-        return None
+def trainer_and_model(
+    cfg: RunConfig,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    scaling: ScalingParams,
+    train_samples: int,
+) -> tuple[Any, Any]:
+    """The trainer ``train.engine`` asks for and the config's new, compiled network: what
+    train, resume and ``MLPClassifier.fit`` start from."""
+    from mlplab.engine import get_trainer, steps_per_epoch
+    from mlplab.model import new_model
+
+    # The trainer first: the fused one turns on JAX's persistent compilation cache, which
+    # then also serves the small programs that initialise the weights (~2.5 s to compile).
+    trainer = get_trainer(cfg.train, cfg.augment)
+    steps = steps_per_epoch(train_samples, cfg.train.batch_size)
+    return trainer, new_model(cfg, image_shape, num_classes, scaling, steps)
+
+
+def validate_and_calibrate(
+    trainer: Any, model: Any, cfg: RunConfig, splits: Splits
+) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+    """After training: the validation split's probabilities (None without one), and with
+    ``train.calibrate`` a temperature fitted on them and folded into the model
+    (:mod:`mlplab.temperature`) — what ``metrics.json`` records of it; None when not asked,
+    or when the probabilities are not finite (a diverged run)."""
+    if splits.x_val is None or splits.y_val is None:
+        return None, None
+    val_proba = trainer.predict(model, splits.x_val)
+    if not cfg.train.calibrate or not np.isfinite(val_proba).all():
+        return val_proba, None
     from mlplab.temperature import calibrate
 
-    return calibrate(model, val_proba, y_val)
+    return val_proba, calibrate(model, val_proba, splits.y_val)
 
 
 def _dataset_facts(dataset: Dataset, splits: Splits) -> dict[str, Any]:

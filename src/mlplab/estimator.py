@@ -174,10 +174,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         A training that diverges (a non-finite loss) keeps the last finite weights and warns
         with a ConvergenceWarning.
         """
-        from mlplab.api import calibrate_if_asked
+        from mlplab.api import trainer_and_model, validate_and_calibrate
         from mlplab.data import make_splits, scaling_params
-        from mlplab.engine import StopRequest, get_trainer, steps_per_epoch
-        from mlplab.model import new_model
+        from mlplab.engine import StopRequest
         from mlplab.progress import make_listener
 
         if y is None:
@@ -197,21 +196,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         )
         splits = make_splits(dataset, config.data.validation, config.train.seed)
         scaling = scaling_params(splits.x_train, config.data.scaling)
-        # The trainer first: the fused one turns on JAX's persistent compilation cache.
-        trainer = get_trainer(config.train, config.augment)
-        model = new_model(
-            config,
-            dataset.image_shape,
-            len(classes),
-            scaling,
-            steps_per_epoch(len(splits.y_train), config.train.batch_size),
+        trainer, model = trainer_and_model(
+            config, dataset.image_shape, len(classes), scaling, len(splits.y_train)
         )
         listener = make_listener(self.verbose, sys.stderr)
         result = trainer.fit(model, splits, config.train, listener, StopRequest())
         if result.status == "diverged":
             warnings.warn(result.message, ConvergenceWarning, stacklevel=2)
-        val_proba = None if splits.x_val is None else trainer.predict(model, splits.x_val)
-        temperature = calibrate_if_asked(model, config, val_proba, splits.y_val)
+        _, temperature = validate_and_calibrate(trainer, model, config, splits)
 
         self.config_ = config
         self.classes_ = classes

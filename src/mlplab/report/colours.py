@@ -15,3 +15,9 @@ def diverging(values: np.ndarray) -> np.ndarray:
     scale = np.percentile(np.abs(values), 99, axis=(1, 2), keepdims=True)
     shares = 0.5 + 0.5 * np.clip(values / np.where(scale > 0, scale, 1.0), -1, 1)
     return np.round(matplotlib.colormaps["RdBu_r"](shares)[..., :3] * 255).astype(np.uint8)
+
+
+def contribution_colours(contributions: np.ndarray) -> np.ndarray:
+    """Pixel contributions (:mod:`mlplab.explain`) as images: float (m, h, w, c), summed over
+    the colour channels -> uint8 (m, h, w, 3), red for, blue against."""
+    return diverging(np.asarray(contributions, np.float64).sum(axis=-1))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mlplab.report.colours import diverging
+from mlplab.report.colours import contribution_colours, diverging
 from mlplab.report.plots import STYLE, to_png
 
 # Above this many classes, samples.png shows one image per class in a square grid.
@@ -188,9 +188,7 @@ def explained_png(
 
     images: uint8 (m, h, w, c); contributions: float (m, h, w, c), summed over the colour
     channels; captions: one per image."""
-    maps = diverging(np.asarray(contributions, np.float64).sum(axis=-1))
-    shown = images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
-    tiles = np.stack([shown, maps], axis=1).reshape(-1, *maps.shape[1:])
+    tiles = _beside_their_maps(images, contributions)
     texts = [text for caption in captions for text in (caption, "red: for, blue: against")]
     return captioned_png(tiles, texts, title, columns=8)
 
@@ -211,10 +209,7 @@ def mistakes_explained_png(
 
     images: uint8 (m, h, w, c); for_predicted, for_true: float (m, h, w, c) contributions;
     true_labels, predicted: int (m,); confidence: float (m,)."""
-    shown = images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
-    chosen = diverging(np.asarray(for_predicted, np.float64).sum(axis=-1))
-    missed = diverging(np.asarray(for_true, np.float64).sum(axis=-1))
-    tiles = np.stack([shown, chosen, missed], axis=1).reshape(-1, *shown.shape[1:])
+    tiles = _beside_their_maps(images, for_predicted, for_true)
     captions = []
     for true, guess, sure in zip(true_labels, predicted, confidence, strict=True):
         said, should = _short(class_names[guess]), _short(class_names[true])
@@ -225,6 +220,14 @@ def mistakes_explained_png(
         ]
     longest = max((len(_short(name)) for name in class_names), default=1) + 6
     return _grid_png(tiles, captions, title, 6, longest)
+
+
+def _beside_their_maps(images: np.ndarray, *contributions: np.ndarray) -> np.ndarray:
+    """Tiles in order: each image (as RGB), then its contribution maps in the order given.
+    images: uint8 (m, h, w, c); each of contributions: float (m, h, w, c)."""
+    shown = images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
+    maps = [contribution_colours(each) for each in contributions]
+    return np.stack([shown, *maps], axis=1).reshape(-1, *shown.shape[1:])
 
 
 def _grid_png(

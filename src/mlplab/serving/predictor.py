@@ -89,9 +89,9 @@ class Predictor:
             for result, image in zip(results, pixels, strict=True):
                 result["seen"] = png_data_url(image)
         if explain:
-            from mlplab.report.colours import diverging
+            from mlplab.report.colours import contribution_colours
 
-            maps = diverging(contributions.sum(axis=-1))
+            maps = contribution_colours(contributions)
             for result, image in zip(results, maps, strict=True):
                 result["why"] = png_data_url(image)
         return results
