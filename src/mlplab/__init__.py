@@ -13,6 +13,7 @@
     >>> mlplab.lr_find("digits-mlp").suggestion       # a learning rate, from a range test
     >>> mlplab.export_onnx("last").path               # model.onnx, checked against model.keras
     >>> mlplab.MLPClassifier(epochs=20).fit(X, y)     # scikit-learn's interface, arrays in memory
+    >>> mlplab.ensemble([a, b, c])                   # one model averaging runs, written as a run
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -28,6 +29,7 @@ from mlplab.config import (
     TrainConfig,
     load_config,
 )
+from mlplab.ensembles import ensemble
 from mlplab.errors import ConfigError, DataError, MlplabError, RunError
 from mlplab.lrfind import LRFindResult, lr_find
 from mlplab.onnx_export import ExportResult, export_onnx
@@ -57,6 +59,7 @@ __all__ = [
     "TuneResult",
     "__version__",
     "compare_runs",
+    "ensemble",
     "evaluate",
     "export_onnx",
     "list_recipes",

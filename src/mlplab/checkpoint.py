@@ -279,9 +279,12 @@ def _why_no_state(path: Path) -> str:
     metrics_path = path / METRICS_FILE
     if metrics_path.is_file():
         try:
-            status = json.loads(metrics_path.read_text(encoding="utf-8")).get("status", "?")
+            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+            status = metrics.get("status", "?")
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            status = "?"
+            metrics, status = {}, "?"
+        if metrics.get("ensemble"):
+            return "it is an ensemble of trained runs; it was never trained itself"
         return (
             f"it ended with status {status!r} ({RESUME_FILE} is kept only when a run is "
             "interrupted; train it again with more epochs instead)"

@@ -34,8 +34,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _add_training_output_options(parser: argparse.ArgumentParser) -> None:
-    """-q, --no-report and --offline: the same for every command that trains and writes a run."""
+def add_training_output_options(parser: argparse.ArgumentParser) -> None:
+    """-q, --no-report and --offline: the same for every command that writes a run."""
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     parser.add_argument(
         "--no-report",
@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         "N seeds counting up from the config's seed (or --seed), or the seeds listed",
     )
     train.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="with --seeds: then average the seeds' networks into one model, written as a "
+        "run of its own (= mlplab ensemble on their runs)",
+    )
+    train.add_argument(
         "--engine",
         choices=("auto", "fit"),
         help="= --set train.engine=...: auto is the fused JAX engine, fit is Keras model.fit",
@@ -87,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
     )
-    _add_training_output_options(train)
+    add_training_output_options(train)
 
     resume = commands.add_parser(
         "resume",
@@ -103,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="run directory, or 'last' for the newest one in ./runs that can go on",
     )
-    _add_training_output_options(resume)
+    add_training_output_options(resume)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -193,11 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
     # Here: they take the helpers above from this module.
-    from mlplab import cli_export, cli_lrfind, cli_tune
+    from mlplab import cli_ensemble, cli_export, cli_lrfind, cli_tune
 
     cli_tune.add_parser(commands)
     cli_lrfind.add_parser(commands)
     cli_export.add_parser(commands)
+    cli_ensemble.add_parser(commands)
 
     report = commands.add_parser(
         "report",
@@ -382,6 +389,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         choose_rate(args)
     if args.seeds is not None:
         return _train_seeds(args)
+    if args.ensemble:
+        raise MlplabError("--ensemble averages the runs of --seeds: give --seeds N too")
     run = train(
         args.config,
         offline=args.offline,
@@ -437,6 +446,8 @@ def _train_seeds(args: argparse.Namespace) -> int:
     overrides = _train_overrides(args)
     base = resolve_config(args.config, overrides)
     seeds = _seed_list(args.seeds, base.train.seed)
+    if args.ensemble and len(seeds) < 2:
+        raise MlplabError(f"--ensemble needs two or more seeds, not --seeds {args.seeds}")
     for seed in seeds:  # a bad seed is refused before any run starts
         resolve_config(args.config, [*overrides, f"train.seed={seed}"])
     runs: list[Run] = []
@@ -472,6 +483,25 @@ def _train_seeds(args: argparse.Namespace) -> int:
         )
         print("compare them: mlplab compare " + " ".join(str(run.path) for run in runs))
     statuses = {run.status for run in runs}
+    if args.ensemble and len(runs) >= 2 and not statuses & {"interrupted", "diverged"}:
+        from mlplab.cli_ensemble import ensemble_command, print_ensemble
+        from mlplab.ensembles import ensemble
+
+        made = ensemble(
+            runs,
+            name=f"{base.name}-ensemble",
+            out=args.out,
+            report=args.report,
+            verbose=not args.quiet,
+            command=ensemble_command(run.path for run in runs),
+            offline=args.offline,
+        )
+        print_ensemble(made, args.report)
+    elif args.ensemble:
+        print(
+            "no ensemble: a run diverged or training was interrupted (mlplab ensemble RUN "
+            "RUN ... averages the runs you choose)"
+        )
     if "interrupted" in statuses:
         return EXIT_INTERRUPTED
     return 1 if "diverged" in statuses else 0
@@ -697,7 +727,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "name": r.name,
             "dataset": r.dataset,
             "date": r.created.strftime("%Y-%m-%d %H:%M"),
-            "epochs": len(r.history),
+            "epochs": None if r.ensemble else len(r.history),
             "test_accuracy": r.test_accuracy,
             "status": r.status,
         }
@@ -721,7 +751,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     row["name"],
                     row["dataset"],
                     row["date"],
-                    str(row["epochs"]),
+                    "—" if row["epochs"] is None else str(row["epochs"]),
                     "—" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}",
                     row["status"],
                 ]
@@ -772,6 +802,12 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     return cli_lrfind.run(args)
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from mlplab import cli_ensemble
+
+    return cli_ensemble.run(args)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from mlplab import cli_export
 
@@ -794,6 +830,7 @@ COMMANDS: dict[str, Any] = {
     "tune": cmd_tune,
     "lr-find": cmd_lr_find,
     "export": cmd_export,
+    "ensemble": cmd_ensemble,
 }
 
 

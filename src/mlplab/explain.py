@@ -25,7 +25,9 @@ def pixel_contributions(model: Any, x: np.ndarray, classes: np.ndarray) -> np.nd
     explain for each image. Returns float32 (n, h, w, c) contributions (see the module).
 
     The model is the Sequential ``build_model`` made (Flatten, the ``scaling`` layer, hidden
-    layers, a softmax Dense). Needs the JAX backend (its automatic differentiation). The
+    layers, a softmax Dense), or an ensemble of them (:func:`mlplab.model.ensemble_model`):
+    then the mean of its members' contributions, since its probabilities are the mean of
+    theirs. Needs the JAX backend (its automatic differentiation). The
     compiled function is kept per model, and the weights are its arguments, so JAX's
     persistent cache serves it to the next process with the same network.
     """
@@ -38,6 +40,11 @@ def pixel_contributions(model: Any, x: np.ndarray, classes: np.ndarray) -> np.nd
         )
     import jax.numpy as jnp
 
+    from mlplab.model import is_ensemble, members
+
+    if is_ensemble(model):
+        maps = [pixel_contributions(member, x, classes) for member in members(model)]
+        return np.mean(maps, axis=0, dtype=np.float32)
     scaling = model.get_layer("scaling")
     layers = list(model.layers)
     hidden = layers[layers.index(scaling) + 1 : -1]

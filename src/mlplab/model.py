@@ -181,3 +181,35 @@ def first_layer_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, 
     scale = np.sqrt(np.asarray(model.get_layer("scaling").variance, np.float64).ravel())
     spread = pixel_spread(x) / np.where(scale > 0, scale, 1.0)
     return (kernel * spread[:, None]).astype(np.float32), len(dense) == 1
+
+
+def ensemble_model(models: Sequence[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One model averaging the class probabilities of ``models`` (each a Sequential that
+    :func:`build_model` made, trained): uint8 ``pixels`` (batch, h, w, c) go to every member
+    unchanged (each has its own scaling layer), and ``keras.layers.Average`` returns the
+    float32 (batch, classes) mean of their softmax outputs.
+
+    The members are copies named ``member_1``, ``member_2``... (a functional model needs
+    unique layer names), so ``model.keras`` loads in plain Keras like a single network.
+    """
+    shape = tuple(int(d) for d in models[0].input_shape[1:])
+    pixels = keras.Input(shape=shape, dtype="uint8", name="pixels")
+    outputs = []
+    for number, member in enumerate(models, start=1):
+        copy = keras.Sequential.from_config({**member.get_config(), "name": f"member_{number}"})
+        copy.set_weights(member.get_weights())
+        outputs.append(copy(pixels))
+    return keras.Model(pixels, keras.layers.Average(name="mean")(outputs), name=name)
+
+
+def members(model: keras.Model) -> list[keras.Sequential]:
+    """The networks a model is made of: its members for an :func:`ensemble_model`, else
+    the model itself."""
+    if isinstance(model, keras.Sequential):
+        return [model]
+    return [layer for layer in model.layers if isinstance(layer, keras.Sequential)]
+
+
+def is_ensemble(model: keras.Model) -> bool:
+    """Whether ``model`` averages several networks (:func:`ensemble_model`)."""
+    return not isinstance(model, keras.Sequential)

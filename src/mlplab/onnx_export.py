@@ -54,13 +54,18 @@ class _Graph:
         self.onnx = onnx
         self.nodes: list[Any] = []
         self.weights: list[Any] = []
+        # Put before every name made from here on: an ensemble's members have the same
+        # layer names, each written under its own (member_1/dense_1/kernel...).
+        self.prefix = ""
 
     def weight(self, name: str, value: np.ndarray) -> str:
         array = np.ascontiguousarray(value, dtype=np.float32)
+        name = self.prefix + name
         self.weights.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
     def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
+        output = self.prefix + output
         self.nodes.append(
             self.onnx.helper.make_node(op, inputs, [output], name=output, **attributes)
         )
@@ -159,24 +164,36 @@ def to_onnx(model: Any, metadata: dict[str, str] | None = None) -> bytes:
 
     model: uint8 input (batch, h, w, c) built from Flatten, Normalization, Dense,
     BatchNormalization, Activation and Dropout layers (what :func:`mlplab.model.build_model`
-    makes). The ONNX model takes uint8 ``pixels`` (batch, h, w, c) and returns float32
-    ``probabilities`` (batch, classes). metadata: string key/values stored in the file.
+    makes), or an ensemble of such networks (:func:`mlplab.model.ensemble_model`: each
+    member's graph under its name, then a Mean of their probabilities). The ONNX model takes
+    uint8 ``pixels`` (batch, h, w, c) and returns float32 ``probabilities`` (batch,
+    classes). metadata: string key/values stored in the file.
     MlplabError for a layer or activation that has no export.
     """
+    from mlplab.model import is_ensemble, members
+
     onnx = import_onnx()
     helper = onnx.helper
     writers = _layer_writers()
     graph = _Graph(onnx)
     shape = tuple(int(d) for d in model.input_shape[1:])
-    x = graph.node("Cast", [INPUT_NAME], "float_pixels", to=onnx.TensorProto.FLOAT)
-    for layer in model.layers:
-        writer = writers.get(type(layer))
-        if writer is None:
-            raise MlplabError(
-                f"layer {layer.name!r} ({type(layer).__name__}) has no ONNX export in mlplab"
-            )
-        x = writer(graph, layer, x)
-    graph.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
+    pixels = graph.node("Cast", [INPUT_NAME], "float_pixels", to=onnx.TensorProto.FLOAT)
+    outputs = []
+    for member in members(model):
+        graph.prefix = f"{member.name}/" if is_ensemble(model) else ""
+        x = pixels
+        for layer in member.layers:
+            writer = writers.get(type(layer))
+            if writer is None:
+                raise MlplabError(
+                    f"layer {layer.name!r} ({type(layer).__name__}) has no ONNX export in mlplab"
+                )
+            x = writer(graph, layer, x)
+        outputs.append(x)
+    graph.prefix = ""
+    if len(outputs) > 1:
+        outputs = [graph.node("Mean", outputs, "mean")]
+    graph.nodes.append(helper.make_node("Identity", outputs, [OUTPUT_NAME], name=OUTPUT_NAME))
     classes = int(model.output_shape[-1])
     built = helper.make_graph(
         graph.nodes,

@@ -105,6 +105,17 @@ class RunRecord:
         return [str(n) for n in names] if isinstance(names, list) else []
 
     @property
+    def ensemble(self) -> dict[str, Any] | None:
+        """metrics.json's ``ensemble`` (its members) for an ensemble, else None."""
+        facts = (self.metrics or {}).get("ensemble")
+        return facts if isinstance(facts, dict) else None
+
+    @property
+    def epochs(self) -> str:
+        """Epochs in the history, as text: a dash for an ensemble, which has none."""
+        return "—" if self.ensemble else str(len(self.history))
+
+    @property
     def has_model(self) -> bool:
         return (self.path / MODEL_FILE).is_file()
 

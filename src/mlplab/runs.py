@@ -188,6 +188,12 @@ class Run:
         return (self.metrics.get("temperature") or {}).get("value")
 
     @property
+    def ensemble(self) -> dict[str, Any] | None:
+        """For an ensemble (:func:`mlplab.ensemble`): its members and their test scores
+        (``metrics.json``'s ``ensemble``); None for a trained run."""
+        return self.metrics.get("ensemble")
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         """(height, width, channels) of the images the model takes."""
         return tuple(self.metrics["dataset"]["image_shape"])  # type: ignore[return-value]

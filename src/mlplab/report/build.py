@@ -87,6 +87,7 @@ class ReportData:
     first_layer_is_output: bool = False
     hidden: list[tuple[str, np.ndarray]] | None = None
     mistakes_explained: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    members: list[tuple[str, list[dict[str, float]]]] | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -121,7 +122,19 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
 
     record, title = data.record, data.title
     names = data.class_names
-    pngs = {PLOT_FILES["curves"]: plots.curves_png(record.history, title)}
+    if data.members is None:
+        pngs = {PLOT_FILES["curves"]: plots.curves_png(record.history, title)}
+    else:
+        curves = [(label, history) for label, history in data.members if history]
+        pngs = (
+            {}
+            if not curves
+            else {
+                PLOT_FILES["curves"]: plots.compare_png(
+                    curves, f"{record.name}: each member's curves"
+                )
+            }
+        )
     metrics = record.metrics or {}
     if "confusion_matrix" in metrics and names:
         pairs = confused_pairs(metrics["confusion_matrix"], names, top=20)
@@ -180,10 +193,13 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
 def read_model(data: ReportData, model: Any, x_train: np.ndarray) -> None:
     """Fill in what the report draws from the model itself: the first layer's weights (on
     the training images' pixel spread) and the hidden layers' outputs on a seeded sample of
-    up to HIDDEN_SAMPLE training images. x_train: uint8 (n, h, w, c)."""
+    up to HIDDEN_SAMPLE training images. x_train: uint8 (n, h, w, c). Nothing for an
+    ensemble: its members' own reports show their layers."""
     from mlplab.activations import hidden_outputs
-    from mlplab.model import first_layer_weights
+    from mlplab.model import first_layer_weights, is_ensemble
 
+    if is_ensemble(model):
+        return
     data.first_layer, data.first_layer_is_output = first_layer_weights(model, x_train)
     count = min(len(x_train), HIDDEN_SAMPLE)
     pick = np.sort(np.random.default_rng(0).choice(len(x_train), count, replace=False))
@@ -272,6 +288,8 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     data = ReportData(record)
     if record.metrics is None:
         return data
+    if record.metrics.get("ensemble"):
+        _read_members(data, record.metrics["ensemble"])
     dataset = _read_dataset(data, offline)
     model = _load_model(data)
     if model is not None and dataset is not None:
@@ -306,6 +324,19 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
             "no galleries of predictions"
         )
     return data
+
+
+def _read_members(data: ReportData, facts: dict[str, Any]) -> None:
+    """An ensemble's members' histories, from their folders (where they still are)."""
+    from mlplab.ensembles import member_folder
+
+    data.members = []
+    for member in facts.get("members", []):
+        folder = member_folder(data.record.path, member)
+        if folder is None:
+            data.problems.append(f"member {member.get('run')} not found: no curves for it")
+            continue
+        data.members.append((folder.name, read_record(folder).history))
 
 
 def _read_dataset(data: ReportData, offline: bool | None):

@@ -115,7 +115,7 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     if len(datasets) > 1:
         listed = ", ".join(f"{record.path.name} ({record.dataset})" for record in records)
         raise RunError(f"the runs are on different datasets: {listed}; compare runs of one dataset")
-    flats = [flatten(record.config_raw) for record in records]
+    flats = [_compared_config(record) for record in records]
     keys = sorted({key for flat in flats for key in flat})
     differences = [k for k in keys if len({repr(flat.get(k)) for flat in flats}) > 1]
     labels = _legend_labels(records, flats, differences)
@@ -131,7 +131,7 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
                 # The calibration error: runs written before it was measured show a dash.
                 _number((metrics.get("calibration") or {}).get("ece"), 4),
                 str(metrics.get("best_epoch") or "—"),
-                str(len(record.history)),
+                record.epochs,
                 _number(metrics.get("train_seconds"), 1),
                 record.status,
             ]
@@ -139,6 +139,18 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     header = ["run", *differences, *RESULT_COLUMNS]
     seed_header, seed_rows = _over_seeds(records, flats, differences)
     return Comparison(list(records), labels, differences, header, rows, seed_header, seed_rows)
+
+
+def _compared_config(record: RunRecord) -> dict[str, Any]:
+    """The run's config keys as compare shows them. An ensemble's config is its first
+    member's, so it gets ``ensemble`` (how many networks it averages) and its members'
+    seeds: it is neither that member nor another seed of it."""
+    flat = flatten(record.config_raw)
+    if record.ensemble:
+        members = record.ensemble.get("members", [])
+        flat["ensemble"] = len(members)
+        flat[SEED_KEY] = ",".join(str(member.get("seed")) for member in members)
+    return flat
 
 
 def _over_seeds(
@@ -198,6 +210,7 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
         [
             (label, r.history)
             for label, r in zip(comparison.labels, comparison.records, strict=True)
+            if r.history  # an ensemble, or a run stopped in its first epoch: no curve
         ],
         title,
     )

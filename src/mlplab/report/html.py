@@ -217,13 +217,28 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     description = record.config_raw.get("description")
     if description:
         parts.append(f"<p>{escape(str(description))}</p>")
+    ensemble = metrics.get("ensemble")
+    training = (
+        [
+            ("members", str(len(ensemble.get("members", [])))),
+            (
+                "members' accuracy",
+                f"{number(ensemble.get('member_accuracy_mean'))} ± "
+                f"{number(ensemble.get('member_accuracy_std'))}",
+            ),
+        ]
+        if ensemble
+        else [
+            ("epochs", str(len(history))),
+            ("best epoch", str(metrics.get("best_epoch") or "—")),
+        ]
+    )
     parts.append(
         _cards(
             [
                 ("test accuracy", number(metrics.get("test_accuracy"))),
                 ("test loss", number(metrics.get("test_loss"))),
-                ("epochs", str(len(history))),
-                ("best epoch", str(metrics.get("best_epoch") or "—")),
+                *training,
                 ("wall time", _seconds(metrics.get("wall_seconds")) or "—"),
             ]
         )
@@ -243,15 +258,17 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
             f"({escape(str(record.meta.get('resumed', '')))}) with:</p>"
             f"<pre>{escape(str(record.meta.get('resume_command', '')))}</pre>"
         )
-    parts.append(
-        f"<p>or, with exactly this config: <code>mlplab train "
-        f"{escape(str(record.path / CONFIG_FILE))}</code></p>"
-    )
-
-    parts.append("<h2>Learning curves</h2>")
-    parts.append(image(pngs.get(PLOT_FILES["curves"]), "loss and accuracy per epoch"))
-    if history:
-        parts.append(_history_table(history))
+    if ensemble:
+        parts += _members_section(ensemble, pngs.get(PLOT_FILES["curves"]))
+    else:
+        parts.append(
+            f"<p>or, with exactly this config: <code>mlplab train "
+            f"{escape(str(record.path / CONFIG_FILE))}</code></p>"
+        )
+        parts.append("<h2>Learning curves</h2>")
+        parts.append(image(pngs.get(PLOT_FILES["curves"]), "loss and accuracy per epoch"))
+        if history:
+            parts.append(_history_table(history))
 
     parts.append("<h2>Test results</h2>")
     if metrics.get("per_class") and record.class_names:
@@ -343,7 +360,10 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
             [
                 ("engine", metrics.get("engine") or record.meta.get("engine")),
                 ("compile", _seconds(metrics.get("compile_seconds"))),
-                ("training (incl. compile)", _seconds(metrics.get("train_seconds"))),
+                (
+                    "the members' training" if ensemble else "training (incl. compile)",
+                    _seconds(metrics.get("train_seconds")),
+                ),
                 ("mean epoch", _seconds(sum(seconds) / len(seconds)) if seconds else None),
                 (
                     "whole run, start to finish"
@@ -357,12 +377,53 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     )
 
     parts.append("<h2>Config</h2>")
+    if ensemble:
+        parts.append(
+            "<p>The first member's, under the ensemble's name: what reading images for it "
+            "follows. Each member's own config is in its folder.</p>"
+        )
     parts.append(f"<pre>{escape(_config_text(record))}</pre>")
     versions = [(k, v) for k, v in record.meta.items() if k not in NOT_VERSIONS]
     if versions:
         parts.append("<h2>Versions</h2>")
         parts.append(_facts(versions))
     return _page(data.title, _keep_headings([p for p in parts if p]))
+
+
+def _members_section(ensemble: dict[str, Any], curves: bytes | None) -> list[str]:
+    """An ensemble's members: how the mean did against them, their scores, their curves."""
+    members = ensemble.get("members", [])
+    gain = ensemble.get("gain")
+    summary = (
+        f"The mean of {len(members)} networks' probabilities. Alone, they score "
+        f"{number(ensemble.get('member_accuracy_mean'))} ± "
+        f"{number(ensemble.get('member_accuracy_std'))} on the test split (mean ± sample "
+        f"std; best {number(ensemble.get('member_accuracy_best'))}); together "
+        f"{'+' if isinstance(gain, (int, float)) and gain >= 0 else ''}{number(gain)} over "
+        f"their mean. They disagree on {number(100 * (ensemble.get('disagreement') or 0), 1)}%"
+        " of the test images: the more they differ, the more averaging them helps."
+    )
+    rows = [
+        [
+            member.get("folder", ""),
+            member.get("seed", ""),
+            number(member.get("test_accuracy")),
+            number(member.get("test_loss")),
+            number(member.get("calibration_error")),
+            member.get("status", ""),
+        ]
+        for member in members
+    ]
+    return [
+        "<h2>Members</h2>",
+        f"<p>{escape(summary)}</p>",
+        table(
+            ["member", "seed", "test accuracy", "test loss", "ECE", "status"],
+            rows,
+            text_columns=(0, 5),
+        ),
+        image(curves, "each member's curves", "each member's curves, as it trained"),
+    ]
 
 
 def _keep_headings(parts: list[str]) -> str:

@@ -77,6 +77,13 @@ def run_card(run: Run) -> str:
         ("test loss", number(metrics.get("test_loss"))),
         ("epochs", str(metrics.get("epochs_completed", len(run.history)))),
     ]
+    if run.ensemble:  # no epochs of its own: how many networks, and how they did alone
+        ensemble = run.ensemble
+        facts[-1] = (
+            "members",
+            f"{len(ensemble['members'])}, alone {number(ensemble['member_accuracy_mean'])} ± "
+            f"{number(ensemble['member_accuracy_std'])}",
+        )
     ece = run.calibration_error
     if isinstance(ece, float):
         facts.insert(3, ("calibration error", f"{100 * ece:.2f}%"))

@@ -62,6 +62,8 @@ class Predictor:
             # threshold them; the temperature when train.calibrate fitted one.
             "calibration_error": run.calibration_error,
             "temperature": run.temperature,
+            # An ensemble (mlplab ensemble): how many networks it averages; else None.
+            "members": len(run.ensemble["members"]) if run.ensemble else None,
             "mlplab": __version__,
         }
 

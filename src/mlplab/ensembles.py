@@ -1,0 +1,260 @@
+"""Ensembles: trained runs' networks averaged into one model, written as a run of its own.
+
+Networks trained from different seeds make different mistakes; the mean of their
+probabilities makes fewer than any of them (a "deep ensemble", Lakshminarayanan et al.
+2017). :func:`ensemble` takes two or more finished runs on the same dataset and test split,
+builds one Keras model that averages them (:func:`mlplab.model.ensemble_model`), measures it
+on the test split, and writes a run directory like any other — ``model.keras``,
+``metrics.json`` (with an ``ensemble`` table: each member's test scores, their mean and
+spread, how often they disagree), ``test_predictions.npz``, the report — so that
+``evaluate``, ``predict``, ``serve``, ``export``, ``report`` and ``compare`` take it as they
+take a run. It has no history of its own: its report draws the members' curves instead.
+
+Its ``config.toml`` is the first member's config under the ensemble's name (what ``predict``
+and the report read: the dataset and its options); the ``[meta]`` table names the members
+and the command that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import statistics
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from mlplab.errors import RunError
+from mlplab.record import RunRecord
+from mlplab.runs import CONFIG_FILE, METRICS_FILE, Run, RunWriter, load_run, to_json
+
+ENGINE = "ensemble"
+MIN_MEMBERS = 2
+# What must be equal in every member's metrics.json "dataset": the same images and classes,
+# and the same test split, so that the ensemble's test score is a test score.
+SAME_DATA = ("name", "image_shape", "class_names", "test_samples", "test_split")
+
+
+def ensemble(
+    runs: Sequence[Run | str | Path],
+    *,
+    name: str | None = None,
+    out: str | Path = "runs",
+    report: bool = True,
+    verbose: bool = True,
+    stream: TextIO | None = None,
+    command: str | None = None,
+    offline: bool | None = None,
+) -> Run:
+    """Average the networks of ``runs`` into one model and write it as a run under ``out``.
+
+    runs: finished run directories (or loaded Runs), at least two, on the same dataset and
+    test split; an ensemble is not a member (give its members). name: the run's name
+    (default: the members' common name without its ``-seed<S>`` ending, plus
+    ``-ensemble``). report: write the plots and report.html. verbose: one line on
+    ``stream`` (stderr by default) before the test split is read. Returns the loaded Run;
+    RunError naming the run and the reason when a member cannot be used (nothing is
+    written then).
+    """
+    started = time.perf_counter()
+    stream = stream or sys.stderr
+    members = _members(runs)
+    name = name or default_name([run.config.name for run in members])
+    from mlplab._backend import keras_importing
+
+    with keras_importing():
+        from mlplab.api import read_dataset
+
+        dataset = read_dataset(members[0].config.data, offline=offline)
+    _check_test_split(members, dataset)
+    if verbose:
+        print(
+            f"ensemble of {len(members)} runs on {dataset.name}: {len(dataset.y_test)} test images",
+            file=stream,
+            flush=True,
+        )
+
+    from mlplab.api import versions
+    from mlplab.engine import get_predictor
+    from mlplab.metrics import classification_metrics
+    from mlplab.model import ensemble_model
+
+    model = ensemble_model([run.model for run in members], name)
+    predictor = get_predictor()
+    member_proba = [predictor.predict(run.model, dataset.x_test) for run in members]
+    proba = predictor.predict(model, dataset.x_test)
+    metrics = classification_metrics(dataset.y_test, proba, dataset.class_names)
+    facts = members_facts(members, member_proba, dataset.y_test, metrics["test_accuracy"])
+
+    config = dataclasses.replace(
+        members[0].config,
+        name=name,
+        description=f"the mean of {len(members)} networks' probabilities (see its members)",
+    )
+    meta = {
+        **versions(),
+        "engine": ENGINE,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command or "mlplab.ensemble(...)",
+        "members": [str(run.path) for run in members],
+    }
+    first_facts = members[0].metrics["dataset"]
+    summary: dict[str, Any] = {
+        "status": "complete",
+        "message": None,
+        **metrics,
+        "ensemble": facts,
+        "epochs_completed": 0,
+        "best_epoch": None,
+        "engine": ENGINE,
+        # What the members took to train: the ensemble's cost.
+        "train_seconds": sum(float(run.metrics.get("train_seconds") or 0.0) for run in members),
+        "compile_seconds": None,
+        "wall_seconds": None,
+        "dataset": {
+            **first_facts,
+            "validation": "each member's own (the ensemble is not validated)",
+            "validation_samples": 0,
+        },
+    }
+    from mlplab.report.build import (
+        PREDICTIONS_FILE,
+        ReportData,
+        explain_mistakes,
+        predictions_npz,
+        write_report,
+    )
+
+    writer = RunWriter.create(out, name)
+    writer.text(CONFIG_FILE, config.to_toml(meta))
+    writer.model(model)
+    writer.bytes(PREDICTIONS_FILE, predictions_npz(dataset.y_test, proba))
+    data = ReportData(
+        RunRecord(writer.path, tomllib.loads(config.to_toml(meta)), config, [], summary),
+        dataset.y_test,
+        proba,
+        dataset.x_test,
+        dataset.x_train,
+        dataset.y_train,
+        members=[(run.path.name, run.history) for run in members],
+    )
+    if report:
+        explain_mistakes(data, model)
+    write_report(data, writer, pictures=report)
+    summary["wall_seconds"] = time.perf_counter() - started
+    # Last, so that an ensemble with metrics.json is a whole one (as for a trained run).
+    writer.text(METRICS_FILE, to_json(summary))
+    return load_run(writer.path, model=model)
+
+
+def _members(runs: Sequence[Run | str | Path]) -> list[Run]:
+    """The runs loaded and checked: enough of them, each once, none an ensemble or
+    diverged, all on the same dataset (RunError naming the run otherwise)."""
+    if len(runs) < MIN_MEMBERS:
+        raise RunError(f"an ensemble needs at least {MIN_MEMBERS} runs, got {len(runs)}")
+    members: list[Run] = []
+    seen: dict[Path, Path] = {}
+    for given in runs:
+        run = given if isinstance(given, Run) else load_run(given)
+        where = run.path.resolve()
+        if where in seen:
+            raise RunError(f"{run.path}: given twice (as {seen[where]} too)")
+        seen[where] = run.path
+        if run.metrics.get("ensemble"):
+            raise RunError(f"{run.path}: is an ensemble already; give its members instead")
+        if run.status == "diverged":
+            raise RunError(f"{run.path}: diverged (its loss became NaN or infinite); leave it out")
+        first = members[0] if members else run
+        for key in SAME_DATA:
+            mine, theirs = run.metrics["dataset"].get(key), first.metrics["dataset"].get(key)
+            if mine != theirs:
+                raise RunError(
+                    f"{run.path}: dataset {key} {_short(mine)} differs from {first.path}'s "
+                    f"{_short(theirs)}: an ensemble's members must share the test split"
+                )
+        members.append(run)
+    return members
+
+
+def _check_test_split(members: Sequence[Run], dataset: Any) -> None:
+    """RunError unless the dataset read now is the one the members were tested on."""
+    facts = members[0].metrics["dataset"]
+    if (
+        list(dataset.class_names) != list(facts["class_names"])
+        or len(dataset.y_test) != facts["test_samples"]
+    ):
+        raise RunError(
+            f"{members[0].path}: dataset {dataset.name} now has {len(dataset.y_test)} test "
+            f"images and {dataset.num_classes} classes, the run {facts['test_samples']} and "
+            f"{len(facts['class_names'])}"
+        )
+
+
+def members_facts(
+    members: Sequence[Run],
+    member_proba: Sequence[np.ndarray],
+    y_test: np.ndarray,
+    ensemble_accuracy: float,
+) -> dict[str, Any]:
+    """metrics.json's ``ensemble``: each member's run, name, seed, status and test scores
+    (computed again here, on the same images as the ensemble's), their mean, sample
+    standard deviation and best accuracy, the ensemble's gain over the mean, and the share
+    of test images on which the members do not all predict the same class.
+
+    member_proba: float32 (n, classes) per member; y_test: int (n,).
+    """
+    from mlplab.metrics import calibration, cross_entropy
+
+    labels = np.stack([proba.argmax(axis=1) for proba in member_proba])  # (members, n)
+    rows = []
+    for run, proba, predicted in zip(members, member_proba, labels, strict=True):
+        rows.append(
+            {
+                "run": str(run.path),
+                "folder": run.path.name,
+                "name": run.config.name,
+                "seed": run.config.train.seed,
+                "status": run.status,
+                "test_accuracy": float(np.mean(predicted == y_test)),
+                "test_loss": cross_entropy(y_test, proba),
+                "calibration_error": calibration(y_test, proba)["ece"],
+            }
+        )
+    accuracies = [row["test_accuracy"] for row in rows]
+    mean = statistics.mean(accuracies)
+    return {
+        "members": rows,
+        "member_accuracy_mean": mean,
+        "member_accuracy_std": statistics.stdev(accuracies),
+        "member_accuracy_best": max(accuracies),
+        "gain": ensemble_accuracy - mean,
+        "disagreement": float(np.mean((labels != labels[0]).any(axis=0))),
+    }
+
+
+def default_name(names: Sequence[str]) -> str:
+    """The members' common name without a ``-seed<S>`` ending (as ``train --seeds`` names
+    runs), plus ``-ensemble``; just ``ensemble`` when the names differ."""
+    bases = {re.sub(r"-seed\d+$", "", name) for name in names}
+    return f"{bases.pop()}-ensemble" if len(bases) == 1 else "ensemble"
+
+
+def member_folder(record_path: Path, member: dict[str, Any]) -> Path | None:
+    """Where a member recorded in ``metrics.json`` is now: its path as recorded (relative
+    to where the ensemble was made), else a folder of its name beside the ensemble's; None
+    when neither holds a run."""
+    for candidate in (Path(str(member.get("run", ""))), record_path.parent / str(member["folder"])):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
