@@ -2,7 +2,7 @@
 
     python benchmarks/ensembles.py fast-fashion-mnist [--members 5] [--groups 3] [--set KEY=VALUE]
 
-Trains ``members × groups`` runs of a recipe (seeds 0, 1, ...; no report, in a temporary
+Trains ``members * groups`` runs of a recipe (seeds 0, 1, ...; no report, in a temporary
 folder), makes one ``mlplab.ensemble`` of each group's runs, and prints, as mean ± sample
 std: a single network's test accuracy and ECE (over all the runs), the ensemble's (over the
 groups), and the accuracy of an ensemble of the first k members of each group for k = 1 ..

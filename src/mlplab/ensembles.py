@@ -146,6 +146,7 @@ def ensemble(
     )
     if report:
         explain_mistakes(data, model)
+    summary["wall_seconds"] = time.perf_counter() - started  # for the report; final below
     write_report(data, writer, pictures=report)
     summary["wall_seconds"] = time.perf_counter() - started
     # Last, so that an ensemble with metrics.json is a whole one (as for a trained run).

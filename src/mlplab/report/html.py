@@ -395,7 +395,7 @@ def _members_section(ensemble: dict[str, Any], curves: bytes | None) -> list[str
     members = ensemble.get("members", [])
     gain = ensemble.get("gain")
     summary = (
-        f"The mean of {len(members)} networks' probabilities. Alone, they score "
+        f"Alone, the {len(members)} networks score "
         f"{number(ensemble.get('member_accuracy_mean'))} ± "
         f"{number(ensemble.get('member_accuracy_std'))} on the test split (mean ± sample "
         f"std; best {number(ensemble.get('member_accuracy_best'))}); together "
