@@ -181,8 +181,13 @@ def test_refuses_runs_that_cannot_make_an_ensemble(seed_runs, made, tmp_path):
     (other / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(mlplab.RunError, match="test_split .* must share the test split"):
         mlplab.ensemble([first, other], out=tmp_path)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(second, damaged)
+    (damaged / "model.keras").write_bytes(b"not a zip")
+    with pytest.raises(mlplab.RunError, match="damaged/model.keras: cannot load model"):
+        mlplab.ensemble([first, damaged], out=tmp_path)
     # Nothing was written for any of them.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["diverged", "other"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged", "diverged", "other"]
 
 
 def test_cli_ensemble_prints_members_and_errors_in_one_line(capsys, seed_runs, tmp_path):

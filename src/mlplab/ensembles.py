@@ -65,6 +65,7 @@ def ensemble(
     started = time.perf_counter()
     stream = stream or sys.stderr
     members = _members(runs)
+    networks = [run.model for run in members]  # a damaged model.keras stops it here
     name = name or default_name([run.config.name for run in members])
     from mlplab._backend import keras_importing
 
@@ -85,9 +86,9 @@ def ensemble(
     from mlplab.metrics import classification_metrics
     from mlplab.model import ensemble_model
 
-    model = ensemble_model([run.model for run in members], name)
+    model = ensemble_model(networks, name)
     predictor = get_predictor()
-    member_proba = [predictor.predict(run.model, dataset.x_test) for run in members]
+    member_proba = [predictor.predict(network, dataset.x_test) for network in networks]
     proba = predictor.predict(model, dataset.x_test)
     metrics = classification_metrics(dataset.y_test, proba, dataset.class_names)
     facts = members_facts(members, member_proba, dataset.y_test, metrics["test_accuracy"])
