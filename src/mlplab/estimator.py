@@ -223,8 +223,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """A fitted estimator around the model of a run ``mlplab train`` wrote (its directory,
         "last", or a :class:`~mlplab.Run`), for scikit-learn's tools: ``score``, metrics'
         ``from_estimator``, calibration. Its ``config`` parameter is the run's config, so a
-        ``clone`` of it trains the same recipe afresh (an ensemble's: its first member's). Classes named by integers ("0".."9")
-        come back as ints, other names as strings."""
+        ``clone`` of it trains the same recipe afresh (an ensemble's: its first member's).
+        Classes named by integers ("0".."9") come back as ints, other names as strings."""
         from mlplab.runs import Run, load_run
 
         loaded = run if isinstance(run, Run) else load_run(run)
