@@ -244,6 +244,7 @@ def _train_and_write(
         PREDICTIONS_FILE,
         ReportData,
         explain_mistakes,
+        measure_robustness,
         predictions_npz,
         read_model,
         write_report,
@@ -358,6 +359,8 @@ def _train_and_write(
         if report:  # only what a picture needs: tune's trials (report=False) skip it
             read_model(report_data, model, dataset.x_train)
             explain_mistakes(report_data, model)
+            measure_robustness(report_data, lambda x: trainer.predict(model, x))
+            summary["robustness"] = report_data.robustness
         try:
             write_report(report_data, writer, pictures=report)
         except KeyboardInterrupt:
@@ -434,11 +437,16 @@ def _dataset_facts(dataset: Dataset, splits: Splits) -> dict[str, Any]:
 
 
 def evaluate(
-    run: Run | str | Path, dataset: str | None = None, offline: bool | None = None
+    run: Run | str | Path,
+    dataset: str | None = None,
+    offline: bool | None = None,
+    robustness: bool = False,
 ) -> dict[str, Any]:
     """Metrics of a run's model on the test split of its dataset (or of ``dataset``).
 
-    Returns classification_metrics' dict plus ``report`` (text) and ``dataset`` (name).
+    Returns classification_metrics' dict plus ``report`` (text) and ``dataset`` (name); with
+    ``robustness``, also ``robustness``: the accuracy on shifted, rotated and noisy test
+    images (:func:`mlplab.robustness.robustness`).
     """
     from mlplab._backend import keras_importing
     from mlplab.metrics import classification_metrics, report_text
@@ -457,11 +465,16 @@ def evaluate(
             f"{len(run.class_names)}"
         )
     proba = run.predict(data.x_test)
-    return {
+    result = {
         "dataset": data.name,
         **classification_metrics(data.y_test, proba, run.class_names),
         "report": report_text(data.y_test, proba, run.class_names),
     }
+    if robustness:
+        from mlplab.robustness import robustness as measure
+
+        result["robustness"] = measure(run.predict, data.x_test, data.y_test)
+    return result
 
 
 def predict(

@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", metavar="RUN", help=RUN_HELP)
     evaluate.add_argument("--dataset", help="evaluate on this dataset's test split instead")
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
+    evaluate.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also the accuracy on shifted, rotated and noisy test images (a seeded sample "
+        "of 2000)",
+    )
     evaluate.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     predict = commands.add_parser(
@@ -557,7 +563,9 @@ def _trained(run: Run, report: bool) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mlplab.api import evaluate
 
-    result = evaluate(args.run, dataset=args.dataset, offline=args.offline)
+    result = evaluate(
+        args.run, dataset=args.dataset, offline=args.offline, robustness=args.robustness
+    )
     if args.json:
         from mlplab.runs import to_json
 
@@ -569,7 +577,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"loss {result['test_loss']:.4f}  calibration error (ECE) "
         f"{result['calibration']['ece']:.4f}  ({result['test_samples']} images)"
     )
+    if args.robustness:
+        print(robustness_text(result["robustness"]))
     return 0
+
+
+def robustness_text(measured: dict[str, Any]) -> str:
+    """:func:`mlplab.robustness.robustness`'s dict as a few aligned lines."""
+    units = {"shift": " px", "rotate": "°", "noise": ""}
+    lines = [
+        f"robustness ({measured['images']} test images): accuracy {measured['clean']:.4f} "
+        "as they are"
+    ]
+    for kind, label in (("shift", "shifted"), ("rotate", "rotated"), ("noise", "noise std")):
+        cells = "  ".join(
+            f"{amount}{units[kind]} {accuracy:.4f}"
+            for amount, accuracy in measured[kind]["accuracy"].items()
+        )
+        lines.append(f"  {label:<10} {cells}")
+    return "\n".join(lines)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

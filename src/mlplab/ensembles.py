@@ -128,6 +128,7 @@ def ensemble(
         PREDICTIONS_FILE,
         ReportData,
         explain_mistakes,
+        measure_robustness,
         predictions_npz,
         write_report,
     )
@@ -147,6 +148,8 @@ def ensemble(
     )
     if report:
         explain_mistakes(data, model)
+        measure_robustness(data, lambda x: predictor.predict(model, x))
+        summary["robustness"] = data.robustness
     summary["wall_seconds"] = time.perf_counter() - started  # for the report; final below
     write_report(data, writer, pictures=report)
     summary["wall_seconds"] = time.perf_counter() - started

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ PLOT_FILES = {
     "hidden": "hidden.png",
     "calibration": "calibration.png",
     "why_mistakes": "why_mistakes.png",
+    "robustness": "robustness.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
@@ -73,7 +75,11 @@ class ReportData:
     mistakes_explained: the indices (into the test split) of the surest mistakes, and what
     their pixels contributed to the predicted and to the true class, float32 (m, h, w, c)
     each (:func:`mlplab.explain.pixel_contributions`); None without a model on JAX, test
-    images or mistakes.
+    images or mistakes. members: for an ensemble (:mod:`mlplab.ensembles`), each member's
+    folder name and history, whose curves its report draws (it has none of its own); None
+    for a trained run. robustness: the test accuracy on changed images
+    (:func:`mlplab.robustness.robustness`), measured now or read from ``metrics.json``; None
+    without a model and the test images.
     """
 
     record: RunRecord
@@ -88,6 +94,7 @@ class ReportData:
     hidden: list[tuple[str, np.ndarray]] | None = None
     mistakes_explained: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     members: list[tuple[str, list[dict[str, float]]]] | None = None
+    robustness: dict[str, Any] | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -181,6 +188,10 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
             names,
             f"{record.name} on {record.dataset}: why the surest mistakes (test split)",
         )
+    if data.robustness is not None and names:
+        pngs[PLOT_FILES["robustness"]] = plots.robustness_png(
+            data.robustness, len(names), record.name
+        )
     weights = _weights_png(data)
     if weights is not None:
         pngs[PLOT_FILES["weights"]] = weights
@@ -223,6 +234,16 @@ def explain_mistakes(data: ReportData, model: Any) -> None:
     except RunError:  # another Keras backend: no gradients to take here
         return
     data.mistakes_explained = (chosen, both[: len(chosen)], both[len(chosen) :])
+
+
+def measure_robustness(data: ReportData, predict: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Fill in ``robustness`` (:func:`mlplab.robustness.robustness`) from the test images,
+    with ``predict`` (uint8 (n, h, w, c) -> probabilities (n, classes)); nothing without the
+    test images."""
+    from mlplab.robustness import robustness
+
+    if data.x_test is not None and data.y_true is not None and len(data.y_true):
+        data.robustness = robustness(predict, data.x_test, data.y_true)
 
 
 def _hidden_png(data: ReportData) -> bytes | None:
@@ -290,6 +311,7 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
         return data
     if record.metrics.get("ensemble"):
         _read_members(data, record.metrics["ensemble"])
+    data.robustness = record.metrics.get("robustness")
     dataset = _read_dataset(data, offline)
     model = _load_model(data)
     if model is not None and dataset is not None:
@@ -318,6 +340,11 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
         data.x_test = dataset.x_test
         if model is not None:
             explain_mistakes(data, model)
+            if data.robustness is None:  # runs from before it was measured
+                from mlplab.engine import get_predictor
+
+                predictor = get_predictor()
+                measure_robustness(data, lambda x: predictor.predict(model, x))
     elif data.y_true is not None:
         data.problems.append(
             f"the test split of {dataset.name} no longer matches the run's predictions: "

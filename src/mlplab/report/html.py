@@ -317,6 +317,17 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     if metrics.get("temperature") and PLOT_FILES["calibration"] in pngs:
         parts.append(_temperature_facts(metrics["temperature"]))
     parts += _picture_section(
+        "Robustness: when the images change a little",
+        pngs.get(PLOT_FILES["robustness"]),
+        "test accuracy on shifted, rotated and noisy test images",
+        "the test accuracy when every image of a seeded sample of the test split is moved by "
+        "1 to 3 pixels (up, down, left and right, averaged), turned by 10 to 30 degrees (both "
+        "ways, averaged) or given Gaussian noise. An MLP sees pixels, not shapes: nothing in "
+        "it knows that a moved image is the same image, so a small shift costs it more than "
+        "noise does. [augment] translate trains on shifted copies (convolutional networks "
+        "build the shift in)",
+    )
+    parts += _picture_section(
         "What the first layer weighs",
         pngs.get(PLOT_FILES["weights"]),
         "first-layer weights as images",

@@ -305,6 +305,56 @@ def calibration_png(calibration: dict[str, Any], title: str) -> bytes:
         return to_png(fig)
 
 
+ROBUSTNESS_PANELS = {
+    "shift": "shifted (up, down, left, right)",
+    "rotate": "rotated (both ways)",
+    "noise": "Gaussian noise",
+}
+
+
+def robustness_png(robustness: dict[str, Any], classes: int, title: str) -> bytes:
+    """Test accuracy against how much the images were changed, a panel per change (shift,
+    rotation, noise), each starting from the unchanged images' accuracy at 0, with chance
+    (1 / classes) dashed. robustness: :func:`mlplab.robustness.robustness`'s dict."""
+    clean = robustness["clean"]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.9), sharey=True)
+        margins(fig, left=0.7, right=0.2, bottom=0.6, top=0.85, wspace=0.12)
+        for ax, (kind, heading) in zip(axes, ROBUSTNESS_PANELS.items(), strict=True):
+            measured = robustness[kind]
+            amounts = [0.0, *(float(a) for a in measured["accuracy"])]
+            accuracy = [clean, *measured["accuracy"].values()]
+            ax.plot(amounts, accuracy, "o-", color="#4f81bd", lw=2)
+            for amount, value in zip(amounts, accuracy, strict=True):
+                ax.annotate(
+                    f"{100 * value:.0f}%",
+                    (amount, value),
+                    textcoords="offset points",
+                    xytext=(0, 7),
+                    ha="center",
+                    fontsize=8,
+                )
+            ax.axhline(1 / classes, color="gray", ls="--", lw=1)
+            ax.set_xticks(amounts)
+            ax.set_xlabel(measured["unit"])
+            ax.set_title(heading, fontsize=10)
+            ax.set_ylim(0, 1.08)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("test accuracy")
+        axes[0].annotate(
+            "chance",
+            (0, 1 / classes),
+            textcoords="offset points",
+            xytext=(2, 3),
+            fontsize=8,
+            color="gray",
+        )
+        fig.suptitle(
+            f"{title}\nwhen the test images change a little ({robustness['images']} of them)"
+        )
+        return to_png(fig)
+
+
 def compare_png(series: Sequence[tuple[str, Sequence[dict[str, float]]]], title: str) -> bytes:
     """Validation loss and accuracy of several runs, overlaid; train curves if none has
     validation. series: (label, history rows) per run."""
