@@ -120,7 +120,8 @@ def test_ensemble_is_a_run_every_command_takes(made, seed_runs):
     loaded = mlplab.load_run(made.path)
     assert is_ensemble(loaded.model) and len(members(loaded.model)) == 3
     assert mlplab.evaluate(loaded)["test_accuracy"] == pytest.approx(made.metrics["test_accuracy"])
-    for name in ("model.keras", "report.html", "curves.png", "why_mistakes.png", "report.txt"):
+    assert made.metrics["robustness"]["clean"] == pytest.approx(made.metrics["test_accuracy"])
+    for name in ("model.keras", "report.html", "curves.png", "why_mistakes.png", "robustness.png"):
         assert (made.path / name).is_file(), name
     # Drawn from the members' own layers in their reports, not from an ensemble's.
     assert not (made.path / "weights.png").exists()
