@@ -22,6 +22,7 @@ from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
 from mlplab.report.compare import compare_runs
 from mlplab.report.html import run_page
+from mlplab.robustness import robustness
 
 from .conftest import chromium, needs_chromium
 
@@ -134,6 +135,8 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
         first_layer=kernel,
         hidden=hidden,
         mistakes_explained=(wrong, maps[0], maps[1]),
+        # A "model" that reads the class from the top-left pixel: hurt by every change.
+        robustness=robustness(lambda images: np.eye(classes)[images[:, 0, 0, 0] % classes], x, y),
     )
 
 

@@ -27,6 +27,7 @@ RUN_FILES = {
     "weights.png",
     "calibration.png",
     "why_mistakes.png",
+    "robustness.png",
     "hidden.png",
 }
 
