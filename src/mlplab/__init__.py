@@ -14,6 +14,7 @@
     >>> mlplab.export_onnx("last").path               # model.onnx, checked against model.keras
     >>> mlplab.MLPClassifier(epochs=20).fit(X, y)     # scikit-learn's interface, arrays in memory
     >>> mlplab.ensemble([a, b, c])                   # one model averaging runs, written as a run
+    >>> mlplab.learning_curve("digits-mlp", seeds=(0, 1, 2))  # accuracy against training images
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
@@ -31,6 +32,7 @@ from mlplab.config import (
 )
 from mlplab.ensembles import ensemble
 from mlplab.errors import ConfigError, DataError, MlplabError, RunError
+from mlplab.learning_curves import LearningCurve, learning_curve
 from mlplab.lrfind import LRFindResult, lr_find
 from mlplab.onnx_export import ExportResult, export_onnx
 from mlplab.recipes import list_recipes, load_recipe
@@ -48,6 +50,7 @@ __all__ = [
     "DataError",
     "ExportResult",
     "LRFindResult",
+    "LearningCurve",
     "MLPClassifier",
     "MlplabError",
     "ModelConfig",
@@ -62,6 +65,7 @@ __all__ = [
     "ensemble",
     "evaluate",
     "export_onnx",
+    "learning_curve",
     "list_recipes",
     "list_runs",
     "load_config",

@@ -108,7 +108,9 @@ def read_splits(
         external = None
         if isinstance(cfg.data.validation, str) and cfg.data.validation != "test":
             external = read_dataset(cfg.data, cfg.data.validation, offline, verbose)
-        splits = make_splits(dataset, cfg.data.validation, cfg.train.seed, external)
+        splits = make_splits(
+            dataset, cfg.data.validation, cfg.train.seed, external, cfg.data.train_fraction
+        )
         scaling = scaling_params(splits.x_train, cfg.data.scaling)
     return dataset, splits, scaling
 

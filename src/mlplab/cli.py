@@ -205,12 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
     # Here: they take the helpers above from this module.
-    from mlplab import cli_ensemble, cli_export, cli_lrfind, cli_tune
+    from mlplab import cli_ensemble, cli_export, cli_learning_curve, cli_lrfind, cli_tune
 
     cli_tune.add_parser(commands)
     cli_lrfind.add_parser(commands)
     cli_export.add_parser(commands)
     cli_ensemble.add_parser(commands)
+    cli_learning_curve.add_parser(commands)
 
     report = commands.add_parser(
         "report",
@@ -409,7 +410,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return _trained(run, args.report)
 
 
-def _seed_list(text: str, first: int) -> list[int]:
+def seed_list(text: str, first: int) -> list[int]:
     """--seeds: "3" -> [first, first + 1, first + 2]; "0,4,7" -> [0, 4, 7]."""
     bad = MlplabError(f"--seeds {text!r}: give a number of seeds (3) or the seeds (0,1,2)")
     try:
@@ -451,7 +452,7 @@ def _train_seeds(args: argparse.Namespace) -> int:
 
     overrides = _train_overrides(args)
     base = resolve_config(args.config, overrides)
-    seeds = _seed_list(args.seeds, base.train.seed)
+    seeds = seed_list(args.seeds, base.train.seed)
     if args.ensemble and len(seeds) < 2:
         raise MlplabError(f"--ensemble needs two or more seeds, not --seeds {args.seeds}")
     for seed in seeds:  # a bad seed is refused before any run starts
@@ -795,19 +796,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _print_studies(folder: str) -> None:
-    """Name the `mlplab tune` studies in ``folder`` (their trials are runs one level down) and
-    the `mlplab lr-find` tests, which are not runs either."""
+    """Name the `mlplab tune` studies in ``folder`` (their trials are runs one level down), the
+    `mlplab lr-find` tests and the `mlplab learning-curve` folders, which are not runs
+    either."""
+    from mlplab.learning_curves import SUMMARY_FILE as CURVE_FILE
     from mlplab.lrfind import SUMMARY_FILE
     from mlplab.tuning.study import TUNE_FILE
 
     def named(marker: str) -> str:
         return ", ".join(sorted(p.parent.name for p in Path(folder).glob(f"*/{marker}")))
 
-    studies, tests = named(TUNE_FILE), named(SUMMARY_FILE)
+    studies, tests, curves = named(TUNE_FILE), named(SUMMARY_FILE), named(CURVE_FILE)
     if studies:
         print(f"\nstudies (their trials: mlplab runs {folder}/STUDY): {studies}")
     if tests:
         print(f"\nlearning-rate tests (lr_find.png in each): {tests}")
+    if curves:
+        print(f"\nlearning curves (learning_curve.png in each): {curves}")
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -834,6 +839,12 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return cli_ensemble.run(args)
 
 
+def cmd_learning_curve(args: argparse.Namespace) -> int:
+    from mlplab import cli_learning_curve
+
+    return cli_learning_curve.run(args)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from mlplab import cli_export
 
@@ -857,6 +868,7 @@ COMMANDS: dict[str, Any] = {
     "lr-find": cmd_lr_find,
     "export": cmd_export,
     "ensemble": cmd_ensemble,
+    "learning-curve": cmd_learning_curve,
 }
 
 

@@ -141,6 +141,12 @@ class DataConfig(_Section):
         'fraction of train held out (seeded, stratified), 0 for none, "test", or a path',
         check=_validation,
     )
+    train_fraction: float = _opt(
+        1.0,
+        "share of the training images to train on (seeded by train.seed, stratified; "
+        "validation and test unchanged): what mlplab learning-curve varies",
+        check=lambda v: None if 0 < v <= 1 else "must be > 0 and <= 1",
+    )
     image_size: tuple[int, ...] = _opt(
         (),
         "image folders: [height, width] to resize to; [] = the most common size",

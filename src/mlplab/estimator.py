@@ -194,7 +194,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             tuple(str(label) for label in classes),
             "arrays passed to MLPClassifier.fit",
         )
-        splits = make_splits(dataset, config.data.validation, config.train.seed)
+        splits = make_splits(
+            dataset, config.data.validation, config.train.seed, None, config.data.train_fraction
+        )
         scaling = scaling_params(splits.x_train, config.data.scaling)
         trainer, model = trainer_and_model(
             config, dataset.image_shape, len(classes), scaling, len(splits.y_train)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -86,14 +87,35 @@ class Splits:
 
 
 def make_splits(
-    dataset: Dataset, validation: float | str, seed: int, external: Dataset | None = None
+    dataset: Dataset,
+    validation: float | str,
+    seed: int,
+    external: Dataset | None = None,
+    train_fraction: float = 1.0,
 ) -> Splits:
     """Train / validation / test arrays as ``data.validation`` says.
 
     validation: a fraction of the training set (seeded, stratified), 0 for none, "test" to
     validate on the test split (as some tutorials do; reports say so), or a path, whose
     dataset is passed as ``external`` (all of its images, train and test, validate).
+    train_fraction: train on this share of what is left for training (a seeded,
+    stratified subset, ``data.train_fraction``); the validation and test splits are the
+    same as with all of it, so runs on different shares compare.
     """
+    splits = _split_validation(dataset, validation, seed, external)
+    if train_fraction >= 1:
+        return splits
+    try:
+        _, kept = stratified_split(splits.y_train, train_fraction, seed)
+    except DataError as exc:
+        raise DataError(f"data.train_fraction = {train_fraction:g}: {exc}") from None
+    return dataclasses.replace(splits, x_train=splits.x_train[kept], y_train=splits.y_train[kept])
+
+
+def _split_validation(
+    dataset: Dataset, validation: float | str, seed: int, external: Dataset | None
+) -> Splits:
+    """make_splits without ``train_fraction``."""
     x, y = dataset.x_train, dataset.y_train
     if external is not None:
         if external.image_shape != dataset.image_shape:

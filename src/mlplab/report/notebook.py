@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mlplab.report.html import number
 
 if TYPE_CHECKING:
+    from mlplab.learning_curves import LearningCurve
     from mlplab.lrfind import LRFindResult
     from mlplab.runs import Run
     from mlplab.tuning.tuner import TuneResult
@@ -143,3 +144,24 @@ def study_card(result: TuneResult) -> str:
 
 def _short(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def learning_curve_card(curve: LearningCurve) -> str:
+    """A learning curve: the test and training accuracy at its largest size, its reading,
+    and learning_curve.png."""
+    from mlplab.learning_curves import PLOT_FILE
+
+    largest = curve.sizes[-1]
+    facts = [
+        ("runs", str(len(curve.points))),
+        ("largest", f"{largest.train_images:,} images"),
+        ("test accuracy", number(largest.test_mean)),
+        ("train accuracy", number(largest.train_mean)),
+    ]
+    return card(
+        f"learning curve: {curve.config.name}",
+        facts,
+        _read(curve.path / PLOT_FILE),
+        "accuracy against the number of training images",
+        f"{curve.reading} · {curve.path}",
+    )
