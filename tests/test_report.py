@@ -435,7 +435,8 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     assert "digits-mlp" in page and "digits-sigmoid" in page
     accuracy = f"{digits_run.metrics['test_accuracy']:.4f}"
     assert accuracy in (out / "compare.md").read_text()
-    assert rows[0].split(",")[-6] == "ECE"
+    columns = rows[0].split(",")
+    assert columns[-8:-5] == ["ECE", "shifted 1 px", "shifted 2 px"]  # both have reports
     assert f"{digits_run.metrics['calibration']['ece']:.4f}" in rows[1]
     comparison = compare_runs([digits_run.path, sigmoid_run.path])  # the Python API
     assert "model.activation" in comparison.differences

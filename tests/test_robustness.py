@@ -108,3 +108,16 @@ def test_evaluate_robustness(capsys, digits_run):
     assert code == 0
     assert "robustness (360 test images)" in out and "shifted    1 px" in out
     assert "robustness" not in mlplab.evaluate(digits_run)
+
+
+def test_compare_shows_shifted_accuracy_when_runs_have_it(digits_run, tmp_path):
+    from mlplab.report.compare import compare_runs
+
+    plain = mlplab.train(overrides={"train.epochs": 2}, out=tmp_path, verbose=False, report=False)
+    comparison = compare_runs([digits_run.path, plain.path])
+    at = comparison.header.index("shifted 1 px")
+    assert comparison.header[at - 1] == "ECE" and comparison.header[at + 1] == "shifted 2 px"
+    shifted = digits_run.metrics["robustness"]["shift"]["accuracy"]
+    assert comparison.rows[0][at : at + 2] == [f"{shifted['1']:.4f}", f"{shifted['2']:.4f}"]
+    assert comparison.rows[1][at : at + 2] == ["—", "—"]  # trained without a report
+    assert "shifted 1 px" not in compare_runs([plain.path, plain.path]).header

@@ -29,6 +29,9 @@ RESULT_COLUMNS = (
     "train s",
     "status",
 )
+# The test accuracy on shifted images (metrics.json's robustness), shown when a run has it:
+# what augment.translate changes, which the plain test accuracy does not show.
+SHIFT_COLUMNS = (("shifted 1 px", "1"), ("shifted 2 px", "2"))
 FILES = ("compare.csv", "compare.md", "compare.png", "compare.html")
 # Keys that name or describe a run rather than configure it.
 NOT_CONFIG = ("meta", "name", "description")
@@ -119,9 +122,11 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     keys = sorted({key for flat in flats for key in flat})
     differences = [k for k in keys if len({repr(flat.get(k)) for flat in flats}) > 1]
     labels = _legend_labels(records, flats, differences)
+    shifts = SHIFT_COLUMNS if any((r.metrics or {}).get("robustness") for r in records) else ()
     rows = []
     for record, flat in zip(records, flats, strict=True):
         metrics = record.metrics or {}
+        shifted = ((metrics.get("robustness") or {}).get("shift") or {}).get("accuracy") or {}
         rows.append(
             [
                 record.path.name,
@@ -130,13 +135,17 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
                 _number(metrics.get("test_loss"), 4),
                 # The calibration error: runs written before it was measured show a dash.
                 _number((metrics.get("calibration") or {}).get("ece"), 4),
+                *(_number(shifted.get(pixels), 4) for _, pixels in shifts),
                 str(metrics.get("best_epoch") or "—"),
                 record.epochs,
                 _number(metrics.get("train_seconds"), 1),
                 record.status,
             ]
         )
-    header = ["run", *differences, *RESULT_COLUMNS]
+    results = list(RESULT_COLUMNS)
+    after_ece = results.index("ECE") + 1
+    results[after_ece:after_ece] = [label for label, _ in shifts]
+    header = ["run", *differences, *results]
     seed_header, seed_rows = _over_seeds(records, flats, differences)
     return Comparison(list(records), labels, differences, header, rows, seed_header, seed_rows)
 
