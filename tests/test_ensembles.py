@@ -182,13 +182,21 @@ def test_refuses_runs_that_cannot_make_an_ensemble(seed_runs, made, tmp_path):
     (other / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(mlplab.RunError, match="test_split .* must share the test split"):
         mlplab.ensemble([first, other], out=tmp_path)
+    changed = tmp_path / "changed"
+    shutil.copytree(first, changed)
+    with np.load(changed / "test_predictions.npz") as saved:
+        y_true, proba = saved["y_true"], saved["proba"]
+    np.savez(changed / "test_predictions.npz", y_true=y_true[::-1], proba=proba)
+    with pytest.raises(mlplab.RunError, match="not the one this run was tested on"):
+        mlplab.ensemble([changed, second], out=tmp_path)
+
     damaged = tmp_path / "damaged"
     shutil.copytree(second, damaged)
     (damaged / "model.keras").write_bytes(b"not a zip")
     with pytest.raises(mlplab.RunError, match="damaged/model.keras: cannot load model"):
         mlplab.ensemble([first, damaged], out=tmp_path)
     # Nothing was written for any of them.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged", "diverged", "other"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["changed", "damaged", "diverged", "other"]
 
 
 def test_cli_ensemble_prints_members_and_errors_in_one_line(capsys, seed_runs, tmp_path):

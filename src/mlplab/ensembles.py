@@ -23,13 +23,15 @@ import statistics
 import sys
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from mlplab.config import RunConfig
+from mlplab.data.dataset import Dataset
 from mlplab.errors import RunError
 from mlplab.record import RunRecord
 from mlplab.runs import CONFIG_FILE, METRICS_FILE, Run, RunWriter, load_run, to_json
@@ -63,54 +65,28 @@ def ensemble(
     written then).
     """
     started = time.perf_counter()
-    stream = stream or sys.stderr
     members = _members(runs)
     networks = [run.model for run in members]  # a damaged model.keras stops it here
     name = name or default_name([run.config.name for run in members])
-    from mlplab._backend import keras_importing
-
-    with keras_importing():
-        from mlplab.api import read_dataset
-
-        dataset = read_dataset(members[0].config.data, offline=offline)
-    _check_test_split(members, dataset)
+    dataset = _test_split(members, offline)
     if verbose:
         print(
             f"ensemble of {len(members)} runs on {dataset.name}: {len(dataset.y_test)} test images",
-            file=stream,
+            file=stream or sys.stderr,
             flush=True,
         )
-
-    from mlplab.api import versions
     from mlplab.engine import get_predictor
     from mlplab.metrics import classification_metrics
     from mlplab.model import ensemble_model
 
     model = ensemble_model(networks, name)
     predictor = get_predictor()
-    member_proba = [predictor.predict(network, dataset.x_test) for network in networks]
     proba = predictor.predict(model, dataset.x_test)
-    metrics = classification_metrics(dataset.y_test, proba, dataset.class_names)
-    facts = members_facts(members, member_proba, dataset.y_test, metrics["test_accuracy"])
-
-    config = dataclasses.replace(
-        members[0].config,
-        name=name,
-        description=f"the mean of {len(members)} networks' probabilities (see its members)",
-    )
-    meta = {
-        **versions(),
-        "engine": ENGINE,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command or "mlplab.ensemble(...)",
-        "members": [str(run.path) for run in members],
-    }
-    first_facts = members[0].metrics["dataset"]
+    member_proba = [predictor.predict(network, dataset.x_test) for network in networks]
     summary: dict[str, Any] = {
         "status": "complete",
         "message": None,
-        **metrics,
-        "ensemble": facts,
+        **classification_metrics(dataset.y_test, proba, dataset.class_names),
         "epochs_completed": 0,
         "best_epoch": None,
         "engine": ENGINE,
@@ -119,11 +95,53 @@ def ensemble(
         "compile_seconds": None,
         "wall_seconds": None,
         "dataset": {
-            **first_facts,
+            **members[0].metrics["dataset"],
             "validation": "each member's own (the ensemble is not validated)",
             "validation_samples": 0,
         },
     }
+    summary["ensemble"] = members_facts(
+        members, member_proba, dataset.y_test, summary["test_accuracy"]
+    )
+    config = dataclasses.replace(
+        members[0].config,
+        name=name,
+        description=f"the mean of {len(members)} networks' probabilities (see its members)",
+    )
+    return _write(
+        config,
+        model,
+        summary,
+        members,
+        dataset,
+        proba,
+        predict=lambda x: predictor.predict(model, x),
+        out=out,
+        report=report,
+        command=command or "mlplab.ensemble(...)",
+        started=started,
+    )
+
+
+def _write(
+    config: RunConfig,
+    model: Any,
+    summary: dict[str, Any],
+    members: Sequence[Run],
+    dataset: Dataset,
+    proba: np.ndarray,
+    *,
+    predict: Callable[[np.ndarray], np.ndarray],
+    out: str | Path,
+    report: bool,
+    command: str,
+    started: float,
+) -> Run:
+    """The ensemble's run directory: config.toml, model.keras, the test predictions
+    (``proba``: float32 (n, classes)), the report (with ``report``: its pictures,
+    explanations and robustness, for which ``predict`` is the model's), and metrics.json
+    (``summary``) last."""
+    from mlplab.api import versions
     from mlplab.report.build import (
         PREDICTIONS_FILE,
         ReportData,
@@ -133,7 +151,14 @@ def ensemble(
         write_report,
     )
 
-    writer = RunWriter.create(out, name)
+    meta = {
+        **versions(),
+        "engine": ENGINE,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "members": [str(run.path) for run in members],
+    }
+    writer = RunWriter.create(out, config.name)
     writer.text(CONFIG_FILE, config.to_toml(meta))
     writer.model(model)
     writer.bytes(PREDICTIONS_FILE, predictions_npz(dataset.y_test, proba))
@@ -148,7 +173,7 @@ def ensemble(
     )
     if report:
         explain_mistakes(data, model)
-        measure_robustness(data, lambda x: predictor.predict(model, x))
+        measure_robustness(data, predict)
         summary["robustness"] = data.robustness
     summary["wall_seconds"] = time.perf_counter() - started  # for the report; final below
     write_report(data, writer, pictures=report)
@@ -187,18 +212,28 @@ def _members(runs: Sequence[Run | str | Path]) -> list[Run]:
     return members
 
 
-def _check_test_split(members: Sequence[Run], dataset: Any) -> None:
-    """RunError unless the dataset read now is the one the members were tested on."""
-    facts = members[0].metrics["dataset"]
-    if (
-        list(dataset.class_names) != list(facts["class_names"])
-        or len(dataset.y_test) != facts["test_samples"]
-    ):
+def _test_split(members: Sequence[Run], offline: bool | None) -> Dataset:
+    """The members' dataset, read now; RunError unless its test split is the one they were
+    tested on (the same classes and labels as the first member's test_predictions.npz)."""
+    from mlplab._backend import keras_importing
+    from mlplab.api import read_dataset
+    from mlplab.report.build import PREDICTIONS_FILE
+
+    first = members[0]
+    with keras_importing():  # the models' predictions need keras next
+        dataset = read_dataset(first.config.data, offline=offline)
+    recorded = first.metrics["dataset"]
+    same = list(dataset.class_names) == list(recorded["class_names"])
+    stored = first.path / PREDICTIONS_FILE
+    if same and stored.is_file():
+        with np.load(stored, allow_pickle=False) as saved:
+            same = np.array_equal(saved["y_true"], dataset.y_test)
+    if not same or len(dataset.y_test) != recorded["test_samples"]:
         raise RunError(
-            f"{members[0].path}: dataset {dataset.name} now has {len(dataset.y_test)} test "
-            f"images and {dataset.num_classes} classes, the run {facts['test_samples']} and "
-            f"{len(facts['class_names'])}"
+            f"{first.path}: the test split of {dataset.name} is not the one this run was "
+            "tested on (the dataset changed since): the ensemble could not be scored on it"
         )
+    return dataset
 
 
 def members_facts(
