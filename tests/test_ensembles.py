@@ -262,3 +262,45 @@ def test_notebook_card_and_estimator_take_an_ensemble(made, digits_data):
     assert classifier.score(digits_data.x_test, digits_data.y_test) == pytest.approx(
         made.metrics["test_accuracy"]
     )
+
+
+def test_ensemble_of_a_studys_best_trials(capsys, tmp_path):
+    from mlplab.tuning.study import best_runs
+
+    result = mlplab.tune(
+        "digits-mlp",
+        {"model.dropout": [0.0, 0.2, 0.4]},
+        trials=3,
+        grid=True,
+        overrides={"train.epochs": 3},
+        out=tmp_path,
+        verbose=False,
+        plot=False,
+    )
+    study = result.path
+    ranked = sorted(
+        (json.loads((run / "metrics.json").read_text())["val_accuracy"], run.name)
+        for run in study.glob("*-trial*")
+    )
+    found = best_runs(study, 2)
+    assert len(found) == 2 and found[0].name in {name for _, name in ranked}
+    accuracy = {name: value for value, name in ranked}
+    assert accuracy[found[0].name] == max(accuracy.values())  # ranked on validation
+
+    code, out, err = run_cli(
+        capsys, "ensemble", "--study", str(study), "--best", "2", "--out", str(tmp_path / "e")
+    )
+    assert code == 0, err
+    assert "the ensemble (2)" in out
+    assert f"the 2 best trials of {study}: {found[0].name}, {found[1].name}" in err
+    (made,) = (tmp_path / "e").iterdir()
+    assert made.name.endswith("-digits-mlp-best2-ensemble")
+    for argv, message in (
+        (["--best", "2"], "give --study DIR too"),
+        (["--study", str(study), "--best", "0"], "--best 0: must be at least 1"),
+        ([str(found[0]), "--study", str(study)], "not both"),
+        ([], "give the runs to average"),
+        (["--study", str(tmp_path / "e")], "not a study folder"),
+    ):
+        code, _, err = run_cli(capsys, "ensemble", *argv)
+        assert code == 2 and message in err and err.count("\n") == 1, (argv, err)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from mlplab.cli import add_training_output_options
+from mlplab.errors import MlplabError
 from mlplab.runs import Run
 
 
@@ -21,10 +24,25 @@ def add_parser(commands: Any) -> None:
             "(different seeds, or different networks) into one model, measure it on the test "
             "split beside its members, and write it as a run: model.keras, metrics.json, the "
             "report. Networks from different seeds make different mistakes, so the mean makes "
-            "fewer. `mlplab train --seeds N --ensemble` trains the members and does this."
+            "fewer. `mlplab train --seeds N --ensemble` trains the members and does this; "
+            "--study DIR takes the best trials of a `mlplab tune` study."
         ),
     )
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories (two or more)")
+    parser.add_argument(
+        "runs", nargs="*", metavar="RUN", help="run directories (two or more), or --study"
+    )
+    parser.add_argument(
+        "--study",
+        metavar="DIR",
+        help="instead of runs: the best trials of this `mlplab tune` study, ranked by its "
+        "objective on the validation split",
+    )
+    parser.add_argument(
+        "--best",
+        type=int,
+        metavar="K",
+        help="with --study: how many of its best trials (default: 5)",
+    )
     parser.add_argument(
         "--name", help="the ensemble's name (default: the members' name + -ensemble)"
     )
@@ -37,9 +55,18 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlplab.ensembles import ensemble
 
+    runs, name = args.runs, args.name
+    if args.study is not None:
+        if runs:
+            raise MlplabError("give runs or --study, not both")
+        runs, name = _study_runs(args.study, 5 if args.best is None else args.best, name)
+    elif args.best is not None:
+        raise MlplabError("--best K takes the best trials of a study: give --study DIR too")
+    elif not runs:
+        raise MlplabError("give the runs to average (two or more), or --study DIR")
     made = ensemble(
-        args.runs,
-        name=args.name,
+        runs,
+        name=name,
         out=args.out,
         report=args.report,
         verbose=not args.quiet,
@@ -48,6 +75,22 @@ def run(args: argparse.Namespace) -> int:
     )
     print_ensemble(made, args.report)
     return 0
+
+
+def _study_runs(study: str, best: int, name: str | None) -> tuple[list[Path], str]:
+    """The run folders of a study's ``best`` best trials, and the ensemble's name (``name``,
+    or the study's config name + ``-best<K>-ensemble``)."""
+    from mlplab.tuning.study import best_runs, read_study_files
+
+    runs = best_runs(study, best)
+    if name is None:
+        _, base = read_study_files(Path(study))
+        name = f"{base.name}-best{len(runs)}-ensemble"
+    print(
+        f"the {len(runs)} best trials of {study}: " + ", ".join(run.name for run in runs),
+        file=sys.stderr,
+    )
+    return runs, name
 
 
 def print_ensemble(made: Run, report: bool) -> None:

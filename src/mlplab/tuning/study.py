@@ -147,6 +147,20 @@ class Study:
             atomic_write_text(self.path / BEST_FILE, best_config_toml(self, best))
 
 
+def best_runs(path: str | Path, count: int) -> list[Path]:
+    """The run folders of a study's ``count`` best complete trials by its objective on the
+    validation split (best first; a trial's first run when it trained several seeds):
+    what ``mlplab ensemble --study`` averages. RunError when it has none."""
+    if count < 1:
+        raise RunError(f"--best {count}: must be at least 1")
+    study = open_study(path)
+    leading = [record.run for record in ranked(study.records(), study.settings.direction)]
+    found = [run for run in leading if run is not None and run.is_dir()][:count]
+    if not found:
+        raise RunError(f"{path}: no complete trial with a run folder to take")
+    return found
+
+
 def best_config_toml(study: Study, best: TrialRecord) -> str:
     """The best trial's config under the base config's name, saying where it came from."""
     config = study.base.with_overrides(
