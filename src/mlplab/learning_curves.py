@@ -17,6 +17,8 @@ run), ``learning_curve.json`` (the settings, the points, the summary and the rea
 
 from __future__ import annotations
 
+import csv
+import io
 import shlex
 import statistics
 import sys
@@ -260,11 +262,11 @@ def _write(curve: LearningCurve, writer: RunWriter, command: str) -> None:
     curve's folder."""
     from mlplab.report.learning_curve import learning_curve_png
 
-    columns = list(asdict(curve.points[0]))
-    lines = [",".join(columns)]
-    for point in curve.points:
-        lines.append(",".join("" if v is None else str(v) for v in asdict(point).values()))
-    writer.text(POINTS_FILE, "\n".join(lines) + "\n")
+    rows = io.StringIO()
+    table = csv.DictWriter(rows, fieldnames=list(asdict(curve.points[0])), lineterminator="\n")
+    table.writeheader()
+    table.writerows(asdict(point) for point in curve.points)
+    writer.text(POINTS_FILE, rows.getvalue())
     writer.bytes(PLOT_FILE, learning_curve_png(curve))
     writer.text(
         SUMMARY_FILE,

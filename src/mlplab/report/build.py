@@ -129,18 +129,13 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
 
     record, title = data.record, data.title
     names = data.class_names
+    pngs: dict[str, bytes] = {}
     if data.members is None:
-        pngs = {PLOT_FILES["curves"]: plots.curves_png(record.history, title)}
-    else:
+        pngs[PLOT_FILES["curves"]] = plots.curves_png(record.history, title)
+    elif any(history for _, history in data.members):  # an ensemble: its members' curves
         curves = [(label, history) for label, history in data.members if history]
-        pngs = (
-            {}
-            if not curves
-            else {
-                PLOT_FILES["curves"]: plots.compare_png(
-                    curves, f"{record.name}: each member's curves"
-                )
-            }
+        pngs[PLOT_FILES["curves"]] = plots.compare_png(
+            curves, f"{record.name}: each member's curves"
         )
     metrics = record.metrics or {}
     if "confusion_matrix" in metrics and names:
@@ -309,8 +304,8 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     data = ReportData(record)
     if record.metrics is None:
         return data
-    if record.metrics.get("ensemble"):
-        _read_members(data, record.metrics["ensemble"])
+    if record.ensemble:
+        _read_members(data, record.ensemble)
     data.robustness = record.metrics.get("robustness")
     dataset = _read_dataset(data, offline)
     model = _load_model(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -46,17 +47,5 @@ def learning_curve_png(curve: Any) -> bytes:
         ax.legend(loc="lower right", frameon=False)
         spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
         ax.set_title(f"{curve.config.name}: learning curve ({spread})", fontsize=11)
-        fig.text(0.07, 0.03, _wrapped(curve.reading), fontsize=8.5, va="bottom", wrap=True)
+        fig.text(0.07, 0.03, textwrap.fill(curve.reading, 110), fontsize=8.5, va="bottom")
         return to_png(fig)
-
-
-def _wrapped(text: str, width: int = 110) -> str:
-    """Plain line breaks at word boundaries (matplotlib's wrap needs a drawn figure)."""
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    return "\n".join([*lines, line])
