@@ -490,28 +490,35 @@ def _train_seeds(args: argparse.Namespace) -> int:
         )
         print("compare them: mlplab compare " + " ".join(str(run.path) for run in runs))
     statuses = {run.status for run in runs}
-    if args.ensemble and len(runs) >= 2 and not statuses & {"interrupted", "diverged"}:
-        from mlplab.cli_ensemble import ensemble_command, print_ensemble
-        from mlplab.ensembles import ensemble
+    if args.ensemble:
+        _ensemble_of_seeds(args, base.name, runs)
+    if "interrupted" in statuses:
+        return EXIT_INTERRUPTED
+    return 1 if "diverged" in statuses else 0
 
-        made = ensemble(
-            runs,
-            name=f"{base.name}-ensemble",
-            out=args.out,
-            report=args.report,
-            verbose=not args.quiet,
-            command=ensemble_command(run.path for run in runs),
-            offline=args.offline,
-        )
-        print_ensemble(made, args.report)
-    elif args.ensemble:
+
+def _ensemble_of_seeds(args: argparse.Namespace, name: str, runs: Sequence[Run]) -> None:
+    """train --seeds N --ensemble: average the seeds' runs into ``<name>-ensemble`` (written
+    as ``mlplab ensemble`` on them would), unless one diverged or training was cut short."""
+    if len(runs) < 2 or any(run.status in ("interrupted", "diverged") for run in runs):
         print(
             "no ensemble: a run diverged or training was interrupted (mlplab ensemble RUN "
             "RUN ... averages the runs you choose)"
         )
-    if "interrupted" in statuses:
-        return EXIT_INTERRUPTED
-    return 1 if "diverged" in statuses else 0
+        return
+    from mlplab.cli_ensemble import ensemble_command, print_ensemble
+    from mlplab.ensembles import ensemble
+
+    made = ensemble(
+        runs,
+        name=f"{name}-ensemble",
+        out=args.out,
+        report=args.report,
+        verbose=not args.quiet,
+        command=ensemble_command(run.path for run in runs),
+        offline=args.offline,
+    )
+    print_ensemble(made, args.report)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
