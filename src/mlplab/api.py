@@ -104,15 +104,24 @@ def read_splits(
     from mlplab._backend import keras_importing
 
     with keras_importing():
-        dataset = read_dataset(cfg.data, offline=offline, verbose=verbose)
-        external = None
-        if isinstance(cfg.data.validation, str) and cfg.data.validation != "test":
-            external = read_dataset(cfg.data, cfg.data.validation, offline, verbose)
+        dataset, external = read_datasets(cfg.data, offline, verbose)
         splits = make_splits(
             dataset, cfg.data.validation, cfg.train.seed, external, cfg.data.train_fraction
         )
         scaling = scaling_params(splits.x_train, cfg.data.scaling)
     return dataset, splits, scaling
+
+
+def read_datasets(
+    data: DataConfig, offline: bool | None = None, verbose: bool = False
+) -> tuple[Dataset, Dataset | None]:
+    """What ``make_splits`` splits: the config's dataset, and the validation dataset when
+    ``data.validation`` names a path (else None)."""
+    dataset = read_dataset(data, offline=offline, verbose=verbose)
+    external = None
+    if isinstance(data.validation, str) and data.validation != "test":
+        external = read_dataset(data, data.validation, offline, verbose)
+    return dataset, external
 
 
 def versions() -> dict[str, str]:

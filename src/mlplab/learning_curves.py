@@ -31,8 +31,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from mlplab.api import ConfigLike, read_splits, resolve_config, train, versions
+from mlplab.api import ConfigLike, read_datasets, resolve_config, train, versions
 from mlplab.config import RunConfig
+from mlplab.data.dataset import Dataset
+from mlplab.data.split import make_splits
 from mlplab.errors import ConfigError
 from mlplab.runs import RunWriter, to_json
 
@@ -195,12 +197,14 @@ def learning_curve(
         raise ConfigError("a learning curve needs at least one seed")
     for seed in seeds:  # a bad seed is refused before anything is trained
         base.with_overrides({"train.seed": seed})
+    # Read once: each run's own training images are drawn from it again (make_splits).
+    data = read_datasets(base.data, offline)
     writer = RunWriter.create(out, f"{base.name}{FOLDER_SUFFIX}")
     writer.text(BASE_FILE, base.to_toml())
     points = []
     for fraction in shares:
         for seed in seeds:
-            point = _train_point(base, fraction, seed, writer.path, offline)
+            point = _train_point(base, fraction, seed, writer.path, data, offline)
             points.append(point)
             if verbose:
                 print(
@@ -223,10 +227,16 @@ def learning_curve(
 
 
 def _train_point(
-    base: RunConfig, fraction: float, seed: int, folder: Path, offline: bool | None
+    base: RunConfig,
+    fraction: float,
+    seed: int,
+    folder: Path,
+    data: tuple[Dataset, Dataset | None],
+    offline: bool | None,
 ) -> CurvePoint:
     """Train one share and seed (a run in ``folder``, no pictures) and score its model on
-    the test split and on its own training images."""
+    the test split and on its own training images, drawn from ``data``
+    (:func:`mlplab.api.read_datasets`) as the run drew them."""
     name = f"{base.name}-{100 * fraction:g}pct-seed{seed}"
     cfg = base.with_overrides({"data.train_fraction": fraction, "train.seed": seed, "name": name})
     # What trains this run alone again (the folder keeps the config as base.toml).
@@ -244,7 +254,8 @@ def _train_point(
         ]
     )
     run = train(cfg, out=folder, verbose=False, report=False, offline=offline, command=alone)
-    _, splits, _ = read_splits(cfg, offline)
+    dataset, external = data
+    splits = make_splits(dataset, cfg.data.validation, seed, external, fraction)
     trained = float(np.mean(run.predict(splits.x_train).argmax(axis=1) == splits.y_train))
     return CurvePoint(
         fraction,
