@@ -11,10 +11,9 @@ accuracy (above it: over-confident). Fashion-MNIST is Debian's copy (offline).
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 
-import mlplab
+from seeded import quiet_run, spread
 
 OVERFIT = {
     "data.dataset": "fashion-mnist",
@@ -47,10 +46,6 @@ CONFIGS = {
 }
 
 
-def spread(values: list[float]) -> str:
-    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -61,14 +56,7 @@ def main() -> None:
         accuracy, ece, confidence = [], [], []
         for seed in range(args.seeds):
             with tempfile.TemporaryDirectory() as out:
-                run = mlplab.train(
-                    recipe,
-                    overrides={**overrides, "train.seed": seed},
-                    out=out,
-                    verbose=False,
-                    report=False,
-                    offline=True,
-                )
+                run = quiet_run(recipe, overrides, seed, out, offline=True)
             accuracy.append(run.metrics["test_accuracy"])
             ece.append(run.metrics["calibration"]["ece"])
             confidence.append(run.metrics["calibration"]["mean_confidence"])

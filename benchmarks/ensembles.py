@@ -19,15 +19,10 @@ import tempfile
 import time
 
 import numpy as np
+from seeded import quiet_run, spread
 
 import mlplab
 from mlplab.api import read_dataset
-
-
-def spread(values: list[float]) -> str:
-    if len(values) < 2:
-        return f"{100 * values[0]:.2f}"
-    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
 def latency(run: mlplab.Run, image: np.ndarray) -> float:
@@ -54,13 +49,7 @@ def main() -> None:
             runs = []
             for member in range(args.members):
                 seed = group * args.members + member
-                run = mlplab.train(
-                    args.recipe,
-                    overrides=[*args.set, f"train.seed={seed}"],
-                    out=out,
-                    verbose=False,
-                    report=False,
-                )
+                run = quiet_run(args.recipe, args.set, seed, out)
                 runs.append(run)
                 print(f"seed {seed}: {run.metrics['test_accuracy']:.4f}", flush=True)
             groups.append(runs)

@@ -12,8 +12,9 @@ Fashion-MNIST is Debian's copy (offline).
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
+
+from seeded import quiet_run, spread
 
 import mlplab
 
@@ -43,10 +44,6 @@ def read(measured: dict, path: tuple[str, ...]) -> float:
     return measured[path[0]]["accuracy"][path[1]]
 
 
-def spread(values: list[float]) -> str:
-    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -57,15 +54,9 @@ def main() -> None:
         for label, (recipe, overrides) in CONFIGS.items():
             measured = []
             for seed in range(args.seeds):
-                run = mlplab.train(
-                    recipe,
-                    overrides={**overrides, "train.seed": seed},
-                    out=out,
-                    verbose=False,
-                    report=False,
-                )
+                run = quiet_run(recipe, overrides, seed, out)
                 measured.append(mlplab.evaluate(run, robustness=True)["robustness"])
-            cells = [spread([read(m, path) for m in measured]) for _, path in COLUMNS]
+            cells = [spread([read(m, path) for m in measured], 1) for _, path in COLUMNS]
             print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
 
