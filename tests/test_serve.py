@@ -11,7 +11,9 @@ import re
 import signal
 import socket
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,16 @@ def server(digits_run):
         yield running
         running.shutdown()
     thread.join(timeout=10)
+
+
+def logged(log: io.StringIO, until: Callable[[str], bool], wait: float = 30) -> str:
+    """The server's log once ``until(log)`` holds. A request is logged after its answer is
+    sent, so a client can read the answer before the handler's thread writes the line."""
+    deadline = time.monotonic() + wait
+    while not until(text := log.getvalue()):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.05)
+    return text
 
 
 @pytest.fixture
@@ -215,8 +227,8 @@ def test_bad_requests_are_json_errors_and_the_server_goes_on(client, monkeypatch
     )
     assert status == 413
     assert client.json("GET", "/health") == (200, {"status": "ok"})
-    log = server.test_log.getvalue()
-    assert "POST /predict 400 image: not a PNG/JPEG" in log and "GET /nope 404" in log
+    wanted = ("POST /predict 400 image: not a PNG/JPEG", "GET /nope 404")
+    logged(server.test_log, lambda log: all(line in log for line in wanted))
 
 
 def test_a_bug_is_a_500_and_the_server_goes_on(client, server, monkeypatch):
@@ -354,5 +366,6 @@ def test_the_page_draws_asks_and_shows_in_chromium(digits_run, tmp_path):
     assert seen["top5"] == 5
     assert seen["dropped"] == ["a.png · inverted", "b.png · inverted"]
     assert seen["error"] == "notes.txt: not a PNG/JPEG/BMP/GIF image Pillow can decode"
-    requests = [line for line in log.getvalue().splitlines() if "POST /predict" in line]
+    text = logged(log, lambda text: text.count("POST /predict") >= 4)
+    requests = [line for line in text.splitlines() if "POST /predict" in line]
     assert len(requests) == 4 and " 2 image(s): " in requests[2] and " 400 " in requests[3]
