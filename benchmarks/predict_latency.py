@@ -2,10 +2,11 @@
 
     python benchmarks/predict_latency.py RUN [--singles 300] [--rounds 5]
 
-Three sides in one process, on the same test images, taking turns round after round:
+Four sides in one process, on the same test images, taking turns round after round:
 ``model.predict`` (Keras on JAX, with mlplab's power-of-two padding: what Run.predict was),
 ``Run.predict`` (what `mlplab predict`, `evaluate` and `serve` call: the fused engine's
-compiled prediction on JAX) and onnxruntime on the bytes ``mlplab export`` writes.
+compiled prediction on JAX), onnxruntime on the bytes ``mlplab export`` writes, and on
+those ``mlplab export --int8`` writes.
 Printed: median milliseconds for one image (``--singles`` calls a round) and images per
 second for the whole test split in one call, each with its ratio to ``model.predict``
 (median over the rounds, and the range). Every side is compiled / warmed up first.
@@ -42,11 +43,13 @@ def main() -> None:
     run = mlplab.load_run(args.run)
     test = load_dataset(run.config.data.dataset, offline=True).x_test
     onnx_predict, runtime = onnx_runner(to_onnx(run.model))
+    int8_predict, _ = onnx_runner(to_onnx(run.model, int8=True))
     keras_fit = FitTrainer()
     sides: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "model.predict": lambda x: keras_fit.predict(run.model, x),
         "Run.predict": run.predict,
         "onnxruntime": onnx_predict,
+        "onnxruntime int8": int8_predict,
     }
     singles = [test[i : i + 1] for i in range(min(args.singles, len(test)))]
     for predict in sides.values():  # compile / warm up both shapes

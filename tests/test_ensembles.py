@@ -140,6 +140,9 @@ def test_ensemble_exports_to_onnx_with_the_same_probabilities(made, tmp_path):
     result = mlplab.export_onnx(made, tmp_path / "ensemble.onnx")
     assert result.max_difference < 1e-5
     assert result.accuracy == pytest.approx(made.metrics["test_accuracy"])
+    quantized = mlplab.export_onnx(made, tmp_path, int8=True)  # every member's layers
+    assert quantized.path == tmp_path / "model-int8.onnx" and quantized.size < result.size / 3
+    assert quantized.accuracy >= result.accuracy - 0.01
 
 
 def test_compare_tells_an_ensemble_from_its_first_member(made, seed_runs):
