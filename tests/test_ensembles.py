@@ -129,6 +129,9 @@ def test_ensemble_is_a_run_every_command_takes(made, seed_runs):
     assert meta["members"] == [str(run.path) for run in seed_runs]
     html = (made.path / "report.html").read_text()
     assert "<h2>Members</h2>" in html and seed_runs[1].path.name in html
+    assert '<td class="text">member_3</td><td class="text">network 64-256-128-10</td>' in html
+    sizes = [run.metrics["model"]["parameters"] for run in seed_runs]
+    assert made.metrics["model"]["parameters"] == sum(sizes)
 
     result = mlplab.report_run(made.path)
     assert result.problems == []

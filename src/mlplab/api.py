@@ -48,6 +48,7 @@ from mlplab.runs import (
     history_csv,
     load_run,
 )
+from mlplab.summary import model_summary
 
 ENGINE_NAMES = {"fused": "fused JAX epochs", "fit": "Keras model.fit"}
 ConfigLike = RunConfig | str | Path | Mapping[str, Any] | None
@@ -302,12 +303,13 @@ def _train_and_write(
             for name in (METRICS_FILE, HTML_FILE, *PLOT_FILES.values()):
                 (writer.path / name).unlink(missing_ok=True)
         writer.text(CONFIG_FILE, cfg.to_toml(meta))
+        architecture = model_summary(model)
         if verbose:
             action = "run" if point is None else f"resuming after epoch {point.state.epoch}:"
             print(
                 f"{action} {writer.path}: {cfg.name} on {dataset.name} "
                 f"({len(splits.y_train)} train, {len(splits.y_test)} test images; "
-                f"engine: {ENGINE_NAMES[trainer.name]})",
+                f"{architecture.parameters:,} parameters; engine: {ENGINE_NAMES[trainer.name]})",
                 file=stream,
             )
 
@@ -358,6 +360,7 @@ def _train_and_write(
             "wall_seconds": time.perf_counter() - started,
             "resumed_after_epoch": point.state.epoch if point else None,
             "dataset": _dataset_facts(dataset, splits),
+            "model": architecture.totals(),
         }
         report_data = ReportData(
             RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
@@ -367,6 +370,7 @@ def _train_and_write(
             splits.x_train,
             splits.y_train,
         )
+        report_data.model_summary = architecture
         if report:  # only what a picture needs: tune's trials (report=False) skip it
             read_model(report_data, model, dataset.x_train)
             explain_mistakes(report_data, model)

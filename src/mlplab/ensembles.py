@@ -150,6 +150,7 @@ def _write(
         predictions_npz,
         write_report,
     )
+    from mlplab.summary import model_summary
 
     meta = {
         **versions(),
@@ -171,6 +172,8 @@ def _write(
         dataset.y_train,
         members=[(run.path.name, run.history) for run in members],
     )
+    data.model_summary = model_summary(model)
+    summary["model"] = data.model_summary.totals()
     if report:
         explain_mistakes(data, model)
         measure_robustness(data, predict)

@@ -28,6 +28,7 @@ from mlplab.metrics import (
 from mlplab.record import RunRecord, read_record
 from mlplab.running import training_process
 from mlplab.runs import REPORT_FILE, RunWriter
+from mlplab.summary import ModelSummary, model_summary
 
 PREDICTIONS_FILE = "test_predictions.npz"
 HTML_FILE = "report.html"
@@ -79,7 +80,8 @@ class ReportData:
     folder name and history, whose curves its report draws (it has none of its own); None
     for a trained run. robustness: the test accuracy on changed images
     (:func:`mlplab.robustness.robustness`), measured now or read from ``metrics.json``; None
-    without a model and the test images.
+    without a model and the test images. model_summary: the model's layers and parameter
+    counts (:func:`mlplab.summary.model_summary`); None without a model.
     """
 
     record: RunRecord
@@ -95,6 +97,7 @@ class ReportData:
     mistakes_explained: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     members: list[tuple[str, list[dict[str, float]]]] | None = None
     robustness: dict[str, Any] | None = None
+    model_summary: ModelSummary | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -309,6 +312,8 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     data.robustness = record.metrics.get("robustness")
     dataset = _read_dataset(data, offline)
     model = _load_model(data)
+    if model is not None:
+        data.model_summary = model_summary(model)
     if model is not None and dataset is not None:
         read_model(data, model, dataset.x_train)
     predictions = record.path / PREDICTIONS_FILE

@@ -123,14 +123,18 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     differences = [k for k in keys if len({repr(flat.get(k)) for flat in flats}) > 1]
     labels = _legend_labels(records, flats, differences)
     shifts = SHIFT_COLUMNS if any((r.metrics or {}).get("robustness") for r in records) else ()
+    # The networks' sizes, where the configs make them differ (runs before 0.1 lack it).
+    sizes = [((r.metrics or {}).get("model") or {}).get("parameters") for r in records]
+    size_column = ["parameters"] if len({size for size in sizes if size}) > 1 else []
     rows = []
-    for record, flat in zip(records, flats, strict=True):
+    for record, flat, size in zip(records, flats, sizes, strict=True):
         metrics = record.metrics or {}
         shifted = ((metrics.get("robustness") or {}).get("shift") or {}).get("accuracy") or {}
         rows.append(
             [
                 record.path.name,
                 *(_show(flat.get(k, "—")) for k in differences),
+                *([f"{size:,}" if size else "—"] if size_column else []),
                 _number(metrics.get("test_accuracy"), 4),
                 _number(metrics.get("test_loss"), 4),
                 # The calibration error: runs written before it was measured show a dash.
@@ -145,7 +149,7 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     results = list(RESULT_COLUMNS)
     after_ece = results.index("ECE") + 1
     results[after_ece:after_ece] = [label for label, _ in shifts]
-    header = ["run", *differences, *results]
+    header = ["run", *differences, *size_column, *results]
     seed_header, seed_rows = _over_seeds(records, flats, differences)
     return Comparison(list(records), labels, differences, header, rows, seed_header, seed_rows)
 

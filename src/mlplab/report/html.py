@@ -18,6 +18,7 @@ from mlplab.runs import CONFIG_FILE
 
 if TYPE_CHECKING:
     from mlplab.report.build import ReportData
+    from mlplab.summary import ModelSummary
 
 # The look every mlplab page shares (reports, comparisons, the `mlplab serve` page).
 BASE_CSS = """
@@ -345,6 +346,9 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         "vanishes",
     )
 
+    if data.model_summary is not None:
+        parts += _model_section(data.model_summary)
+
     parts.append("<h2>Dataset and split</h2>")
     if PLOT_FILES["samples"] in pngs:
         parts.append(image(pngs[PLOT_FILES["samples"]], "training samples per class"))
@@ -399,6 +403,31 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         parts.append("<h2>Versions</h2>")
         parts.append(_facts(versions))
     return _page(data.title, _keep_headings([p for p in parts if p]))
+
+
+def _model_section(summary: ModelSummary) -> list[str]:
+    """The network's layers, as Keras' model.summary() lists them, and its size."""
+    from mlplab.summary import describe
+
+    rows = [
+        [
+            row.name,
+            row.kind,
+            row.output,
+            row.activation or "",
+            f"{row.parameters:,}",
+        ]
+        for row in summary.layers
+    ]
+    return [
+        "<h2>Model</h2>",
+        f'<p class="sub">{escape(describe(summary))}</p>',
+        table(
+            ["layer", "type", "output per image", "activation", "parameters"],
+            rows,
+            text_columns=(0, 1, 3),
+        ),
+    ]
 
 
 def _members_section(ensemble: dict[str, Any], curves: bytes | None) -> list[str]:
