@@ -27,6 +27,7 @@ def test_a_run_is_a_card_with_its_numbers_and_curves(digits_run):
     assert "digits-mlp on digits" in html and f"<b>{accuracy}</b>" in html
     assert "<b>complete</b>" in html and "<b>15</b>" in html  # epochs
     assert f"<b>{100 * digits_run.metrics['calibration']['ece']:.2f}%</b>" in html
+    assert f"<b>{digits_run.metrics['model']['parameters']:,}</b>" in html
     assert html.count(EMBEDDED_PNG) == 1
     assert f"report: {digits_run.path / 'report.html'}" in html
 
