@@ -83,9 +83,14 @@ def resolve_config(
 
 
 def read_dataset(
-    data: DataConfig, spec: str | None = None, offline: bool | None = None, verbose: bool = False
+    data: DataConfig,
+    spec: str | None = None,
+    offline: bool | None = None,
+    verbose: bool = False,
+    whole: bool = False,
 ) -> Dataset:
-    """The dataset ``data.dataset`` (or ``spec``) names, read with the config's options."""
+    """The dataset ``data.dataset`` (or ``spec``) names, read with the config's options
+    (whole: see :func:`mlplab.data.load_dataset`)."""
     return load_dataset(
         spec or data.dataset,
         offline=offline,
@@ -93,6 +98,7 @@ def read_dataset(
         color=data.color,
         strict=data.strict,
         verbose=verbose,
+        whole=whole,
     )
 
 
@@ -457,39 +463,87 @@ def evaluate(
     offline: bool | None = None,
     robustness: bool = False,
 ) -> dict[str, Any]:
-    """Metrics of a run's model on the test split of its dataset (or of ``dataset``).
+    """Metrics of a run's model on the test split of its dataset, or on ``dataset``.
 
-    Returns classification_metrics' dict plus ``report`` (text) and ``dataset`` (name); with
-    ``robustness``, also ``robustness``: the accuracy on shifted, rotated and noisy test
-    images (:func:`mlplab.robustness.robustness`).
+    Another dataset is evaluated on its test split, or, when it has none of its own (a
+    folder of class sub-folders, a CSV, an .npz), on all its images. Its classes are
+    matched to the model's by name (it may hold only some of them, even one), else by
+    position when it has as many; DataError when neither fits.
+
+    Returns classification_metrics' dict plus ``report`` (text), ``dataset`` (name),
+    ``images`` ("test split" or "all images") and ``classes`` (how they were matched:
+    "same", "by name" or "by position"); with ``robustness``, also ``robustness``: the
+    accuracy on shifted, rotated and noisy test images
+    (:func:`mlplab.robustness.robustness`).
     """
     from mlplab._backend import keras_importing
+    from mlplab.data.paths import WHOLE_SPLIT
     from mlplab.metrics import classification_metrics, report_text
 
     run = run if isinstance(run, Run) else load_run(run)
+    other = dataset is not None and not _same_dataset(dataset, run.config.data.dataset)
     with keras_importing():  # the model needs keras; the data is read meanwhile
-        data = read_dataset(run.config.data, dataset, offline)
+        data = read_dataset(run.config.data, dataset, offline, whole=other)
     if data.image_shape != run.image_shape:
         raise DataError(
             f"dataset {data.name} has {data.image_shape} images but the model takes "
             f"{run.image_shape} (h, w, c)"
         )
-    if data.num_classes != len(run.class_names):
-        raise DataError(
-            f"dataset {data.name} has {data.num_classes} classes but the model has "
-            f"{len(run.class_names)}"
-        )
+    matched, to_model = _match_classes(data, run.class_names)
+    y_test = to_model[data.y_test]
+    # Scored and averaged over the dataset's classes: a model's other classes, never the
+    # true one here, would only add rows of zeros.
+    labels = sorted(to_model.tolist()) if matched == "by name" else None
     proba = run.predict(data.x_test)
     result = {
         "dataset": data.name,
-        **classification_metrics(data.y_test, proba, run.class_names),
-        "report": report_text(data.y_test, proba, run.class_names),
+        "images": "all images" if data.test_split == WHOLE_SPLIT else "test split",
+        "classes": matched,
+        **classification_metrics(y_test, proba, run.class_names, labels),
+        "report": report_text(y_test, proba, run.class_names, labels),
     }
     if robustness:
         from mlplab.robustness import robustness as measure
 
-        result["robustness"] = measure(run.predict, data.x_test, data.y_test)
+        result["robustness"] = measure(run.predict, data.x_test, y_test)
     return result
+
+
+def _same_dataset(spec: str, trained_on: str) -> bool:
+    """Whether ``spec`` names the dataset the run trained on (then its test split is the
+    one images the model has not seen)."""
+    from mlplab.data import looks_like_path
+
+    if spec == trained_on:
+        return True
+    if looks_like_path(spec) and looks_like_path(trained_on):
+        return Path(spec).resolve() == Path(trained_on).resolve()
+    return False
+
+
+def _match_classes(data: Dataset, model_classes: Sequence[str]) -> tuple[str, np.ndarray]:
+    """How the dataset's classes are the model's ("same", "by name", "by position") and
+    the model's label for each of the dataset's: int64 (dataset classes,)."""
+    names = [str(name) for name in data.class_names]
+    model = [str(name) for name in model_classes]
+    if names == model:
+        return "same", np.arange(len(model), dtype=np.int64)
+    if set(names) <= set(model):
+        return "by name", np.array([model.index(name) for name in names], dtype=np.int64)
+    if len(names) == len(model):
+        return "by position", np.arange(len(model), dtype=np.int64)
+    unknown = ", ".join(repr(name) for name in names if name not in model)
+    known = ", ".join(model[:MODEL_CLASSES_SHOWN]) + (
+        ", ..." if len(model) > MODEL_CLASSES_SHOWN else ""
+    )
+    raise DataError(
+        f"dataset {data.name} has classes the model does not know: {unknown} (the model's "
+        f"{len(model)}: {known})"
+    )
+
+
+# How many of the model's class names an error about unknown classes lists.
+MODEL_CLASSES_SHOWN = 12
 
 
 def predict(

@@ -114,10 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate",
         help="a run's test metrics and per-class report",
-        description="Evaluate a run's model on the test split of its dataset (or another).",
+        description="Evaluate a run's model on the test split of its dataset, or on another "
+        "dataset: its test split, or all its images when it has none of its own (a folder of "
+        "class sub-folders, a CSV, an .npz). Its classes are matched to the model's by name "
+        "(some of them, or one, will do), else by position when it has as many.",
     )
     evaluate.add_argument("run", metavar="RUN", help=RUN_HELP)
-    evaluate.add_argument("--dataset", help="evaluate on this dataset's test split instead")
+    evaluate.add_argument(
+        "--dataset",
+        metavar="NAME|PATH",
+        help="evaluate on this dataset instead (all its images if it has no test split)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
     evaluate.add_argument(
         "--robustness",
@@ -580,11 +587,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(to_json(result), end="")
         return 0
     print(result["report"])
+    which = "test" if result["images"] == "test split" else "all images"
     print(
-        f"{result['dataset']} test: accuracy {result['test_accuracy']:.4f}  "
+        f"{result['dataset']} {which}: accuracy {result['test_accuracy']:.4f}  "
         f"loss {result['test_loss']:.4f}  calibration error (ECE) "
         f"{result['calibration']['ece']:.4f}  ({result['test_samples']} images)"
     )
+    if result["classes"] != "same":
+        print(f"its classes are the model's, matched {result['classes']}")
     if args.robustness:
         print(robustness_text(result["robustness"]))
     return 0

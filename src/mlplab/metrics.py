@@ -71,6 +71,13 @@ def per_class_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _chosen(scores: dict[str, np.ndarray], labels: Sequence[int] | None) -> dict[str, np.ndarray]:
+    """Per-class scores of these classes only (all for None)."""
+    if labels is None:
+        return scores
+    return {key: values[np.asarray(labels, dtype=np.int64)] for key, values in scores.items()}
+
+
 def _averages(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Macro (plain mean over classes) and weighted (by support) precision, recall and F1."""
     support = scores["support"]
@@ -87,26 +94,31 @@ def _averages(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 
 
 def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str]
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    labels: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Loss, accuracy, per-class precision/recall/F1/support, the confusion matrix and the
     calibration (:func:`calibration`).
 
     y_true: int (n,) labels in [0, k); proba: float (n, k) predicted probabilities.
-    Returns plain Python types, ready for JSON. Confusion rows are true classes, columns
-    predicted.
+    labels: the classes to score and average over (default: all k), as scikit-learn's
+    ``labels=``: images of a class may still be predicted as any of the k. Returns plain
+    Python types, ready for JSON. Confusion rows are true classes, columns predicted (k, k).
     """
     y_pred = predicted_labels(proba)
     confusion = confusion_counts(y_true, y_pred, len(class_names))
-    scores = per_class_scores(confusion)
+    scores = _chosen(per_class_scores(confusion), labels)
+    shown = range(len(class_names)) if labels is None else labels
     per_class = {
-        name: {
+        class_names[c]: {
             "precision": float(scores["precision"][i]),
             "recall": float(scores["recall"][i]),
             "f1": float(scores["f1"][i]),
             "support": int(scores["support"][i]),
         }
-        for i, name in enumerate(class_names)
+        for i, c in enumerate(shown)
     }
     return {
         "test_loss": cross_entropy(y_true, proba),
@@ -154,12 +166,19 @@ def calibration(
     }
 
 
-def report_text(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str]) -> str:
-    """The per-class classification report, laid out as scikit-learn's (4 digits)."""
+def report_text(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    labels: Sequence[int] | None = None,
+) -> str:
+    """The per-class classification report, laid out as scikit-learn's (4 digits); labels:
+    the classes it lists and averages (default: all), as in :func:`classification_metrics`."""
     y_pred = predicted_labels(proba)
-    scores = per_class_scores(confusion_counts(y_true, y_pred, len(class_names)))
+    scores = _chosen(per_class_scores(confusion_counts(y_true, y_pred, len(class_names))), labels)
     averages = _averages(scores)
-    names = [str(name) for name in class_names]
+    shown = range(len(class_names)) if labels is None else labels
+    names = [str(class_names[c]) for c in shown]
     width = max(max((len(name) for name in names), default=0), len("weighted avg"))
     digits = REPORT_DIGITS
 

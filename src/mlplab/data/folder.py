@@ -59,8 +59,9 @@ def _class_folders(root: Path) -> dict[str, list[Path]]:
     return classes
 
 
-def scan(root: Path) -> dict[str, dict[str, list[Path]]]:
-    """{"train": {class: files}[, "test": ...]} from root/<class>/ or root/{train,test}/<class>/"""
+def scan(root: Path, min_classes: int = 2) -> dict[str, dict[str, list[Path]]]:
+    """{"train": {class: files}[, "test": ...]} from root/<class>/ or root/{train,test}/<class>/
+    (DataError with fewer than ``min_classes`` class folders)."""
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     if (root / "train").is_dir():
@@ -69,11 +70,10 @@ def scan(root: Path) -> dict[str, dict[str, list[Path]]]:
             splits["test"] = _class_folders(root / "test")
     else:
         splits = {"train": _class_folders(root)}
-    if len(splits["train"]) < 2:
+    if len(splits["train"]) < min_classes:
         found = ", ".join(splits["train"]) or "none"
-        raise DataError(
-            f"{root}: needs one sub-folder per class and at least two classes (found: {found})"
-        )
+        least = "at least two classes" if min_classes > 1 else "at least one"
+        raise DataError(f"{root}: needs one sub-folder per class and {least} (found: {found})")
     if "test" in splits and set(splits["test"]) - set(splits["train"]):
         extra = ", ".join(sorted(set(splits["test"]) - set(splits["train"])))
         raise DataError(f"{root}/test: classes not in train: {extra}")
@@ -85,6 +85,7 @@ def load_image_folder(
     image_size: tuple[int, ...] = (),
     color: str = "auto",
     strict: bool = False,
+    min_classes: int = 2,
 ) -> tuple[dict[str, np.ndarray], tuple[str, ...], FolderReport]:
     """Read every image, resized to one (h, w) and converted to grayscale or RGB.
 
@@ -92,8 +93,9 @@ def load_image_folder(
     (grayscale unless an image has colour). Files that are not images of an accepted format,
     or cannot be decoded, are skipped and reported — or raise DataError with ``strict``.
     Returns arrays (x_train, y_train[, x_test, y_test]), class names and the report.
+    min_classes: fewer class folders is a DataError (1: images to evaluate a model on).
     """
-    splits = scan(root)
+    splits = scan(root, min_classes)
     class_names = tuple(splits["train"])
     report = FolderReport()
     headers: list[tuple[str, int, Path, Any]] = []
@@ -139,7 +141,7 @@ def load_image_folder(
         for key, values in arrays.items()
     }
     present = np.unique(out["y_train"])
-    if len(present) < 2:
+    if len(present) < min_classes:
         raise DataError(f"{root}: images of only one class could be read; need at least two")
     report.image_shape = (height, width, channels)
     return out, class_names, report

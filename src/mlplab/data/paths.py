@@ -11,6 +11,8 @@ from mlplab.data.dataset import Dataset
 from mlplab.errors import DataError
 
 ARCHIVES = (".tar.gz", ".tgz", ".tar")
+# Dataset.test_split of a dataset read ``whole``: every image is a test image.
+WHOLE_SPLIT = "all images (the dataset has no test split of its own)"
 
 
 def describe(path: Path) -> str:
@@ -48,8 +50,12 @@ def load_path(
     color: str = "auto",
     strict: bool = False,
     verbose: bool = False,
+    whole: bool = False,
 ) -> Dataset:
-    """Read a dataset from a path; the form is recognised from what is there."""
+    """Read a dataset from a path; the form is recognised from what is there.
+
+    whole: for evaluating a trained model on it, a dataset without a test split of its own
+    is all test images (none for training; one class is enough) instead of being split."""
     from mlplab.data.tabular import classes_from_labels, read_csv, read_npz
 
     if not path.exists():
@@ -82,7 +88,9 @@ def load_path(
     elif kind == "folder":
         from mlplab.data.folder import load_image_folder
 
-        arrays, class_names, report = load_image_folder(path, image_size, color, strict)
+        arrays, class_names, report = load_image_folder(
+            path, image_size, color, strict, min_classes=1 if whole else 2
+        )
         if verbose:
             import sys
 
@@ -91,6 +99,13 @@ def load_path(
         raise DataError(
             f"{path}: not a dataset mlplab can read (a folder of IDX files, a CIFAR folder or "
             ".tar.gz, a .csv, an .npz, or a folder of class sub-folders of images)"
+        )
+    if whole and "x_test" not in arrays:
+        x, y = arrays["x_train"], arrays["y_train"]
+        if not len(y):
+            raise DataError(f"{path}: the dataset is empty")
+        return Dataset(
+            name, x[:0], y[:0], x, y, tuple(class_names), str(path), test_split=WHOLE_SPLIT
         )
     if len(class_names) < 2:
         raise DataError(f"{path}: only one class; a classifier needs at least two")

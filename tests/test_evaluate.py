@@ -1,0 +1,125 @@
+"""mlplab evaluate on another dataset: all its images when it has no test split of its own,
+its classes matched to the model's by name (some of them, or one) or by position."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import classification_report
+
+import mlplab
+from mlplab.cli import main
+from mlplab.errors import DataError
+from mlplab.metrics import classification_metrics, report_text
+
+from .conftest import save_png
+
+
+def image_folder(root, data, names=None, classes=None, per_class=None):
+    """The digits test images as 8x8 PNGs (their 0..16 values as they are) in class
+    folders under ``root`` (named ``names[label]``), only ``classes`` if given."""
+    counts: dict[int, int] = {}
+    for index, (image, label) in enumerate(zip(data.x_test, data.y_test, strict=True)):
+        label = int(label)
+        if classes is not None and label not in classes:
+            continue
+        if per_class is not None and counts.get(label, 0) >= per_class:
+            continue
+        counts[label] = counts.get(label, 0) + 1
+        folder = root / (names[label] if names else str(label))
+        folder.mkdir(parents=True, exist_ok=True)
+        save_png(folder / f"{index:04d}.png", image[..., 0])
+    return root
+
+
+def test_a_folder_without_a_test_split_is_evaluated_whole(digits_run, digits_data, tmp_path):
+    folder = image_folder(tmp_path / "mine", digits_data)
+    result = mlplab.evaluate(digits_run, str(folder))
+    assert result["images"] == "all images" and result["classes"] == "same"
+    assert result["test_samples"] == len(digits_data.y_test)  # not a 20% split of them
+    # The same pixels as the test split: the same answers.
+    assert result["test_accuracy"] == pytest.approx(digits_run.metrics["test_accuracy"])
+    own = mlplab.evaluate(digits_run)
+    assert own["images"] == "test split" and own["test_samples"] == 360
+
+
+def test_some_classes_or_one_are_matched_by_name(digits_run, digits_data, tmp_path, capsys):
+    folder = image_folder(tmp_path / "two", digits_data, classes={3, 7})
+    result = mlplab.evaluate(digits_run, str(folder))
+    assert result["classes"] == "by name" and list(result["per_class"]) == ["3", "7"]
+    seen = (digits_data.y_test == 3) | (digits_data.y_test == 7)
+    predicted = digits_run.predict(digits_data.x_test[seen]).argmax(axis=1)
+    assert result["test_accuracy"] == pytest.approx(np.mean(predicted == digits_data.y_test[seen]))
+    assert len(result["confusion_matrix"]) == 10  # a 3 may still be taken for any digit
+    macro = np.mean([result["per_class"][c]["recall"] for c in ("3", "7")])
+    assert result["macro_avg"]["recall"] == pytest.approx(macro)
+
+    assert main(["evaluate", str(digits_run.path), "--dataset", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "two all images: accuracy " in out and f"({int(seen.sum())} images)" in out
+    assert "matched by name" in out and "\n           5 " not in out
+
+    one = image_folder(tmp_path / "one", digits_data, classes={5}, per_class=4)
+    result = mlplab.evaluate(digits_run, str(one))
+    assert list(result["per_class"]) == ["5"] and result["test_samples"] == 4
+
+
+def test_other_names_are_matched_by_position_or_refused(digits_run, digits_data, tmp_path):
+    letters = list("abcdefghij")
+    renamed = image_folder(tmp_path / "letters", digits_data, names=letters, per_class=5)
+    result = mlplab.evaluate(digits_run, str(renamed))
+    assert result["classes"] == "by position" and result["test_samples"] == 50
+    few = image_folder(tmp_path / "few", digits_data, names=letters, classes={0, 1})
+    with pytest.raises(DataError, match=r"classes the model does not know: 'a', 'b' \(the"):
+        mlplab.evaluate(digits_run, str(few))
+
+
+def test_the_runs_own_folder_is_evaluated_on_its_test_split(digits_data, tmp_path, capsys):
+    folder = image_folder(tmp_path / "train-here", digits_data)
+    run = mlplab.train(
+        overrides={"data.dataset": str(folder), "train.epochs": 2, "data.validation": 0.0},
+        out=tmp_path / "runs",
+        verbose=False,
+        report=False,
+    )
+    # Its other images trained the model: only the held-out 20% is fair.
+    result = mlplab.evaluate(run, str(folder))
+    assert result["images"] == "test split" and result["test_samples"] == 72
+    assert result["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"])
+
+
+def test_cli_errors_are_one_line(digits_run, digits_data, tmp_path, capsys):
+    cat = image_folder(tmp_path / "cats", digits_data, names=["cat"] * 10, classes={0})
+    (tmp_path / "empty" / "3").mkdir(parents=True)
+    for dataset, message in (
+        (cat, "dataset cats has classes the model does not know: 'cat'"),
+        (tmp_path / "empty", "no readable images"),
+        (tmp_path / "nowhere", "no such file or folder"),
+    ):
+        assert main(["evaluate", str(digits_run.path), "--dataset", str(dataset)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_metrics_over_some_classes_agree_with_scikit_learn():
+    rng = np.random.default_rng(1)
+    y_true = rng.choice([1, 3], 300)
+    proba = rng.dirichlet(np.ones(5), 300)
+    proba[np.arange(300), y_true] += rng.uniform(0, 1, 300)
+    names = ["a", "b", "c", "d", "e"]
+    ours = classification_metrics(y_true, proba, names, labels=[1, 3])
+    theirs = classification_report(
+        y_true,
+        proba.argmax(axis=1),
+        labels=[1, 3],
+        target_names=["b", "d"],
+        output_dict=True,
+        zero_division=0,
+    )
+    assert list(ours["per_class"]) == ["b", "d"]
+    for name in ("b", "d"):
+        assert ours["per_class"][name]["precision"] == pytest.approx(theirs[name]["precision"])
+        assert ours["per_class"][name]["recall"] == pytest.approx(theirs[name]["recall"])
+    assert ours["macro_avg"]["f1"] == pytest.approx(theirs["macro avg"]["f1-score"])
+    text = report_text(y_true, proba, names, labels=[1, 3])
+    assert [line.split()[0] for line in text.splitlines()[2:4]] == ["b", "d"]
