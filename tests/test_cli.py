@@ -1,5 +1,6 @@
 """The command line: success paths in-process, errors as one line with exit code 2."""
 
+import csv
 import json
 import os
 import re
@@ -386,3 +387,38 @@ def test_importing_waits_for_its_thread_and_leaves_errors_to_the_caller():
         "    print(exc, 'colorsys' in sys.modules, 'mlplab_no_such_module' in sys.modules)\n"
     )
     assert lines == ["a training error True False"]
+
+
+def test_predict_writes_a_csv(capsys, digits_run, digits_data, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(digits_data.x_test[:5]):
+        save_png(folder / f"{i}.png", image[..., 0])
+    table = tmp_path / "predictions.csv"
+    run = str(digits_run.path)
+    code, out, _ = run_cli(capsys, "predict", run, str(folder), "--csv", str(table), "--top", "3")
+    assert code == 0 and out == f"wrote 5 predictions to {table}\n"
+    rows = list(csv.DictReader(table.open()))
+    code, out, _ = run_cli(capsys, "predict", run, str(folder), "--json", "--top", "3")
+    printed = json.loads(out)
+    assert [row["file"] for row in rows] == [p["file"] for p in printed]
+    for row, answer in zip(rows, printed, strict=True):
+        assert row["label"] == answer["label"] and row["inverted"] == str(int(answer["inverted"]))
+        assert float(row["probability"]) == pytest.approx(answer["probability"], abs=1e-6)
+        assert row["label_3"] == answer["top"][2]["label"]
+        assert float(row["probability_2"]) == pytest.approx(answer["top"][1]["probability"])
+    # Fewer classes than --top: the missing ranks are empty.
+    code, _, _ = run_cli(capsys, "predict", run, str(folder), "--csv", str(table), "--top", "12")
+    header, first = table.read_text().splitlines()[:2]
+    assert header.endswith(",label_12,probability_12,inverted") and first.endswith(",,,,0")
+    for extra, message in (
+        (["--json"], "--csv and --json: choose one"),
+        ([], "cannot write"),
+    ):
+        target = tmp_path / "no" / "p.csv" if not extra else table
+        code, out, err = run_cli(capsys, "predict", run, str(folder), "--csv", str(target), *extra)
+        assert code == 2 and message in err and out == ""
+    pixels = tmp_path / "test.csv"
+    pixels.write_text("pixel0\n0\n")
+    code, _, err = run_cli(capsys, "predict", run, str(pixels), "--csv", str(table))
+    assert code == 2 and "--csv takes image files; for a CSV of pixel rows: --submission" in err

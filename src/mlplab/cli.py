@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write each image beside what its pixels contributed to the predicted "
         "class (red: for it, blue: against it; gradient times input)",
     )
+    predict.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write the predictions to this CSV (file, label, probability, the next --top "
+        "classes and theirs, inverted) instead of printing a line per image",
+    )
     predict.add_argument("--json", action="store_true", help="print results as JSON")
 
     serve = commands.add_parser(
@@ -625,9 +631,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.show or args.explain:
             option = "--show" if args.show else "--explain"
             raise MlplabError(f"{option} takes image files (a CSV's rows are already the pixels)")
+        if args.csv:
+            raise MlplabError("--csv takes image files; for a CSV of pixel rows: --submission")
         return _predict_csv(args)
     if args.submission:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
+    if args.csv and args.json:
+        raise MlplabError("--csv and --json: choose one")
     results = predict(
         args.run,
         args.images,
@@ -640,6 +650,41 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
+    if args.csv:
+        from mlplab._io import write_named_file
+
+        write_named_file(Path(args.csv), predictions_csv(results, args.top).encode("utf-8"))
+        print(f"wrote {len(results)} predictions to {args.csv}")
+    else:
+        _print_predictions(results)
+    if args.show:
+        print(f"wrote {args.show}: the images as the model saw them")
+    if args.explain:
+        print(f"wrote {args.explain}: what each pixel contributed to the predicted class")
+    return 0
+
+
+def predictions_csv(results: list[dict[str, Any]], top: int) -> str:
+    """``predict``'s results as CSV text: file, label, probability, then label_2,
+    probability_2, ... up to ``top`` (empty where there are fewer classes), inverted."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    ranks = [f"{name}_{k}" for k in range(2, top + 1) for name in ("label", "probability")]
+    writer.writerow(["file", "label", "probability", *ranks, "inverted"])
+    for r in results:
+        others = [value for t in r["top"][1:] for value in (t["label"], f"{t['probability']:.6f}")]
+        others += [""] * (len(ranks) - len(others))
+        writer.writerow(
+            [r["file"], r["label"], f"{r['probability']:.6f}", *others, int(r["inverted"])]
+        )
+    return buffer.getvalue()
+
+
+def _print_predictions(results: list[dict[str, Any]]) -> None:
+    """A line per image: file, label, probability, the next classes, whether inverted."""
     width = max(len(r["file"]) for r in results)
     for r in results:
         others = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"][1:])
@@ -648,11 +693,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{r['file']:<{width}}  {r['label']}  {r['probability']:.3f}"
             f"{'  | ' + others if others else ''}{note}"
         )
-    if args.show:
-        print(f"wrote {args.show}: the images as the model saw them")
-    if args.explain:
-        print(f"wrote {args.explain}: what each pixel contributed to the predicted class")
-    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
