@@ -125,6 +125,7 @@ def test_ensemble_is_a_run_every_command_takes(made, seed_runs):
         assert (made.path / name).is_file(), name
     # Drawn from the members' own layers in their reports, not from an ensemble's.
     assert not (made.path / "weights.png").exists()
+    assert not (made.path / "gradients.png").exists() and "gradients" not in made.metrics
     meta = tomllib.loads((made.path / "config.toml").read_text())["meta"]
     assert meta["members"] == [str(run.path) for run in seed_runs]
     html = (made.path / "report.html").read_text()

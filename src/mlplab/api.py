@@ -262,6 +262,7 @@ def _train_and_write(
         PREDICTIONS_FILE,
         ReportData,
         explain_mistakes,
+        measure_gradients,
         measure_robustness,
         predictions_npz,
         read_model,
@@ -382,6 +383,9 @@ def _train_and_write(
             explain_mistakes(report_data, model)
             measure_robustness(report_data, lambda x: trainer.predict(model, x))
             summary["robustness"] = report_data.robustness
+            measure_gradients(report_data, model, dataset.x_train, dataset.y_train)
+            if report_data.gradients is not None:
+                summary["gradients"] = report_data.gradients.as_dict()
         try:
             write_report(report_data, writer, pictures=report)
         except KeyboardInterrupt:

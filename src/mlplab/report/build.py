@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlplab.errors import MlplabError, RunError
+from mlplab.gradients import LayerGradients
 from mlplab.metrics import (
     calibration,
     classification_metrics,
@@ -44,6 +45,7 @@ PLOT_FILES = {
     "calibration": "calibration.png",
     "why_mistakes": "why_mistakes.png",
     "robustness": "robustness.png",
+    "gradients": "gradients.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
@@ -81,7 +83,10 @@ class ReportData:
     for a trained run. robustness: the test accuracy on changed images
     (:func:`mlplab.robustness.robustness`), measured now or read from ``metrics.json``; None
     without a model and the test images. model_summary: the model's layers and parameter
-    counts (:func:`mlplab.summary.model_summary`); None without a model.
+    counts (:func:`mlplab.summary.model_summary`); None without a model. gradients: each
+    Dense layer's RMS loss gradient at the initial and the trained weights
+    (:func:`mlplab.gradients.layer_gradients`), measured now or read from ``metrics.json``;
+    None without a model and the training images, for an ensemble, or off JAX.
     """
 
     record: RunRecord
@@ -98,6 +103,7 @@ class ReportData:
     members: list[tuple[str, list[dict[str, float]]]] | None = None
     robustness: dict[str, Any] | None = None
     model_summary: ModelSummary | None = None
+    gradients: LayerGradients | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -196,6 +202,8 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
     hidden = _hidden_png(data)
     if hidden is not None:
         pngs[PLOT_FILES["hidden"]] = hidden
+    if data.gradients is not None:
+        pngs[PLOT_FILES["gradients"]] = plots.gradients_png(data.gradients, record.name)
     return pngs
 
 
@@ -213,6 +221,19 @@ def read_model(data: ReportData, model: Any, x_train: np.ndarray) -> None:
     count = min(len(x_train), HIDDEN_SAMPLE)
     pick = np.sort(np.random.default_rng(0).choice(len(x_train), count, replace=False))
     data.hidden = hidden_outputs(model, x_train[pick])
+
+
+def measure_gradients(
+    data: ReportData, model: Any, x_train: np.ndarray, y_train: np.ndarray
+) -> None:
+    """Fill in ``gradients`` (:func:`mlplab.gradients.layer_gradients`) from the dataset's
+    training images (uint8 (n, h, w, c), int (n,): all of them, as hidden.png samples
+    them, so that train and a later report measure the same); nothing without the run's
+    config."""
+    from mlplab.gradients import layer_gradients
+
+    if data.record.config is not None:
+        data.gradients = layer_gradients(model, data.record.config, x_train, y_train)
 
 
 def explain_mistakes(data: ReportData, model: Any) -> None:
@@ -310,6 +331,8 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     if record.ensemble:
         _read_members(data, record.ensemble)
     data.robustness = record.metrics.get("robustness")
+    if record.metrics.get("gradients"):
+        data.gradients = LayerGradients.from_dict(record.metrics["gradients"])
     dataset = _read_dataset(data, offline)
     model = _load_model(data)
     if model is not None:
@@ -336,6 +359,8 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     if dataset is None:
         return data
     data.x_train, data.y_train = dataset.x_train, dataset.y_train
+    if model is not None and data.gradients is None:  # runs from before it was measured
+        measure_gradients(data, model, dataset.x_train, dataset.y_train)
     if data.y_true is not None and np.array_equal(dataset.y_test, data.y_true):
         data.x_test = dataset.x_test
         if model is not None:

@@ -346,6 +346,18 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         "vanishes",
     )
 
+    parts += _picture_section(
+        "How strongly each layer learns",
+        pngs.get(PLOT_FILES["gradients"]),
+        "the loss gradient of each layer's weights, at the start and after training",
+        "the root mean square of the loss gradient for each layer's weights, as a training "
+        "step on 1000 training images computes it, at the weights training started from and "
+        "at the trained ones. The error signal travels back from the output, multiplied on "
+        "the way by each layer's activation slope: a sigmoid's is at most 1/4, so in a deep "
+        "sigmoid network the first layers get gradients many times smaller than the last "
+        "and learn slowly (the vanishing gradient). ReLU's slope is 1 where a unit is "
+        "active; batch norm and a careful initialisation help too",
+    )
     if data.model_summary is not None:
         parts += _model_section(data.model_summary)
 

@@ -355,6 +355,45 @@ def robustness_png(robustness: dict[str, Any], classes: int, title: str) -> byte
         return to_png(fig)
 
 
+def gradients_png(gradients: Any, title: str) -> bytes:
+    """The RMS loss gradient of each Dense layer's weights, first to last, on a log axis:
+    at the initial weights and at the trained ones, side by side per layer; titled with
+    how much smaller the first layer's was at the start (red when it vanishes).
+    gradients: :class:`mlplab.gradients.LayerGradients`."""
+    count = len(gradients.layers)
+    positions = np.arange(count)
+    width = 0.38
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.9 * count), 4.3))
+        margins(fig, left=0.9, right=0.25, bottom=0.75, top=1.0)
+        for offset, values, colour, label in (
+            (-width / 2, gradients.initial, "#a6bddb", "at the start (initial weights)"),
+            (width / 2, gradients.trained, "#2b5d9c", "after training"),
+        ):
+            shown = np.maximum(np.asarray(values, np.float64), 1e-12)  # log axis: no zeros
+            ax.bar(positions + offset, shown, width, color=colour, label=label)
+        ax.set_yscale("log")
+        ax.set_xticks(
+            positions,
+            [f"layer {i + 1}\n{label}" for i, label in enumerate(gradients.labels)],
+            fontsize=8,
+        )
+        ax.set_ylabel("RMS gradient of the weights")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+        ax.set_title(
+            gradients.describe(),
+            fontsize=10,
+            color="#cf222e" if gradients.vanishing() else "black",
+        )
+        fig.suptitle(
+            f"{title}\nhow strongly each layer learns: its loss gradient "
+            f"({gradients.images} training images)",
+            y=0.985,
+        )
+        return to_png(fig)
+
+
 def compare_png(series: Sequence[tuple[str, Sequence[dict[str, float]]]], title: str) -> bytes:
     """Validation loss and accuracy of several runs, overlaid; train curves if none has
     validation. series: (label, history rows) per run."""
