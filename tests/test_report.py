@@ -17,6 +17,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 import mlplab
 from mlplab.cli import main
+from mlplab.gradients import LayerGradients
 from mlplab.metrics import classification_metrics, confident_examples, confused_pairs
 from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
@@ -137,6 +138,13 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
         mistakes_explained=(wrong, maps[0], maps[1]),
         # A "model" that reads the class from the top-left pixel: hurt by every change.
         robustness=robustness(lambda images: np.eye(classes)[images[:, 0, 0, 0] % classes], x, y),
+        gradients=LayerGradients(
+            layers=["dense_1", "dense_2", "softmax"],
+            labels=["40 sigmoid", "20 sigmoid", f"{classes} softmax"],
+            initial=[2e-6, 3e-4, 2e-2],  # vanishing: a red title
+            trained=[1e-4, 0.0, 5e-3],  # a zero: still drawn on the log axis
+            images=n,
+        ),
     )
 
 

@@ -29,6 +29,7 @@ RUN_FILES = {
     "why_mistakes.png",
     "robustness.png",
     "hidden.png",
+    "gradients.png",
 }
 
 
