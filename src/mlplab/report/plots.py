@@ -364,8 +364,8 @@ def gradients_png(gradients: Any, title: str) -> bytes:
     positions = np.arange(count)
     width = 0.38
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.9 * count), 4.3))
-        margins(fig, left=0.9, right=0.25, bottom=0.75, top=1.0)
+        fig, ax = plt.subplots(figsize=(max(7.5, 1.0 + 0.9 * count), 4.3))
+        margins(fig, left=0.9, right=0.25, bottom=1.0, top=1.0)
         for offset, values, colour, label in (
             (-width / 2, gradients.initial, "#a6bddb", "at the start (initial weights)"),
             (width / 2, gradients.trained, "#2b5d9c", "after training"),
@@ -380,15 +380,16 @@ def gradients_png(gradients: Any, title: str) -> bytes:
         )
         ax.set_ylabel("RMS gradient of the weights")
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+        # Under the layer names: a legend inside would cover the first layer's bars.
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         ax.set_title(
             gradients.describe(),
             fontsize=10,
             color="#cf222e" if gradients.vanishing() else "black",
         )
         fig.suptitle(
-            f"{title}\nhow strongly each layer learns: its loss gradient "
-            f"({gradients.images} training images)",
+            f"{title}\nthe loss gradient of each layer's weights ({gradients.images} "
+            "training images)",
             y=0.985,
         )
         return to_png(fig)
