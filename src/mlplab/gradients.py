@@ -69,12 +69,6 @@ class LayerGradients:
         return cls(**{key: data[key] for key in cls.__dataclass_fields__})
 
 
-def _dense(model: Any) -> list[Any]:
-    import keras
-
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-
-
 Weights = list[tuple[list[Any], list[Any]]]  # per layer: (trainable, non-trainable) values
 
 
@@ -160,7 +154,7 @@ def layer_gradients(
     """
     import keras
 
-    from mlplab.model import is_ensemble
+    from mlplab.model import dense_layers, is_ensemble
 
     if keras.backend.backend() != "jax" or is_ensemble(model) or not len(y_train):
         return None
@@ -176,7 +170,7 @@ def layer_gradients(
     sizes = _gradient_function(model)
     initial = sizes(initial_weights(model, config), x, y)
     trained = sizes(_layer_weights(model), x, y)
-    dense = _dense(model)
+    dense = dense_layers(model)
     activations = [str(layer.get_config()["activation"]) for layer in dense]
     if config.model.batch_norm:  # the activation is its own layer after the batch norm
         activations = [config.model.activation] * (len(dense) - 1) + ["softmax"]

@@ -165,6 +165,11 @@ def new_model(
     return model
 
 
+def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
+    """A network's Dense layers, first to last (for an ensemble: none of its own)."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
 def first_layer_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, bool]:
     """What the first Dense layer weighs each pixel by, and whether that layer is the output
     layer (a network without hidden layers: its units are the classes).
@@ -176,7 +181,7 @@ def first_layer_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, 
     """
     from mlplab.data.scaling import pixel_spread
 
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    dense = dense_layers(model)
     kernel = keras.ops.convert_to_numpy(dense[0].kernel).astype(np.float64)
     scale = np.sqrt(np.asarray(model.get_layer("scaling").variance, np.float64).ravel())
     spread = pixel_spread(x) / np.where(scale > 0, scale, 1.0)

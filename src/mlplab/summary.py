@@ -66,21 +66,21 @@ def _output(layer: Any) -> str:
     return "x".join(map(str, shape))
 
 
-def _multiply_adds(layers: list[Any]) -> int:
-    import keras
+def _multiply_adds(networks: list[Any]) -> int:
+    from mlplab.model import dense_layers
 
     return sum(
         int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
-        for layer in layers
-        if isinstance(layer, keras.layers.Dense)
+        for network in networks
+        for layer in dense_layers(network)
     )
 
 
 def _sizes(network: Any) -> str:
     """A member network as its layer sizes: "784-256-10"."""
-    import keras
+    from mlplab.model import dense_layers
 
-    dense = [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+    dense = dense_layers(network)
     if not dense:
         return type(network).__name__
     return "-".join([str(int(dense[0].kernel.shape[0])), *(str(d.units) for d in dense)])
@@ -105,20 +105,18 @@ def model_summary(model: Any) -> ModelSummary:
                     _count(network.trainable_weights),
                 )
             )
-        layers = [layer for network in networks for layer in network.layers]
         rows += [
             _row(layer)
             for layer in model.layers
             if not any(layer is network for network in networks) and not _is_input(layer)
         ]
     else:
-        layers = list(model.layers)
-        rows = [_row(layer) for layer in layers]
+        rows = [_row(layer) for layer in model.layers]
     return ModelSummary(
         layers=rows,
         parameters=_count(model.weights),
         trainable=_count(model.trainable_weights),
-        multiply_adds=_multiply_adds(layers),
+        multiply_adds=_multiply_adds(members(model)),
     )
 
 
