@@ -161,3 +161,23 @@ def test_describe_keys_covers_every_field_with_help():
     # defaults shown are valid TOML values
     for _, default, _ in rows:
         tomllib.loads(f"v = {default}")
+
+
+def test_a_changed_recipe_says_what_changed_in_its_description():
+    recipe = resolve_config("digits-mlp")
+    changed = resolve_config(
+        "digits-mlp", ["train.epochs=20", "model.hidden=[64, 64]", 'model.activation="tanh"']
+    )
+    assert changed.description == (
+        f"{recipe.description}; changed: model.hidden = [64, 64], "
+        'model.activation = "tanh", train.epochs = 20'
+    )
+    assert changed.differences(recipe) == [
+        ("model.hidden", [64, 64]),
+        ("model.activation", "tanh"),
+        ("train.epochs", 20),
+    ]
+    # The recipe's own value, or a description of one's own: nothing to add.
+    assert resolve_config("digits-mlp", {"train.epochs": 50}).description == recipe.description
+    mine = resolve_config("digits-mlp", {"train.epochs": 5, "description": "mine"})
+    assert mine.description == "mine"

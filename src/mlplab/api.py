@@ -24,7 +24,7 @@ import numpy as np
 from mlplab._io import write_named_file
 from mlplab._version import __version__
 from mlplab.checkpoint import Checkpointer, ResumePoint, open_resumable
-from mlplab.config import DataConfig, RunConfig, load_config
+from mlplab.config import DataConfig, RunConfig, load_config, toml_value
 from mlplab.data import (
     Dataset,
     ScalingParams,
@@ -79,6 +79,14 @@ def resolve_config(
         # A recipe run on another dataset says so in its name (and its run folder's).
         dataset = Path(changed.data.dataset).name.removesuffix(".tar.gz")
         changed = dataclasses.replace(changed, name=f"{resolved.name}-{Path(dataset).stem}")
+    differences = changed.differences(resolved)
+    if resolved.description and changed.description == resolved.description and differences:
+        # The recipe's words describe the recipe ("64-256-128-10 relu MLP..."): the report
+        # of a run that changed it says what changed, rather than describe another network.
+        listed = ", ".join(f"{key} = {toml_value(value)}" for key, value in differences)
+        changed = dataclasses.replace(
+            changed, description=f"{resolved.description}; changed: {listed}"
+        )
     return changed
 
 

@@ -331,6 +331,18 @@ class RunConfig:
             data["meta"] = dict(meta)
         return to_toml(data)
 
+    def differences(self, other: RunConfig) -> list[tuple[str, Any]]:
+        """The ``section.key`` settings (not name or description) whose values here differ
+        from ``other``'s, with the values here, in section and field order."""
+        changed = []
+        for section in self.SECTIONS:
+            mine, theirs = getattr(self, section).to_dict(), getattr(other, section).to_dict()
+            for key in mine.keys() | theirs.keys():
+                if mine.get(key) != theirs.get(key):
+                    changed.append((f"{section}.{key}", mine.get(key)))
+        order = {key: index for index, key in enumerate(all_keys())}
+        return sorted(changed, key=lambda item: order.get(item[0], len(order)))
+
     def with_overrides(self, overrides: Mapping[str, Any] | Iterable[str]) -> RunConfig:
         """A copy with ``{"train.epochs": 3}`` or ``["train.epochs=3"]`` applied."""
         if isinstance(overrides, Mapping):
