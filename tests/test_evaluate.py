@@ -3,6 +3,9 @@ its classes matched to the model's by name (some of them, or one) or by position
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.metrics import classification_report
@@ -123,3 +126,52 @@ def test_metrics_over_some_classes_agree_with_scikit_learn():
     assert ours["macro_avg"]["f1"] == pytest.approx(theirs["macro avg"]["f1-score"])
     text = report_text(y_true, proba, names, labels=[1, 3])
     assert [line.split()[0] for line in text.splitlines()[2:4]] == ["b", "d"]
+
+
+def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, tmp_path, capsys):
+    out = tmp_path / "evaluation"
+    result = mlplab.evaluate(digits_run, out=out)
+    names = {Path(path).name for path in result["files"]}
+    assert names == {
+        "evaluation.json",
+        "report.txt",
+        "confusion.png",
+        "per_class.png",
+        "mistakes.png",
+        "correct.png",
+        "calibration.png",
+        "evaluation.html",
+    }
+    assert {path.name for path in out.iterdir()} == names  # nothing half-written left
+    saved = json.loads((out / "evaluation.json").read_text())
+    assert saved["test_accuracy"] == result["test_accuracy"] and "files" not in saved
+    html = (out / "evaluation.html").read_text(encoding="utf-8")
+    assert "<h1>digits-mlp on digits (test split)</h1>" in html
+    assert html.count('src="data:image/png;base64,') == 5 and "http" not in html
+    assert "Most confused pairs" in html
+    assert (out / "report.txt").read_text().startswith("digits-mlp on digits (test split)\n")
+
+    # On new images, all of them right: no gallery of mistakes, and the page says so.
+    right = digits_run.predict(digits_data.x_test).argmax(axis=1) == digits_data.y_test
+    folder = tmp_path / "right"
+    for index in np.flatnonzero(right & (digits_data.y_test < 2))[:12]:
+        (folder / str(digits_data.y_test[index])).mkdir(parents=True, exist_ok=True)
+        save_png(
+            folder / str(digits_data.y_test[index]) / f"{index}.png",
+            digits_data.x_test[index][..., 0],
+        )
+    code = main(
+        ["evaluate", str(digits_run.path), "--dataset", str(folder), "--out", str(tmp_path / "r")]
+    )
+    out_text = capsys.readouterr().out
+    assert code == 0 and f"evaluation.html in {tmp_path / 'r'}" in out_text
+    assert not (tmp_path / "r" / "mistakes.png").exists()
+    html = (tmp_path / "r" / "evaluation.html").read_text(encoding="utf-8")
+    assert "No mistakes: every image was labelled right." in html
+    assert "matched to the model&#x27;s by name" in html
+    # A file where the folder should be: one line.
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    assert main(["evaluate", str(digits_run.path), "--out", str(blocked)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot create the output folder" in err

@@ -474,6 +474,7 @@ def evaluate(
     dataset: str | None = None,
     offline: bool | None = None,
     robustness: bool = False,
+    out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Metrics of a run's model on the test split of its dataset, or on ``dataset``.
 
@@ -486,7 +487,9 @@ def evaluate(
     ``images`` ("test split" or "all images") and ``classes`` (how they were matched:
     "same", "by name" or "by position"); with ``robustness``, also ``robustness``: the
     accuracy on shifted, rotated and noisy test images
-    (:func:`mlplab.robustness.robustness`).
+    (:func:`mlplab.robustness.robustness`). out: also write the evaluation's pictures and
+    ``evaluation.html`` into this folder (:mod:`mlplab.report.evaluation`); ``files`` then
+    lists them.
     """
     from mlplab._backend import keras_importing
     from mlplab.data.paths import WHOLE_SPLIT
@@ -518,6 +521,13 @@ def evaluate(
         from mlplab.robustness import robustness as measure
 
         result["robustness"] = measure(run.predict, data.x_test, y_test)
+    if out is not None:
+        from mlplab.report.evaluation import write_evaluation
+
+        files = write_evaluation(
+            Path(out), result, run.config.name, run.class_names, data.x_test, y_test, proba
+        )
+        result["files"] = [str(path) for path in files]
     return result
 
 

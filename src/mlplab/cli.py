@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME|PATH",
         help="evaluate on this dataset instead (all its images if it has no test split)",
     )
+    evaluate.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write its pictures (confusion matrix, per-class scores, the surest "
+        "mistakes and right answers, reliability diagram) and evaluation.html here",
+    )
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
     evaluate.add_argument(
         "--robustness",
@@ -585,7 +591,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mlplab.api import evaluate
 
     result = evaluate(
-        args.run, dataset=args.dataset, offline=args.offline, robustness=args.robustness
+        args.run,
+        dataset=args.dataset,
+        offline=args.offline,
+        robustness=args.robustness,
+        out=args.out,
     )
     if args.json:
         from mlplab.runs import to_json
@@ -601,6 +611,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if result["classes"] != "same":
         print(f"its classes are the model's, matched {result['classes']}")
+    if args.out:
+        names = ", ".join(Path(path).name for path in result["files"])
+        print(f"wrote {names} in {args.out}")
     if args.robustness:
         print(robustness_text(result["robustness"]))
     return 0

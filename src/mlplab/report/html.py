@@ -538,12 +538,14 @@ def _history_table(history: Sequence[dict[str, float]]) -> str:
     return f'<div class="scroll">{table(header, rows, classes)}</div>{note}'
 
 
-def _confused_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str:
+def _confused_table(
+    metrics: dict[str, Any], class_names: Sequence[str], images: str = "test images"
+) -> str:
     pairs = confused_pairs(metrics.get("confusion_matrix", []), class_names, top=10)
     if not pairs:
-        return "<p>No mistakes on the test split.</p>"
+        return f"<p>No mistakes on the {escape(images)}.</p>"
     rows = [[p["true"], p["predicted"], p["count"], f"{100 * p['share']:.1f}%"] for p in pairs]
-    header = ["true class", "predicted as", "test images", "share of the true class"]
+    header = ["true class", "predicted as", images, "share of the true class"]
     return keep("<h3>Most confused pairs</h3>", table(header, rows, text_columns=(0, 1)))
 
 
@@ -580,6 +582,73 @@ def _per_class_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str
     classes.append("avg")
     header = ["class", "precision", "recall", "F1", "support"]
     return keep("<h3>Per class</h3>", f'<div class="scroll">{table(header, rows, classes)}</div>')
+
+
+def evaluation_page(
+    title: str, result: dict[str, Any], class_names: Sequence[str], pngs: dict[str, bytes]
+) -> str:
+    """An evaluation (``mlplab evaluate --out``): its numbers, confusion matrix, per-class
+    scores, galleries and reliability diagram. result: :func:`mlplab.evaluate`'s dict;
+    pngs: file name -> PNG bytes (a gallery is missing when it would be empty)."""
+    from mlplab.report.evaluation import EVALUATION_FILES
+
+    ece = result["calibration"]["ece"]
+    scored = list(result["per_class"])
+    matched = {
+        "same": "",
+        "by name": " Its classes were matched to the model's by name.",
+        "by position": " Its classes were matched to the model's by position: their names differ.",
+    }[result["classes"]]
+    which = (
+        "its test split"
+        if result["images"] == "test split"
+        else "all its images (it has no test split of its own)"
+    )
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">{escape(result["dataset"])}: {escape(which)}.{escape(matched)}</p>',
+        _cards(
+            [
+                ("accuracy", number(result["test_accuracy"])),
+                ("loss", number(result["test_loss"])),
+                ("calibration error", f"{100 * ece:.2f}%"),
+                ("images", f"{result['test_samples']:,}"),
+            ]
+        ),
+        "<h2>Results</h2>",
+        image(
+            pngs.get(EVALUATION_FILES["confusion"]),
+            "confusion matrix",
+            "rows: true class; columns: predicted; colour: share of the row",
+        ),
+        _confused_table(result, class_names, "images"),
+        image(pngs.get(EVALUATION_FILES["per_class"]), "per-class scores"),
+        _per_class_table(result, scored),
+        "<h2>Predictions</h2>",
+    ]
+    if EVALUATION_FILES["mistakes"] in pngs:
+        parts.append(
+            image(
+                pngs[EVALUATION_FILES["mistakes"]],
+                "most confident mistakes",
+                "the images the network got wrong with the highest probability",
+            )
+        )
+    else:
+        parts.append("<p>No mistakes: every image was labelled right.</p>")
+    if EVALUATION_FILES["correct"] in pngs:
+        parts.append(image(pngs[EVALUATION_FILES["correct"]], "most confident right predictions"))
+    parts += [
+        "<h2>Calibration</h2>",
+        image(
+            pngs.get(EVALUATION_FILES["calibration"]),
+            "reliability diagram",
+            "the predictions grouped by the network's confidence: how often those in each "
+            "group were right; on the dashed line, a network that says 90% is right 90% of "
+            "the time",
+        ),
+    ]
+    return _page(title, _keep_headings(parts))
 
 
 def compare_page(

@@ -200,9 +200,13 @@ def _pair_bars(ax: Any, pairs: Sequence[dict[str, Any]]) -> None:
 
 
 def per_class_png(
-    per_class: dict[str, dict[str, float]], class_names: Sequence[str], title: str
+    per_class: dict[str, dict[str, float]],
+    class_names: Sequence[str],
+    title: str,
+    images: str = "test split",
 ) -> bytes:
-    """Precision, recall and F1 per class as bars (sorted by F1 when there are many)."""
+    """Precision, recall and F1 per class as bars (sorted by F1 when there are many);
+    images: what they were measured on, for the title."""
     names = [str(n) for n in class_names]
     scores = {m: np.array([per_class[n][m] for n in names]) for m in ("precision", "recall", "f1")}
     colors = {"precision": "#4f81bd", "recall": "#9bbb59", "f1": "#c0504d"}
@@ -245,11 +249,11 @@ def per_class_png(
             ax.set_ylim(-1, len(names))
             ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False)
             ax.grid(axis="x", alpha=0.3)
-        fig.suptitle(f"{title}\nper-class precision, recall and F1 (test split)")
+        fig.suptitle(f"{title}\nper-class precision, recall and F1 ({images})")
         return to_png(fig)
 
 
-def calibration_png(calibration: dict[str, Any], title: str) -> bytes:
+def calibration_png(calibration: dict[str, Any], title: str, images: str = "test") -> bytes:
     """The reliability diagram: per confidence bin, how often the network was right (bars;
     pale where fewer than FEW_IN_BIN predictions make it noisy) and how sure it was (red
     ticks, joined to the bar: the gap), over the diagonal of a perfectly calibrated network;
@@ -301,7 +305,7 @@ def calibration_png(calibration: dict[str, Any], title: str) -> bytes:
             Line2D([], [], color="gray", ls="--", lw=1, label="perfectly calibrated"),
         ]
         counts.legend(handles=handles, loc="upper left", frameon=False, fontsize=8, ncols=2)
-        fig.suptitle(f"{title}\nhow sure the network is, against how often it is right (test)")
+        fig.suptitle(f"{title}\nhow sure the network is, against how often it is right ({images})")
         return to_png(fig)
 
 

@@ -1,0 +1,97 @@
+"""``mlplab evaluate --out DIR``: an evaluation's pictures and page, for images a run's model
+did not train on (its test split, or another dataset): how it did, and which it got wrong.
+
+Written into DIR: ``evaluation.json`` (what :func:`mlplab.evaluate` returns), ``report.txt``,
+``confusion.png``, ``per_class.png``, ``mistakes.png``, ``correct.png``, ``calibration.png``
+and ``evaluation.html`` (all of it in one self-contained page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlplab.errors import RunError
+from mlplab.metrics import calibration, confident_examples, confused_pairs
+from mlplab.runs import RunWriter, to_json
+
+EVALUATION_FILES = {
+    "json": "evaluation.json",
+    "text": "report.txt",
+    "confusion": "confusion.png",
+    "per_class": "per_class.png",
+    "mistakes": "mistakes.png",
+    "correct": "correct.png",
+    "calibration": "calibration.png",
+    "html": "evaluation.html",
+}
+# Images in each gallery (the surest mistakes, the surest right answers).
+GALLERY_SIZE = 24
+
+
+def write_evaluation(
+    out: Path,
+    result: dict[str, Any],
+    run_name: str,
+    class_names: Sequence[str],
+    x: np.ndarray,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+) -> list[Path]:
+    """Write the evaluation of ``run_name``'s model into ``out`` (made if missing).
+
+    result: :func:`mlplab.evaluate`'s dict (its ``per_class`` names the classes scored);
+    class_names: the model's; x: uint8 (n, h, w, c) the images evaluated; y_true: int (n,)
+    their labels as the model's classes; proba: float32 (n, classes) its probabilities.
+    RunError when the folder cannot be made. Returns the files written.
+    """
+    from mlplab.report import mosaic, plots
+    from mlplab.report.html import evaluation_page
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{out}: cannot create the output folder: {exc.strerror}") from None
+    writer = RunWriter(out)
+    names = [str(name) for name in class_names]
+    which = "test split" if result["images"] == "test split" else "all images"
+    title = f"{run_name} on {result['dataset']} ({which})"
+    scored = list(result["per_class"])
+    pngs = {
+        "confusion": plots.confusion_png(
+            result["confusion_matrix"],
+            names,
+            title,
+            confused_pairs(result["confusion_matrix"], names, top=20),
+        ),
+        "per_class": plots.per_class_png(result["per_class"], scored, title, which),
+        "calibration": plots.calibration_png(calibration(y_true, proba), title, which),
+    }
+    predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    for right, key, heading in (
+        (False, "mistakes", "most confident mistakes"),
+        (True, "correct", "most confident right predictions"),
+    ):
+        chosen = confident_examples(y_true, proba, right, GALLERY_SIZE)
+        if len(chosen):
+            pngs[key] = mosaic.gallery_png(
+                x[chosen],
+                y_true[chosen],
+                predicted[chosen],
+                confidence[chosen],
+                names,
+                f"{title}: {heading}",
+            )
+    written = []
+    writer.text(EVALUATION_FILES["json"], to_json(result))
+    writer.text(EVALUATION_FILES["text"], f"{title}\n\n{result['report']}")
+    for key, png in pngs.items():
+        writer.bytes(EVALUATION_FILES[key], png)
+    page = evaluation_page(title, result, names, {EVALUATION_FILES[k]: v for k, v in pngs.items()})
+    writer.text(EVALUATION_FILES["html"], page)
+    for key in ("json", "text", *pngs, "html"):
+        written.append(out / EVALUATION_FILES[key])
+    return written
