@@ -422,3 +422,27 @@ def test_predict_writes_a_csv(capsys, digits_run, digits_data, tmp_path):
     pixels.write_text("pixel0\n0\n")
     code, _, err = run_cli(capsys, "predict", run, str(pixels), "--csv", str(table))
     assert code == 2 and "--csv takes image files; for a CSV of pixel rows: --submission" in err
+
+
+def test_info_says_what_this_installation_runs_on(capsys, monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.setenv("MLPLAB_JAX_CACHE", str(tmp_path / "compiled"))
+    (tmp_path / "compiled").mkdir()
+    (tmp_path / "compiled" / "entry").write_bytes(b"x" * 2**20)
+    code, out, _ = run_cli(capsys, "info")
+    assert code == 0
+    lines = dict(line.split(None, 1) for line in out.splitlines())
+    assert lines["keras"] == f"{keras.__version__} (backend: jax)"
+    assert lines["jax"].endswith("(devices: 1 x cpu (cpu))")
+    assert f"compiled programs: {tmp_path / 'compiled'} (1.0 MB)" in out
+    assert "digits (bundled)" in lines["datasets"]
+    assert lines["onnx"].startswith("onnx ")
+    code, out, _ = run_cli(capsys, "info", "--json")
+    facts = json.loads(out)
+    assert facts["backend"] == "jax" and facts["libraries"]["numpy"] == np.__version__
+    assert facts["caches"]["compiled programs"]["bytes"] == 2**20
+    monkeypatch.setattr("mlplab.cli_info._version", lambda package: None)
+    code, out, _ = run_cli(capsys, "info")
+    assert "onnx       not installed (mlplab export needs: pip install onnx onnxruntime)" in out
+    assert "numpy missing" in out

@@ -224,7 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
     # Here: they take the helpers above from this module.
-    from mlplab import cli_ensemble, cli_export, cli_learning_curve, cli_lrfind, cli_tune
+    from mlplab import (
+        cli_ensemble,
+        cli_export,
+        cli_info,
+        cli_learning_curve,
+        cli_lrfind,
+        cli_tune,
+    )
 
     cli_tune.add_parser(commands)
     cli_lrfind.add_parser(commands)
@@ -348,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(config)
     config.add_argument("--keys", action="store_true", help="list every key, default and meaning")
+    cli_info.add_parser(commands)
     return parser
 
 
@@ -921,6 +929,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return cli_export.run(args)
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    from mlplab import cli_info
+
+    return cli_info.run(args)
+
+
 COMMANDS: dict[str, Any] = {
     "bench": cmd_bench,
     "datasets": cmd_datasets,
@@ -937,6 +951,7 @@ COMMANDS: dict[str, Any] = {
     "tune": cmd_tune,
     "lr-find": cmd_lr_find,
     "export": cmd_export,
+    "info": cmd_info,
     "ensemble": cmd_ensemble,
     "learning-curve": cmd_learning_curve,
 }

@@ -13,7 +13,8 @@ from mlplab.data.fetch import cache_dir, verify_cached
 from mlplab.errors import DataError
 
 
-def _where(name: str) -> str:
+def where_is(name: str) -> str:
+    """A catalog dataset's place on this machine: "bundled", "here: FOLDER" or "not here"."""
     item = CATALOG[name]
     if not item.variants:
         return "bundled"
@@ -30,7 +31,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, item in CATALOG.items():
         shape = "x".join(map(str, item.image_shape))
         sizes = f"{item.sizes[0]}/{item.sizes[1]}"
-        print(f"{name:<{width}}  {shape:<9}  {item.num_classes:>7}  {sizes:<12}  {_where(name)}")
+        print(f"{name:<{width}}  {shape:<9}  {item.num_classes:>7}  {sizes:<12}  {where_is(name)}")
     print(f"\ncache: {cache_dir()} (set MLPLAB_DATA to move it)")
     return 0
 
@@ -42,7 +43,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{item.name}: {item.summary}")
         print(f"  source:  {item.homepage}")
         print(f"  license: {item.license}")
-        print(f"  where:   {_where(name)}")
+        print(f"  where:   {where_is(name)}")
         if item.variants and local_variant(item) is None:
             print(f"  (not here: `mlplab datasets fetch {name}` downloads and verifies it)")
             return 0

@@ -61,6 +61,17 @@ EPSILON = 1e-7
 _cache_ready = False
 
 
+def compilation_cache_dir() -> str:
+    """Where JAX's persistent compilation cache is kept: ``MLPLAB_JAX_CACHE``, else
+    ``jax-cache`` in mlplab's user cache folder."""
+    folder = os.environ.get("MLPLAB_JAX_CACHE")
+    if folder:
+        return folder
+    import platformdirs
+
+    return os.path.join(platformdirs.user_cache_dir("mlplab"), "jax-cache")
+
+
 def enable_compilation_cache() -> None:
     """JAX's persistent compilation cache under mlplab's cache dir (``$MLPLAB_JAX_CACHE``).
 
@@ -69,12 +80,7 @@ def enable_compilation_cache() -> None:
     global _cache_ready
     if _cache_ready:
         return
-    folder = os.environ.get("MLPLAB_JAX_CACHE")
-    if not folder:
-        import platformdirs
-
-        folder = os.path.join(platformdirs.user_cache_dir("mlplab"), "jax-cache")
-    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_compilation_cache_dir", compilation_cache_dir())
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _cache_ready = True
