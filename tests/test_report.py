@@ -517,10 +517,13 @@ def test_runs_lists_sorts_and_filters(digits_run, sigmoid_run, tmp_path, capsys)
     lines = out.splitlines()
     assert len(lines) == 2 + 3  # header, rule, three runs
     assert "incomplete" in lines[2]  # its config says it is the newest
+    assert lines[0].split()[6] == "parameters"
+    assert f" {digits_run.metrics['model']['parameters']:,} " in out
     code, out, _ = run_cli(capsys, "runs", folder, "--best", "1", "--json")
     [best] = json.loads(out)
     winner = max((digits_run, sigmoid_run), key=lambda r: r.metrics["test_accuracy"])
     assert best["test_accuracy"] == pytest.approx(winner.metrics["test_accuracy"])
+    assert best["parameters"] == winner.metrics["model"]["parameters"]
     code, out, _ = run_cli(capsys, "runs", folder, "--dataset", "mnist")
     assert code == 0 and "no runs on mnist" in out
     code, _, err = run_cli(capsys, "runs", tmp_path / "missing")

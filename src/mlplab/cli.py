@@ -833,6 +833,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "dataset": r.dataset,
             "date": r.created.strftime("%Y-%m-%d %H:%M"),
             "epochs": None if r.ensemble else len(r.history),
+            "parameters": ((r.metrics or {}).get("model") or {}).get("parameters"),
             "test_accuracy": r.test_accuracy,
             "status": r.status,
         }
@@ -846,7 +847,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs{where} in {args.folder}/")
         _print_studies(args.folder)
         return 0
-    header = ["run", "name", "dataset", "date (UTC)", "epochs", "test acc", "status"]
+    header = ["run", "name", "dataset", "date (UTC)", "epochs", "parameters", "test acc", "status"]
     print(
         aligned(
             header,
@@ -857,6 +858,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     row["dataset"],
                     row["date"],
                     "—" if row["epochs"] is None else str(row["epochs"]),
+                    "—" if row["parameters"] is None else f"{row['parameters']:,}",
                     "—" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}",
                     row["status"],
                 ]
