@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser(
         "runs",
-        help="list runs: name, dataset, date, epochs, test accuracy",
+        help="list runs: name, dataset, date, epochs, parameters, test accuracy",
         description="List the run directories in a folder, newest first.",
     )
     runs.add_argument(
