@@ -120,3 +120,15 @@ def test_val_loss_includes_label_smoothing_like_fit(tmp_path):
     )
     # One full-batch step from the same initial weights: the same model, the same val_loss.
     assert fused.history[0]["val_loss"] == pytest.approx(fit.history[0]["val_loss"], rel=1e-3)
+
+
+def test_the_report_shows_what_augmentation_makes_of_training_images(tmp_path):
+    run = mlplab.train(
+        overrides={"train.epochs": 1, "augment.translate": 1}, out=tmp_path, verbose=False
+    )
+    picture = run.path / "augmented.png"
+    assert picture.is_file()
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    assert "what augmentation makes of them" in html
+    plain = mlplab.train(overrides={"train.epochs": 1}, out=tmp_path, verbose=False)
+    assert not (plain.path / "augmented.png").exists()

@@ -17,10 +17,14 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 import mlplab
 from mlplab.cli import main
+from mlplab.config import AugmentConfig, RunConfig
 from mlplab.gradients import LayerGradients
 from mlplab.metrics import classification_metrics, confident_examples, confused_pairs
 from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
+
+# What the default recipe's report draws: every plot but augmented.png (no [augment]).
+DEFAULT_PLOTS = [name for key, name in PLOT_FILES.items() if key != "augmented"]
 from mlplab.report.compare import compare_runs
 from mlplab.report.html import run_page
 from mlplab.robustness import robustness
@@ -121,7 +125,11 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
         for e in range(1, epochs + 1)
     ]
     (tmp_path / "config.toml").write_text('name = "fake"\n')
-    record = RunRecord(tmp_path, {"name": "fake"}, None, history, {**metrics, "status": "complete"})
+    # Augmented, so that augmented.png is drawn too.
+    config = RunConfig(name="fake", augment=AugmentConfig(translate=2, flip=True))
+    record = RunRecord(
+        tmp_path, {"name": "fake"}, config, history, {**metrics, "status": "complete"}
+    )
     kernel = rng.normal(size=(12 * 12 * channels, 40)).astype(np.float32)
     hidden = [("relu", np.maximum(rng.normal(size=(n, 40)), 0).astype(np.float32))]
     wrong = np.flatnonzero(proba.argmax(axis=1) != y)[:8]
@@ -232,7 +240,7 @@ def test_report_html_is_self_contained(digits_run):
     parser = _References()
     parser.feed(text)
     parser.close()
-    assert parser.tags.count("img") == len(PLOT_FILES)
+    assert parser.tags.count("img") == len(DEFAULT_PLOTS)
     assert all(src.startswith("data:image/png;base64,") for src in parser.sources)
     assert not {"script", "link", "iframe", "object"} & set(parser.tags)
     assert "http://" not in text and "https://" not in text and "@import" not in text
@@ -271,7 +279,7 @@ def _render_in_chromium(html_path: Path, tmp_path: Path) -> tuple[str, Path]:
 @needs_chromium
 def test_report_renders_in_chromium_with_every_image(digits_run, tmp_path):
     dom, shot = _render_in_chromium(digits_run.path / "report.html", tmp_path)
-    assert f'data-loaded="{len(PLOT_FILES)}/{len(PLOT_FILES)}"' in dom
+    assert f'data-loaded="{len(DEFAULT_PLOTS)}/{len(DEFAULT_PLOTS)}"' in dom
     with Image.open(shot) as image:
         assert image.size == (1280, 2400)
         pixels = np.asarray(image.convert("L"), np.float32)
@@ -283,7 +291,7 @@ def test_report_renders_in_chromium_with_every_image(digits_run, tmp_path):
 
 def test_report_command_regenerates_everything(digits_run, tmp_path, capsys):
     run = copy_run(digits_run.path, tmp_path)
-    for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
+    for name in [*DEFAULT_PLOTS, "report.html", "report.txt"]:
         (run / name).unlink()
     # A run from before calibration was measured: the picture comes from its predictions.
     metrics = json.loads((run / "metrics.json").read_text())
@@ -291,7 +299,7 @@ def test_report_command_regenerates_everything(digits_run, tmp_path, capsys):
     (run / "metrics.json").write_text(json.dumps(metrics))
     code, out, err = run_cli(capsys, "report", run)
     assert code == 0, err
-    for name in [*PLOT_FILES.values(), "report.html", "report.txt"]:
+    for name in [*DEFAULT_PLOTS, "report.html", "report.txt"]:
         assert (run / name).is_file(), name
     assert str(run / "report.html") in out and err == ""
     page = (run / "report.html").read_text()

@@ -46,6 +46,7 @@ PLOT_FILES = {
     "why_mistakes": "why_mistakes.png",
     "robustness": "robustness.png",
     "gradients": "gradients.png",
+    "augmented": "augmented.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
@@ -60,6 +61,9 @@ MAX_CLASS_TILES = 100
 HIDDEN_SAMPLE = 1000
 # The surest mistakes why_mistakes.png explains, pixel by pixel.
 MISTAKES_EXPLAINED = 8
+# augmented.png: training images (one per class, seeded) and random draws of each.
+AUGMENTED_IMAGES = 6
+AUGMENTED_DRAWS = 7
 
 
 @dataclass
@@ -204,7 +208,57 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
         pngs[PLOT_FILES["hidden"]] = hidden
     if data.gradients is not None:
         pngs[PLOT_FILES["gradients"]] = plots.gradients_png(data.gradients, record.name)
+    augmented = _augmented_png(data)
+    if augmented is not None:
+        pngs[PLOT_FILES["augmented"]] = augmented
     return pngs
+
+
+def _augmented_png(data: ReportData) -> bytes | None:
+    """augmented.png: what ``[augment]`` makes of a few training images, several random
+    draws of each (as the fused engine draws them); none without augmentation, the
+    training images or JAX."""
+    from mlplab.report import mosaic
+
+    config = data.record.config
+    if config is None or not config.augment.active or data.x_train is None:
+        return None
+    try:
+        import jax
+
+        from mlplab.fused import augment_batch
+    except ImportError:  # another Keras backend, without JAX
+        return None
+    rng = np.random.default_rng(0)
+    labels = data.y_train
+    classes = np.unique(labels)[:AUGMENTED_IMAGES]
+    picked = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
+    images = data.x_train[picked]
+    key = jax.random.PRNGKey(0)
+    augment = config.augment
+    variants = np.stack(
+        [
+            np.asarray(
+                augment_batch(
+                    images, jax.random.fold_in(key, draw), augment.translate, augment.flip
+                )
+            )
+            for draw in range(AUGMENTED_DRAWS)
+        ],
+        axis=1,
+    )
+    names = data.class_names
+    captions = [str(names[c]) if c < len(names) else str(c) for c in classes]
+    settings = ", ".join(
+        part
+        for part in (
+            f"translate = {augment.translate}" if augment.translate else "",
+            "flip = true" if augment.flip else "",
+        )
+        if part
+    )
+    title = f"{data.record.name}: what training sees ([augment] {settings}), a new draw each epoch"
+    return mosaic.augmented_png(images, variants, captions, title)
 
 
 def read_model(data: ReportData, model: Any, x_train: np.ndarray) -> None:

@@ -364,6 +364,16 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     parts.append("<h2>Dataset and split</h2>")
     if PLOT_FILES["samples"] in pngs:
         parts.append(image(pngs[PLOT_FILES["samples"]], "training samples per class"))
+    if PLOT_FILES["augmented"] in pngs:
+        parts.append(
+            image(
+                pngs[PLOT_FILES["augmented"]],
+                "training images and what augmentation makes of them",
+                "each training image as stored, then random draws of the [augment] settings: "
+                "every epoch shows the network a new draw of every image, and the test images "
+                "as they are",
+            )
+        )
     parts.append(
         _facts(
             [

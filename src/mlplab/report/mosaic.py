@@ -142,6 +142,22 @@ def gallery_png(
     return _grid_png(images, captions, title, columns, longest)
 
 
+def augmented_png(
+    images: np.ndarray, variants: np.ndarray, labels: Sequence[str], title: str
+) -> bytes:
+    """Each image as stored, then what augmentation made of it in several draws: a row per
+    image. images: uint8 (m, h, w, c); variants: uint8 (m, k, h, w, c); labels: m captions
+    (the images' classes)."""
+    draws = variants.shape[1]
+    cells = np.concatenate([images[:, None], variants], axis=1).reshape(-1, *images.shape[1:])
+    captions = []
+    for label in labels:
+        captions.append((f"{_short(label)}\nas stored", "black"))
+        captions += [(f"draw {i}", "grey") for i in range(1, draws + 1)]
+    longest = max((len(_short(label)) for label in labels), default=9)
+    return _grid_png(cells, captions, title, draws + 1, max(longest, 9))
+
+
 def captioned_png(
     images: np.ndarray, captions: Sequence[str], title: str, columns: int = 8
 ) -> bytes:
