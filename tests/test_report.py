@@ -22,14 +22,14 @@ from mlplab.gradients import LayerGradients
 from mlplab.metrics import classification_metrics, confident_examples, confused_pairs
 from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
-
-# What the default recipe's report draws: every plot but augmented.png (no [augment]).
-DEFAULT_PLOTS = [name for key, name in PLOT_FILES.items() if key != "augmented"]
 from mlplab.report.compare import compare_runs
 from mlplab.report.html import run_page
 from mlplab.robustness import robustness
 
 from .conftest import chromium, needs_chromium
+
+# What the default recipe's report draws: every plot but augmented.png (no [augment]).
+DEFAULT_PLOTS = [name for key, name in PLOT_FILES.items() if key != "augmented"]
 
 
 def run_cli(capsys, *argv):
