@@ -117,6 +117,7 @@ def test_info_health_and_page(server, client, digits_run):
     assert info["test_accuracy"] == digits_run.metrics["test_accuracy"]
     assert info["calibration_error"] == digits_run.metrics["calibration"]["ece"]
     assert info["temperature"] is None  # not calibrated
+    assert info["parameters"] == digits_run.metrics["model"]["parameters"]
     assert client.json("GET", "/health") == (200, {"status": "ok"})
     status, headers, page = client.request("GET", "/")
     html = page.decode("utf-8")

@@ -64,6 +64,7 @@ class Predictor:
             "temperature": run.temperature,
             # An ensemble (mlplab ensemble): how many networks it averages; else None.
             "members": len(run.ensemble["members"]) if run.ensemble else None,
+            "parameters": (run.metrics.get("model") or {}).get("parameters"),
             "mlplab": __version__,
         }
 
