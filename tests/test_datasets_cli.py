@@ -193,3 +193,13 @@ def test_fashion_mnist_trains_offline_from_the_cli(capsys, monkeypatch, tmp_path
     assert "Ankle boot" in (run_dir / "report.html").read_text()
     accuracy = float(out.split("test accuracy ")[-1].split()[0])
     assert accuracy > 0.75  # one epoch of a small MLP: well above chance (0.10)
+
+
+def test_show_previews_what_augmentation_does(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "datasets", "show", "digits", "--translate", "2", "--flip")
+    assert code == 0 and out == "wrote digits-augmented.png\n"
+    with Image.open(tmp_path / "digits-augmented.png") as picture:
+        assert picture.format == "PNG" and picture.width > 600
+    code, _, err = run_cli(capsys, "datasets", "show", "digits", "--translate", "-1")
+    assert code == 2 and "augment.translate = -1 is not valid" in err

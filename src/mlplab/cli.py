@@ -310,6 +310,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", metavar="NAME|PATH")
     show.add_argument("--out", help="PNG file to write (default: <name>-samples.png)")
     show.add_argument("--per-class", type=int, default=8, help="samples per class (default 8)")
+    show.add_argument(
+        "--translate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead, show what [augment] translate = N does to a few images (writes "
+        "<name>-augmented.png)",
+    )
+    show.add_argument(
+        "--flip", action="store_true", help="instead, show what [augment] flip = true does"
+    )
     show.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     bench = commands.add_parser(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlplab.config import AugmentConfig
 from mlplab.data import load_dataset
 from mlplab.data.catalog import CATALOG, entry, fetch, local_variant
 from mlplab.data.fetch import cache_dir, verify_cached
@@ -93,14 +94,25 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if args.per_class < 1:
         raise DataError(f"--per-class {args.per_class}: must be at least 1")
+    augment = AugmentConfig(translate=args.translate, flip=args.flip)  # checks translate
     dataset = load_dataset(args.name, offline=args.offline)
-    out = Path(args.out or f"{dataset.name}-samples.png")
+    kind = "augmented" if augment.active else "samples"
+    out = Path(args.out or f"{dataset.name}-{kind}.png")
     if out.suffix.lower() != ".png":
         raise DataError(f"{out}: the picture is written as PNG; give a .png file name")
-    title = f"{dataset.name}: {args.per_class} training samples per class"
-    data = samples_png(
-        dataset.x_train, dataset.y_train, dataset.class_names, title, per_class=args.per_class
-    )
+    if augment.active:
+        from mlplab.report.build import augmented_sample_png
+
+        data = augmented_sample_png(
+            dataset.x_train, dataset.y_train, dataset.class_names, augment, dataset.name
+        )
+        if data is None:
+            raise DataError("--translate/--flip draw with JAX's augmentation: install jax")
+    else:
+        title = f"{dataset.name}: {args.per_class} training samples per class"
+        data = samples_png(
+            dataset.x_train, dataset.y_train, dataset.class_names, title, args.per_class
+        )
     write_named_file(out, data)
     print(f"wrote {out}")
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,49 +215,46 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
 
 
 def _augmented_png(data: ReportData) -> bytes | None:
-    """augmented.png: what ``[augment]`` makes of a few training images, several random
-    draws of each (as the fused engine draws them); none without augmentation, the
-    training images or JAX."""
-    from mlplab.report import mosaic
-
+    """augmented.png for a run with ``[augment]`` (none without it or the training images)."""
     config = data.record.config
     if config is None or not config.augment.active or data.x_train is None:
         return None
+    return augmented_sample_png(
+        data.x_train, data.y_train, data.class_names, config.augment, data.record.name
+    )
+
+
+def augmented_sample_png(
+    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], augment: Any, name: str
+) -> bytes | None:
+    """What ``augment`` (an :class:`mlplab.config.AugmentConfig`) makes of a few training
+    images: one per class (seeded, up to AUGMENTED_IMAGES), each as stored and in
+    AUGMENTED_DRAWS random draws, made by the fused engine's own ``augment_batch``.
+    x: uint8 (n, h, w, c); y: int (n,). None without JAX (another Keras backend)."""
+    from mlplab.report import mosaic
+
     try:
         import jax
 
         from mlplab.fused import augment_batch
-    except ImportError:  # another Keras backend, without JAX
+    except ImportError:
         return None
     rng = np.random.default_rng(0)
-    labels = data.y_train
-    classes = np.unique(labels)[:AUGMENTED_IMAGES]
-    picked = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
-    images = data.x_train[picked]
+    classes = np.unique(y)[:AUGMENTED_IMAGES]
+    images = x[np.array([rng.choice(np.flatnonzero(y == c)) for c in classes])]
     key = jax.random.PRNGKey(0)
-    augment = config.augment
-    variants = np.stack(
-        [
-            np.asarray(
-                augment_batch(
-                    images, jax.random.fold_in(key, draw), augment.translate, augment.flip
-                )
-            )
-            for draw in range(AUGMENTED_DRAWS)
-        ],
-        axis=1,
-    )
-    names = data.class_names
-    captions = [str(names[c]) if c < len(names) else str(c) for c in classes]
-    settings = ", ".join(
-        part
-        for part in (
-            f"translate = {augment.translate}" if augment.translate else "",
-            "flip = true" if augment.flip else "",
-        )
-        if part
-    )
-    title = f"{data.record.name}: what training sees ([augment] {settings}), a new draw each epoch"
+    draws = [
+        augment_batch(images, jax.random.fold_in(key, draw), augment.translate, augment.flip)
+        for draw in range(AUGMENTED_DRAWS)
+    ]
+    variants = np.stack([np.asarray(draw) for draw in draws], axis=1)
+    captions = [str(class_names[c]) if c < len(class_names) else str(c) for c in classes]
+    settings = []
+    if augment.translate:
+        settings.append(f"translate = {augment.translate}")
+    if augment.flip:
+        settings.append("flip = true")
+    title = f"{name}: what training sees ([augment] {', '.join(settings)}), a new draw each epoch"
     return mosaic.augmented_png(images, variants, captions, title)
 
 
