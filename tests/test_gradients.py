@@ -34,7 +34,11 @@ def test_the_initial_weights_are_those_training_starts_from(digits_data):
     started = [np.asarray(v.value) for v in model.trainable_variables]
     for variable in model.trainable_variables:  # as if trained
         variable.assign(variable.value + 1.0)
+    np.random.seed(123)
+    expected_next = np.random.random()
+    np.random.seed(123)
     rebuilt = [value for trainable, _ in initial_weights(model, config) for value in trainable]
+    assert np.random.random() == expected_next  # the caller's global generator is untouched
     assert len(rebuilt) == len(started)
     for value, original in zip(rebuilt, started, strict=True):
         np.testing.assert_array_equal(np.asarray(value), original)

@@ -15,6 +15,7 @@ weights.
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -97,8 +98,15 @@ def initial_weights(model: Any, config: RunConfig) -> Weights:
         scale=np.sqrt(np.asarray(scaling.variance, np.float32)).ravel(),
     )
     shape = tuple(int(d) for d in model.input_shape[1:])
-    keras.utils.set_random_seed(config.train.seed)
-    fresh = build_model(config.model, shape, int(model.output_shape[-1]), params, config.name)
+    # set_random_seed also reseeds Python's and NumPy's global generators: a report should
+    # not change what the caller's next random numbers are.
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        keras.utils.set_random_seed(config.train.seed)
+        fresh = build_model(config.model, shape, int(model.output_shape[-1]), params, config.name)
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
     return _layer_weights(fresh)
 
 
