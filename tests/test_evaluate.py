@@ -3,6 +3,7 @@ its classes matched to the model's by name (some of them, or one) or by position
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -65,6 +66,27 @@ def test_some_classes_or_one_are_matched_by_name(digits_run, digits_data, tmp_pa
     one = image_folder(tmp_path / "one", digits_data, classes={5}, per_class=4)
     result = mlplab.evaluate(digits_run, str(one))
     assert list(result["per_class"]) == ["5"] and result["test_samples"] == 4
+
+
+def test_names_a_folder_cannot_hold_match_loosely(digits_run, digits_data, tmp_path):
+    from mlplab.api import _match_classes
+
+    model = ["T-shirt/top", "Trouser", "Bag", "Ankle boot", "bag"]
+    data = mlplab.data.Dataset(
+        "photos",
+        digits_data.x_test[:0],
+        digits_data.y_test[:0],
+        digits_data.x_test[:3],
+        np.array([0, 1, 2]),
+        ("T-shirt_top", "trouser", "ankle-boot"),
+        "test",
+    )
+    matched, to_model = _match_classes(data, model)
+    assert matched == "by name" and to_model.tolist() == [0, 1, 3]
+    # "Bag" and "bag" are two classes: a loose "BAG" is neither.
+    ambiguous = dataclasses.replace(data, class_names=("BAG", "Trouser", "x"))
+    with pytest.raises(DataError, match=r"does not know: 'BAG', 'x' \(the model's 5: "):
+        _match_classes(ambiguous, model)
 
 
 def test_other_names_are_matched_by_position_or_refused(digits_run, digits_data, tmp_path):

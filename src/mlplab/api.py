@@ -508,7 +508,7 @@ def evaluate(
     y_test = to_model[data.y_test]
     # Scored and averaged over the dataset's classes: a model's other classes, never the
     # true one here, would only add rows of zeros.
-    labels = sorted(to_model.tolist()) if matched == "by name" else None
+    labels = sorted(set(to_model.tolist())) if matched == "by name" else None
     proba = run.predict(data.x_test)
     result = {
         "dataset": data.name,
@@ -550,11 +550,19 @@ def _match_classes(data: Dataset, model_classes: Sequence[str]) -> tuple[str, np
     model = [str(name) for name in model_classes]
     if names == model:
         return "same", np.arange(len(model), dtype=np.int64)
-    if set(names) <= set(model):
-        return "by name", np.array([model.index(name) for name in names], dtype=np.int64)
+    # A folder cannot be named "T-shirt/top": "T-shirt_top" or "t-shirt top" match it too,
+    # where that loose form names one class of the model's only.
+    loose: dict[str, list[int]] = {}
+    for index, name in enumerate(model):
+        loose.setdefault(_loose(name), []).append(index)
+    found = [_model_class(name, model, loose) for name in names]
+    if all(index is not None for index in found):
+        return "by name", np.array(found, dtype=np.int64)
     if len(names) == len(model):
         return "by position", np.arange(len(model), dtype=np.int64)
-    unknown = ", ".join(repr(name) for name in names if name not in model)
+    unknown = ", ".join(
+        repr(name) for name, index in zip(names, found, strict=True) if index is None
+    )
     known = ", ".join(model[:MODEL_CLASSES_SHOWN]) + (
         ", ..." if len(model) > MODEL_CLASSES_SHOWN else ""
     )
@@ -566,6 +574,20 @@ def _match_classes(data: Dataset, model_classes: Sequence[str]) -> tuple[str, np
 
 # How many of the model's class names an error about unknown classes lists.
 MODEL_CLASSES_SHOWN = 12
+
+
+def _model_class(name: str, model: list[str], loose: dict[str, list[int]]) -> int | None:
+    """The model's class called ``name``, exactly or loosely (:func:`_loose`) if that
+    names one class only; None if none."""
+    if name in model:
+        return model.index(name)
+    matches = loose.get(_loose(name), [])
+    return matches[0] if len(matches) == 1 else None
+
+
+def _loose(name: str) -> str:
+    """A class name without case, spaces or punctuation: "T-shirt/top" -> "tshirttop"."""
+    return "".join(character for character in name.casefold() if character.isalnum())
 
 
 def predict(
