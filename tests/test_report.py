@@ -484,6 +484,7 @@ def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     assert relu["seeds"] == "0,1,2" and relu["runs"] == "3"
     assert relu["test accuracy (mean ± std)"] == spread == "0.9367 ± 0.0351"
     assert (relu["min"], relu["max"]) == ("0.9000", "0.9700")
+    assert relu["ECE (mean)"] == f"{digits_run.metrics['calibration']['ece']:.4f}"
     sigmoid = dict(zip(header, by_variant["sigmoid"], strict=True))
     assert sigmoid["runs"] == "1" and "±" not in sigmoid["test accuracy (mean ± std)"]
     out = tmp_path / "cmp"

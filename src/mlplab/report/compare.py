@@ -36,7 +36,7 @@ FILES = ("compare.csv", "compare.md", "compare.png", "compare.html")
 # Keys that name or describe a run rather than configure it.
 NOT_CONFIG = ("meta", "name", "description")
 SEED_KEY = "train.seed"
-SEED_COLUMNS = ("seeds", "runs", "test accuracy (mean ± std)", "min", "max")
+SEED_COLUMNS = ("seeds", "runs", "test accuracy (mean ± std)", "min", "max", "ECE (mean)")
 SEED_NOTE = (
     "Runs whose configs differ only in train.seed, taken together "
     "(± is the sample standard deviation across them)"
@@ -170,8 +170,8 @@ def _over_seeds(
     records: Sequence[RunRecord], flats: Sequence[dict[str, Any]], differences: Sequence[str]
 ) -> tuple[list[str], list[list[str]]]:
     """One row per config (leaving the seed out), in the order runs were given: its seeds,
-    how many runs, the test accuracy's mean ± sample standard deviation, min and max.
-    ([], []) unless some config has two runs or more."""
+    how many runs, the test accuracy's mean ± sample standard deviation, min and max, and
+    the mean calibration error (ECE). ([], []) unless some config has two runs or more."""
     groups: dict[str, list[int]] = {}
     for index, flat in enumerate(flats):
         key = repr(sorted((k, repr(v)) for k, v in flat.items() if k != SEED_KEY))
@@ -196,9 +196,17 @@ def _over_seeds(
                 spread,
                 _number(min(scores), 4) if scores else "—",
                 _number(max(scores), 4) if scores else "—",
+                _mean_ece([records[i] for i in members]),
             ]
         )
     return [*shown, *SEED_COLUMNS], rows
+
+
+def _mean_ece(records: Sequence[RunRecord]) -> str:
+    """The runs' mean expected calibration error, or a dash if none has one."""
+    errors = [((r.metrics or {}).get("calibration") or {}).get("ece") for r in records]
+    known = [e for e in errors if isinstance(e, float) and math.isfinite(e)]
+    return _number(statistics.mean(known), 4) if known else "—"
 
 
 def compare_runs(paths: Sequence[str | Path], out: str | Path | None = None) -> Comparison:
