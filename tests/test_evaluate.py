@@ -63,6 +63,9 @@ def test_some_classes_or_one_are_matched_by_name(digits_run, digits_data, tmp_pa
     assert "two all images: accuracy " in out and f"({int(seen.sum())} images)" in out
     assert "matched by name" in out and "\n           5 " not in out
 
+    code = main(["evaluate", str(digits_run.path), "--dataset", str(folder), "--robustness"])
+    assert code == 0 and f"robustness ({int(seen.sum())} images): " in capsys.readouterr().out
+
     one = image_folder(tmp_path / "one", digits_data, classes={5}, per_class=4)
     result = mlplab.evaluate(digits_run, str(one))
     assert list(result["per_class"]) == ["5"] and result["test_samples"] == 4

@@ -634,16 +634,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         names = ", ".join(Path(path).name for path in result["files"])
         print(f"wrote {names} in {args.out}")
     if args.robustness:
-        print(robustness_text(result["robustness"]))
+        drawn = "test images" if result["images"] == "test split" else "images"
+        print(robustness_text(result["robustness"], drawn))
     return 0
 
 
-def robustness_text(measured: dict[str, Any]) -> str:
-    """:func:`mlplab.robustness.robustness`'s dict as a few aligned lines."""
+def robustness_text(measured: dict[str, Any], images: str = "test images") -> str:
+    """:func:`mlplab.robustness.robustness`'s dict as a few aligned lines; images: what
+    the sample was drawn from."""
     units = {"shift": " px", "rotate": "°", "noise": ""}
     lines = [
-        f"robustness ({measured['images']} test images): accuracy {measured['clean']:.4f} "
-        "as they are"
+        f"robustness ({measured['images']} {images}): accuracy {measured['clean']:.4f} as they are"
     ]
     for kind, label in (("shift", "shifted"), ("rotate", "rotated"), ("noise", "noise std")):
         cells = "  ".join(
