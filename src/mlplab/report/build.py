@@ -164,21 +164,15 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
             data.x_train, data.y_train, names, f"{record.dataset}: training samples", per_class
         )
     if data.x_test is not None and data.y_true is not None and data.proba is not None:
-        predicted = data.proba.argmax(axis=1)
-        confidence = data.proba.max(axis=1)
-        for correct, key, heading in (
-            (False, "mistakes", "most confident mistakes"),
-            (True, "correct", "most confident right predictions"),
-        ):
-            chosen = confident_examples(data.y_true, data.proba, correct, GALLERY_SIZE)
-            pngs[PLOT_FILES[key]] = mosaic.gallery_png(
-                data.x_test[chosen],
-                data.y_true[chosen],
-                predicted[chosen],
-                confidence[chosen],
-                names,
-                f"{record.name} on {record.dataset}: {heading} (test split)",
-            )
+        galleries = gallery_pngs(
+            data.x_test,
+            data.y_true,
+            data.proba,
+            names,
+            f"{record.name} on {record.dataset}",
+            " (test split)",
+        )
+        pngs.update({PLOT_FILES[key]: png for key, png in galleries.items()})
     if data.y_true is not None and data.proba is not None and len(data.y_true):
         # From the predictions, not metrics.json: runs from before it held this have them.
         pngs[PLOT_FILES["calibration"]] = plots.calibration_png(
@@ -211,6 +205,41 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
     augmented = _augmented_png(data)
     if augmented is not None:
         pngs[PLOT_FILES["augmented"]] = augmented
+    return pngs
+
+
+def gallery_pngs(
+    x: np.ndarray,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+    suffix: str = "",
+    skip_empty: bool = False,
+) -> dict[str, bytes]:
+    """``mistakes`` and ``correct``: the GALLERY_SIZE surest wrong and right predictions
+    with their images, titled "TITLE: most confident mistakes SUFFIX". x: uint8 (n, h, w,
+    c); y_true: int (n,); proba: float (n, classes). An empty gallery is drawn as one
+    saying "none", or left out with ``skip_empty``."""
+    from mlplab.report import mosaic
+
+    predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    pngs = {}
+    for correct, key, heading in (
+        (False, "mistakes", "most confident mistakes"),
+        (True, "correct", "most confident right predictions"),
+    ):
+        chosen = confident_examples(y_true, proba, correct, GALLERY_SIZE)
+        if skip_empty and not len(chosen):
+            continue
+        pngs[key] = mosaic.gallery_png(
+            x[chosen],
+            y_true[chosen],
+            predicted[chosen],
+            confidence[chosen],
+            class_names,
+            f"{title}: {heading}{suffix}",
+        )
     return pngs
 
 

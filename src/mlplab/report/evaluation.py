@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mlplab.errors import RunError
-from mlplab.metrics import calibration, confident_examples, confused_pairs
+from mlplab.metrics import calibration, confused_pairs
 from mlplab.runs import RunWriter, to_json
 
 EVALUATION_FILES = {
@@ -28,8 +28,6 @@ EVALUATION_FILES = {
     "calibration": "calibration.png",
     "html": "evaluation.html",
 }
-# Images in each gallery (the surest mistakes, the surest right answers).
-GALLERY_SIZE = 24
 
 
 def write_evaluation(
@@ -48,7 +46,8 @@ def write_evaluation(
     their labels as the model's classes; proba: float32 (n, classes) its probabilities.
     RunError when the folder cannot be made. Returns the files written.
     """
-    from mlplab.report import mosaic, plots
+    from mlplab.report import plots
+    from mlplab.report.build import gallery_pngs
     from mlplab.report.html import evaluation_page
 
     try:
@@ -70,21 +69,7 @@ def write_evaluation(
         "per_class": plots.per_class_png(result["per_class"], scored, title, which),
         "calibration": plots.calibration_png(calibration(y_true, proba), title, which),
     }
-    predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
-    for right, key, heading in (
-        (False, "mistakes", "most confident mistakes"),
-        (True, "correct", "most confident right predictions"),
-    ):
-        chosen = confident_examples(y_true, proba, right, GALLERY_SIZE)
-        if len(chosen):
-            pngs[key] = mosaic.gallery_png(
-                x[chosen],
-                y_true[chosen],
-                predicted[chosen],
-                confidence[chosen],
-                names,
-                f"{title}: {heading}",
-            )
+    pngs.update(gallery_pngs(x, y_true, proba, names, title, skip_empty=True))
     written = []
     writer.text(EVALUATION_FILES["json"], to_json(result))
     writer.text(EVALUATION_FILES["text"], f"{title}\n\n{result['report']}")
