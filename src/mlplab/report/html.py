@@ -273,16 +273,13 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
 
     parts.append("<h2>Test results</h2>")
     if metrics.get("per_class") and record.class_names:
-        parts.append(
-            image(
-                pngs.get(PLOT_FILES["confusion"]),
-                "confusion matrix",
-                "rows: true class; columns: predicted; colour: share of the row",
-            )
+        parts += _scores(
+            pngs.get(PLOT_FILES["confusion"]),
+            pngs.get(PLOT_FILES["per_class"]),
+            metrics,
+            record.class_names,
+            record.class_names,
         )
-        parts.append(_confused_table(metrics, record.class_names))
-        parts.append(image(pngs.get(PLOT_FILES["per_class"]), "per-class scores"))
-        parts.append(_per_class_table(metrics, record.class_names))
     else:
         parts.append("<p>No test results: the run did not finish.</p>")
     if PLOT_FILES["mistakes"] in pngs:
@@ -548,6 +545,28 @@ def _history_table(history: Sequence[dict[str, float]]) -> str:
     return f'<div class="scroll">{table(header, rows, classes)}</div>{note}'
 
 
+def _scores(
+    confusion: bytes | None,
+    per_class: bytes | None,
+    metrics: dict[str, Any],
+    class_names: Sequence[str],
+    scored: Sequence[str],
+    images: str = "test images",
+) -> list[str]:
+    """The confusion matrix and the most confused pairs, then the per-class scores (of the
+    ``scored`` classes) as a chart and a table: a run's test results, or an evaluation's."""
+    return [
+        image(
+            confusion,
+            "confusion matrix",
+            "rows: true class; columns: predicted; colour: share of the row",
+        ),
+        _confused_table(metrics, class_names, images),
+        image(per_class, "per-class scores"),
+        _per_class_table(metrics, scored),
+    ]
+
+
 def _confused_table(
     metrics: dict[str, Any], class_names: Sequence[str], images: str = "test images"
 ) -> str:
@@ -626,14 +645,14 @@ def evaluation_page(
             ]
         ),
         "<h2>Results</h2>",
-        image(
+        *_scores(
             pngs.get(EVALUATION_FILES["confusion"]),
-            "confusion matrix",
-            "rows: true class; columns: predicted; colour: share of the row",
+            pngs.get(EVALUATION_FILES["per_class"]),
+            result,
+            class_names,
+            scored,
+            "images",
         ),
-        _confused_table(result, class_names, "images"),
-        image(pngs.get(EVALUATION_FILES["per_class"]), "per-class scores"),
-        _per_class_table(result, scored),
         "<h2>Predictions</h2>",
     ]
     if EVALUATION_FILES["mistakes"] in pngs:
