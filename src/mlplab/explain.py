@@ -11,7 +11,6 @@ and tanh units, they are its first-order share. Positive: the pixel pushed towar
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from typing import Any
 
@@ -75,12 +74,9 @@ def _compiled(model: Any, hidden: list[Any]) -> Any:
     from mlplab.fused import enable_compilation_cache
 
     enable_compilation_cache()
-    # Dropout and batch norm as at inference; stateless_call hands its keywords to call()
-    # as they are, and Activation's takes no ``training``.
-    options = [
-        {"training": False} if "training" in inspect.signature(layer.call).parameters else {}
-        for layer in hidden
-    ]
+    from mlplab.model import call_options
+
+    options = [call_options(layer, False) for layer in hidden]  # dropout, batch norm: inference
 
     def contributions(weights, kernel, bias, scaled, classes):  # type: ignore[no-untyped-def]
         def evidence(pixels: jax.Array, label: jax.Array) -> jax.Array:

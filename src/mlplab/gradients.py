@@ -116,11 +116,11 @@ def _gradient_function(model: Any) -> Any:
     smoothing or L2), through the layers as a training step runs them, except dropout:
     batch norm on the batch's own statistics, no random mask. The weights are arguments:
     one compile serves the initial and the trained ones."""
-    import inspect
-
     import jax
     import jax.numpy as jnp
     import keras
+
+    from mlplab.model import call_options
 
     layers = list(model.layers)
     kernels = [
@@ -129,11 +129,8 @@ def _gradient_function(model: Any) -> Any:
         if isinstance(layer, keras.layers.Dense)
     ]
 
-    def options(layer: Any) -> dict[str, bool]:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            return {"training": True}
-        takes = "training" in inspect.signature(layer.call).parameters
-        return {"training": False} if takes else {}  # Activation's call takes none
+    def options(layer: Any) -> dict[str, bool]:  # batch norm on the batch's statistics
+        return call_options(layer, isinstance(layer, keras.layers.BatchNormalization))
 
     def loss(trainables: list[list[Any]], others: list[list[Any]], x: Any, y: Any) -> Any:
         h = x

@@ -165,6 +165,16 @@ def new_model(
     return model
 
 
+def call_options(layer: keras.layers.Layer, training: bool) -> dict[str, bool]:
+    """The keywords for ``layer.stateless_call`` in ``training`` mode: ``{"training": ...}``,
+    or none for a layer whose call() takes no ``training`` (Activation): stateless_call
+    hands its keywords to call() as they are."""
+    import inspect
+
+    takes = "training" in inspect.signature(layer.call).parameters
+    return {"training": training} if takes else {}
+
+
 def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
     """A network's Dense layers, first to last (for an ensemble: none of its own)."""
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
