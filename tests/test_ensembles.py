@@ -126,6 +126,7 @@ def test_ensemble_is_a_run_every_command_takes(made, seed_runs):
     # Drawn from the members' own layers in their reports, not from an ensemble's.
     assert not (made.path / "weights.png").exists()
     assert not (made.path / "gradients.png").exists() and "gradients" not in made.metrics
+    assert not (made.path / "layer_views.png").exists()
     meta = tomllib.loads((made.path / "config.toml").read_text())["meta"]
     assert meta["members"] == [str(run.path) for run in seed_runs]
     html = (made.path / "report.html").read_text()
@@ -137,6 +138,9 @@ def test_ensemble_is_a_run_every_command_takes(made, seed_runs):
     result = mlplab.report_run(made.path)
     assert result.problems == []
     assert made.path / "curves.png" in result.files
+    assert made.path / "layer_views.png" not in result.files
+    with pytest.raises(mlplab.RunError, match="is an ensemble: its members have the layers"):
+        mlplab.api.embed(made.path)
 
 
 def test_ensemble_exports_to_onnx_with_the_same_probabilities(made, tmp_path):

@@ -15,13 +15,14 @@
     >>> mlplab.MLPClassifier(epochs=20).fit(X, y)     # scikit-learn's interface, arrays in memory
     >>> mlplab.ensemble([a, b, c])                   # one model averaging runs, written as a run
     >>> mlplab.learning_curve("digits-mlp", seeds=(0, 1, 2))  # accuracy against training images
+    >>> mlplab.embed("last", method="tsne")            # what each layer sees: maps, k-NN accuracy
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
 """
 
 from mlplab import _backend  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
 from mlplab._version import __version__
-from mlplab.api import evaluate, predict, resolve_config, resume, train
+from mlplab.api import embed, evaluate, predict, resolve_config, resume, train
 from mlplab.config import (
     AugmentConfig,
     DataConfig,
@@ -62,6 +63,7 @@ __all__ = [
     "TuneResult",
     "__version__",
     "compare_runs",
+    "embed",
     "ensemble",
     "evaluate",
     "export_onnx",

@@ -34,7 +34,8 @@ from mlplab.data import (
     scaling_params,
 )
 from mlplab.data.images import CLEAR_BACKGROUND, border_brightness, content_fraction
-from mlplab.errors import DataError
+from mlplab.embedding import SAMPLE, LayerViews
+from mlplab.errors import ConfigError, DataError, RunError
 from mlplab.recipes import DEFAULT_RECIPE, load_recipe
 from mlplab.record import RunRecord
 from mlplab.running import marked_training
@@ -274,6 +275,7 @@ def _train_and_write(
         measure_robustness,
         predictions_npz,
         read_model,
+        view_layers,
         write_report,
     )
 
@@ -394,6 +396,9 @@ def _train_and_write(
             measure_gradients(report_data, model, dataset.x_train, dataset.y_train)
             if report_data.gradients is not None:
                 summary["gradients"] = report_data.gradients.as_dict()
+            view_layers(report_data, model)
+            if report_data.layer_views is not None:
+                summary["layer_views"] = report_data.layer_views.as_dict()
         try:
             write_report(report_data, writer, pictures=report)
         except KeyboardInterrupt:
@@ -491,24 +496,14 @@ def evaluate(
     ``evaluation.html`` into this folder (:mod:`mlplab.report.evaluation`); ``files`` then
     lists them.
     """
-    from mlplab._backend import keras_importing
     from mlplab.data.paths import WHOLE_SPLIT
     from mlplab.metrics import classification_metrics, report_text
 
     run = run if isinstance(run, Run) else load_run(run)
-    other = dataset is not None and not _same_dataset(dataset, run.config.data.dataset)
-    with keras_importing():  # the model needs keras; the data is read meanwhile
-        data = read_dataset(run.config.data, dataset, offline, whole=other)
-    if data.image_shape != run.image_shape:
-        raise DataError(
-            f"dataset {data.name} has {data.image_shape} images but the model takes "
-            f"{run.image_shape} (h, w, c)"
-        )
-    matched, to_model = _match_classes(data, run.class_names)
-    y_test = to_model[data.y_test]
+    data, y_test, matched = _images_to_judge(run, dataset, offline)
     # Scored and averaged over the dataset's classes: a model's other classes, never the
     # true one here, would only add rows of zeros.
-    labels = sorted(set(to_model.tolist())) if matched == "by name" else None
+    labels = sorted(set(y_test.tolist())) if matched == "by name" else None
     proba = run.predict(data.x_test)
     result = {
         "dataset": data.name,
@@ -529,6 +524,66 @@ def evaluate(
         )
         result["files"] = [str(path) for path in files]
     return result
+
+
+def _images_to_judge(
+    run: Run, dataset: str | None, offline: bool | None
+) -> tuple[Dataset, np.ndarray, str]:
+    """The images a run's model is judged on: its dataset's test split, or ``dataset``'s
+    (all its images when it has no test split of its own). Returns the dataset (its
+    ``x_test``: uint8 (n, h, w, c)), those images' labels as the model's classes (int64
+    (n,)) and how the classes were matched ("same", "by name", "by position");
+    DataError when the images' shape or classes do not fit the model."""
+    from mlplab._backend import keras_importing
+
+    other = dataset is not None and not _same_dataset(dataset, run.config.data.dataset)
+    with keras_importing():  # the model needs keras; the data is read meanwhile
+        data = read_dataset(run.config.data, dataset, offline, whole=other)
+    if data.image_shape != run.image_shape:
+        raise DataError(
+            f"dataset {data.name} has {data.image_shape} images but the model takes "
+            f"{run.image_shape} (h, w, c)"
+        )
+    matched, to_model = _match_classes(data, run.class_names)
+    return data, to_model[data.y_test], matched
+
+
+def embed(
+    run: Run | str | Path,
+    dataset: str | None = None,
+    method: str = "pca",
+    sample: int = SAMPLE,
+    out: str | Path | None = None,
+    offline: bool | None = None,
+) -> tuple[LayerViews, Path]:
+    """What each layer of a run's model sees (:func:`mlplab.embedding.layer_views`): a
+    seeded sample of up to ``sample`` test images (or ``dataset``'s, as :func:`evaluate`
+    picks them) placed by their pixels and by each hidden layer's outputs, with ``method``
+    "pca" or "tsne", and the k-NN accuracy there. Writes the maps as a PNG to ``out``
+    (default RUN/layer_views-METHOD.png, written whole or not at all) and returns the views
+    and that path. RunError for an ensemble (its members have the layers)."""
+    from mlplab.data.paths import WHOLE_SPLIT
+    from mlplab.embedding import METHODS, layer_views
+    from mlplab.model import is_ensemble
+
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if sample < 10:
+        raise ConfigError(f"the maps need at least 10 images, not {sample}")
+    run = run if isinstance(run, Run) else load_run(run)
+    if is_ensemble(run.model):
+        raise RunError(f"{run.path} is an ensemble: its members have the layers; embed one of them")
+    data, labels, _ = _images_to_judge(run, dataset, offline)
+    if not len(labels):
+        raise DataError(f"dataset {data.name} has no images to place")
+    which = "images" if data.test_split == WHOLE_SPLIT else "test images"
+    views = layer_views(run.model, data.x_test, labels, method, sample, which=which)
+    from mlplab.report.plots import layer_views_png
+
+    path = Path(out) if out is not None else run.path / f"layer_views-{method}.png"
+    title = f"{run.config.name} on {data.name}"
+    write_named_file(path, layer_views_png(views, run.class_names, title))
+    return views, path
 
 
 def _same_dataset(spec: str, trained_on: str) -> bool:

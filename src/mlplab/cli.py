@@ -225,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Here: they take the helpers above from this module.
     from mlplab import (
+        cli_embed,
         cli_ensemble,
         cli_export,
         cli_info,
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_tune.add_parser(commands)
     cli_lrfind.add_parser(commands)
     cli_export.add_parser(commands)
+    cli_embed.add_parser(commands)
     cli_ensemble.add_parser(commands)
     cli_learning_curve.add_parser(commands)
 
@@ -943,6 +945,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return cli_export.run(args)
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    from mlplab import cli_embed
+
+    return cli_embed.run(args)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from mlplab import cli_info
 
@@ -965,6 +973,7 @@ COMMANDS: dict[str, Any] = {
     "tune": cmd_tune,
     "lr-find": cmd_lr_find,
     "export": cmd_export,
+    "embed": cmd_embed,
     "info": cmd_info,
     "ensemble": cmd_ensemble,
     "learning-curve": cmd_learning_curve,

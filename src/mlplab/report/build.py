@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mlplab.embedding import LayerViews
 from mlplab.errors import MlplabError, RunError
 from mlplab.gradients import LayerGradients
 from mlplab.metrics import (
@@ -47,6 +48,7 @@ PLOT_FILES = {
     "robustness": "robustness.png",
     "gradients": "gradients.png",
     "augmented": "augmented.png",
+    "layer_views": "layer_views.png",
 }
 # What drawing the plots imports (matplotlib, about a second): train imports it during training.
 DRAWING_MODULES = ("mlplab.report.plots", "mlplab.report.mosaic")
@@ -91,6 +93,9 @@ class ReportData:
     Dense layer's RMS loss gradient at the initial and the trained weights
     (:func:`mlplab.gradients.layer_gradients`), measured now or read from ``metrics.json``;
     None without a model and the training images, for an ensemble, or off JAX.
+    layer_views: the test images as the pixels and each hidden layer place them, and their
+    k-NN accuracy there (:func:`mlplab.embedding.layer_views`); None without a model and the
+    test images, or for an ensemble.
     """
 
     record: RunRecord
@@ -108,6 +113,7 @@ class ReportData:
     robustness: dict[str, Any] | None = None
     model_summary: ModelSummary | None = None
     gradients: LayerGradients | None = None
+    layer_views: LayerViews | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -202,6 +208,10 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
         pngs[PLOT_FILES["hidden"]] = hidden
     if data.gradients is not None:
         pngs[PLOT_FILES["gradients"]] = plots.gradients_png(data.gradients, record.name)
+    if data.layer_views is not None:
+        pngs[PLOT_FILES["layer_views"]] = plots.layer_views_png(
+            data.layer_views, data.class_names, record.name
+        )
     augmented = _augmented_png(data)
     if augmented is not None:
         pngs[PLOT_FILES["augmented"]] = augmented
@@ -314,6 +324,17 @@ def measure_gradients(
 
     if data.record.config is not None:
         data.gradients = layer_gradients(model, data.record.config, x_train, y_train)
+
+
+def view_layers(data: ReportData, model: Any) -> None:
+    """Fill in ``layer_views`` (:func:`mlplab.embedding.layer_views`, PCA maps) from the test
+    images; nothing without them or for an ensemble (its members have their own layers)."""
+    from mlplab.embedding import layer_views
+    from mlplab.model import is_ensemble
+
+    if data.x_test is None or data.y_true is None or not len(data.y_true) or is_ensemble(model):
+        return
+    data.layer_views = layer_views(model, data.x_test, data.y_true)
 
 
 def explain_mistakes(data: ReportData, model: Any) -> None:
@@ -445,6 +466,7 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
         data.x_test = dataset.x_test
         if model is not None:
             explain_mistakes(data, model)
+            view_layers(data, model)
             if data.robustness is None:  # runs from before it was measured
                 from mlplab.engine import get_predictor
 

@@ -342,6 +342,18 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         "tanh output near the ends of its range is saturated, where its gradient nearly "
         "vanishes",
     )
+    parts += _picture_section(
+        "What each layer sees",
+        pngs.get(PLOT_FILES["layer_views"]),
+        "test images placed by their pixels and by each hidden layer's outputs",
+        "each dot is a test image, coloured by its true class and placed by the first two "
+        "principal components of its pixels, then of each hidden layer's outputs: a network "
+        "that learns pulls the classes apart layer by layer, until its output layer, a linear "
+        "classifier, can separate them. Under each map, the 5-nearest-neighbour accuracy in "
+        "the layer's full space: how often an image's five nearest images there share its "
+        "class (on the pixels, the classic k-NN baseline). mlplab embed RUN --tsne draws "
+        "t-SNE maps, where the clusters show better",
+    )
 
     parts += _picture_section(
         "How strongly each layer learns",

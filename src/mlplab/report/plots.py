@@ -480,3 +480,77 @@ def _worrying(summary: Any) -> bool:
     """A quarter of a layer dead or saturated is worth a red note."""
     share = summary.saturated if summary.saturated is not None else summary.inactive
     return share is not None and share >= 0.25
+
+
+# Stages drawn in layer_views.png: the pixels, the first hidden layers and the last one.
+MAX_VIEW_PANELS = 8
+# Classes named in its legend; beyond them the colours repeat and the legend is left out.
+MAX_LEGEND_CLASSES = 20
+
+
+def class_colours(count: int) -> np.ndarray:
+    """float (count, 4) RGBA, one colour per class: tab10 up to 10 classes, tab20 up to 20,
+    then a cycle of hues."""
+    if count <= 10:
+        return matplotlib.colormaps["tab10"](np.arange(count))
+    if count <= MAX_LEGEND_CLASSES:
+        return matplotlib.colormaps["tab20"](np.arange(count))
+    return matplotlib.colormaps["hsv"](np.linspace(0, 1, count, endpoint=False))
+
+
+def layer_views_png(views: Any, class_names: Sequence[str], title: str) -> bytes:
+    """A map per stage of the network (pixels, then each hidden layer): each image a dot at
+    its 2-D place, coloured by its true class, titled with the stage's k-NN accuracy.
+    views: :class:`mlplab.embedding.LayerViews`; class_names: per class index."""
+    stages = list(zip(views.names, views.points, views.neighbour_accuracy, strict=True))
+    shown = stages
+    if len(stages) > MAX_VIEW_PANELS:  # the pixels, the first hidden layers and the last
+        shown = [*stages[: MAX_VIEW_PANELS - 1], stages[-1]]
+    columns = min(len(shown), 4)
+    rows = -(-len(shown) // columns)
+    count = max(len(class_names), int(views.labels.max()) + 1 if len(views.labels) else 0)
+    colours = class_colours(count)
+    legend = count <= MAX_LEGEND_CLASSES
+    legend_rows = -(-count // 10) if legend else 0
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3.3 * rows + 1.0))
+        margins(fig, left=0.2, right=0.2, bottom=0.3 + 0.3 * legend_rows, top=1.0, wspace=0.08)
+        fig.subplots_adjust(hspace=0.3)
+        flat = np.atleast_1d(axes).ravel()
+        for ax, (name, points, accuracy) in zip(flat, shown, strict=False):
+            ax.scatter(
+                points[:, 0], points[:, 1], s=5, c=colours[views.labels], linewidths=0, alpha=0.8
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():  # a light frame: the axes' numbers mean nothing
+                spine.set_visible(True)
+                spine.set_color("#d0d7de")
+            knn = f"{views.neighbours}-NN accuracy {100 * accuracy:.1f}%"
+            ax.set_title(f"{name}\n{knn}", fontsize=9)
+        for ax in flat[len(shown) :]:
+            ax.axis("off")
+        if legend:
+            handles = [
+                Line2D([], [], marker="o", ls="", color=colours[i], label=str(class_names[i]))
+                for i in range(min(count, len(class_names)))
+            ]
+            fig.legend(
+                handles=handles,
+                loc="lower center",
+                ncol=min(len(handles), 10),
+                fontsize=8,
+                frameon=False,
+                handletextpad=0.1,
+                columnspacing=0.8,
+            )
+        method = "t-SNE" if views.method == "tsne" else "first two principal components"
+        more = ""
+        if len(shown) < len(stages):
+            more = f"; of {len(stages) - 1} hidden layers the first {len(shown) - 2} and the last"
+        fig.suptitle(
+            f"{title}\n{len(views.labels)} {views.images} as each layer sees them ({method}{more});"
+            f" the network itself is right on {100 * views.network_accuracy:.1f}% of them",
+            fontsize=10,
+        )
+        return to_png(fig)
