@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.decomposition import PCA
 from sklearn.model_selection import LeaveOneOut, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 import mlplab
-from mlplab.embedding import layer_views, neighbour_accuracy, project, sample_indices
+from mlplab.embedding import LayerViews, layer_views, neighbour_accuracy, project, sample_indices
+from mlplab.report import plots
 
 from .test_evaluate import image_folder
 from .test_report import assert_real_png, run_cli
@@ -131,3 +134,22 @@ def test_embed_errors_are_one_line(digits_run, tmp_path, capsys, argv, message):
     code, _, err = run_cli(capsys, "embed", digits_run.path, *argv)
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_maps_draw_many_layers_and_classes():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 30, 200)  # 30 classes: no legend, colours from a cycle of hues
+    names = ["pixels"] + [f"layer {i}: 16 relu" for i in range(1, 10)]
+    views = LayerViews(
+        names=names,
+        points=[rng.normal(size=(200, 2)).astype(np.float32) for _ in names],
+        neighbour_accuracy=[0.5] * len(names),
+        labels=labels,
+        network_accuracy=0.4,
+        method="pca",
+    )
+    png = plots.layer_views_png(views, [f"class {i}" for i in range(30)], "many")
+    assert_real_png(png)
+    with Image.open(io.BytesIO(png)) as image:  # 8 of 10 stages: two rows of four
+        assert image.width > image.height > 600
+    assert len(plots.class_colours(30)) == 30 and len(plots.class_colours(10)) == 10

@@ -349,7 +349,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         "each dot is a test image, coloured by its true class and placed by the first two "
         "principal components of its pixels, then of each hidden layer's outputs: a network "
         "that learns pulls the classes apart layer by layer, until its output layer, a linear "
-        "classifier, can separate them. Under each map, the 5-nearest-neighbour accuracy in "
+        "classifier, can separate them. Over each map, the 5-nearest-neighbour accuracy in "
         "the layer's full space: how often an image's five nearest images there share its "
         "class (on the pixels, the classic k-NN baseline). mlplab embed RUN --tsne draws "
         "t-SNE maps, where the clusters show better",
