@@ -1,5 +1,6 @@
 """Every dataset form mlplab reads, round-tripped; every bad file refused with one line."""
 
+import dataclasses
 import os
 import pickle
 import shutil
@@ -257,6 +258,28 @@ def test_image_folder_with_train_and_test_inside(tmp_path):
     write_image_folder(tmp_path / "set" / "test", per_class=2, mode="RGB")
     data = load_dataset(str(tmp_path / "set"))
     assert (len(data.y_train), len(data.y_test)) == (8, 4) and data.test_split == "official"
+
+
+def test_an_image_folder_knows_each_images_file(tmp_path):
+    write_image_folder(tmp_path / "pets")
+    (tmp_path / "pets" / "dog" / "notes.txt").write_text("skipped: not an image")
+
+    def check(files, images, labels):
+        assert len(files) == len(images)
+        for name, image, label in zip(files, images, labels, strict=True):
+            assert Path(name).parent.name == ("cat", "dog")[label]
+            np.testing.assert_array_equal(decode_image(Path(name), 1), image)
+
+    split = load_dataset(str(tmp_path / "pets"))  # 80/20: the files follow their images
+    check(split.files_train, split.x_train, split.y_train)
+    check(split.files_test, split.x_test, split.y_test)
+    whole = load_dataset(str(tmp_path / "pets"), whole=True)
+    assert whole.files_train == () and len(whole.files_test) == 12
+    check(whole.files_test, whole.x_test, whole.y_test)
+    digits = load_dataset("digits")
+    assert digits.files_train == ()  # not read from files of their own
+    with pytest.raises(DataError, match="1437 train images but 1 files"):
+        dataclasses.replace(digits, files_train=("one.png",))
 
 
 def test_bad_files_are_skipped_and_counted_or_refused_when_strict(tmp_path, capsys):

@@ -15,6 +15,7 @@
     >>> mlplab.MLPClassifier(epochs=20).fit(X, y)     # scikit-learn's interface, arrays in memory
     >>> mlplab.ensemble([a, b, c])                   # one model averaging runs, written as a run
     >>> mlplab.learning_curve("digits-mlp", seeds=(0, 1, 2))  # accuracy against training images
+    >>> mlplab.audit_labels("digits-mlp").issues        # likely mislabelled images (5-fold)
     >>> mlplab.embed("last", method="tsne")            # what each layer sees: maps, k-NN accuracy
 
 Keras runs on JAX unless ``KERAS_BACKEND`` says otherwise (see ``mlplab._backend``).
@@ -33,6 +34,7 @@ from mlplab.config import (
 )
 from mlplab.ensembles import ensemble
 from mlplab.errors import ConfigError, DataError, MlplabError, RunError
+from mlplab.label_issues import LabelAudit, audit_labels
 from mlplab.learning_curves import LearningCurve, learning_curve
 from mlplab.lrfind import LRFindResult, lr_find
 from mlplab.onnx_export import ExportResult, export_onnx
@@ -51,6 +53,7 @@ __all__ = [
     "DataError",
     "ExportResult",
     "LRFindResult",
+    "LabelAudit",
     "LearningCurve",
     "MLPClassifier",
     "MlplabError",
@@ -62,6 +65,7 @@ __all__ = [
     "TrainConfig",
     "TuneResult",
     "__version__",
+    "audit_labels",
     "compare_runs",
     "embed",
     "ensemble",

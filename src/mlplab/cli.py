@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_ensemble,
         cli_export,
         cli_info,
+        cli_label_issues,
         cli_learning_curve,
         cli_lrfind,
         cli_tune,
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_embed.add_parser(commands)
     cli_ensemble.add_parser(commands)
     cli_learning_curve.add_parser(commands)
+    cli_label_issues.add_parser(commands)
 
     report = commands.add_parser(
         "report",
@@ -945,6 +947,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return cli_export.run(args)
 
 
+def cmd_label_issues(args: argparse.Namespace) -> int:
+    from mlplab import cli_label_issues
+
+    return cli_label_issues.run(args)
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     from mlplab import cli_embed
 
@@ -977,6 +985,7 @@ COMMANDS: dict[str, Any] = {
     "info": cmd_info,
     "ensemble": cmd_ensemble,
     "learning-curve": cmd_learning_curve,
+    "label-issues": cmd_label_issues,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mlplab.data.dataset import Dataset
+from mlplab.data.dataset import Dataset, file_names
 from mlplab.data.fetch import RemoteFile, cache_dir, ensure, is_offline, locate
 from mlplab.data.split import stratified_split
 from mlplab.errors import DataError
@@ -409,6 +409,7 @@ def from_arrays(name: str, arrays: Arrays, class_names: tuple[str, ...], source:
     """A Dataset from reader output; makes the fixed stratified test split if there is none."""
     if len(arrays["y_train"]) == 0:
         raise DataError(f"{name}: the dataset is empty")
+    files = arrays.get("files_train")
     if "x_test" in arrays:
         return Dataset(
             name,
@@ -418,6 +419,8 @@ def from_arrays(name: str, arrays: Arrays, class_names: tuple[str, ...], source:
             arrays["y_test"],
             class_names,
             source,
+            files_train=file_names(files),
+            files_test=file_names(arrays.get("files_test")),
         )
     try:
         keep, held = stratified_split(arrays["y_train"], TEST_FRACTION, TEST_SPLIT_SEED)
@@ -434,6 +437,8 @@ def from_arrays(name: str, arrays: Arrays, class_names: tuple[str, ...], source:
         source,
         test_split=f"stratified {TEST_FRACTION:g} of all images, seed {TEST_SPLIT_SEED} "
         "(the dataset has no test split of its own)",
+        files_train=file_names(None if files is None else files[keep]),
+        files_test=file_names(None if files is None else files[held]),
     )
 
 

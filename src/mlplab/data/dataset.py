@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,8 @@ class Dataset:
     class_names: k names, index i naming label i.
     source: where the data came from, for the run's records.
     test_split: how the test split was made ("official", or the seeded fraction used).
+    files_train, files_test: the file each image was read from (an image folder), aligned
+    with x_train and x_test; empty when the images did not come from files of their own.
     """
 
     name: str
@@ -28,6 +31,8 @@ class Dataset:
     class_names: tuple[str, ...]
     source: str
     test_split: str = "official"
+    files_train: tuple[str, ...] = ()
+    files_test: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for part in ("train", "test"):
@@ -40,6 +45,9 @@ class Dataset:
                 raise DataError(
                     f"{self.name}: {len(x)} {part} images but {len(y)} labels; they must match"
                 )
+            files = getattr(self, f"files_{part}")
+            if files and len(files) != len(x):
+                raise DataError(f"{self.name}: {len(x)} {part} images but {len(files)} files")
             if len(y) and (y.min() < 0 or y.max() >= len(self.class_names)):
                 raise DataError(
                     f"{self.name}: {part} labels must lie in 0..{len(self.class_names) - 1}"
@@ -58,3 +66,8 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+
+def file_names(files: Any) -> tuple[str, ...]:
+    """A reader's file names (str (n,), or None) as :class:`Dataset` holds them."""
+    return () if files is None else tuple(str(name) for name in files)

@@ -92,7 +92,8 @@ def load_image_folder(
     image_size: (h, w), or () to use the most common size. color: grayscale, rgb, or auto
     (grayscale unless an image has colour). Files that are not images of an accepted format,
     or cannot be decoded, are skipped and reported — or raise DataError with ``strict``.
-    Returns arrays (x_train, y_train[, x_test, y_test]), class names and the report.
+    Returns arrays (x_train, y_train, files_train[, x_test, y_test, files_test]; files: str
+    (n,), each image's file), class names and the report.
     min_classes: fewer class folders is a DataError (1: images to evaluate a model on).
     """
     splits = scan(root, min_classes)
@@ -133,13 +134,12 @@ def load_image_folder(
                 continue
             arrays.setdefault(f"x_{split}", []).append(image)
             arrays.setdefault(f"y_{split}", []).append(label)
+            arrays.setdefault(f"files_{split}", []).append(str(path))
             report.read[split] += 1
     if "x_train" not in arrays:
         raise DataError(f"{root}: no readable training images")
-    out = {
-        key: np.stack(values) if key.startswith("x") else np.asarray(values, np.int64)
-        for key, values in arrays.items()
-    }
+    kinds = {"x": np.stack, "y": lambda v: np.asarray(v, np.int64), "files": np.asarray}
+    out = {key: kinds[key.split("_")[0]](values) for key, values in arrays.items()}
     present = np.unique(out["y_train"])
     if len(present) < min_classes:
         raise DataError(f"{root}: images of only one class could be read; need at least two")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mlplab.data.catalog import from_arrays
-from mlplab.data.dataset import Dataset
+from mlplab.data.dataset import Dataset, file_names
 from mlplab.errors import DataError
 
 ARCHIVES = (".tar.gz", ".tgz", ".tar")
@@ -104,8 +104,17 @@ def load_path(
         x, y = arrays["x_train"], arrays["y_train"]
         if not len(y):
             raise DataError(f"{path}: the dataset is empty")
+        files = arrays.get("files_train")
         return Dataset(
-            name, x[:0], y[:0], x, y, tuple(class_names), str(path), test_split=WHOLE_SPLIT
+            name,
+            x[:0],
+            y[:0],
+            x,
+            y,
+            tuple(class_names),
+            str(path),
+            test_split=WHOLE_SPLIT,
+            files_test=file_names(files),
         )
     if len(class_names) < 2:
         raise DataError(f"{path}: only one class; a classifier needs at least two")
