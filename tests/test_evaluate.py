@@ -3,6 +3,7 @@ its classes matched to the model's by name (some of them, or one) or by position
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -160,6 +161,7 @@ def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, t
     assert names == {
         "evaluation.json",
         "report.txt",
+        "predictions.csv",
         "confusion.png",
         "per_class.png",
         "mistakes.png",
@@ -175,6 +177,15 @@ def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, t
     assert html.count('src="data:image/png;base64,') == 5 and "http" not in html
     assert "Most confused pairs" in html
     assert (out / "report.txt").read_text().startswith("digits-mlp on digits (test split)\n")
+    with open(out / "predictions.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert len(rows) == 360 and rows[0]["image"].startswith("test #")
+    wrong = [row for row in rows if row["correct"] == "0"]
+    assert len(wrong) == round(360 * (1 - result["test_accuracy"]))
+    assert rows[: len(wrong)] == wrong  # the mistakes first, the surest of them first
+    assert all(row["true"] != row["predicted"] for row in wrong)
+    sure = [float(row["probability"]) for row in wrong]
+    assert sure == sorted(sure, reverse=True)
 
     # On new images, all of them right: no gallery of mistakes, and the page says so.
     right = digits_run.predict(digits_data.x_test).argmax(axis=1) == digits_data.y_test
@@ -194,6 +205,10 @@ def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, t
     html = (tmp_path / "r" / "evaluation.html").read_text(encoding="utf-8")
     assert "No mistakes: every image was labelled right." in html
     assert "matched to the model&#x27;s by name" in html
+    with open(tmp_path / "r" / "predictions.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert len(rows) == 12 and {row["correct"] for row in rows} == {"1"}
+    assert all(Path(row["image"]).parent.parent == folder for row in rows)  # the files
     # A file where the folder should be: one line.
     blocked = tmp_path / "file"
     blocked.write_text("x")

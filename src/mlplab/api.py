@@ -496,7 +496,7 @@ def evaluate(
     ``evaluation.html`` into this folder (:mod:`mlplab.report.evaluation`); ``files`` then
     lists them.
     """
-    from mlplab.data.paths import WHOLE_SPLIT
+    from mlplab.data.dataset import WHOLE_SPLIT
     from mlplab.metrics import classification_metrics, report_text
 
     run = run if isinstance(run, Run) else load_run(run)
@@ -520,7 +520,14 @@ def evaluate(
         from mlplab.report.evaluation import write_evaluation
 
         files = write_evaluation(
-            Path(out), result, run.config.name, run.class_names, data.x_test, y_test, proba
+            Path(out),
+            result,
+            run.config.name,
+            run.class_names,
+            data.x_test,
+            y_test,
+            proba,
+            data.image_names("test"),
         )
         result["files"] = [str(path) for path in files]
     return result
@@ -562,7 +569,7 @@ def embed(
     "pca" or "tsne", and the k-NN accuracy there. Writes the maps as a PNG to ``out``
     (default RUN/layer_views-METHOD.png, written whole or not at all) and returns the views
     and that path. RunError for an ensemble (its members have the layers)."""
-    from mlplab.data.paths import WHOLE_SPLIT
+    from mlplab.data.dataset import WHOLE_SPLIT
     from mlplab.embedding import METHODS, layer_views
     from mlplab.model import is_ensemble
 

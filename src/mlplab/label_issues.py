@@ -196,7 +196,7 @@ def audit_labels(
     dataset = read_dataset(base.data, offline=offline, whole=True)
     x = np.concatenate([dataset.x_train, dataset.x_test])
     y = np.concatenate([dataset.y_train, dataset.y_test])
-    names = _image_names(dataset)
+    names = dataset.image_names("train") + dataset.image_names("test")
     counts = np.bincount(y, minlength=dataset.num_classes)
     if np.count_nonzero(counts) < 2:
         raise DataError(f"{dataset.name}: needs images of at least two classes to audit")
@@ -228,21 +228,6 @@ def audit_labels(
     )
     _write(audit, writer, x, dataset.name, command or "mlplab.audit_labels(...)")
     return audit
-
-
-def _image_names(dataset: Any) -> list[str]:
-    """Each image's name, training images first: its file; else "train #12" / "test #3"
-    (its index in that split), or "image #12" for a dataset read whole (its index in the
-    file: the row of a CSV, the entry of an .npz's x_train)."""
-    from mlplab.data.paths import WHOLE_SPLIT
-
-    names = []
-    for split in ("train", "test"):
-        files = getattr(dataset, f"files_{split}")
-        count = len(getattr(dataset, f"y_{split}"))
-        label = "image" if dataset.test_split == WHOLE_SPLIT else split
-        names += list(files) if files else [f"{label} #{index}" for index in range(count)]
-    return names
 
 
 def issue_rows(audit: LabelAudit) -> list[dict[str, Any]]:

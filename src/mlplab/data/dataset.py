@@ -9,6 +9,9 @@ import numpy as np
 
 from mlplab.errors import DataError
 
+# Dataset.test_split of a dataset read ``whole``: every image is a test image.
+WHOLE_SPLIT = "all images (the dataset has no test split of its own)"
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -57,6 +60,16 @@ class Dataset:
                 f"{self.name}: train images are {self.x_train.shape[1:]} but test images are "
                 f"{self.x_test.shape[1:]}"
             )
+
+    def image_names(self, split: str) -> list[str]:
+        """A name for each image of ``split`` ("train" or "test"): its file; else its index,
+        "train #12" / "test #3", or "image #12" for a dataset read whole (its place in the
+        file: the row of a CSV, the entry of an .npz's x_train)."""
+        files = getattr(self, f"files_{split}")
+        if files:
+            return list(files)
+        label = "image" if self.test_split == WHOLE_SPLIT else split
+        return [f"{label} #{index}" for index in range(len(getattr(self, f"y_{split}")))]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

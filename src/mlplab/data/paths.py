@@ -7,12 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from mlplab.data.catalog import from_arrays
-from mlplab.data.dataset import Dataset, file_names
+from mlplab.data.dataset import WHOLE_SPLIT, Dataset, file_names
 from mlplab.errors import DataError
 
 ARCHIVES = (".tar.gz", ".tgz", ".tar")
-# Dataset.test_split of a dataset read ``whole``: every image is a test image.
-WHOLE_SPLIT = "all images (the dataset has no test split of its own)"
 
 
 def describe(path: Path) -> str:

@@ -2,12 +2,16 @@
 did not train on (its test split, or another dataset): how it did, and which it got wrong.
 
 Written into DIR: ``evaluation.json`` (what :func:`mlplab.evaluate` returns), ``report.txt``,
-``confusion.png``, ``per_class.png``, ``mistakes.png``, ``correct.png``, ``calibration.png``
-and ``evaluation.html`` (all of it in one self-contained page).
+``predictions.csv`` (a row per image: its file, or its index; true and predicted class,
+probability, right or wrong), ``confusion.png``, ``per_class.png``, ``mistakes.png``,
+``correct.png``, ``calibration.png`` and ``evaluation.html`` (all of it in one
+self-contained page).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from mlplab.runs import RunWriter, to_json
 EVALUATION_FILES = {
     "json": "evaluation.json",
     "text": "report.txt",
+    "predictions": "predictions.csv",
     "confusion": "confusion.png",
     "per_class": "per_class.png",
     "mistakes": "mistakes.png",
@@ -38,12 +43,14 @@ def write_evaluation(
     x: np.ndarray,
     y_true: np.ndarray,
     proba: np.ndarray,
+    image_names: Sequence[str],
 ) -> list[Path]:
     """Write the evaluation of ``run_name``'s model into ``out`` (made if missing).
 
     result: :func:`mlplab.evaluate`'s dict (its ``per_class`` names the classes scored);
     class_names: the model's; x: uint8 (n, h, w, c) the images evaluated; y_true: int (n,)
-    their labels as the model's classes; proba: float32 (n, classes) its probabilities.
+    their labels as the model's classes; proba: float32 (n, classes) its probabilities;
+    image_names: n names (files, or "test #3": :meth:`mlplab.data.Dataset.image_names`).
     RunError when the folder cannot be made. Returns the files written.
     """
     from mlplab.report import plots
@@ -73,10 +80,36 @@ def write_evaluation(
     written = []
     writer.text(EVALUATION_FILES["json"], to_json(result))
     writer.text(EVALUATION_FILES["text"], f"{title}\n\n{result['report']}")
+    writer.text(EVALUATION_FILES["predictions"], predictions_csv(image_names, names, y_true, proba))
     for key, png in pngs.items():
         writer.bytes(EVALUATION_FILES[key], png)
     page = evaluation_page(title, result, names, {EVALUATION_FILES[k]: v for k, v in pngs.items()})
     writer.text(EVALUATION_FILES["html"], page)
-    for key in ("json", "text", *pngs, "html"):
+    for key in ("json", "text", "predictions", *pngs, "html"):
         written.append(out / EVALUATION_FILES[key])
     return written
+
+
+def predictions_csv(
+    image_names: Sequence[str], class_names: Sequence[str], y_true: np.ndarray, proba: np.ndarray
+) -> str:
+    """A CSV row per image: image, true, predicted, probability (of the predicted class),
+    correct (1 or 0); wrong answers first, the surest of them first, then the right ones
+    from the least sure: the images worth a look lead."""
+    predicted, sure = proba.argmax(axis=1), proba.max(axis=1)
+    right = predicted == y_true
+    order = np.lexsort((np.where(right, sure, -sure), right))
+    table = io.StringIO()
+    rows = csv.writer(table, lineterminator="\n")
+    rows.writerow(["image", "true", "predicted", "probability", "correct"])
+    for i in order:
+        rows.writerow(
+            [
+                image_names[i],
+                class_names[y_true[i]],
+                class_names[predicted[i]],
+                f"{sure[i]:.4f}",
+                int(right[i]),
+            ]
+        )
+    return table.getvalue()
