@@ -281,7 +281,7 @@ def _write(audit: LabelAudit, writer: Any, x: np.ndarray, dataset: str, command:
     if not rows:
         found = "no likely mislabelled images"
     elif len(rows) > len(shown):
-        found = f"the {len(shown)} surest of {len(rows)} likely mislabelled images"
+        found = f"the {len(shown)} surest of {len(rows):,} likely mislabelled images"
     else:
         found = f"the {len(rows)} likely mislabelled image{'s' if len(rows) > 1 else ''}"
     title = (
