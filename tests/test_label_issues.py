@@ -110,6 +110,8 @@ def test_it_finds_most_of_the_labels_that_were_changed(digits_data, tmp_path):
     assert files == {"label_issues.csv", "label_issues.png", "label_issues.json", "out_of_fold.npz"}
     with np.load(audit.path / "out_of_fold.npz") as saved:
         np.testing.assert_array_equal(saved["proba"], audit.proba)
+    html = audit._repr_html_()  # the notebook card
+    assert "label issues: digits-mlp-noisy on" in html and 'src="data:image/png;base64,' in html
     summary = json.loads((audit.path / "label_issues.json").read_text())
     assert summary["flagged"] == len(flagged) and summary["folds"] == 4
     assert sum(pair["count"] for pair in summary["pairs"]) == len(flagged)

@@ -18,6 +18,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 import mlplab
 from mlplab.cli import main
 from mlplab.config import AugmentConfig, RunConfig
+from mlplab.embedding import LayerViews
 from mlplab.gradients import LayerGradients
 from mlplab.metrics import classification_metrics, confident_examples, confused_pairs
 from mlplab.record import RunRecord, list_runs, read_record
@@ -152,6 +153,14 @@ def fake_report(tmp_path: Path, classes: int, channels: int, epochs: int = 6) ->
             initial=[2e-6, 3e-4, 2e-2],  # vanishing: a red title
             trained=[1e-4, 0.0, 5e-3],  # a zero: still drawn on the log axis
             images=n,
+        ),
+        layer_views=LayerViews(
+            names=["pixels", "layer 1: 40 relu"],
+            points=[rng.normal(size=(n, 2)).astype(np.float32) for _ in range(2)],
+            neighbour_accuracy=[0.9, 0.95],
+            labels=y,
+            network_accuracy=0.96,
+            method="pca",
         ),
     )
 

@@ -167,6 +167,12 @@ class LabelAudit:
         """The out-of-fold accuracy against the given labels."""
         return float(np.mean(self.proba.argmax(axis=1) == self.labels))
 
+    def _repr_html_(self) -> str:
+        """A card in Jupyter: the counts and the surest suspects."""
+        from mlplab.report.notebook import label_audit_card
+
+        return label_audit_card(self)
+
 
 def audit_labels(
     config: Any = None,

@@ -1,6 +1,6 @@
 """What a Jupyter notebook shows for mlplab's results: a small card with the numbers that
-matter and the one picture that says the most (``_repr_html_`` of Run, LRFindResult and
-TuneResult call these).
+matter and the one picture that says the most (``_repr_html_`` of Run, LRFindResult,
+TuneResult, LearningCurve and LabelAudit call these).
 
 Cards use inline styles only: a notebook's own CSS is not mlplab's, and a card must look the
 same in JupyterLab, VS Code and an exported notebook.
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mlplab.report.html import number
 
 if TYPE_CHECKING:
+    from mlplab.label_issues import LabelAudit
     from mlplab.learning_curves import LearningCurve
     from mlplab.lrfind import LRFindResult
     from mlplab.runs import Run
@@ -167,4 +168,25 @@ def learning_curve_card(curve: LearningCurve) -> str:
         _read(curve.path / PLOT_FILE),
         "accuracy against the number of training images",
         f"{curve.reading} · {curve.path}",
+    )
+
+
+def label_audit_card(audit: LabelAudit) -> str:
+    """A label audit: how many images, how many flagged, the out-of-fold accuracy, and
+    label_issues.png."""
+    from mlplab.label_issues import CSV_FILE, PLOT_FILE
+
+    flagged = len(audit.issues)
+    facts = [
+        ("images", f"{audit.issues.images:,}"),
+        ("likely mislabelled", f"{flagged:,} ({100 * flagged / max(audit.issues.images, 1):.2f}%)"),
+        ("out-of-fold accuracy", number(audit.accuracy)),
+        ("folds", str(audit.folds)),
+    ]
+    return card(
+        f"label issues: {audit.config.name} on {audit.config.data.dataset}",
+        facts,
+        _read(audit.path / PLOT_FILE),
+        "the surest likely mislabelled images",
+        f"all of them: {audit.path / CSV_FILE}",
     )
