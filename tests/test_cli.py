@@ -424,6 +424,36 @@ def test_predict_writes_a_csv(capsys, digits_run, digits_data, tmp_path):
     assert code == 2 and "--csv takes image files; for a CSV of pixel rows: --submission" in err
 
 
+def test_predict_min_probability_marks_unsure_answers(capsys, digits_run, digits_data, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(digits_data.x_test[:12]):
+        save_png(folder / f"{i:02d}.png", image[..., 0])
+    run = str(digits_run.path)
+    code, out, _ = run_cli(capsys, "predict", run, folder, "--json")
+    best = sorted(answer["probability"] for answer in json.loads(out))
+    cut = (best[5] + best[6]) / 2  # six of the twelve below it
+    code, out, _ = run_cli(capsys, "predict", run, folder, "--min-probability", f"{cut:.8f}")
+    lines = out.splitlines()
+    assert code == 0 and lines[-1] == f"6 of 12 answered at probability >= {cut:g}; 6 unsure"
+    assert sum("  unsure: " in line for line in lines[:-1]) == 6
+    code, out, _ = run_cli(capsys, "predict", run, folder, "--min-probability", f"{cut:.8f}",
+                           "--json")  # fmt: skip
+    answers = json.loads(out)
+    assert all(answer["sure"] == (answer["probability"] >= cut) for answer in answers)
+    table = tmp_path / "p.csv"
+    run_cli(capsys, "predict", run, folder, "--min-probability", f"{cut:.8f}", "--csv", table)
+    rows = list(csv.DictReader(table.open()))
+    assert [row["sure"] for row in rows] == [str(int(a["sure"])) for a in answers]
+    for bad, message in (("1.5", "min_probability 1.5: must lie in 0..1"),):
+        code, _, err = run_cli(capsys, "predict", run, folder, "--min-probability", bad)
+        assert code == 2 and message in err and err.count("\n") == 1
+    pixels = tmp_path / "test.csv"
+    pixels.write_text("pixel0\n0\n")
+    code, _, err = run_cli(capsys, "predict", run, pixels, "--min-probability", "0.9")
+    assert code == 2 and "--min-probability takes image files" in err
+
+
 def test_info_says_what_this_installation_runs_on(capsys, monkeypatch, tmp_path):
     import keras
 

@@ -167,6 +167,7 @@ def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, t
         "mistakes.png",
         "correct.png",
         "calibration.png",
+        "coverage.png",
         "evaluation.html",
     }
     assert {path.name for path in out.iterdir()} == names  # nothing half-written left
@@ -174,7 +175,8 @@ def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, t
     assert saved["test_accuracy"] == result["test_accuracy"] and "files" not in saved
     html = (out / "evaluation.html").read_text(encoding="utf-8")
     assert "<h1>digits-mlp on digits (test split)</h1>" in html
-    assert html.count('src="data:image/png;base64,') == 5 and "http" not in html
+    assert html.count('src="data:image/png;base64,') == 6 and "http" not in html
+    assert "<h2>Knowing when it is unsure</h2>" in html
     assert "Most confused pairs" in html
     assert (out / "report.txt").read_text().startswith("digits-mlp on digits (test split)\n")
     with open(out / "predictions.csv", newline="") as table:

@@ -7,7 +7,14 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from mlplab.metrics import calibration, classification_metrics, cross_entropy, report_text
+from mlplab.metrics import (
+    calibration,
+    classification_metrics,
+    coverage_curve,
+    cross_entropy,
+    report_text,
+    selective,
+)
 
 
 def random_predictions(n=300, k=4, seed=0):
@@ -135,3 +142,43 @@ def test_calibration_is_part_of_the_metrics():
     metrics = classification_metrics(y, proba, ["a", "b", "c", "d"])
     assert metrics["calibration"] == calibration(y, proba)
     assert len(metrics["calibration"]["bins"]) == 15
+
+
+def test_coverage_curve_and_selective_agree_with_counting_by_hand():
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(4) * 0.3, 500)
+    proba[:40] = proba[0]  # ties: a threshold answers all of them or none
+    y = np.where(rng.random(500) < 0.7, proba.argmax(axis=1), rng.integers(0, 4, 500))
+    thresholds, coverage, accuracy = coverage_curve(y, proba)
+    confidence, right = proba.max(axis=1), proba.argmax(axis=1) == y
+    assert np.all(np.diff(thresholds) < 0) and coverage[-1] == 1.0
+    assert len(thresholds) == len(np.unique(confidence))
+    for t, c, a in zip(thresholds, coverage, accuracy, strict=True):
+        answered = confidence >= t
+        assert c == pytest.approx(answered.mean()) and a == pytest.approx(right[answered].mean())
+    summary = selective(y, proba)
+    for row in summary["thresholds"]:
+        answered = confidence >= row["threshold"]
+        assert row["coverage"] == pytest.approx(answered.mean())
+        assert row["accuracy"] == (
+            pytest.approx(right[answered].mean()) if answered.any() else None
+        )
+    for row in summary["targets"]:
+        if row["threshold"] is None:
+            assert not np.any(accuracy >= row["accuracy"]) and row["coverage"] == 0.0
+            continue
+        answered = confidence >= row["threshold"]
+        assert right[answered].mean() >= row["accuracy"]
+        # No lower threshold reaches the target: this is the most it can answer.
+        lower = thresholds[thresholds < row["threshold"]]
+        assert all(right[confidence >= t].mean() < row["accuracy"] for t in lower)
+        assert row["coverage"] == pytest.approx(answered.mean())
+    assert classification_metrics(y, proba, list("abcd"))["selective"] == summary
+
+
+def test_selective_when_nothing_reaches_a_threshold():
+    proba = np.full((10, 4), 0.25)
+    y = np.arange(10) % 4
+    summary = selective(y, proba)
+    assert summary["thresholds"][1] == {"threshold": 0.8, "coverage": 0.0, "accuracy": None}
+    assert summary["targets"][0] == {"accuracy": 0.99, "threshold": None, "coverage": 0.0}

@@ -30,6 +30,8 @@ RUN_FILES = {
     "robustness.png",
     "hidden.png",
     "gradients.png",
+    "layer_views.png",
+    "coverage.png",
 }
 
 

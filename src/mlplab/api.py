@@ -660,8 +660,10 @@ def predict(
     frame: bool = True,
     show: str | Path | None = None,
     explain: str | Path | None = None,
+    min_probability: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Classify image files with a run's model: one dict per file (see Run.predict_files).
+    """Classify image files with a run's model: one dict per file (see Run.predict_files;
+    with ``min_probability``, each says whether it is ``sure``: its probability reaches it).
 
     images: image files, or folders of them (every PNG/JPEG/BMP/GIF under a folder, sorted).
     show: also write a PNG here of the images as the model saw them (inverted, levelled,
@@ -674,8 +676,12 @@ def predict(
     run = run if isinstance(run, Run) else load_run(run)
     images = image_files(images)
     pixels, inverted = run.read_images(images, invert, frame)
-    results = run.classify(images, pixels, inverted, top)
-    captions = [f"{Path(r['file']).name}\n{r['label']} {r['probability']:.2f}" for r in results]
+    results = run.classify(images, pixels, inverted, top, min_probability)
+    captions = [
+        f"{Path(r['file']).name}\n{'unsure: ' if r.get('sure') is False else ''}"
+        f"{r['label']} {r['probability']:.2f}"
+        for r in results
+    ]
     height, width = run.image_shape[:2]
     if show is not None:
         from mlplab.report.mosaic import captioned_png

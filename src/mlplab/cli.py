@@ -160,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--top", type=int, default=3, help="classes to show (default: 3)")
     predict.add_argument(
+        "--min-probability",
+        type=float,
+        metavar="P",
+        help="call an answer below probability P unsure (the report's 'Knowing when it is "
+        "unsure' gives the accuracy and share answered at each P)",
+    )
+    predict.add_argument(
         "--invert",
         choices=("auto", "yes", "no"),
         default="auto",
@@ -670,6 +677,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise MlplabError(f"{option} takes image files (a CSV's rows are already the pixels)")
         if args.csv:
             raise MlplabError("--csv takes image files; for a CSV of pixel rows: --submission")
+        if args.min_probability is not None:
+            raise MlplabError("--min-probability takes image files, not a CSV of pixel rows")
         return _predict_csv(args)
     if args.submission:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
@@ -683,6 +692,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         frame=args.frame,
         show=args.show,
         explain=args.explain,
+        min_probability=args.min_probability,
     )
     if args.json:
         print(json.dumps(results, indent=2))
@@ -694,6 +704,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {len(results)} predictions to {args.csv}")
     else:
         _print_predictions(results)
+    if args.min_probability is not None:
+        sure = sum(r["sure"] for r in results)
+        print(
+            f"{sure} of {len(results)} answered at probability >= {args.min_probability:g}; "
+            f"{len(results) - sure} unsure"
+        )
     if args.show:
         print(f"wrote {args.show}: the images as the model saw them")
     if args.explain:
@@ -703,20 +719,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def predictions_csv(results: list[dict[str, Any]], top: int) -> str:
     """``predict``'s results as CSV text: file, label, probability, then label_2,
-    probability_2, ... up to ``top`` (empty where there are fewer classes), inverted."""
+    probability_2, ... up to ``top`` (empty where there are fewer classes), inverted, and
+    sure (1 or 0) when the results say (``--min-probability``)."""
     import csv
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     ranks = [f"{name}_{k}" for k in range(2, top + 1) for name in ("label", "probability")]
-    writer.writerow(["file", "label", "probability", *ranks, "inverted"])
+    sure = ["sure"] if results and "sure" in results[0] else []
+    writer.writerow(["file", "label", "probability", *ranks, "inverted", *sure])
     for r in results:
         others = [value for t in r["top"][1:] for value in (t["label"], f"{t['probability']:.6f}")]
         others += [""] * (len(ranks) - len(others))
-        writer.writerow(
-            [r["file"], r["label"], f"{r['probability']:.6f}", *others, int(r["inverted"])]
-        )
+        flags = [int(r["inverted"]), *([int(r["sure"])] if sure else [])]
+        writer.writerow([r["file"], r["label"], f"{r['probability']:.6f}", *others, *flags])
     return buffer.getvalue()
 
 
@@ -726,8 +743,9 @@ def _print_predictions(results: list[dict[str, Any]]) -> None:
     for r in results:
         others = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"][1:])
         note = "  (inverted)" if r["inverted"] else ""
+        unsure = "unsure: " if r.get("sure") is False else ""
         print(
-            f"{r['file']:<{width}}  {r['label']}  {r['probability']:.3f}"
+            f"{r['file']:<{width}}  {unsure}{r['label']}  {r['probability']:.3f}"
             f"{'  | ' + others if others else ''}{note}"
         )
 

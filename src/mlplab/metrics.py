@@ -100,7 +100,8 @@ def classification_metrics(
     labels: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Loss, accuracy, per-class precision/recall/F1/support, the confusion matrix and the
-    calibration (:func:`calibration`).
+    calibration (:func:`calibration`), and the accuracy when it answers only where it is
+    sure (``selective``: :func:`selective`).
 
     y_true: int (n,) labels in [0, k); proba: float (n, k) predicted probabilities.
     labels: the classes to score and average over (default: all k), as scikit-learn's
@@ -128,6 +129,7 @@ def classification_metrics(
         **_averages(scores),
         "confusion_matrix": confusion.tolist(),
         "calibration": calibration(y_true, proba),
+        "selective": selective(y_true, proba),
     }
 
 
@@ -164,6 +166,64 @@ def calibration(
         "accuracy": float(correct.mean()) if n else float("nan"),
         "bins": table,
     }
+
+
+# Probability thresholds and accuracies selective() reports.
+SELECTIVE_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
+SELECTIVE_TARGETS = (0.99, 0.995, 0.999)
+
+
+def coverage_curve(
+    y_true: np.ndarray, proba: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The accuracy when the network answers only where its largest probability reaches a
+    threshold, for every threshold that changes which images it answers.
+
+    y_true: int (n,); proba: float (n, k). Returns float64 arrays, one entry per distinct
+    confidence, surest first: ``thresholds`` (answer where the confidence >= it),
+    ``coverage`` (the share of images answered) and ``accuracy`` (right among those).
+    """
+    confidence = proba.max(axis=1).astype(np.float64)
+    correct = (predicted_labels(proba) == y_true).astype(np.float64)
+    order = np.argsort(-confidence, kind="stable")
+    confidence, correct = confidence[order], correct[order]
+    # Only the last of a run of equal confidences: a threshold answers all of them or none.
+    ends = np.flatnonzero(np.append(confidence[1:] != confidence[:-1], True))
+    answered = ends + 1.0
+    return confidence[ends], answered / max(len(y_true), 1), np.cumsum(correct)[ends] / answered
+
+
+def selective(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+    """When the network may say "not sure": :func:`coverage_curve` read two ways. Returns
+    ``thresholds``: per probability threshold in SELECTIVE_THRESHOLDS, the share of images
+    answered (``coverage``) and the accuracy on them (None where none are answered); and
+    ``targets``: per accuracy in SELECTIVE_TARGETS, the lowest threshold whose answers are
+    at least that accurate and the largest share answered so, or None where no threshold
+    reaches it. Plain Python types, for metrics.json."""
+    thresholds, coverage, accuracy = coverage_curve(y_true, proba)
+    by_threshold = []
+    for threshold in SELECTIVE_THRESHOLDS:
+        reached = np.flatnonzero(thresholds >= threshold)
+        last = reached[-1] if len(reached) else None
+        by_threshold.append(
+            {
+                "threshold": threshold,
+                "coverage": 0.0 if last is None else float(coverage[last]),
+                "accuracy": None if last is None else float(accuracy[last]),
+            }
+        )
+    by_target = []
+    for target in SELECTIVE_TARGETS:
+        good = np.flatnonzero(accuracy >= target)
+        best = good[-1] if len(good) else None
+        by_target.append(
+            {
+                "accuracy": target,
+                "threshold": None if best is None else float(thresholds[best]),
+                "coverage": 0.0 if best is None else float(coverage[best]),
+            }
+        )
+    return {"thresholds": by_threshold, "targets": by_target}
 
 
 def report_text(

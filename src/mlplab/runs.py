@@ -271,10 +271,12 @@ class Run:
         top: int = 3,
         invert: str = "auto",
         frame: bool = True,
+        min_probability: float | None = None,
     ) -> list[dict[str, Any]]:
-        """One dict per file: file, label, probability, inverted, top [(label, probability)]."""
+        """One dict per file: file, label, probability, inverted, top [(label, probability)];
+        with ``min_probability``, also ``sure``: whether the probability reaches it."""
         images, inverted = self.read_images(paths, invert, frame)
-        return self.classify(paths, images, inverted, top)
+        return self.classify(paths, images, inverted, top, min_probability)
 
     def classify(
         self,
@@ -282,9 +284,12 @@ class Run:
         images: np.ndarray,
         inverted: Sequence[bool],
         top: int = 3,
+        min_probability: float | None = None,
     ) -> list[dict[str, Any]]:
         """:meth:`predict_files` for images already read by :meth:`read_images`: uint8
         (n, h, w, c), one per path."""
+        if min_probability is not None and not 0 <= min_probability <= 1:
+            raise ConfigError(f"min_probability {min_probability:g}: must lie in 0..1")
         proba = self.predict(images)
         names = self.class_names
         results = []
@@ -299,6 +304,8 @@ class Run:
                     "top": [{"label": names[i], "probability": _rounded(row[i])} for i in order],
                 }
             )
+            if min_probability is not None:
+                results[-1]["sure"] = bool(row[order[0]] >= min_probability)
         return results
 
 

@@ -25,7 +25,9 @@ from mlplab.metrics import (
     classification_metrics,
     confident_examples,
     confused_pairs,
+    coverage_curve,
     report_text,
+    selective,
 )
 from mlplab.record import RunRecord, read_record
 from mlplab.running import training_process
@@ -44,6 +46,7 @@ PLOT_FILES = {
     "weights": "weights.png",
     "hidden": "hidden.png",
     "calibration": "calibration.png",
+    "coverage": "coverage.png",
     "why_mistakes": "why_mistakes.png",
     "robustness": "robustness.png",
     "gradients": "gradients.png",
@@ -183,6 +186,9 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
         # From the predictions, not metrics.json: runs from before it held this have them.
         pngs[PLOT_FILES["calibration"]] = plots.calibration_png(
             calibration(data.y_true, data.proba), title
+        )
+        pngs[PLOT_FILES["coverage"]] = plots.coverage_png(
+            coverage_curve(data.y_true, data.proba), selective(data.y_true, data.proba), title
         )
     if data.mistakes_explained is not None and data.x_test is not None:
         chosen, for_predicted, for_true = data.mistakes_explained

@@ -4,7 +4,7 @@ did not train on (its test split, or another dataset): how it did, and which it 
 Written into DIR: ``evaluation.json`` (what :func:`mlplab.evaluate` returns), ``report.txt``,
 ``predictions.csv`` (a row per image: its file, or its index; true and predicted class,
 probability, right or wrong), ``confusion.png``, ``per_class.png``, ``mistakes.png``,
-``correct.png``, ``calibration.png`` and ``evaluation.html`` (all of it in one
+``correct.png``, ``calibration.png``, ``coverage.png`` and ``evaluation.html`` (all of it in one
 self-contained page).
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlplab.errors import RunError
-from mlplab.metrics import calibration, confused_pairs
+from mlplab.metrics import calibration, confused_pairs, coverage_curve
 from mlplab.runs import RunWriter, to_json
 
 EVALUATION_FILES = {
@@ -31,6 +31,7 @@ EVALUATION_FILES = {
     "mistakes": "mistakes.png",
     "correct": "correct.png",
     "calibration": "calibration.png",
+    "coverage": "coverage.png",
     "html": "evaluation.html",
 }
 
@@ -75,6 +76,9 @@ def write_evaluation(
         ),
         "per_class": plots.per_class_png(result["per_class"], scored, title, which),
         "calibration": plots.calibration_png(calibration(y_true, proba), title, which),
+        "coverage": plots.coverage_png(
+            coverage_curve(y_true, proba), result["selective"], title, which
+        ),
     }
     pngs.update(gallery_pngs(x, y_true, proba, names, title, skip_empty=True))
     written = []

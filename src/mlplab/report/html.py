@@ -315,6 +315,16 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     if metrics.get("temperature") and PLOT_FILES["calibration"] in pngs:
         parts.append(_temperature_facts(metrics["temperature"]))
     parts += _picture_section(
+        "Knowing when it is unsure",
+        pngs.get(PLOT_FILES["coverage"]),
+        "accuracy on the images answered against the share answered",
+        "the network answers only where its largest probability reaches a threshold, and "
+        "leaves the other images to a person: the curve gives the accuracy on the images it "
+        "answers against the share it answers, the table under it a few thresholds. The "
+        "title's threshold is read off these same images, so on new ones expect a little "
+        "less. mlplab predict --min-probability P marks answers below P as unsure",
+    )
+    parts += _picture_section(
         "Robustness: when the images change a little",
         pngs.get(PLOT_FILES["robustness"]),
         "test accuracy on shifted, rotated and noisy test images",
@@ -689,6 +699,16 @@ def evaluation_page(
             "the time",
         ),
     ]
+    parts += _picture_section(
+        "Knowing when it is unsure",
+        pngs.get(EVALUATION_FILES["coverage"]),
+        "accuracy on the images answered against the share answered",
+        "the network answers only where its largest probability reaches a threshold, and "
+        "leaves the other images to a person: the curve gives the accuracy on the images it "
+        "answers against the share it answers, the table under it a few thresholds. The "
+        "title's threshold is read off these same images, so on new ones expect a little "
+        "less. mlplab predict --min-probability P marks answers below P as unsure",
+    )
     return _page(title, _keep_headings(parts))
 
 

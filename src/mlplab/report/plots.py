@@ -554,3 +554,61 @@ def layer_views_png(views: Any, class_names: Sequence[str], title: str) -> bytes
             fontsize=10,
         )
         return to_png(fig)
+
+
+def coverage_png(
+    curve: tuple[np.ndarray, np.ndarray, np.ndarray],
+    summary: dict[str, Any],
+    title: str,
+    images: str = "test",
+) -> bytes:
+    """The accuracy on the images the network answers against the share it answers, when it
+    answers only where its largest probability reaches a threshold; the thresholds of
+    ``summary`` marked on the curve, and the accuracy of answering everything dashed.
+    curve: :func:`mlplab.metrics.coverage_curve`; summary: :func:`mlplab.metrics.selective`."""
+    _, coverage, accuracy = curve
+    everything = float(accuracy[-1]) if len(accuracy) else float("nan")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.5, 5.7))
+        margins(fig, left=0.8, right=0.3, bottom=1.5, top=1.05)
+        ax.step(100 * coverage, 100 * accuracy, where="post", color="#4f81bd", lw=1.8)
+        ax.axhline(100 * everything, color="gray", ls="--", lw=1)
+        ax.text(2, 100 * everything, f" answering all: {100 * everything:.2f}%", va="bottom",
+                color="gray", fontsize=8)  # fmt: skip
+        lines = []
+        for row in summary["thresholds"]:
+            if row["accuracy"] is None:
+                lines.append(f"p ≥ {row['threshold']:<4g}  answers none")
+                continue
+            ax.plot([100 * row["coverage"]], [100 * row["accuracy"]], "o", color="#cf222e", ms=4)
+            lines.append(
+                f"p ≥ {row['threshold']:<4g}  answers {100 * row['coverage']:5.1f}%, "
+                f"{100 * row['accuracy']:6.2f}% right"
+            )
+        # The thresholds as a table under the plot, not labels on the curve: their dots
+        # often crowd together.
+        fig.text(0.5, 0.03, "\n".join(lines), fontsize=8, family="monospace",
+                 color="#cf222e", va="bottom", ha="center")  # fmt: skip
+        # The interesting part is near the top: from a little below answering everything.
+        low = min(100 * everything, float(100 * accuracy[coverage >= 0.5].min(initial=100)))
+        ax.set_ylim(max(0.0, low - 0.15 * (100 - low) - 0.5), 100.3)
+        ax.set_xlim(0, 101)
+        ax.set_xlabel(f"share of the {images} images it answers (%)")
+        ax.set_ylabel("accuracy on those (%)")
+        ax.grid(alpha=0.3)
+        ax.set_title(_coverage_headline(summary, images), fontsize=10)
+        fig.suptitle(f"{title}\nanswering only when sure: the rest is left to a person")
+        return to_png(fig)
+
+
+def _coverage_headline(summary: dict[str, Any], images: str) -> str:
+    """The first accuracy target reached, as "99.5% right on 89% of the test images when it
+    answers only at p >= 0.998"; or that none was."""
+    for row in summary["targets"]:
+        if row["threshold"] is not None and row["coverage"] > 0:
+            return (
+                f"{100 * row['accuracy']:g}% right on {100 * row['coverage']:.0f}% of the "
+                f"{images} images, answering only at p ≥ {row['threshold']:.3g}"
+            )
+    best = max(summary["targets"], key=lambda row: row["accuracy"])
+    return f"no threshold makes it {100 * best['accuracy']:g}% right"
