@@ -425,10 +425,10 @@ def test_predict_writes_a_csv(capsys, digits_run, digits_data, tmp_path):
 
 
 def test_predict_min_probability_marks_unsure_answers(capsys, digits_run, digits_data, tmp_path):
-    folder = tmp_path / "images"
-    folder.mkdir()
+    (tmp_path / "images").mkdir()
     for i, image in enumerate(digits_data.x_test[:12]):
-        save_png(folder / f"{i:02d}.png", image[..., 0])
+        save_png(tmp_path / "images" / f"{i:02d}.png", image[..., 0])
+    folder = str(tmp_path / "images")
     run = str(digits_run.path)
     code, out, _ = run_cli(capsys, "predict", run, folder, "--json")
     best = sorted(answer["probability"] for answer in json.loads(out))
@@ -442,7 +442,7 @@ def test_predict_min_probability_marks_unsure_answers(capsys, digits_run, digits
     answers = json.loads(out)
     assert all(answer["sure"] == (answer["probability"] >= cut) for answer in answers)
     table = tmp_path / "p.csv"
-    run_cli(capsys, "predict", run, folder, "--min-probability", f"{cut:.8f}", "--csv", table)
+    run_cli(capsys, "predict", run, folder, "--min-probability", f"{cut:.8f}", "--csv", str(table))
     rows = list(csv.DictReader(table.open()))
     assert [row["sure"] for row in rows] == [str(int(a["sure"])) for a in answers]
     for bad, message in (("1.5", "min_probability 1.5: must lie in 0..1"),):
@@ -450,7 +450,7 @@ def test_predict_min_probability_marks_unsure_answers(capsys, digits_run, digits
         assert code == 2 and message in err and err.count("\n") == 1
     pixels = tmp_path / "test.csv"
     pixels.write_text("pixel0\n0\n")
-    code, _, err = run_cli(capsys, "predict", run, pixels, "--min-probability", "0.9")
+    code, _, err = run_cli(capsys, "predict", run, str(pixels), "--min-probability", "0.9")
     assert code == 2 and "--min-probability takes image files" in err
 
 
