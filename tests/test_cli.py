@@ -84,6 +84,7 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
     code, out, _ = run_cli(capsys, "evaluate", str(run_dir))
     assert code == 0 and f"accuracy {run.metrics['test_accuracy']:.4f}" in out
     assert f"calibration error (ECE) {run.metrics['calibration']['ece']:.4f}" in out
+    assert "if unsure is allowed (predict --min-probability P): " in out
     code, out, _ = run_cli(capsys, "evaluate", str(run_dir), "--json")
     assert json.loads(out)["test_accuracy"] == run.metrics["test_accuracy"]
 

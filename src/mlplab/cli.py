@@ -641,6 +641,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if result["classes"] != "same":
         print(f"its classes are the model's, matched {result['classes']}")
+    print(selective_text(result["selective"]))
     if args.out:
         names = ", ".join(Path(path).name for path in result["files"])
         print(f"wrote {names} in {args.out}")
@@ -648,6 +649,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         drawn = "test images" if result["images"] == "test split" else "images"
         print(robustness_text(result["robustness"], drawn))
     return 0
+
+
+def selective_text(summary: dict[str, Any]) -> str:
+    """One line from :func:`mlplab.metrics.selective`: what answering only when sure gives
+    ("if unsure is allowed: 99% right on 56% of them at p >= 0.852; 99.5% ...")."""
+    parts = [
+        f"{100 * row['accuracy']:g}% right on {100 * row['coverage']:.0f}% of them at "
+        f"p >= {row['threshold']:.4g}"
+        for row in summary["targets"]
+        if row["threshold"] is not None
+    ]
+    if not parts:
+        return "if unsure is allowed: no probability threshold makes it 99% right"
+    return "if unsure is allowed (predict --min-probability P): " + "; ".join(parts)
 
 
 def robustness_text(measured: dict[str, Any], images: str = "test images") -> str:
