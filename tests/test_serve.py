@@ -154,6 +154,34 @@ def test_predict_answers_as_mlplab_predict_does(tmp_path, client, digits_run, di
     assert [p["label"] for p in answer["predictions"]] == [e["label"] for e in expected]
 
 
+def test_min_probability_marks_answers_that_are_not_sure(tmp_path, client, digits_run, digits_data):
+    drawing = png_bytes(drawing_of(digits_data.x_test[0]))
+    status, answer = client.json("POST", "/predict", drawing)
+    [plain] = answer["predictions"]
+    assert "sure" not in plain  # the fixture's server has no --min-probability
+    for cut, sure in ((0.0, True), (1.0, plain["probability"] >= 1.0)):
+        status, answer = client.json("POST", f"/predict?min_probability={cut}", drawing)
+        assert status == 200 and answer["predictions"][0]["sure"] is sure
+    status, answer = client.json("POST", "/predict?min_probability=2", drawing)
+    assert status == 400 and "min_probability='2': must be a number from 0 to 1" in answer["error"]
+    # A server-wide default, in /info and the page, that a request can override.
+    with make_server(digits_run, port=0, min_probability=1.0) as strict:
+        thread = threading.Thread(target=strict.serve_forever, daemon=True)
+        thread.start()
+        try:
+            other = Client(strict.server_address[1])
+            assert other.json("GET", "/info")[1]["min_probability"] == 1.0
+            status, answer = other.json("POST", "/predict", drawing)
+            assert answer["predictions"][0]["sure"] is (plain["probability"] >= 1.0)
+            status, answer = other.json("POST", "/predict?min_probability=0", drawing)
+            assert answer["predictions"][0]["sure"] is True
+        finally:
+            strict.shutdown()
+            thread.join(timeout=30)
+    with pytest.raises(MlplabError, match="min-probability 1.5: must lie in 0..1"):
+        make_server(digits_run, port=0, min_probability=1.5)
+
+
 def test_show_gives_the_image_as_the_model_saw_it(tmp_path, client, digits_run, digits_data):
     drawing = drawing_of(digits_data.x_test[5])
     seen, _ = digits_run.read_images([save_png(tmp_path / "d.png", drawing)])

@@ -228,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="let web pages from ORIGIN (http://localhost:3000, or * for any) call the API "
         "from a browser",
     )
+    serve.add_argument(
+        "--min-probability",
+        type=float,
+        metavar="P",
+        help='mark answers below probability P "sure": false (the page says unsure); a '
+        "request's min_probability overrides it",
+    )
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
     # Here: they take the helpers above from this module.
@@ -768,7 +775,15 @@ def _print_predictions(results: list[dict[str, Any]]) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from mlplab.serving import serve
 
-    serve(args.run, args.host, args.port, args.top, quiet=args.quiet, cors=args.cors)
+    serve(
+        args.run,
+        args.host,
+        args.port,
+        args.top,
+        quiet=args.quiet,
+        cors=args.cors,
+        min_probability=args.min_probability,
+    )
     return 0
 
 

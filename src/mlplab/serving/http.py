@@ -8,9 +8,11 @@ Endpoints::
     POST /predict   the body: one image's bytes, or a multipart form of image files;
                     query: top, invert (auto|yes|no), frame (1|0), show (1|0: add "seen",
                     the image as the model saw it, as a PNG data URL), explain (1|0: add
-                    "why", what each pixel contributed to the answer, the same way). Answers JSON
+                    "why", what each pixel contributed to the answer, the same way),
+                    min_probability (0..1: add "sure", whether the answer reaches it;
+                    the server's --min-probability by default). Answers JSON
                     {"model": name, "predictions": [{file, label, probability, inverted,
-                    top: [{label, probability}]}]}
+                    top: [{label, probability}][, sure]}]}
 
 Errors are JSON ``{"error": "one line"}`` with a 4xx status; the server goes on serving.
 With ``cors``, ``OPTIONS`` answers browsers' preflight questions for pages of that origin.
@@ -225,7 +227,13 @@ class _Handler(BaseHTTPRequestHandler):
         options = predict_options(query)
         images = body_images(self.headers.get("Content-Type", ""), self._body())
         results = predictor.predict(
-            images, options.top, options.invert, options.frame, options.show, options.explain
+            images,
+            options.top,
+            options.invert,
+            options.frame,
+            options.show,
+            options.explain,
+            options.min_probability,
         )
         answer = {"model": predictor.run.config.name, "predictions": results}
         labels = ", ".join(r["label"] for r in results[:5]) + (", ..." if len(results) > 5 else "")
@@ -300,22 +308,26 @@ def make_server(
     top: int = 3,
     log: TextIO | None = None,
     cors: str | None = None,
+    min_probability: float | None = None,
 ) -> PredictionServer:
     """Load ``run``'s model and listen on ``host:port`` (port 0: any free one) — but do not
     serve yet: call ``serve_forever()`` (and ``shutdown()`` from another thread).
 
     cors: let pages from this web origin (``http://localhost:3000``), or from any (``*``),
-    call the server from a browser. MlplabError for a run that cannot be loaded, an address
-    that cannot be listened on, or a bad value.
+    call the server from a browser. min_probability: answers below it say ``"sure":
+    false`` unless a request asks for another. MlplabError for a run that cannot be loaded,
+    an address that cannot be listened on, or a bad value.
     """
     if not 0 <= port <= 65535:
         raise MlplabError(f"port {port}: must be between 0 and 65535")
     if top < 1:
         raise MlplabError(f"top {top}: must be at least 1")
+    if min_probability is not None and not 0 <= min_probability <= 1:
+        raise MlplabError(f"min-probability {min_probability:g}: must lie in 0..1")
     if cors is not None:
         cors = _origin(cors)
     run = run if isinstance(run, Run) else load_run(run)
-    predictor = Predictor(run, top)
+    predictor = Predictor(run, top, min_probability)
     try:
         return PredictionServer((host, port), predictor, log, cors)
     except OSError as exc:
@@ -333,12 +345,14 @@ def serve(
     top: int = 3,
     quiet: bool = False,
     cors: str | None = None,
+    min_probability: float | None = None,
 ) -> None:
     """Serve ``run``'s model until Ctrl-C (see the module's docstring for the endpoints).
 
     Prints where it listens on stdout, and one line per request on stderr unless ``quiet``.
     """
-    with make_server(run, host, port, top, None if quiet else sys.stderr, cors) as server:
+    log = None if quiet else sys.stderr
+    with make_server(run, host, port, top, log, cors, min_probability) as server:
         run = server.predictor.run
         accuracy = run.metrics.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""

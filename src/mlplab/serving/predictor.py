@@ -35,9 +35,10 @@ class Predictor:
     state, and on a small machine the model, not the queue, is what takes the time.
     """
 
-    def __init__(self, run: Run, top: int = 3) -> None:
+    def __init__(self, run: Run, top: int = 3, min_probability: float | None = None) -> None:
         self.run = run
         self.top = top
+        self.min_probability = min_probability
         self._lock = threading.Lock()
         run.predict(np.zeros((1, *run.image_shape), np.uint8))
 
@@ -65,6 +66,8 @@ class Predictor:
             # An ensemble (mlplab ensemble): how many networks it averages; else None.
             "members": len(run.ensemble["members"]) if run.ensemble else None,
             "parameters": (run.metrics.get("model") or {}).get("parameters"),
+            # Answers below it are marked "sure": false (None: no answer is).
+            "min_probability": self.min_probability,
             "mlplab": __version__,
         }
 
@@ -76,16 +79,21 @@ class Predictor:
         frame: bool = True,
         show: bool = False,
         explain: bool = False,
+        min_probability: float | None = None,
     ) -> list[dict[str, Any]]:
         """One dict per image, as :meth:`mlplab.Run.predict_files` gives them (``file`` is the
         image's name); with ``show``, ``seen`` is a PNG data URL of the image as the model saw
         it (inverted, levelled, framed, resized); with ``explain``, ``why`` is one of what
         each pixel contributed to the predicted class (red for, blue against:
-        :meth:`mlplab.Run.explain`). DataError names an image that cannot be read.
+        :meth:`mlplab.Run.explain`); with ``min_probability`` (else the server's),
+        ``sure``: whether the probability reaches it. DataError names an image that cannot
+        be read.
         """
+        if min_probability is None:
+            min_probability = self.min_probability
         with self._lock:
             pixels, inverted = self.run.read_images(images, invert, frame)
-            results = self.run.classify(images, pixels, inverted, top or self.top)
+            results = self.run.classify(images, pixels, inverted, top or self.top, min_probability)
             if explain:  # the predicted class of each: the one each result names
                 _, contributions = self.run.explain(pixels)
         if show:

@@ -25,6 +25,7 @@ OPTIONS = {
     "frame": "1 or 0",
     "show": "1 or 0",
     "explain": "1 or 0",
+    "min_probability": "a number from 0 to 1",
 }
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -47,6 +48,7 @@ class PredictOptions:
     frame: bool = True
     show: bool = False
     explain: bool = False
+    min_probability: float | None = None  # None: the server's default
 
 
 def predict_options(query: str) -> PredictOptions:
@@ -68,6 +70,13 @@ def predict_options(query: str) -> PredictOptions:
             if not value.isdigit() or int(value) < 1:
                 raise bad
             values[key] = int(value)
+        elif key == "min_probability":
+            try:
+                values[key] = float(value)
+            except ValueError:
+                raise bad from None
+            if not 0 <= values[key] <= 1:
+                raise bad
         elif key == "invert":
             if value not in ("auto", "yes", "no"):
                 raise bad
