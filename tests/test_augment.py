@@ -8,7 +8,8 @@ import mlplab
 from mlplab.cli import main
 from mlplab.config import AugmentConfig, RunConfig
 from mlplab.errors import ConfigError
-from mlplab.fused import _cross_entropy, augment_batch
+from mlplab.fused import _cross_entropy, augment_batch, turned
+from mlplab.robustness import rotated
 
 
 def one_dot_images(count: int = 64, size: int = 9) -> np.ndarray:
@@ -20,7 +21,7 @@ def one_dot_images(count: int = 64, size: int = 9) -> np.ndarray:
 
 def test_translate_moves_each_image_within_the_limit():
     x = one_dot_images()
-    moved = np.asarray(augment_batch(x, jax.random.PRNGKey(0), translate=2, flip=False))
+    moved = np.asarray(augment_batch(x, jax.random.PRNGKey(0), AugmentConfig(translate=2)))
     assert moved.shape == x.shape and moved.dtype == np.uint8
     centre = 9 // 2
     offsets = set()
@@ -34,9 +35,9 @@ def test_translate_moves_each_image_within_the_limit():
 
 def test_translate_fills_with_zeros_and_is_seeded():
     x = np.full((8, 6, 6, 3), 255, np.uint8)
-    a = np.asarray(augment_batch(x, jax.random.PRNGKey(1), translate=1, flip=False))
-    b = np.asarray(augment_batch(x, jax.random.PRNGKey(1), translate=1, flip=False))
-    c = np.asarray(augment_batch(x, jax.random.PRNGKey(2), translate=1, flip=False))
+    a = np.asarray(augment_batch(x, jax.random.PRNGKey(1), AugmentConfig(translate=1)))
+    b = np.asarray(augment_batch(x, jax.random.PRNGKey(1), AugmentConfig(translate=1)))
+    c = np.asarray(augment_batch(x, jax.random.PRNGKey(2), AugmentConfig(translate=1)))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert set(np.unique(a)) <= {0, 255} and (a == 0).any()
 
@@ -44,11 +45,38 @@ def test_translate_fills_with_zeros_and_is_seeded():
 def test_flip_mirrors_about_half_of_the_images():
     x = np.zeros((200, 4, 4, 1), np.uint8)
     x[:, :, 0, 0] = 255  # a bright left column
-    flipped = np.asarray(augment_batch(x, jax.random.PRNGKey(0), translate=0, flip=True))
+    flipped = np.asarray(augment_batch(x, jax.random.PRNGKey(0), AugmentConfig(flip=True)))
     mirrored = flipped[:, :, -1, 0].all(axis=1)
     untouched = flipped[:, :, 0, 0].all(axis=1)
     assert np.all(mirrored ^ untouched)
     assert 60 < mirrored.sum() < 140
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_turned_images_are_the_robustness_tests_rotated_ones(digits_data, channels):
+    x = np.repeat(digits_data.x_test[:20], channels, axis=-1)
+    x[10:] = 255 - x[10:]  # light backgrounds too: the fill is each image's own background
+    for degrees in (7.5, 20, -30, 90):
+        turned_here = np.asarray(turned(x, np.full(len(x), degrees, np.float32)))
+        np.testing.assert_array_equal(turned_here, rotated(x, degrees))
+    np.testing.assert_array_equal(np.asarray(turned(x, np.zeros(len(x), np.float32))), x)
+
+
+def test_rotate_draws_an_angle_per_image_and_leaves_the_shifts_as_they_were():
+    x = np.repeat(one_dot_images(40, 15), 1, axis=0)
+    x[:, 7, 3:12, 0] = 200  # a horizontal bar through the centre: its tilt shows the angle
+    key = jax.random.PRNGKey(3)
+    a = np.asarray(augment_batch(x, key, AugmentConfig(rotate=30)))
+    np.testing.assert_array_equal(a, np.asarray(augment_batch(x, key, AugmentConfig(rotate=30))))
+    assert len({image.tobytes() for image in a}) > 30  # each image its own angle
+    rows = [np.argwhere(image[..., 0] > 100)[:, 0] for image in a]
+    assert max(r.max() - r.min() for r in rows) <= 5  # at most 30 degrees: a bar stays flat-ish
+    # A uniform image turns into itself (its background is its colour): only the shifts'
+    # zero fill shows, and it is the same with rotation on as off.
+    flat = np.full((40, 8, 8, 1), 90, np.uint8)
+    shifted = np.asarray(augment_batch(flat, key, AugmentConfig(translate=2)))
+    both = np.asarray(augment_batch(flat, key, AugmentConfig(translate=2, rotate=45)))
+    np.testing.assert_array_equal(both == 0, shifted == 0)
 
 
 def test_label_smoothing_matches_the_formula():
@@ -67,6 +95,9 @@ def test_augment_section_round_trips_and_is_checked():
     assert "[augment]\ntranslate = 2\nflip = true" in config.to_toml()
     with pytest.raises(ConfigError, match="augment.translate = -1 is not valid"):
         RunConfig.from_dict({"augment": {"translate": -1}})
+    with pytest.raises(ConfigError, match="augment.rotate = 200.0 is not valid: must be >= 0"):
+        RunConfig.from_dict({"augment": {"rotate": 200}})
+    assert RunConfig.from_dict({"augment": {"rotate": 15}}).augment.active
     with pytest.raises(ConfigError, match="did you mean 'augment.flip'"):
         RunConfig.from_dict({"augment": {"flipp": True}})
     with pytest.raises(ConfigError, match="train.label_smoothing = 1.0 is not valid"):
@@ -132,3 +163,16 @@ def test_the_report_shows_what_augmentation_makes_of_training_images(tmp_path):
     assert "what augmentation makes of them" in html
     plain = mlplab.train(overrides={"train.epochs": 1}, out=tmp_path, verbose=False)
     assert not (plain.path / "augmented.png").exists()
+    turning = mlplab.train(
+        overrides={"train.epochs": 1, "augment.rotate": 15}, out=tmp_path, verbose=False
+    )
+    assert (turning.path / "augmented.png").is_file()
+    assert turning.history[0]["loss"] != plain.history[0]["loss"]
+
+
+def test_datasets_show_draws_rotation(tmp_path, capsys):
+    out = tmp_path / "turned.png"
+    assert main(["datasets", "show", "digits", "--rotate", "20", "--out", str(out)]) == 0
+    assert out.is_file() and "wrote" in capsys.readouterr().out
+    assert main(["datasets", "show", "digits", "--rotate", "400", "--out", str(out)]) == 2
+    assert "augment.rotate = 400" in capsys.readouterr().err

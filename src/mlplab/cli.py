@@ -339,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--flip", action="store_true", help="instead, show what [augment] flip = true does"
     )
+    show.add_argument(
+        "--rotate",
+        type=float,
+        default=0.0,
+        metavar="DEGREES",
+        help="instead, show what [augment] rotate = DEGREES does",
+    )
     show.add_argument("--offline", action="store_true", default=None, help=OFFLINE_HELP)
 
     bench = commands.add_parser(

@@ -94,7 +94,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if args.per_class < 1:
         raise DataError(f"--per-class {args.per_class}: must be at least 1")
-    augment = AugmentConfig(translate=args.translate, flip=args.flip)  # checks translate
+    augment = AugmentConfig(translate=args.translate, flip=args.flip, rotate=args.rotate)
     dataset = load_dataset(args.name, offline=args.offline)
     kind = "augmented" if augment.active else "samples"
     out = Path(args.out or f"{dataset.name}-{kind}.png")
@@ -107,7 +107,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             dataset.x_train, dataset.y_train, dataset.class_names, augment, dataset.name
         )
         if data is None:
-            raise DataError("--translate/--flip draw with JAX's augmentation: install jax")
+            raise DataError("--translate/--flip/--rotate draw with JAX's augmentation: install jax")
     else:
         title = f"{dataset.name}: {args.per_class} training samples per class"
         data = samples_png(

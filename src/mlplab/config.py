@@ -64,6 +64,10 @@ def _non_negative(v: float) -> str | None:
     return None if v >= 0 else "must be >= 0"
 
 
+def _degrees(v: float) -> str | None:
+    return None if 0 <= v <= 180 else "must be >= 0 and <= 180"
+
+
 def _unit_open(v: float) -> str | None:
     return None if 0 <= v < 1 else "must be >= 0 and < 1"
 
@@ -264,10 +268,16 @@ class AugmentConfig(_Section):
         0, "shift each image by up to this many pixels in x and y (0: off)", check=_non_negative
     )
     flip: bool = _opt(False, "mirror a random half of the images left-right (not for digits)")
+    rotate: float = _opt(
+        0.0,
+        "turn each image by a random angle of up to this many degrees either way, about its "
+        "centre (0: off; at most 180)",
+        check=_degrees,
+    )
 
     @property
     def active(self) -> bool:
-        return bool(self.translate or self.flip)
+        return bool(self.translate or self.flip or self.rotate)
 
 
 @dataclass(frozen=True)

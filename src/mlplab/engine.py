@@ -388,7 +388,8 @@ def get_trainer(config: TrainConfig, augment: AugmentConfig | None = None) -> Tr
             )
             raise ConfigError(
                 f"[augment] runs inside the fused JAX engine and cannot be used with {why}; "
-                "set augment.translate = 0 and augment.flip = false, or train on JAX"
+                "set augment.translate = 0, augment.flip = false and augment.rotate = 0, or "
+                "train on JAX"
             )
         return FitTrainer()
     from mlplab.fused import FusedTrainer

@@ -99,14 +99,59 @@ def _cross_entropy(probs: jax.Array, labels: jax.Array, smoothing: float = 0.0) 
     return -picked
 
 
-def augment_batch(x: jax.Array, key: jax.Array, translate: int, flip: bool) -> jax.Array:
-    """Randomly shifted (zero fill) and mirrored copies of a batch.
+def rotate_batch(x: jax.Array, key: jax.Array, degrees: float) -> jax.Array:
+    """Each image of a batch turned about its centre by its own angle, drawn uniformly from
+    [-degrees, degrees] (:func:`turned`). x: uint8 (b, h, w, c)."""
+    angles = jax.random.uniform(key, (x.shape[0],), minval=-degrees, maxval=degrees)
+    return turned(x, angles)
 
-    x: uint8 (b, h, w, c). Each image moves by its own integer offsets in
+
+def turned(x: jax.Array, degrees: jax.Array) -> jax.Array:
+    """Each image turned anticlockwise about its centre by its angle in ``degrees`` (float
+    (b,)), sampled bilinearly; what comes from outside the frame is the image's background
+    (the median of its border pixels, per channel), as :func:`mlplab.robustness.rotated`
+    turns test images. x: uint8 (b, h, w, c)."""
+    _, h, w, _ = x.shape
+    rows, cols = jnp.mgrid[0:h, 0:w].astype(jnp.float32)
+    across, down = cols + 0.5 - w / 2, rows + 0.5 - h / 2  # from the centre, y pointing down
+
+    def one(image: jax.Array, angle: jax.Array) -> jax.Array:
+        cos, sin = jnp.cos(jnp.deg2rad(angle)), jnp.sin(jnp.deg2rad(angle))
+        # Where each output pixel comes from: the output turned back by the angle.
+        source_x = across * cos - down * sin + w / 2 - 0.5
+        source_y = across * sin + down * cos + h / 2 - 0.5
+        pixels = image.astype(jnp.float32)
+        border = jnp.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        fill = jnp.round(jnp.median(border, axis=0))  # (c,)
+
+        def channel(plane: jax.Array, value: jax.Array) -> jax.Array:
+            # Sampled from the plane less its fill, with zeros outside: the fill comes back
+            # in where the frame's edge is, as a constant outside value would.
+            moved = jax.scipy.ndimage.map_coordinates(
+                plane - value, [source_y, source_x], order=1, mode="constant", cval=0.0
+            )
+            return moved + value
+
+        out = jax.vmap(channel, in_axes=(2, 0), out_axes=2)(pixels, fill)
+        return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+
+    return jax.vmap(one)(x, degrees)
+
+
+def augment_batch(x: jax.Array, key: jax.Array, augment: AugmentConfig) -> jax.Array:
+    """Randomly turned, shifted (zero fill) and mirrored copies of a batch, as ``augment``
+    (an :class:`mlplab.config.AugmentConfig`) says.
+
+    x: uint8 (b, h, w, c). With ``rotate``, each image turns by its own angle
+    (:func:`rotate_batch`); with ``translate``, it moves by its own integer offsets in
     [-translate, translate] along y and x; with ``flip`` a random half is mirrored left-right.
     """
     b, h, w, c = x.shape
+    translate, flip = augment.translate, augment.flip
     shift_key, flip_key = jax.random.split(key)
+    if augment.rotate:
+        # Its own key, folded in: the shifts and flips draw what they drew before rotation.
+        x = rotate_batch(x, jax.random.fold_in(key, 2), augment.rotate)
     if translate:
         t = translate
         padded = jnp.pad(x, ((0, 0), (t, t), (t, t), (0, 0)))
@@ -181,7 +226,7 @@ class FusedTrainer(Trainer):
                 x, y = x_all[index], y_all[index]
                 if augment.active:
                     step_key = jax.random.fold_in(key, number)
-                    x = augment_batch(x, step_key, augment.translate, augment.flip)
+                    x = augment_batch(x, step_key, augment)
                 (loss, (non_trainable, correct)), grads = grad_fn(
                     trainable, non_trainable, x, y, weight
                 )

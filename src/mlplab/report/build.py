@@ -289,7 +289,7 @@ def augmented_sample_png(
     images = x[np.array([rng.choice(np.flatnonzero(y == c)) for c in classes])]
     key = jax.random.PRNGKey(0)
     draws = [
-        augment_batch(images, jax.random.fold_in(key, draw), augment.translate, augment.flip)
+        augment_batch(images, jax.random.fold_in(key, draw), augment)
         for draw in range(AUGMENTED_DRAWS)
     ]
     variants = np.stack([np.asarray(draw) for draw in draws], axis=1)
@@ -299,6 +299,8 @@ def augmented_sample_png(
         settings.append(f"translate = {augment.translate}")
     if augment.flip:
         settings.append("flip = true")
+    if augment.rotate:
+        settings.append(f"rotate = {augment.rotate:g}")
     title = f"{name}: what training sees ([augment] {', '.join(settings)}), a new draw each epoch"
     return mosaic.augmented_png(images, variants, captions, title)
 
