@@ -572,6 +572,7 @@ def embed(
     from mlplab.data.dataset import WHOLE_SPLIT
     from mlplab.embedding import METHODS, layer_views
     from mlplab.model import is_ensemble
+    from mlplab.report.plots import layer_views_png
 
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
@@ -585,8 +586,6 @@ def embed(
         raise DataError(f"dataset {data.name} has no images to place")
     which = "images" if data.test_split == WHOLE_SPLIT else "test images"
     views = layer_views(run.model, data.x_test, labels, method, sample, which=which)
-    from mlplab.report.plots import layer_views_png
-
     path = Path(out) if out is not None else run.path / f"layer_views-{method}.png"
     title = f"{run.config.name} on {data.name}"
     write_named_file(path, layer_views_png(views, run.class_names, title))

@@ -162,6 +162,21 @@ def _picture_section(heading: str, png: bytes | None, alt: str, caption: str) ->
     return [] if png is None else [f"<h2>{escape(heading)}</h2>", image(png, alt, caption)]
 
 
+def _coverage_section(png: bytes | None) -> list[str]:
+    """ "Knowing when it is unsure": coverage.png and what it shows (run and evaluation
+    pages alike)."""
+    return _picture_section(
+        "Knowing when it is unsure",
+        png,
+        "accuracy on the images answered against the share answered",
+        "the network answers only where its largest probability reaches a threshold, and "
+        "leaves the other images to a person: the curve gives the accuracy on the images it "
+        "answers against the share it answers, the table under it a few thresholds. The "
+        "title's threshold is read off these same images, so on new ones expect a little "
+        "less. mlplab predict --min-probability P marks answers below P as unsure",
+    )
+
+
 def _temperature_facts(temperature: dict[str, Any]) -> str:
     """What ``train.calibrate`` did: the temperature, and the validation split before and
     after it (fitted there: better by construction; the diagram above is the test split)."""
@@ -314,16 +329,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     )
     if metrics.get("temperature") and PLOT_FILES["calibration"] in pngs:
         parts.append(_temperature_facts(metrics["temperature"]))
-    parts += _picture_section(
-        "Knowing when it is unsure",
-        pngs.get(PLOT_FILES["coverage"]),
-        "accuracy on the images answered against the share answered",
-        "the network answers only where its largest probability reaches a threshold, and "
-        "leaves the other images to a person: the curve gives the accuracy on the images it "
-        "answers against the share it answers, the table under it a few thresholds. The "
-        "title's threshold is read off these same images, so on new ones expect a little "
-        "less. mlplab predict --min-probability P marks answers below P as unsure",
-    )
+    parts += _coverage_section(pngs.get(PLOT_FILES["coverage"]))
     parts += _picture_section(
         "Robustness: when the images change a little",
         pngs.get(PLOT_FILES["robustness"]),
@@ -699,16 +705,7 @@ def evaluation_page(
             "the time",
         ),
     ]
-    parts += _picture_section(
-        "Knowing when it is unsure",
-        pngs.get(EVALUATION_FILES["coverage"]),
-        "accuracy on the images answered against the share answered",
-        "the network answers only where its largest probability reaches a threshold, and "
-        "leaves the other images to a person: the curve gives the accuracy on the images it "
-        "answers against the share it answers, the table under it a few thresholds. The "
-        "title's threshold is read off these same images, so on new ones expect a little "
-        "less. mlplab predict --min-probability P marks answers below P as unsure",
-    )
+    parts += _coverage_section(pngs.get(EVALUATION_FILES["coverage"]))
     return _page(title, _keep_headings(parts))
 
 
