@@ -18,6 +18,7 @@ from mlplab.errors import DataError
 from mlplab.metrics import classification_metrics, report_text
 
 from .conftest import save_png
+from .test_report import assert_real_png
 
 
 def image_folder(root, data, names=None, classes=None, per_class=None):
@@ -64,8 +65,14 @@ def test_some_classes_or_one_are_matched_by_name(digits_run, digits_data, tmp_pa
     assert "two all images: accuracy " in out and f"({int(seen.sum())} images)" in out
     assert "matched by name" in out and "\n           5 " not in out
 
-    code = main(["evaluate", str(digits_run.path), "--dataset", str(folder), "--robustness"])
+    out = tmp_path / "judged"
+    argv = ["evaluate", str(digits_run.path), "--dataset", str(folder), "--robustness"]
+    code = main([*argv, "--out", str(out)])
     assert code == 0 and f"robustness ({int(seen.sum())} images): " in capsys.readouterr().out
+    assert_real_png((out / "robustness.png").read_bytes())
+    html = (out / "evaluation.html").read_text(encoding="utf-8")
+    assert "<h2>Robustness: when the images change a little</h2>" in html
+    assert "a seeded sample of the images is moved" in html
 
     one = image_folder(tmp_path / "one", digits_data, classes={5}, per_class=4)
     result = mlplab.evaluate(digits_run, str(one))

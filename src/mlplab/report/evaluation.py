@@ -4,7 +4,8 @@ did not train on (its test split, or another dataset): how it did, and which it 
 Written into DIR: ``evaluation.json`` (what :func:`mlplab.evaluate` returns), ``report.txt``,
 ``predictions.csv`` (a row per image: its file, or its index; true and predicted class,
 probability, right or wrong), ``confusion.png``, ``per_class.png``, ``mistakes.png``,
-``correct.png``, ``calibration.png``, ``coverage.png`` and ``evaluation.html`` (all of it in one
+``correct.png``, ``calibration.png``, ``coverage.png``, ``robustness.png`` (with
+``--robustness``) and ``evaluation.html`` (all of it in one
 self-contained page).
 """
 
@@ -32,6 +33,7 @@ EVALUATION_FILES = {
     "correct": "correct.png",
     "calibration": "calibration.png",
     "coverage": "coverage.png",
+    "robustness": "robustness.png",
     "html": "evaluation.html",
 }
 
@@ -80,6 +82,9 @@ def write_evaluation(
             coverage_curve(y_true, proba), result["selective"], title, which
         ),
     }
+    if result.get("robustness"):  # evaluate --robustness
+        images = "test" if which == "test split" else "evaluated"
+        pngs["robustness"] = plots.robustness_png(result["robustness"], len(names), title, images)
     pngs.update(gallery_pngs(x, y_true, proba, names, title, skip_empty=True))
     written = []
     writer.text(EVALUATION_FILES["json"], to_json(result))

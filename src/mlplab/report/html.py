@@ -162,6 +162,22 @@ def _picture_section(heading: str, png: bytes | None, alt: str, caption: str) ->
     return [] if png is None else [f"<h2>{escape(heading)}</h2>", image(png, alt, caption)]
 
 
+def _robustness_section(png: bytes | None, images: str = "the test split") -> list[str]:
+    """ "Robustness": robustness.png and what it shows, for a run's test split or the images
+    of an evaluation."""
+    return _picture_section(
+        "Robustness: when the images change a little",
+        png,
+        "accuracy on shifted, rotated and noisy images",
+        f"the accuracy when every image of a seeded sample of {images} is moved by 1 to 3 "
+        "pixels (up, down, left and right, averaged), turned by 10 to 30 degrees (both ways, "
+        "averaged) or given Gaussian noise. An MLP sees pixels, not shapes: nothing in it "
+        "knows that a moved image is the same image, so a small shift costs it more than "
+        "noise does. [augment] translate and rotate train on shifted and turned copies "
+        "(convolutional networks build the shift in)",
+    )
+
+
 def _coverage_section(png: bytes | None) -> list[str]:
     """ "Knowing when it is unsure": coverage.png and what it shows (run and evaluation
     pages alike)."""
@@ -330,17 +346,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     if metrics.get("temperature") and PLOT_FILES["calibration"] in pngs:
         parts.append(_temperature_facts(metrics["temperature"]))
     parts += _coverage_section(pngs.get(PLOT_FILES["coverage"]))
-    parts += _picture_section(
-        "Robustness: when the images change a little",
-        pngs.get(PLOT_FILES["robustness"]),
-        "test accuracy on shifted, rotated and noisy test images",
-        "the test accuracy when every image of a seeded sample of the test split is moved by "
-        "1 to 3 pixels (up, down, left and right, averaged), turned by 10 to 30 degrees (both "
-        "ways, averaged) or given Gaussian noise. An MLP sees pixels, not shapes: nothing in "
-        "it knows that a moved image is the same image, so a small shift costs it more than "
-        "noise does. [augment] translate trains on shifted copies (convolutional networks "
-        "build the shift in)",
-    )
+    parts += _robustness_section(pngs.get(PLOT_FILES["robustness"]))
     parts += _picture_section(
         "What the first layer weighs",
         pngs.get(PLOT_FILES["weights"]),
@@ -706,6 +712,10 @@ def evaluation_page(
         ),
     ]
     parts += _coverage_section(pngs.get(EVALUATION_FILES["coverage"]))
+    parts += _robustness_section(
+        pngs.get(EVALUATION_FILES["robustness"]),
+        "the test split" if result["images"] == "test split" else "the images",
+    )
     return _page(title, _keep_headings(parts))
 
 

@@ -316,7 +316,9 @@ ROBUSTNESS_PANELS = {
 }
 
 
-def robustness_png(robustness: dict[str, Any], classes: int, title: str) -> bytes:
+def robustness_png(
+    robustness: dict[str, Any], classes: int, title: str, images: str = "test"
+) -> bytes:
     """Test accuracy against how much the images were changed, a panel per change (shift,
     rotation, noise), each starting from the unchanged images' accuracy at 0, with chance
     (1 / classes) dashed. robustness: :func:`mlplab.robustness.robustness`'s dict."""
@@ -344,7 +346,7 @@ def robustness_png(robustness: dict[str, Any], classes: int, title: str) -> byte
             ax.set_title(heading, fontsize=10)
             ax.set_ylim(0, 1.08)
             ax.grid(alpha=0.3)
-        axes[0].set_ylabel("test accuracy")
+        axes[0].set_ylabel("accuracy" if images != "test" else "test accuracy")
         axes[0].annotate(
             "chance",
             (0, 1 / classes),
@@ -354,7 +356,7 @@ def robustness_png(robustness: dict[str, Any], classes: int, title: str) -> byte
             color="gray",
         )
         fig.suptitle(
-            f"{title}\nwhen the test images change a little ({robustness['images']} of them)"
+            f"{title}\nwhen the {images} images change a little ({robustness['images']} of them)"
         )
         return to_png(fig)
 
