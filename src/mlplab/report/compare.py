@@ -36,10 +36,25 @@ FILES = ("compare.csv", "compare.md", "compare.png", "compare.html")
 # Keys that name or describe a run rather than configure it.
 NOT_CONFIG = ("meta", "name", "description")
 SEED_KEY = "train.seed"
-SEED_COLUMNS = ("seeds", "runs", "test accuracy (mean ± std)", "min", "max", "ECE (mean)")
+SEED_COLUMNS = (
+    "seeds",
+    "runs",
+    "test accuracy (mean ± std)",
+    "min",
+    "max",
+    "ECE (mean)",
+    "p vs best",
+)
 SEED_NOTE = (
     "Runs whose configs differ only in train.seed, taken together "
-    "(± is the sample standard deviation across them)"
+    "(± is the sample standard deviation across them; p vs best: Welch's t-test of their "
+    "accuracies against the best config's, which needs two runs or more on each side)"
+)
+PAIRED_COLUMNS = ("run", "right where the best is wrong", "wrong where the best is right", "p")
+PAIRED_NOTE = (
+    "Each run against the best one on the same test images: the images only one of them gets "
+    "right, and how likely so lopsided a split is if the two were equally good (McNemar's "
+    "exact test; p < 0.05 is the usual line, not corrected for comparing several runs)"
 )
 
 
@@ -68,6 +83,8 @@ class Comparison:
     # Runs that differ only in their seed, taken together (empty when no two runs do).
     seed_header: list[str] = field(default_factory=list)
     seed_rows: list[list[str]] = field(default_factory=list)
+    # Each run against the best on the same test images (empty without their predictions).
+    paired_rows: list[list[str]] = field(default_factory=list)
 
     @property
     def best(self) -> int | None:
@@ -83,8 +100,11 @@ class Comparison:
     def text(self) -> str:
         """Aligned plain-text tables for the terminal."""
         text = aligned(self.header, self.rows)
+        if self.paired_rows:
+            text += f"\n\npaired: {PAIRED_NOTE[0].lower()}{PAIRED_NOTE[1:]}\n"
+            text += aligned(list(PAIRED_COLUMNS), self.paired_rows)
         if self.seed_rows:
-            text += f"\n\nover seeds: {SEED_NOTE.lower()}\n"
+            text += f"\n\nover seeds: {SEED_NOTE[0].lower()}{SEED_NOTE[1:]}\n"
             text += aligned(self.seed_header, self.seed_rows)
         return text
 
@@ -103,6 +123,11 @@ class Comparison:
         rows = [line(self.header), line(["---"] * len(self.header))]
         rows += [line(row) for row in self.rows]
         text = f"# Runs compared on {self.dataset}\n\n" + "\n".join(rows) + "\n"
+        if self.paired_rows:
+            paired = [line(PAIRED_COLUMNS), line(["---"] * len(PAIRED_COLUMNS))]
+            paired += [line(row) for row in self.paired_rows]
+            text += f"\n## Paired with the best run\n\n{PAIRED_NOTE}.\n\n" + "\n".join(paired)
+            text += "\n"
         if self.seed_rows:
             seeds = [line(self.seed_header), line(["---"] * len(self.seed_header))]
             seeds += [line(row) for row in self.seed_rows]
@@ -151,7 +176,61 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     results[after_ece:after_ece] = [label for label, _ in shifts]
     header = ["run", *differences, *size_column, *results]
     seed_header, seed_rows = _over_seeds(records, flats, differences)
-    return Comparison(list(records), labels, differences, header, rows, seed_header, seed_rows)
+    comparison = Comparison(
+        list(records), labels, differences, header, rows, seed_header, seed_rows
+    )
+    comparison.paired_rows = _paired_with_best(records, comparison.best)
+    return comparison
+
+
+def _test_predictions(record: RunRecord) -> tuple[Any, Any] | None:
+    """A run's test labels and predicted labels, int (n,) each, from test_predictions.npz;
+    None when it has none or it cannot be read."""
+    import numpy as np
+
+    from mlplab.report.build import PREDICTIONS_FILE
+
+    try:
+        with np.load(record.path / PREDICTIONS_FILE, allow_pickle=False) as saved:
+            return saved["y_true"], saved["proba"].argmax(axis=1)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def mcnemar(right_a: Any, right_b: Any) -> tuple[int, int, float]:
+    """McNemar's exact test of two classifiers on the same images. right_a, right_b: bool
+    (n,) whether each got each image right. Returns (images only a got right, images only
+    b got right, the two-sided p-value: the binomial test of that split against 1/2)."""
+    from scipy.stats import binomtest
+
+    only_a = int((right_a & ~right_b).sum())
+    only_b = int((right_b & ~right_a).sum())
+    if only_a + only_b == 0:
+        return 0, 0, 1.0
+    return only_a, only_b, float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def _paired_with_best(records: Sequence[RunRecord], best: int | None) -> list[list[str]]:
+    """A row per other run with predictions on the best run's test images: [run, right
+    where the best is wrong, wrong where the best is right, McNemar's p]."""
+    import numpy as np
+
+    if best is None or (reference := _test_predictions(records[best])) is None:
+        return []
+    labels, best_guess = reference
+    rows = []
+    for index, record in enumerate(records):
+        found = None if index == best else _test_predictions(record)
+        if found is None or not np.array_equal(found[0], labels):
+            continue
+        only_this, only_best, p = mcnemar(found[1] == labels, best_guess == labels)
+        rows.append([record.path.name, str(only_this), str(only_best), _p_value(p)])
+    return rows
+
+
+def _p_value(p: float) -> str:
+    """A p-value as people read it: 0.0312, or < 0.0001."""
+    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def _compared_config(record: RunRecord) -> dict[str, Any]:
@@ -170,8 +249,9 @@ def _over_seeds(
     records: Sequence[RunRecord], flats: Sequence[dict[str, Any]], differences: Sequence[str]
 ) -> tuple[list[str], list[list[str]]]:
     """One row per config (leaving the seed out), in the order runs were given: its seeds,
-    how many runs, the test accuracy's mean ± sample standard deviation, min and max, and
-    the mean calibration error (ECE). ([], []) unless some config has two runs or more."""
+    how many runs, the test accuracy's mean ± sample standard deviation, min and max, the
+    mean calibration error (ECE), and Welch's p against the config with the best mean
+    ("best" for that one). ([], []) unless some config has two runs or more."""
     groups: dict[str, list[int]] = {}
     for index, flat in enumerate(flats):
         key = repr(sorted((k, repr(v)) for k, v in flat.items() if k != SEED_KEY))
@@ -179,10 +259,11 @@ def _over_seeds(
     if all(len(members) < 2 for members in groups.values()):
         return [], []
     shown = [key for key in differences if key != SEED_KEY]
+    scored = [_scores([records[i] for i in members]) for members in groups.values()]
+    means = [statistics.mean(scores) if scores else -math.inf for scores in scored]
+    best = scored[means.index(max(means))]
     rows = []
-    for members in groups.values():
-        scores = [records[i].test_accuracy for i in members]
-        scores = [a for a in scores if a is not None and math.isfinite(a)]
+    for members, scores in zip(groups.values(), scored, strict=True):
         spread = "—"
         if len(scores) >= 2:
             spread = f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}"
@@ -197,9 +278,28 @@ def _over_seeds(
                 _number(min(scores), 4) if scores else "—",
                 _number(max(scores), 4) if scores else "—",
                 _mean_ece([records[i] for i in members]),
+                "best" if scores is best else _welch(scores, best),
             ]
         )
     return [*shown, *SEED_COLUMNS], rows
+
+
+def _scores(records: Sequence[RunRecord]) -> list[float]:
+    """The runs' finite test accuracies."""
+    scores = [record.test_accuracy for record in records]
+    return [a for a in scores if a is not None and math.isfinite(a)]
+
+
+def _welch(scores: Sequence[float], best: Sequence[float]) -> str:
+    """Welch's t-test p-value of two groups of accuracies; a dash with fewer than two in
+    either, or when neither varies."""
+    if len(scores) < 2 or len(best) < 2:
+        return "—"
+    if statistics.stdev(scores) == 0 and statistics.stdev(best) == 0:
+        return "—"
+    from scipy.stats import ttest_ind
+
+    return _p_value(float(ttest_ind(scores, best, equal_var=False).pvalue))
 
 
 def _mean_ece(records: Sequence[RunRecord]) -> str:
@@ -257,6 +357,7 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
             notes,
             comparison.best,
             (comparison.seed_header, comparison.seed_rows, SEED_NOTE),
+            (list(PAIRED_COLUMNS), comparison.paired_rows, PAIRED_NOTE),
         ),
     )
     return [out / name for name in FILES]

@@ -728,10 +728,12 @@ def compare_page(
     notes: Sequence[str] = (),
     best: int | None = None,
     seeds: tuple[Sequence[str], Sequence[Sequence[Any]], str] | None = None,
+    paired: tuple[Sequence[str], Sequence[Sequence[Any]], str] | None = None,
 ) -> str:
     """The comparison of several runs: the table, the overlaid curves and where each run is.
 
-    seeds: (header, rows, note) of the table of runs taken together over seeds, if any."""
+    seeds: (header, rows, note) of the table of runs taken together over seeds, if any;
+    paired: the same for each run against the best on the same test images."""
     text_columns = tuple(i for i, h in enumerate(header) if h in ("run", "status") or "." in h)
     classes = ["best" if i == best else "" for i in range(len(rows))]
     over_seeds = ""
@@ -741,11 +743,19 @@ def compare_page(
         over_seeds = f'<h2>Over seeds</h2>\n<p class="sub">{escape(note)}.</p>\n' + table(
             seed_header, seed_rows, text_columns=columns
         )
+    against_best = ""
+    if paired and paired[1]:
+        paired_header, paired_rows, note = paired
+        against_best = (
+            f'<h2>Paired with the best run</h2>\n<p class="sub">{escape(note)}.</p>\n'
+            + table(paired_header, paired_rows, text_columns=(0,))
+        )
     parts = [
         f"<h1>{escape(title)}</h1>",
         problems_box(notes),
         '<div class="scroll">' + table(header, rows, classes, text_columns=text_columns) + "</div>",
         '<p class="sub">Highlighted: the highest test accuracy.</p>' if best is not None else "",
+        against_best,
         over_seeds,
         image(png, "validation curves of every run, overlaid"),
         "<h2>Runs</h2>",
