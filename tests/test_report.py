@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 from html.parser import HTMLParser
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import ttest_ind
 from sklearn.metrics import classification_report, confusion_matrix
 
 import mlplab
@@ -23,7 +25,7 @@ from mlplab.gradients import LayerGradients
 from mlplab.metrics import classification_metrics, confident_examples, confused_pairs
 from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
-from mlplab.report.compare import compare_runs
+from mlplab.report.compare import compare_runs, mcnemar
 from mlplab.report.html import run_page
 from mlplab.robustness import robustness
 
@@ -467,6 +469,37 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     assert "model.activation" in comparison.differences
     assert comparison.labels == ["digits-mlp", "digits-sigmoid"] and comparison.best is not None
 
+    # Paired on the same test images: counted by hand, p from the exact binomial test.
+    def right(run):
+        with np.load(run.path / "test_predictions.npz") as saved:
+            return saved["proba"].argmax(axis=1) == saved["y_true"]
+
+    best = (digits_run, sigmoid_run)[comparison.best]
+    other = (digits_run, sigmoid_run)[1 - comparison.best]
+    only_other = int((right(other) & ~right(best)).sum())
+    only_best = int((right(best) & ~right(other)).sum())
+    n = only_other + only_best
+    tail = sum(math.comb(n, i) for i in range(min(only_other, only_best) + 1)) / 2**n
+    [row] = comparison.paired_rows
+    assert row[:3] == [other.path.name, str(only_other), str(only_best)]
+    assert row[3] == ("< 0.0001" if min(1, 2 * tail) < 1e-4 else f"{min(1.0, 2 * tail):.4f}")
+    assert "paired: each run against the best one" in text and row[3] in text
+    assert "<h2>Paired with the best run</h2>" in page
+    assert "## Paired with the best run" in (out / "compare.md").read_text()
+    # Without its predictions a run is left out of the paired table.
+    bare = copy_run(other.path, tmp_path, "bare")
+    (bare / "test_predictions.npz").unlink()
+    assert compare_runs([best.path, bare]).paired_rows == []
+
+
+def test_mcnemar_counts_the_images_only_one_gets_right():
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 1], bool)
+    b = np.array([1, 0, 0, 0, 0, 1, 0, 1], bool)
+    only_a, only_b, p = mcnemar(a, b)
+    assert (only_a, only_b) == (4, 1)
+    assert p == pytest.approx(2 * (1 + 5) / 2**5)  # P(X <= 1), X ~ B(5, 1/2), both tails
+    assert mcnemar(a, a) == (0, 0, 1.0)
+
 
 def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     digits_run, sigmoid_run, tmp_path, capsys
@@ -496,6 +529,22 @@ def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     assert relu["ECE (mean)"] == f"{digits_run.metrics['calibration']['ece']:.4f}"
     sigmoid = dict(zip(header, by_variant["sigmoid"], strict=True))
     assert sigmoid["runs"] == "1" and "±" not in sigmoid["test accuracy (mean ± std)"]
+    # Welch's t-test needs two runs on each side: the best config says "best", one run "—".
+    assert relu["p vs best"] == "best" and sigmoid["p vs best"] == "—"
+    lower = []
+    for seed, score in enumerate((0.85, 0.88)):
+        path = copy_run(paths[seed], tmp_path, f"worse-{seed}")
+        config = (path / "config.toml").read_text()
+        (path / "config.toml").write_text(config.replace("dropout = 0.3", "dropout = 0.5", 1))
+        metrics = json.loads((path / "metrics.json").read_text())
+        metrics["test_accuracy"] = score
+        (path / "metrics.json").write_text(json.dumps(metrics))
+        lower.append(path)
+    two = compare_runs([*paths, *lower])
+    rows = {row[0]: dict(zip(two.seed_header, row, strict=True)) for row in two.seed_rows}
+    expected = ttest_ind([0.85, 0.88], scores, equal_var=False).pvalue
+    assert rows["0.3"]["p vs best"] == "best"
+    assert rows["0.5"]["p vs best"] == f"{expected:.4f}"
     out = tmp_path / "cmp"
     code, text, _ = run_cli(capsys, "compare", *paths, sigmoid_run.path, "--out", out)
     assert code == 0 and "over seeds:" in text and spread in text
