@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 
 import numpy as np
@@ -107,7 +108,16 @@ def test_it_finds_most_of_the_labels_that_were_changed(digits_data, tmp_path):
     assert audit.issues.images == 1797 and audit.names[0] == "image #0"
     assert 0.85 < audit.accuracy < 0.97  # right on most images, never on the changed ones
     files = {path.name for path in audit.path.iterdir()}
-    assert files == {"label_issues.csv", "label_issues.png", "label_issues.json", "out_of_fold.npz"}
+    assert files == {
+        "label_issues.csv",
+        "label_issues.png",
+        "label_issues.json",
+        "label_issues.html",
+        "out_of_fold.npz",
+    }
+    page = (audit.path / "label_issues.html").read_text(encoding="utf-8")
+    assert page.count('<img src="data:image/png;base64,') == len(flagged)  # fewer than 300
+    assert "<h2>Most often flagged</h2>" in page and "http" not in page
     with np.load(audit.path / "out_of_fold.npz") as saved:
         np.testing.assert_array_equal(saved["proba"], audit.proba)
     html = audit._repr_html_()  # the notebook card
@@ -150,6 +160,8 @@ def test_cli_names_the_files_of_a_folder(digits_data, tmp_path, capsys):
         assert row["given"] != row["likely"] and float(row["likely_probability"]) > 0.5
     assert_real_png((folder / "label_issues.png").read_bytes())
     assert files[0] in out  # the table names them too
+    page = (folder / "label_issues.html").read_text(encoding="utf-8")
+    assert all(html.escape(name) in page for name in files)
 
 
 @pytest.mark.parametrize(

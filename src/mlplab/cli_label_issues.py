@@ -7,7 +7,14 @@ import shlex
 from typing import Any
 
 from mlplab.cli import OFFLINE_HELP, add_config_arguments, flag_overrides
-from mlplab.label_issues import CSV_FILE, DEFAULT_FOLDS, PLOT_FILE, SUMMARY_FILE, LabelAudit
+from mlplab.label_issues import (
+    CSV_FILE,
+    DEFAULT_FOLDS,
+    PAGE_FILE,
+    PLOT_FILE,
+    SUMMARY_FILE,
+    LabelAudit,
+)
 
 FLAGS = {"epochs": "train.epochs", "dataset": "data.dataset", "seed": "train.seed"}
 
@@ -25,7 +32,8 @@ def add_parser(commands: Any) -> None:
             "cleanlab's find_label_issues(filter_by='confident_learning')), surest first. "
             "Writes runs/<UTC time>-<name>-label-issues/: label_issues.csv (a row per "
             "flagged image: its file, or split and index; given and likely label), "
-            "label_issues.png (look at it), label_issues.json and out_of_fold.npz. A flag "
+            "label_issues.html and .png (look at them), label_issues.json and "
+            "out_of_fold.npz. A flag "
             "says: look at this image; it is not proof."
         ),
     )
@@ -103,5 +111,9 @@ def summary(audit: LabelAudit, top: int) -> str:
             for row in rows
         ]
         lines += ["", aligned(header, table)]
-    lines += ["", f"look at them: {audit.path / PLOT_FILE}  (all of them: {CSV_FILE})"]
+    lines += [
+        "",
+        f"look at them: {audit.path / PAGE_FILE}  (the surest: {PLOT_FILE}; all of them: "
+        f"{CSV_FILE})",
+    ]
     return "\n".join(lines)

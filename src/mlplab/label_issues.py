@@ -20,7 +20,8 @@ first: the surest suspects lead. A flag is a suggestion to look at the image, no
 row per flagged image, surest first: the image's file, or its split and index; the given
 and the likely label; both probabilities), ``label_issues.png`` (the surest suspects),
 ``label_issues.json`` (the settings, the counts, per class pair, the thresholds and the
-command) and ``out_of_fold.npz`` (every image's labels and out-of-fold probabilities).
+command), ``label_issues.html`` (the counts and the first PAGE_ROWS suspects, each with its
+image) and ``out_of_fold.npz`` (every image's labels and out-of-fold probabilities).
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ from mlplab.errors import ConfigError, DataError
 CSV_FILE = "label_issues.csv"
 PLOT_FILE = "label_issues.png"
 SUMMARY_FILE = "label_issues.json"
+PAGE_FILE = "label_issues.html"
 PROBA_FILE = "out_of_fold.npz"
 FOLDER_SUFFIX = "-label-issues"
 DEFAULT_FOLDS = 5
-# Suspects drawn in label_issues.png.
+# Suspects drawn in label_issues.png, and listed with their images in label_issues.html.
 GALLERY_SIZE = 32
+PAGE_ROWS = 300
 
 
 @dataclass
@@ -295,6 +298,7 @@ def _write(audit: LabelAudit, writer: Any, x: np.ndarray, dataset: str, command:
         "one and its out-of-fold probability)"
     )
     writer.bytes(PLOT_FILE, captioned_png(x[shown], captions, title))
+    writer.text(PAGE_FILE, _page(audit, x, rows, dataset))
     names = audit.class_names
     writer.text(
         SUMMARY_FILE,
@@ -324,3 +328,35 @@ def _write(audit: LabelAudit, writer: Any, x: np.ndarray, dataset: str, command:
             }
         ),
     )
+
+
+def _page(audit: LabelAudit, x: np.ndarray, rows: list[dict[str, Any]], dataset: str) -> str:
+    """label_issues.html: the counts, the pairs most often flagged, and the first PAGE_ROWS
+    suspects with their images. x: uint8 (n, h, w, c) the audited images."""
+    from mlplab.data.images import png_data_url
+    from mlplab.report.html import label_issues_page
+
+    names, issues = audit.class_names, audit.issues
+    facts = [
+        ("images", f"{issues.images:,}"),
+        ("likely mislabelled", f"{len(rows):,} ({100 * len(rows) / max(issues.images, 1):.2f}%)"),
+        ("out-of-fold accuracy", f"{audit.accuracy:.4f}"),
+        ("folds", str(audit.folds)),
+    ]
+    pairs = [[names[g], names[lk], f"{count:,}"] for g, lk, count in issues.pairs()[:20]]
+    suspects = [
+        (
+            png_data_url(x[index]),
+            [
+                row["rank"],
+                row["image"],
+                row["given"],
+                row["likely"],
+                f"{row['given_probability']:.3f}",
+                f"{row['likely_probability']:.3f}",
+            ],
+        )
+        for index, row in zip(issues.indices[:PAGE_ROWS], rows[:PAGE_ROWS], strict=True)
+    ]
+    title = f"{audit.config.name} on {dataset}: likely mislabelled images"
+    return label_issues_page(title, facts, pairs, suspects, max(0, len(rows) - PAGE_ROWS))

@@ -394,3 +394,15 @@ def read_images(
     if not images:
         return np.zeros((0, *shape), np.uint8), []
     return np.stack(images), flipped
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """uint8 (h, w, 1) or (h, w, 3) -> ``data:image/png;base64,...`` at the image's own size
+    (for a web page: serve's answers, the label-issues page)."""
+    import base64
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -719,6 +719,57 @@ def evaluation_page(
     return _page(title, _keep_headings(parts))
 
 
+def label_issues_page(
+    title: str,
+    facts: Sequence[tuple[str, str]],
+    pairs: Sequence[Sequence[Any]],
+    suspects: Sequence[tuple[str, Sequence[Any]]],
+    more: int,
+) -> str:
+    """A label audit (``mlplab label-issues``): its counts, the class pairs most often
+    flagged, and the surest suspects, each row its image (a PNG data URL) then rank, image
+    name, given and likely label and their probabilities. more: flagged images left out of
+    the page (they are in label_issues.csv)."""
+    header = ["", "#", "image", "given", "likely", "p(given)", "p(likely)"]
+    heads = "".join(
+        f'<th class="text">{escape(h)}</th>' if i in (2, 3, 4) else f"<th>{escape(h)}</th>"
+        for i, h in enumerate(header)
+    )
+    body = []
+    for url, row in suspects:
+        thumbnail = (
+            f'<img src="{url}" alt="" style="width:56px;height:auto;margin:0;border:0;'
+            'image-rendering:pixelated">'
+        )
+        cells = "".join(
+            f'<td class="text">{escape(str(c))}</td>'
+            if i in (1, 2, 3)
+            else f"<td>{escape(str(c))}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f"<tr><td>{thumbnail}</td>{cells}</tr>")
+    rest = (
+        f'<p class="sub">{more:,} more flagged images are in label_issues.csv.</p>' if more else ""
+    )
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        _cards(facts),
+        '<p class="sub">Each image was judged by a network trained without it (k-fold '
+        "cross-validation); it is flagged when that network is confidently sure of another "
+        "class than its label (confident learning). A flag says: look at this image. Surest "
+        "first.</p>",
+        "<h2>Most often flagged</h2>" if pairs else "",
+        table(["given", "likely", "images"], pairs, text_columns=(0, 1)) if pairs else "",
+        "<h2>The suspects</h2>",
+        f'<div class="scroll"><table><thead><tr>{heads}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+        if body
+        else "<p>None: no image's label is confidently contradicted.</p>",
+        rest,
+    ]
+    return _page(title, "\n".join(p for p in parts if p))
+
+
 def compare_page(
     title: str,
     header: Sequence[str],

@@ -5,8 +5,6 @@ Kept apart from HTTP so that it can be used (and tested) without a socket.
 
 from __future__ import annotations
 
-import base64
-import io
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -14,17 +12,8 @@ from typing import Any
 import numpy as np
 
 from mlplab._version import __version__
-from mlplab.data.images import ImageBytes
+from mlplab.data.images import ImageBytes, png_data_url
 from mlplab.runs import Run
-
-
-def png_data_url(image: np.ndarray) -> str:
-    """uint8 (h, w, 1) or (h, w, 3) -> ``data:image/png;base64,...`` at the image's own size."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class Predictor:
