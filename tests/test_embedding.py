@@ -68,7 +68,6 @@ def test_a_trained_network_separates_the_classes_better_than_the_pixels(digits_r
     assert views.neighbour_accuracy[-1] > views.neighbour_accuracy[0] + 0.02
     predicted = digits_run.predict(digits_data.x_test).argmax(axis=1)
     assert views.network_accuracy == pytest.approx(np.mean(predicted == digits_data.y_test))
-    assert views.describe().startswith("5-NN accuracy: pixels ")
     # A sample: seeded, sorted, the labels of the images picked.
     few = layer_views(digits_run.model, digits_data.x_test, digits_data.y_test, sample=50)
     pick = sample_indices(count, 50)

@@ -59,15 +59,6 @@ class LayerViews:
             "network_accuracy": float(self.network_accuracy),
         }
 
-    def describe(self) -> str:
-        """'5-NN accuracy: pixels 93.9%, layer 1 95.0%, layer 2 97.8% (the network: 98.1%)'."""
-        parts = [
-            f"{name.split(':')[0]} {100 * accuracy:.1f}%"
-            for name, accuracy in zip(self.names, self.neighbour_accuracy, strict=True)
-        ]
-        network = f"the network: {100 * self.network_accuracy:.1f}%"
-        return f"{self.neighbours}-NN accuracy: " + ", ".join(parts) + f" ({network})"
-
 
 def neighbour_accuracy(features: np.ndarray, labels: np.ndarray, k: int = NEIGHBOURS) -> float:
     """Leave-one-out k-nearest-neighbour accuracy: the share of rows whose k nearest other

@@ -39,6 +39,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from mlplab.config import RunConfig
 from mlplab.errors import ConfigError, DataError
 
 CSV_FILE = "label_issues.csv"
@@ -117,7 +118,7 @@ def find_label_issues(labels: np.ndarray, proba: np.ndarray) -> LabelIssues:
 
 
 def out_of_fold_proba(
-    config: Any,
+    config: RunConfig,
     x: np.ndarray,
     y: np.ndarray,
     classes: int,
@@ -126,7 +127,7 @@ def out_of_fold_proba(
     on_fold: Callable[[int, float], None] | None = None,
 ) -> np.ndarray:
     """Each image's class probabilities from a network trained without it: ``config``
-    (a RunConfig) trained on all folds but one, ``folds`` times (scikit-learn's
+    trained on all folds but one, ``folds`` times (scikit-learn's
     StratifiedKFold, shuffled with ``seed``; the networks seeded by the config).
 
     x: uint8 (n, h, w, c); y: int64 (n,) in [0, classes). Returns float32 (n, classes);
@@ -155,7 +156,7 @@ class LabelAudit:
     name (its file, or "train #12") and labels, the out-of-fold probabilities (float32 (n,
     k)), the issues, the class names, and how long it took."""
 
-    config: Any
+    config: RunConfig
     path: Path
     names: list[str]
     labels: np.ndarray
