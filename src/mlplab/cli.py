@@ -904,7 +904,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "dataset": r.dataset,
             "date": r.created.strftime("%Y-%m-%d %H:%M"),
             "epochs": None if r.ensemble else len(r.history),
-            "parameters": ((r.metrics or {}).get("model") or {}).get("parameters"),
+            "parameters": r.parameters,
             "test_accuracy": r.test_accuracy,
             "status": r.status,
         }

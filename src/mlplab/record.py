@@ -95,6 +95,13 @@ class RunRecord:
         return float(value) if isinstance(value, (int, float)) else None
 
     @property
+    def parameters(self) -> int | None:
+        """The network's parameter count (metrics.json's ``model``; None for runs from
+        before it was recorded)."""
+        value = ((self.metrics or {}).get("model") or {}).get("parameters")
+        return value if isinstance(value, int) else None
+
+    @property
     def test_loss(self) -> float | None:
         value = (self.metrics or {}).get("test_loss")
         return float(value) if isinstance(value, (int, float)) else None

@@ -183,6 +183,12 @@ class Run:
         return (self.metrics.get("calibration") or {}).get("ece")
 
     @property
+    def parameters(self) -> int | None:
+        """The network's parameter count (None for runs from before it was recorded)."""
+        value = (self.metrics.get("model") or {}).get("parameters")
+        return value if isinstance(value, int) else None
+
+    @property
     def temperature(self) -> float | None:
         """The temperature ``train.calibrate`` folded into the model, or None."""
         return (self.metrics.get("temperature") or {}).get("value")

@@ -149,7 +149,7 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     labels = _legend_labels(records, flats, differences)
     shifts = SHIFT_COLUMNS if any((r.metrics or {}).get("robustness") for r in records) else ()
     # The networks' sizes, where the configs make them differ (runs before 0.1 lack it).
-    sizes = [((r.metrics or {}).get("model") or {}).get("parameters") for r in records]
+    sizes = [record.parameters for record in records]
     size_column = ["parameters"] if len({size for size in sizes if size}) > 1 else []
     rows = []
     for record, flat, size in zip(records, flats, sizes, strict=True):

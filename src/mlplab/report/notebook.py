@@ -89,9 +89,8 @@ def run_card(run: Run) -> str:
     ece = run.calibration_error
     if isinstance(ece, float):
         facts.insert(3, ("calibration error", f"{100 * ece:.2f}%"))
-    parameters = (metrics.get("model") or {}).get("parameters")
-    if isinstance(parameters, int):
-        facts.append(("parameters", f"{parameters:,}"))
+    if run.parameters is not None:
+        facts.append(("parameters", f"{run.parameters:,}"))
     seconds = metrics.get("train_seconds")
     if isinstance(seconds, (int, float)):
         facts.append(("training", f"{seconds:.1f} s"))

@@ -54,7 +54,7 @@ class Predictor:
             "temperature": run.temperature,
             # An ensemble (mlplab ensemble): how many networks it averages; else None.
             "members": len(run.ensemble["members"]) if run.ensemble else None,
-            "parameters": (run.metrics.get("model") or {}).get("parameters"),
+            "parameters": run.parameters,
             # Answers below it are marked "sure": false (None: no answer is).
             "min_probability": self.min_probability,
             "mlplab": __version__,
