@@ -88,7 +88,7 @@ def summary(audit: LabelAudit, top: int) -> str:
     lines = [
         f"{audit.config.name} on {audit.config.data.dataset}: {issues.images:,} images, "
         f"{audit.folds} folds, out-of-fold accuracy {audit.accuracy:.4f}, {audit.seconds:.0f} s",
-        f"{len(issues):,} likely mislabelled ({100 * len(issues) / max(issues.images, 1):.2f}%)",
+        f"{len(issues):,} likely mislabelled ({100 * audit.share:.2f}%)",
     ]
     pairs = issues.pairs()[:5]
     if pairs:

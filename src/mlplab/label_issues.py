@@ -171,6 +171,21 @@ class LabelAudit:
         """The out-of-fold accuracy against the given labels."""
         return float(np.mean(self.proba.argmax(axis=1) == self.labels))
 
+    @property
+    def share(self) -> float:
+        """The share of the audited images flagged."""
+        return len(self.issues) / max(self.issues.images, 1)
+
+    def facts(self) -> list[tuple[str, str]]:
+        """(name, value) for the notebook card and label_issues.html: images, flagged (and
+        their share), the out-of-fold accuracy, the folds."""
+        return [
+            ("images", f"{self.issues.images:,}"),
+            ("likely mislabelled", f"{len(self.issues):,} ({100 * self.share:.2f}%)"),
+            ("out-of-fold accuracy", f"{self.accuracy:.4f}"),
+            ("folds", str(self.folds)),
+        ]
+
     def _repr_html_(self) -> str:
         """A card in Jupyter: the counts and the surest suspects."""
         from mlplab.report.notebook import label_audit_card
@@ -312,7 +327,7 @@ def _write(audit: LabelAudit, writer: Any, x: np.ndarray, dataset: str, command:
                 "seed": audit.config.train.seed,
                 "out_of_fold_accuracy": audit.accuracy,
                 "flagged": len(rows),
-                "flagged_share": len(rows) / max(audit.issues.images, 1),
+                "flagged_share": audit.share,
                 "pairs": [
                     {"given": names[given], "likely": names[likely], "count": count}
                     for given, likely, count in audit.issues.pairs()
@@ -338,12 +353,6 @@ def _page(audit: LabelAudit, x: np.ndarray, rows: list[dict[str, Any]], dataset:
     from mlplab.report.html import label_issues_page
 
     names, issues = audit.class_names, audit.issues
-    facts = [
-        ("images", f"{issues.images:,}"),
-        ("likely mislabelled", f"{len(rows):,} ({100 * len(rows) / max(issues.images, 1):.2f}%)"),
-        ("out-of-fold accuracy", f"{audit.accuracy:.4f}"),
-        ("folds", str(audit.folds)),
-    ]
     pairs = [[names[g], names[lk], f"{count:,}"] for g, lk, count in issues.pairs()[:20]]
     suspects = [
         (
@@ -360,4 +369,4 @@ def _page(audit: LabelAudit, x: np.ndarray, rows: list[dict[str, Any]], dataset:
         for index, row in zip(issues.indices[:PAGE_ROWS], rows[:PAGE_ROWS], strict=True)
     ]
     title = f"{audit.config.name} on {dataset}: likely mislabelled images"
-    return label_issues_page(title, facts, pairs, suspects, max(0, len(rows) - PAGE_ROWS))
+    return label_issues_page(title, audit.facts(), pairs, suspects, max(0, len(rows) - PAGE_ROWS))

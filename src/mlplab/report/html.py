@@ -163,8 +163,8 @@ def _picture_section(heading: str, png: bytes | None, alt: str, caption: str) ->
 
 
 def _robustness_section(png: bytes | None, images: str = "the test split") -> list[str]:
-    """ "Robustness": robustness.png and what it shows, for a run's test split or the images
-    of an evaluation."""
+    """The robustness section: robustness.png and what it shows, for a run's test split or
+    the images of an evaluation."""
     return _picture_section(
         "Robustness: when the images change a little",
         png,
@@ -179,8 +179,8 @@ def _robustness_section(png: bytes | None, images: str = "the test split") -> li
 
 
 def _coverage_section(png: bytes | None) -> list[str]:
-    """ "Knowing when it is unsure": coverage.png and what it shows (run and evaluation
-    pages alike)."""
+    """The section on knowing when it is unsure: coverage.png and what it shows (run and
+    evaluation pages alike)."""
     return _picture_section(
         "Knowing when it is unsure",
         png,

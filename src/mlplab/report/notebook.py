@@ -175,16 +175,9 @@ def label_audit_card(audit: LabelAudit) -> str:
     label_issues.png."""
     from mlplab.label_issues import CSV_FILE, PLOT_FILE
 
-    flagged = len(audit.issues)
-    facts = [
-        ("images", f"{audit.issues.images:,}"),
-        ("likely mislabelled", f"{flagged:,} ({100 * flagged / max(audit.issues.images, 1):.2f}%)"),
-        ("out-of-fold accuracy", number(audit.accuracy)),
-        ("folds", str(audit.folds)),
-    ]
     return card(
         f"label issues: {audit.config.name} on {audit.config.data.dataset}",
-        facts,
+        audit.facts(),
         _read(audit.path / PLOT_FILE),
         "the surest likely mislabelled images",
         f"all of them: {audit.path / CSV_FILE}",
