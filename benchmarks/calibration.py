@@ -34,11 +34,15 @@ CONFIGS = {
         "digits-mlp",
         {"train.label_smoothing": 0.1, **CALIBRATE},
     ),
-    "fast-fashion-mnist (label_smoothing 0.1)": ("fast-fashion-mnist", {}),
+    "fast-fashion-mnist": ("fast-fashion-mnist", {}),
     "fast-fashion-mnist, calibrate": ("fast-fashion-mnist", CALIBRATE),
-    "fast-fashion-mnist, label_smoothing 0": (
+    "fast-fashion-mnist, label_smoothing 0.1": (
         "fast-fashion-mnist",
-        {"train.label_smoothing": 0.0},
+        {"train.label_smoothing": 0.1},
+    ),
+    "fast-fashion-mnist, label_smoothing 0.1, calibrate": (
+        "fast-fashion-mnist",
+        {"train.label_smoothing": 0.1, **CALIBRATE},
     ),
     "784-256-128 Adam, 30 epochs, no regularisation": ("digits-mlp", OVERFIT),
     "the same, calibrate": ("digits-mlp", {**OVERFIT, **CALIBRATE}),
