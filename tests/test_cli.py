@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import mlplab
 from mlplab import load_run
 from mlplab.cli import main
 
@@ -453,6 +455,52 @@ def test_predict_min_probability_marks_unsure_answers(capsys, digits_run, digits
     pixels.write_text("pixel0\n0\n")
     code, _, err = run_cli(capsys, "predict", run, str(pixels), "--min-probability", "0.9")
     assert code == 2 and "--min-probability takes image files" in err
+
+
+def test_predict_target_accuracy_picks_the_threshold_off_the_test_split(
+    capsys, digits_run, digits_data, tmp_path
+):
+    from mlplab.metrics import threshold_for
+
+    (tmp_path / "images").mkdir()
+    for i, image in enumerate(digits_data.x_test[:12]):
+        save_png(tmp_path / "images" / f"{i:02d}.png", image[..., 0])
+    folder, run = str(tmp_path / "images"), str(digits_run.path)
+    y_true, proba = digits_run.test_predictions()
+    assert np.array_equal(y_true, digits_data.y_test) and proba.shape == (len(y_true), 10)
+    threshold, share = threshold_for(0.995, y_true, proba)
+    assert digits_run.threshold_for_accuracy(0.995) == (threshold, share)
+    code, out, err = run_cli(capsys, "predict", run, folder, "--target-accuracy", "0.995", "--json")
+    assert code == 0 and err.count("\n") == 1
+    assert f"unsure below p = {threshold:.4g}" in err and "were 99.5% right" in err
+    answers = json.loads(out)
+    assert all(answer["sure"] == (answer["probability"] >= threshold) for answer in answers)
+    assert answers == mlplab.predict(digits_run, [folder], target_accuracy=0.995)
+    code, out, _ = run_cli(capsys, "predict", run, folder, "--target-accuracy", "0.995")
+    assert out.splitlines()[-1].startswith(f"{sum(a['sure'] for a in answers)} of 12 answered")
+    pixels = tmp_path / "test.csv"
+    pixels.write_text("pixel0\n0\n")
+    for args, message in (
+        (["--target-accuracy", "1.5"], "target accuracy 1.5: must lie between 0 and 1"),
+        (["--target-accuracy", "0.9", "--min-probability", "0.5"], "choose one"),
+    ):
+        code, out, err = run_cli(capsys, "predict", run, folder, *args)
+        assert code == 2 and message in err and err.count("\n") == 1 and out == ""
+    code, _, err = run_cli(capsys, "predict", run, str(pixels), "--target-accuracy", "0.9")
+    assert code == 2 and "--target-accuracy takes image files" in err
+    with pytest.raises(mlplab.ConfigError, match="choose one"):
+        mlplab.predict(digits_run, [folder], min_probability=0.5, target_accuracy=0.9)
+    # A run whose test answers were all wrong has no such threshold; one without its test
+    # predictions cannot say where it lies.
+    other = tmp_path / "other"
+    shutil.copytree(digits_run.path, other)
+    wrong = (proba.argmax(axis=1) + 1) % 10
+    np.savez(other / "test_predictions.npz", y_true=wrong, proba=proba)
+    code, _, err = run_cli(capsys, "predict", str(other), folder, "--target-accuracy", "0.5")
+    assert code == 2 and "no probability threshold made its answers 50% right on its 360" in err
+    (other / "test_predictions.npz").unlink()
+    code, _, err = run_cli(capsys, "predict", str(other), folder, "--target-accuracy", "0.9")
+    assert code == 2 and "test_predictions.npz: missing" in err and err.count("\n") == 1
 
 
 def test_info_says_what_this_installation_runs_on(capsys, monkeypatch, tmp_path):

@@ -14,6 +14,7 @@ from mlplab.metrics import (
     cross_entropy,
     report_text,
     selective,
+    threshold_for,
 )
 
 
@@ -182,3 +183,23 @@ def test_selective_when_nothing_reaches_a_threshold():
     summary = selective(y, proba)
     assert summary["thresholds"][1] == {"threshold": 0.8, "coverage": 0.0, "accuracy": None}
     assert summary["targets"][0] == {"accuracy": 0.99, "threshold": None, "coverage": 0.0}
+
+
+def test_threshold_for_is_the_lowest_threshold_that_reaches_the_target():
+    rng = np.random.default_rng(1)
+    proba = rng.dirichlet(np.ones(5) * 0.4, 800)
+    # Right about as often as it is sure (calibrated), so surer answers are righter.
+    sure = rng.random(800) < proba.max(axis=1)
+    y = np.where(sure, proba.argmax(axis=1), (proba.argmax(axis=1) + 1) % 5)
+    confidence, right = proba.max(axis=1), proba.argmax(axis=1) == y
+    for target in (0.85, 0.9, 0.97):
+        threshold, share = threshold_for(target, y, proba)
+        answered = confidence >= threshold
+        assert right[answered].mean() >= target and share == pytest.approx(answered.mean())
+        # Every lower confidence, used as the threshold, falls short of the target.
+        lower = np.unique(confidence[confidence < threshold])
+        assert all(right[confidence >= t].mean() < target for t in lower)
+    assert threshold_for(0.97, y, proba)[0] > threshold_for(0.85, y, proba)[0]
+    # Every image right: the lowest confidence answers them all.
+    assert threshold_for(0.99, proba.argmax(axis=1), proba) == (confidence.min(), 1.0)
+    assert threshold_for(0.5, np.arange(10) % 4, np.full((10, 4), 0.25)) is None

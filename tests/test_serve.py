@@ -182,6 +182,19 @@ def test_min_probability_marks_answers_that_are_not_sure(tmp_path, client, digit
         make_server(digits_run, port=0, min_probability=1.5)
 
 
+def test_target_accuracy_sets_the_servers_threshold_from_the_test_split(digits_run):
+    threshold, share = digits_run.threshold_for_accuracy(0.99)
+    with make_server(digits_run, port=0, target_accuracy=0.99) as server:
+        assert server.predictor.min_probability == threshold
+        assert server.predictor.info()["min_probability"] == threshold
+        assert f"unsure below p = {threshold:.4g}" in server.predictor.unsure_note
+        assert f"({100 * share:.0f}% of them answered)" in server.predictor.unsure_note
+    with pytest.raises(MlplabError, match="min-probability and target-accuracy: choose one"):
+        make_server(digits_run, port=0, min_probability=0.5, target_accuracy=0.99)
+    with pytest.raises(MlplabError, match="target accuracy 2: must lie between 0 and 1"):
+        make_server(digits_run, port=0, target_accuracy=2)
+
+
 def test_show_gives_the_image_as_the_model_saw_it(tmp_path, client, digits_run, digits_data):
     drawing = drawing_of(digits_data.x_test[5])
     seen, _ = digits_run.read_images([save_png(tmp_path / "d.png", drawing)])

@@ -660,9 +660,12 @@ def predict(
     show: str | Path | None = None,
     explain: str | Path | None = None,
     min_probability: float | None = None,
+    target_accuracy: float | None = None,
 ) -> list[dict[str, Any]]:
     """Classify image files with a run's model: one dict per file (see Run.predict_files;
-    with ``min_probability``, each says whether it is ``sure``: its probability reaches it).
+    with ``min_probability``, each says whether it is ``sure``: its probability reaches it;
+    ``target_accuracy`` instead picks that threshold as the lowest probability at which the
+    run's test answers were this right, :meth:`Run.threshold_for_accuracy`).
 
     images: image files, or folders of them (every PNG/JPEG/BMP/GIF under a folder, sorted).
     show: also write a PNG here of the images as the model saw them (inverted, levelled,
@@ -672,7 +675,11 @@ def predict(
     """
     from mlplab.data.images import image_files
 
+    if min_probability is not None and target_accuracy is not None:
+        raise ConfigError("min_probability and target_accuracy: choose one")
     run = run if isinstance(run, Run) else load_run(run)
+    if target_accuracy is not None:
+        min_probability, _ = run.threshold_for_accuracy(target_accuracy)
     images = image_files(images)
     pixels, inverted = run.read_images(images, invert, frame)
     results = run.classify(images, pixels, inverted, top, min_probability)

@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "unsure' gives the accuracy and share answered at each P)",
     )
     predict.add_argument(
+        "--target-accuracy",
+        type=float,
+        metavar="A",
+        help="call answers unsure below the lowest probability at which the run's answers on "
+        "its test split were A right (0.99: 99%%); instead of --min-probability",
+    )
+    predict.add_argument(
         "--invert",
         choices=("auto", "yes", "no"),
         default="auto",
@@ -234,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help='mark answers below probability P "sure": false (the page says unsure); a '
         "request's min_probability overrides it",
+    )
+    serve.add_argument(
+        "--target-accuracy",
+        type=float,
+        metavar="A",
+        help="as --min-probability, at the lowest probability at which the run's answers on "
+        "its test split were A right (0.99: 99%%)",
     )
     serve.add_argument("-q", "--quiet", action="store_true", help="no line per request")
 
@@ -706,22 +720,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise MlplabError(f"{option} takes image files (a CSV's rows are already the pixels)")
         if args.csv:
             raise MlplabError("--csv takes image files; for a CSV of pixel rows: --submission")
-        if args.min_probability is not None:
-            raise MlplabError("--min-probability takes image files, not a CSV of pixel rows")
+        if args.min_probability is not None or args.target_accuracy is not None:
+            option = "--min-probability" if args.target_accuracy is None else "--target-accuracy"
+            raise MlplabError(f"{option} takes image files, not a CSV of pixel rows")
         return _predict_csv(args)
     if args.submission:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
     if args.csv and args.json:
         raise MlplabError("--csv and --json: choose one")
+    run: Any = args.run
+    min_probability = args.min_probability
+    if args.target_accuracy is not None:
+        if min_probability is not None:
+            raise MlplabError("--min-probability and --target-accuracy: choose one")
+        from mlplab.runs import load_run, target_note
+
+        run = load_run(args.run)
+        min_probability, share = run.threshold_for_accuracy(args.target_accuracy)
+        print(target_note(args.target_accuracy, min_probability, share), file=sys.stderr)
     results = predict(
-        args.run,
+        run,
         args.images,
         top=args.top,
         invert=args.invert,
         frame=args.frame,
         show=args.show,
         explain=args.explain,
-        min_probability=args.min_probability,
+        min_probability=min_probability,
     )
     if args.json:
         print(json.dumps(results, indent=2))
@@ -733,10 +758,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {len(results)} predictions to {args.csv}")
     else:
         _print_predictions(results)
-    if args.min_probability is not None:
+    if min_probability is not None:
         sure = sum(r["sure"] for r in results)
         print(
-            f"{sure} of {len(results)} answered at probability >= {args.min_probability:g}; "
+            f"{sure} of {len(results)} answered at probability >= {min_probability:g}; "
             f"{len(results) - sure} unsure"
         )
     if args.show:
@@ -790,6 +815,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         cors=args.cors,
         min_probability=args.min_probability,
+        target_accuracy=args.target_accuracy,
     )
     return 0
 

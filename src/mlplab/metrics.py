@@ -214,16 +214,34 @@ def selective(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
         )
     by_target = []
     for target in SELECTIVE_TARGETS:
-        good = np.flatnonzero(accuracy >= target)
-        best = good[-1] if len(good) else None
+        reached = _reaching(target, thresholds, coverage, accuracy)
         by_target.append(
             {
                 "accuracy": target,
-                "threshold": None if best is None else float(thresholds[best]),
-                "coverage": 0.0 if best is None else float(coverage[best]),
+                "threshold": None if reached is None else reached[0],
+                "coverage": 0.0 if reached is None else reached[1],
             }
         )
     return {"thresholds": by_threshold, "targets": by_target}
+
+
+def threshold_for(
+    target: float, y_true: np.ndarray, proba: np.ndarray
+) -> tuple[float, float] | None:
+    """The lowest probability threshold at which the answers are at least ``target`` right
+    (a share, 0..1), and the share of images it answers; None when no threshold is that
+    right. y_true: int (n,); proba: float (n, k)."""
+    return _reaching(target, *coverage_curve(y_true, proba))
+
+
+def _reaching(
+    target: float, thresholds: np.ndarray, coverage: np.ndarray, accuracy: np.ndarray
+) -> tuple[float, float] | None:
+    """:func:`threshold_for` read off a :func:`coverage_curve`: the point answering most."""
+    good = np.flatnonzero(accuracy >= target)
+    if not len(good):
+        return None
+    return float(thresholds[good[-1]]), float(coverage[good[-1]])
 
 
 def report_text(

@@ -46,6 +46,7 @@ MODEL_FILE = "model.keras"
 CHECKPOINT_FILE = "checkpoint.keras"
 RESUME_FILE = "resume.npz"
 REPORT_FILE = "report.txt"
+PREDICTIONS_FILE = "test_predictions.npz"
 CURVES_FILE = "curves.png"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -199,6 +200,39 @@ class Run:
         (``metrics.json``'s ``ensemble``); None for a trained run."""
         return self.metrics.get("ensemble")
 
+    def test_predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test split's labels, int64 (n,), and the model's probabilities for them,
+        float32 (n, classes), as the run stored them (test_predictions.npz); RunError when
+        they are missing or unreadable."""
+        stored = self.path / PREDICTIONS_FILE
+        try:
+            with np.load(stored, allow_pickle=False) as saved:
+                return saved["y_true"].astype(np.int64), saved["proba"].astype(np.float32)
+        except FileNotFoundError:
+            raise RunError(f"{stored}: missing (this run's test predictions)") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunError(f"{stored}: unreadable ({exc})") from None
+
+    def threshold_for_accuracy(self, target: float) -> tuple[float, float]:
+        """The lowest probability at which the model's answers on its test split were at
+        least ``target`` right (0 < target < 1), and the share of the test images it
+        answered there: what ``predict --target-accuracy`` answers at. RunError when no
+        threshold was that right."""
+        from mlplab.metrics import threshold_for
+
+        if not 0 < target < 1:
+            raise ConfigError(
+                f"target accuracy {target:g}: must lie between 0 and 1 (0.99 for 99%)"
+            )
+        y_true, proba = self.test_predictions()
+        reached = threshold_for(target, y_true, proba)
+        if reached is None:
+            raise RunError(
+                f"{self.path}: no probability threshold made its answers {100 * target:g}% "
+                f"right on its {len(y_true):,} test images; ask for less"
+            )
+        return reached
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(height, width, channels) of the images the model takes."""
@@ -313,6 +347,15 @@ class Run:
             if min_probability is not None:
                 results[-1]["sure"] = bool(row[order[0]] >= min_probability)
         return results
+
+
+def target_note(target: float, threshold: float, share: float) -> str:
+    """What ``--target-accuracy`` chose, in words: "unsure below p = 0.9638, the lowest
+    probability at which its test answers were 99% right (61% of them answered)"."""
+    return (
+        f"unsure below p = {threshold:.4g}, the lowest probability at which its test answers "
+        f"were {100 * target:g}% right ({100 * share:.0f}% of them answered)"
+    )
 
 
 def _rounded(probability: np.floating) -> float:

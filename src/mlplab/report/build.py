@@ -31,10 +31,9 @@ from mlplab.metrics import (
 )
 from mlplab.record import RunRecord, read_record
 from mlplab.running import training_process
-from mlplab.runs import REPORT_FILE, RunWriter
+from mlplab.runs import PREDICTIONS_FILE, REPORT_FILE, RunWriter
 from mlplab.summary import ModelSummary, model_summary
 
-PREDICTIONS_FILE = "test_predictions.npz"
 HTML_FILE = "report.html"
 PLOT_FILES = {
     "curves": "curves.png",

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from mlplab._version import __version__
 from mlplab.errors import MlplabError
-from mlplab.runs import Run, load_run
+from mlplab.runs import Run, load_run, target_note
 from mlplab.serving.page import page_html
 from mlplab.serving.predictor import Predictor
 from mlplab.serving.requests import RequestError, body_images, predict_options
@@ -309,14 +309,17 @@ def make_server(
     log: TextIO | None = None,
     cors: str | None = None,
     min_probability: float | None = None,
+    target_accuracy: float | None = None,
 ) -> PredictionServer:
     """Load ``run``'s model and listen on ``host:port`` (port 0: any free one) — but do not
     serve yet: call ``serve_forever()`` (and ``shutdown()`` from another thread).
 
     cors: let pages from this web origin (``http://localhost:3000``), or from any (``*``),
     call the server from a browser. min_probability: answers below it say ``"sure":
-    false`` unless a request asks for another. MlplabError for a run that cannot be loaded,
-    an address that cannot be listened on, or a bad value.
+    false`` unless a request asks for another; target_accuracy instead: that threshold is the
+    lowest probability at which the run's test answers were this right
+    (:meth:`Run.threshold_for_accuracy`). MlplabError for a run that cannot be loaded, an
+    address that cannot be listened on, or a bad value.
     """
     if not 0 <= port <= 65535:
         raise MlplabError(f"port {port}: must be between 0 and 65535")
@@ -326,8 +329,15 @@ def make_server(
         raise MlplabError(f"min-probability {min_probability:g}: must lie in 0..1")
     if cors is not None:
         cors = _origin(cors)
+    if min_probability is not None and target_accuracy is not None:
+        raise MlplabError("min-probability and target-accuracy: choose one")
     run = run if isinstance(run, Run) else load_run(run)
+    note = None
+    if target_accuracy is not None:
+        min_probability, share = run.threshold_for_accuracy(target_accuracy)
+        note = target_note(target_accuracy, min_probability, share)
     predictor = Predictor(run, top, min_probability)
+    predictor.unsure_note = note
     try:
         return PredictionServer((host, port), predictor, log, cors)
     except OSError as exc:
@@ -346,17 +356,20 @@ def serve(
     quiet: bool = False,
     cors: str | None = None,
     min_probability: float | None = None,
+    target_accuracy: float | None = None,
 ) -> None:
     """Serve ``run``'s model until Ctrl-C (see the module's docstring for the endpoints).
 
     Prints where it listens on stdout, and one line per request on stderr unless ``quiet``.
     """
     log = None if quiet else sys.stderr
-    with make_server(run, host, port, top, log, cors, min_probability) as server:
+    with make_server(run, host, port, top, log, cors, min_probability, target_accuracy) as server:
         run = server.predictor.run
         accuracy = run.metrics.get("test_accuracy")
         score = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
         print(f"serving {run.config.name} ({run.path}{score})")
+        if server.predictor.unsure_note:
+            print(f"  {server.predictor.unsure_note}")
         print(f"  page     {server.url}   draw or drop images")
         print(f"  predict  curl --data-binary @image.png {server.url}predict")
         print(f"  info     {server.url}info")

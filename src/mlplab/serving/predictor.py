@@ -28,6 +28,8 @@ class Predictor:
         self.run = run
         self.top = top
         self.min_probability = min_probability
+        # How min_probability was chosen, in words, when a target accuracy chose it.
+        self.unsure_note: str | None = None
         self._lock = threading.Lock()
         run.predict(np.zeros((1, *run.image_shape), np.uint8))
 
