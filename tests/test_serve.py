@@ -182,6 +182,17 @@ def test_min_probability_marks_answers_that_are_not_sure(tmp_path, client, digit
         make_server(digits_run, port=0, min_probability=1.5)
 
 
+def test_answers_say_whether_the_image_is_like_the_training_images(client, digits_run):
+    status, info = client.json("GET", "/info")
+    assert info["novelty_threshold"] == digits_run.novelty_reference.threshold
+    noise = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    status, answer = client.json("POST", "/predict", png_bytes(noise))
+    [prediction] = answer["predictions"]
+    assert status == 200 and prediction["familiar"] == (
+        prediction["novelty"] <= info["novelty_threshold"]
+    )
+
+
 def test_target_accuracy_sets_the_servers_threshold_from_the_test_split(digits_run):
     threshold, share = digits_run.threshold_for_accuracy(0.99)
     with make_server(digits_run, port=0, target_accuracy=0.99) as server:

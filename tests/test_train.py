@@ -18,6 +18,7 @@ RUN_FILES = {
     "report.txt",
     "report.html",
     "test_predictions.npz",
+    "novelty.npz",
     "curves.png",
     "confusion.png",
     "per_class.png",

@@ -263,6 +263,7 @@ def _train_and_write(
 
     from mlplab.engine import StartPoint, StopRequest
     from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
+    from mlplab.novelty import NOVELTY_FILE, reference_for
     from mlplab.progress import make_listener
     from mlplab.report.build import (
         DRAWING_MODULES,
@@ -363,6 +364,9 @@ def _train_and_write(
         writer.model(model)
         checkpoints.finish(result.status)
         writer.bytes(PREDICTIONS_FILE, predictions_npz(splits.y_test, proba))
+        novelty = reference_for(model, splits.x_train, splits.x_test, cfg.train.seed)
+        if novelty is not None:
+            writer.bytes(NOVELTY_FILE, novelty[0].to_npz())
         # Epochs trained before a resume count in train_seconds (their compile time is lost).
         earlier_seconds = sum(row.get("seconds", 0.0) for row in point.history) if point else 0.0
         summary = {
@@ -379,6 +383,8 @@ def _train_and_write(
             "dataset": _dataset_facts(dataset, splits),
             "model": architecture.totals(),
         }
+        if novelty is not None:
+            summary["novelty"] = novelty[0].facts(novelty[1])
         report_data = ReportData(
             RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
             splits.y_test,

@@ -728,14 +728,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
     if args.csv and args.json:
         raise MlplabError("--csv and --json: choose one")
-    run: Any = args.run
-    min_probability = args.min_probability
-    if args.target_accuracy is not None:
-        if min_probability is not None:
-            raise MlplabError("--min-probability and --target-accuracy: choose one")
-        from mlplab.runs import load_run, target_note
+    from mlplab.runs import load_run, target_note
 
-        run = load_run(args.run)
+    min_probability = args.min_probability
+    if args.target_accuracy is not None and min_probability is not None:
+        raise MlplabError("--min-probability and --target-accuracy: choose one")
+    run = load_run(args.run)
+    if args.target_accuracy is not None:
         min_probability, share = run.threshold_for_accuracy(args.target_accuracy)
         print(target_note(args.target_accuracy, min_probability, share), file=sys.stderr)
     results = predict(
@@ -758,6 +757,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {len(results)} predictions to {args.csv}")
     else:
         _print_predictions(results)
+        unlike = sum(r.get("familiar") is False for r in results)
+        if unlike:
+            print(
+                f"{unlike} of {len(results)} unlike its training images (novelty above "
+                f"{run.novelty_reference.threshold:.3g}): for those the answer is a guess"
+            )
     if min_probability is not None:
         sure = sum(r["sure"] for r in results)
         print(
@@ -774,7 +779,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def predictions_csv(results: list[dict[str, Any]], top: int) -> str:
     """``predict``'s results as CSV text: file, label, probability, then label_2,
     probability_2, ... up to ``top`` (empty where there are fewer classes), inverted, and
-    sure (1 or 0) when the results say (``--min-probability``)."""
+    sure (1 or 0) when the results say (``--min-probability``), familiar (1 or 0) and
+    novelty when the run has a novelty reference."""
     import csv
     import io
 
@@ -782,11 +788,14 @@ def predictions_csv(results: list[dict[str, Any]], top: int) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     ranks = [f"{name}_{k}" for k in range(2, top + 1) for name in ("label", "probability")]
     sure = ["sure"] if results and "sure" in results[0] else []
-    writer.writerow(["file", "label", "probability", *ranks, "inverted", *sure])
+    familiar = ["familiar", "novelty"] if results and "familiar" in results[0] else []
+    writer.writerow(["file", "label", "probability", *ranks, "inverted", *sure, *familiar])
     for r in results:
         others = [value for t in r["top"][1:] for value in (t["label"], f"{t['probability']:.6f}")]
         others += [""] * (len(ranks) - len(others))
         flags = [int(r["inverted"]), *([int(r["sure"])] if sure else [])]
+        if familiar:
+            flags += [int(r["familiar"]), f"{r['novelty']:.4f}"]
         writer.writerow([r["file"], r["label"], f"{r['probability']:.6f}", *others, *flags])
     return buffer.getvalue()
 
@@ -797,6 +806,8 @@ def _print_predictions(results: list[dict[str, Any]]) -> None:
     for r in results:
         others = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"][1:])
         note = "  (inverted)" if r["inverted"] else ""
+        if r.get("familiar") is False:
+            note += "  (unlike its training images)"
         unsure = "unsure: " if r.get("sure") is False else ""
         print(
             f"{r['file']:<{width}}  {unsure}{r['label']}  {r['probability']:.3f}"

@@ -8,6 +8,8 @@ A run directory ``<out>/<UTC time>-<name>/`` holds::
     report.txt     scikit-learn's per-class classification report
     curves.png     loss and accuracy per epoch
     metrics.json   written last: test metrics, dataset facts, status, timings
+    test_predictions.npz  the test split's labels and probabilities
+    novelty.npz    what tells images unlike the training images apart (see mlplab.novelty)
     resume.npz     only in an interrupted or aborted run: what ``mlplab resume`` goes on from
                    (see mlplab.checkpoint)
     training.json  only while a process trains the run (see mlplab.running)
@@ -38,6 +40,7 @@ from mlplab.running import TrainingProcess, training_process
 
 if TYPE_CHECKING:
     from mlplab.data.images import ImageSource
+    from mlplab.novelty import NoveltyReference
 
 CONFIG_FILE = "config.toml"
 HISTORY_FILE = "history.csv"
@@ -157,6 +160,9 @@ class Run:
         self.metrics = metrics
         self._model = model
         self._predictor: Any = None  # engine.get_predictor(), made on first use
+        # novelty.npz and what computes the features it compares, read on first use.
+        self._novelty: Any = None
+        self._features: Any = None
 
     def __repr__(self) -> str:
         accuracy = self.metrics.get("test_accuracy")
@@ -258,6 +264,33 @@ class Run:
             self._predictor = get_predictor()
         return self._predictor.predict(self.model, x)
 
+    @property
+    def novelty_reference(self) -> NoveltyReference | None:
+        """The run's :class:`~mlplab.novelty.NoveltyReference` (novelty.npz), or None for
+        runs without one (ensembles, runs from before it existed)."""
+        from mlplab.novelty import NOVELTY_FILE, NoveltyReference
+
+        if self._novelty is None:
+            stored = self.path / NOVELTY_FILE
+            self._novelty = NoveltyReference.read(stored) if stored.is_file() else False
+        return self._novelty or None
+
+    def novelty(self, images: np.ndarray | Sequence[ImageSource]) -> np.ndarray | None:
+        """How unlike the training images each image is: the distance from its last hidden
+        layer's outputs to its k-th nearest reference training image (:mod:`mlplab.novelty`),
+        float32 (n,); above ``novelty_reference.threshold`` it is unlike them. None when the
+        run has no reference. images: as for :meth:`predict`."""
+        reference = self.novelty_reference
+        if reference is None:
+            return None
+        if self._features is None:
+            from mlplab.engine import get_predictor
+            from mlplab.novelty import feature_model
+
+            predictor, features = get_predictor(), feature_model(self.model)
+            self._features = lambda x: predictor.predict(features, x)
+        return reference.distances(self._features(self._pixels(images)))
+
     def explain(
         self, images: np.ndarray | Sequence[ImageSource], classes: Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -327,13 +360,17 @@ class Run:
         min_probability: float | None = None,
     ) -> list[dict[str, Any]]:
         """:meth:`predict_files` for images already read by :meth:`read_images`: uint8
-        (n, h, w, c), one per path."""
+        (n, h, w, c), one per path. With a novelty reference (:meth:`novelty`) each result
+        also has ``novelty`` (the distance) and ``familiar``: whether the image is like the
+        training images (the distance is within the threshold)."""
         if min_probability is not None and not 0 <= min_probability <= 1:
             raise ConfigError(f"min_probability {min_probability:g}: must lie in 0..1")
         proba = self.predict(images)
+        distances = self.novelty(images)
+        threshold = self.novelty_reference.threshold if distances is not None else None
         names = self.class_names
         results = []
-        for path, row, flipped in zip(paths, proba, inverted, strict=True):
+        for number, (path, row, flipped) in enumerate(zip(paths, proba, inverted, strict=True)):
             order = np.argsort(-row)[: max(1, top)]
             results.append(
                 {
@@ -346,6 +383,9 @@ class Run:
             )
             if min_probability is not None:
                 results[-1]["sure"] = bool(row[order[0]] >= min_probability)
+            if distances is not None:
+                results[-1]["novelty"] = round(float(distances[number]), 4)
+                results[-1]["familiar"] = bool(distances[number] <= threshold)
         return results
 
 

@@ -31,7 +31,9 @@ class Predictor:
         # How min_probability was chosen, in words, when a target accuracy chose it.
         self.unsure_note: str | None = None
         self._lock = threading.Lock()
-        run.predict(np.zeros((1, *run.image_shape), np.uint8))
+        blank = np.zeros((1, *run.image_shape), np.uint8)
+        run.predict(blank)
+        run.novelty(blank)  # compiles the novelty check too, when the run has one
 
     @property
     def grayscale(self) -> bool:
@@ -40,6 +42,7 @@ class Predictor:
     def info(self) -> dict[str, Any]:
         """What a client needs to know about the model: name, classes, input, test score."""
         run = self.run
+        reference = run.novelty_reference
         height, width, channels = run.image_shape
         return {
             "name": run.config.name,
@@ -59,6 +62,9 @@ class Predictor:
             "parameters": run.parameters,
             # Answers below it are marked "sure": false (None: no answer is).
             "min_probability": self.min_probability,
+            # Images whose novelty is above it are "familiar": false (None: the run has no
+            # novelty reference, and answers carry no "familiar").
+            "novelty_threshold": reference.threshold if reference else None,
             "mlplab": __version__,
         }
 
