@@ -224,3 +224,27 @@ def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, t
     assert main(["evaluate", str(digits_run.path), "--out", str(blocked)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot create the output folder" in err
+
+
+def test_evaluate_says_how_many_images_are_unlike_the_training_images(
+    digits_run, digits_data, tmp_path, capsys
+):
+    own = mlplab.evaluate(digits_run)["unlike_training"]
+    threshold = digits_run.novelty_reference.threshold
+    assert own["threshold"] == threshold
+    assert own["share"] == pytest.approx(digits_run.metrics["novelty"]["test_flagged"])
+    assert own["test_share"] == digits_run.metrics["novelty"]["test_flagged"]
+    # Noisy copies of the digits: far more of them unlike what it learned.
+    rng = np.random.default_rng(0)
+    noisy = np.clip(digits_data.x_test + rng.normal(0, 90, digits_data.x_test.shape), 0, 255)
+    np.savez(
+        tmp_path / "noisy.npz",
+        x_train=noisy.astype(np.uint8),
+        y_train=digits_data.y_test,
+        class_names=np.array(digits_data.class_names),
+    )
+    unlike = mlplab.evaluate(digits_run, str(tmp_path / "noisy.npz"))["unlike_training"]
+    assert unlike["share"] > 3 * own["share"]
+    assert main(["evaluate", str(digits_run.path), "--dataset", str(tmp_path / "noisy.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"unlike its training images: {100 * unlike['share']:.1f}% of them (of its own" in out

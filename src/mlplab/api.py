@@ -496,7 +496,11 @@ def evaluate(
 
     Returns classification_metrics' dict plus ``report`` (text), ``dataset`` (name),
     ``images`` ("test split" or "all images") and ``classes`` (how they were matched:
-    "same", "by name" or "by position"); with ``robustness``, also ``robustness``: the
+    "same", "by name" or "by position"); for a run with a novelty reference,
+    ``unlike_training``: the share of the images unlike its training images (``share``),
+    the ``threshold``, and the share of its own test images above it (``test_share``:
+    about 0.05; far more on new images says they differ from what it learned); with
+    ``robustness``, also ``robustness``: the
     accuracy on shifted, rotated and noisy test images
     (:func:`mlplab.robustness.robustness`). out: also write the evaluation's pictures and
     ``evaluation.html`` into this folder (:mod:`mlplab.report.evaluation`); ``files`` then
@@ -518,6 +522,15 @@ def evaluate(
         **classification_metrics(y_test, proba, run.class_names, labels),
         "report": report_text(y_test, proba, run.class_names, labels),
     }
+    distances = run.novelty(data.x_test)
+    if distances is not None:
+        threshold = run.novelty_reference.threshold
+        result["unlike_training"] = {
+            "share": float(np.mean(distances > threshold)),
+            "threshold": threshold,
+            # What the threshold was set to flag: of the run's own test images.
+            "test_share": (run.metrics.get("novelty") or {}).get("test_flagged"),
+        }
     if robustness:
         from mlplab.robustness import robustness as measure
 

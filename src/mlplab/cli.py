@@ -670,6 +670,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if result["classes"] != "same":
         print(f"its classes are the model's, matched {result['classes']}")
     print(selective_text(result["selective"]))
+    if "unlike_training" in result:
+        print(unlike_text(result["unlike_training"]))
     if args.out:
         names = ", ".join(Path(path).name for path in result["files"])
         print(f"wrote {names} in {args.out}")
@@ -691,6 +693,17 @@ def selective_text(summary: dict[str, Any]) -> str:
     if not parts:
         return "if unsure is allowed: no probability threshold makes it 99% right"
     return "if unsure is allowed (predict --min-probability P): " + "; ".join(parts)
+
+
+def unlike_text(unlike: dict[str, Any]) -> str:
+    """One line from ``evaluate``'s ``unlike_training``: how many images are unlike the
+    training images, beside the share of the run's own test images that are."""
+    own = unlike.get("test_share")
+    beside = f" (of its own test images: {100 * own:.0f}%)" if own is not None else ""
+    return (
+        f"unlike its training images: {100 * unlike['share']:.1f}% of them{beside}, "
+        f"novelty above {unlike['threshold']:.3g}"
+    )
 
 
 def robustness_text(measured: dict[str, Any], images: str = "test images") -> str:

@@ -190,7 +190,10 @@ def _coverage_section(png: bytes | None) -> list[str]:
         "answers against the share it answers, the table under it a few thresholds. The "
         "title's threshold is read off these same images, so on new ones expect a little "
         "less. mlplab predict --min-probability P marks answers below P as unsure; "
-        "--target-accuracy 0.99 picks the P that was 99% right here",
+        "--target-accuracy 0.99 picks the P that was 99% right here. An image unlike "
+        "anything it trained on can still get a high probability: predict marks those "
+        "separately, by their distance to the training images in the last hidden layer "
+        "(novelty.npz)",
     )
 
 
