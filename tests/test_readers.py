@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import mlplab
 from mlplab import DataError
 from mlplab.data import load_dataset
 from mlplab.data.cifar import safe_unpickle
@@ -216,6 +217,40 @@ def test_npz_round_trips(tmp_path):
     data = load_dataset(str(path))
     np.testing.assert_array_equal(data.x_train, x)
     assert data.name == "d" and data.class_names == ("0", "1", "2")
+
+
+def test_npz_class_names_name_the_labels(tmp_path):
+    x, y = toy_images(30, 3)
+    path = tmp_path / "pets.npz"
+    names = np.array(["cat", "dog", "T-shirt/top"])
+    np.savez(path, x_train=x, y_train=y, x_test=x[:6], y_test=y[:6], class_names=names)
+    data = load_dataset(str(path))
+    assert data.class_names == ("cat", "dog", "T-shirt/top")
+    np.testing.assert_array_equal(data.y_train, y)
+    np.savez(path, x_train=x, y_train=y, class_names=names.astype(bytes))  # bytes work too
+    assert load_dataset(str(path)).class_names == ("cat", "dog", "T-shirt/top")
+    run = mlplab.train(overrides={"data.dataset": str(path), "train.epochs": 1},
+                       out=tmp_path / "runs", verbose=False, report=False)  # fmt: skip
+    assert run.class_names == ["cat", "dog", "T-shirt/top"]
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (np.array(["cat", "dog"]), "2 class_names for labels 0..2: give one name per label"),
+        (np.array(["cat", "dog", "cat"]), "class_names must be distinct and not empty"),
+        (np.array(["cat", " ", "dog"]), "class_names must be distinct and not empty"),
+        (np.array([1, 2, 3]), "class_names must be a 1-D array of strings"),
+        (np.array([["a", "b", "c"]]), "class_names must be a 1-D array of strings"),
+    ],
+)
+def test_bad_npz_class_names(tmp_path, names, message):
+    x, y = toy_images(30, 3)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=x, y_train=y, class_names=names)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, message)
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def load_path(
 
     whole: for evaluating a trained model on it, a dataset without a test split of its own
     is all test images (none for training; one class is enough) instead of being split."""
-    from mlplab.data.tabular import classes_from_labels, read_csv, read_npz
+    from mlplab.data.tabular import classes_from_labels, npz_class_names, read_csv, read_npz
 
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -82,7 +82,7 @@ def load_path(
         class_names = classes_from_labels(y, str(path))
     elif kind == "npz":
         arrays = read_npz(path)
-        class_names = classes_from_labels(arrays["y_train"], str(path))
+        class_names = npz_class_names(arrays, path)
     elif kind == "folder":
         from mlplab.data.folder import load_image_folder
 

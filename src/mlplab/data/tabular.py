@@ -86,14 +86,17 @@ def write_submission(path: Path, labels: list[str]) -> None:
     write_named_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
-NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test", "class_names")
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """x_train, y_train[, x_test, y_test] from an .npz, loaded with allow_pickle=False.
+    """x_train, y_train[, x_test, y_test][, class_names] from an .npz, loaded with
+    allow_pickle=False.
 
     Images may be (n, h, w), (n, h, w, c) or (n, pixels) of whole numbers in 0..255 (see
-    :func:`mlplab.data.arrays.as_pixels`); returned uint8 NHWC.
+    :func:`mlplab.data.arrays.as_pixels`); returned uint8 NHWC. class_names: an array of
+    strings (``np.array(["cat", "dog"])``), one per label 0..K-1, checked by
+    :func:`npz_class_names`.
     """
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -120,3 +123,29 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             raise DataError(f"{path}: {len(x)} {part} images but {len(y)} labels")
         arrays[f"x_{part}"], arrays[f"y_{part}"] = x, y.astype(np.int64)
     return arrays
+
+
+def npz_class_names(arrays: dict[str, np.ndarray], where: Path) -> tuple[str, ...]:
+    """The class names of an .npz's labels: its ``class_names`` array when it has one (a
+    1-D array of distinct, non-empty strings, one per label 0..K-1), else "0".."K-1"."""
+    numbered = classes_from_labels(arrays["y_train"], str(where))
+    if "class_names" not in arrays:
+        return numbered
+    given = arrays["class_names"]
+    if given.ndim != 1 or given.dtype.kind not in "US":
+        raise DataError(
+            f"{where}: class_names must be a 1-D array of strings (np.array(['cat', 'dog'])), "
+            f"got {given.dtype} {given.shape}"
+        )
+    names = tuple(
+        (name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)).strip()
+        for name in given.tolist()
+    )
+    if len(names) != len(numbered):
+        raise DataError(
+            f"{where}: {len(names)} class_names for labels 0..{len(numbered) - 1}: give one "
+            "name per label"
+        )
+    if any(not name for name in names) or len(set(names)) != len(names):
+        raise DataError(f"{where}: class_names must be distinct and not empty: {list(names)}")
+    return names
