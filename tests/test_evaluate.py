@@ -243,8 +243,11 @@ def test_evaluate_says_how_many_images_are_unlike_the_training_images(
         y_train=digits_data.y_test,
         class_names=np.array(digits_data.class_names),
     )
-    unlike = mlplab.evaluate(digits_run, str(tmp_path / "noisy.npz"))["unlike_training"]
+    result = mlplab.evaluate(digits_run, str(tmp_path / "noisy.npz"), out=tmp_path / "ev")
+    unlike = result["unlike_training"]
     assert unlike["share"] > 3 * own["share"]
+    page = (tmp_path / "ev" / "evaluation.html").read_text()
+    assert f"{100 * unlike['share']:.1f}% (its test images: 5%)" in page
     assert main(["evaluate", str(digits_run.path), "--dataset", str(tmp_path / "noisy.npz")]) == 0
     out = capsys.readouterr().out
     assert f"unlike its training images: {100 * unlike['share']:.1f}% of them (of its own" in out

@@ -3,7 +3,7 @@ network's own last hidden layer.
 
 A classifier answers for every image, also for a scribble, a photo of a cat or noise, and
 its probability does not say that the image is like nothing it has seen: a network trained
-on clothes calls uniform noise a bag at 0.9. What does say it is where the image lands in
+on clothes calls uniform noise a bag at 1.000. What does say it is where the image lands in
 the last hidden layer (what the output layer reads): images like the training images land
 near some of them, others far from all (Sun et al. 2022, "Out-of-distribution detection
 with deep nearest neighbors").

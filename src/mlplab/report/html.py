@@ -651,6 +651,16 @@ def _per_class_table(metrics: dict[str, Any], class_names: Sequence[str]) -> str
     return keep("<h3>Per class</h3>", f'<div class="scroll">{table(header, rows, classes)}</div>')
 
 
+def _unlike_card(unlike: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The evaluation's "unlike its training images" card (none for a run without a novelty
+    reference): the share of these images, beside the share of its own test images."""
+    if not unlike:
+        return []
+    own = unlike.get("test_share")
+    beside = f" (its test images: {100 * own:.0f}%)" if own is not None else ""
+    return [("unlike its training images", f"{100 * unlike['share']:.1f}%{beside}")]
+
+
 def evaluation_page(
     title: str, result: dict[str, Any], class_names: Sequence[str], pngs: dict[str, bytes]
 ) -> str:
@@ -680,6 +690,7 @@ def evaluation_page(
                 ("loss", number(result["test_loss"])),
                 ("calibration error", f"{100 * ece:.2f}%"),
                 ("images", f"{result['test_samples']:,}"),
+                *_unlike_card(result.get("unlike_training")),
             ]
         ),
         "<h2>Results</h2>",
