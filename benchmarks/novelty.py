@@ -42,9 +42,10 @@ def resized(images: np.ndarray, size: int) -> np.ndarray:
 def scores(run: mlplab.Run, known: np.ndarray, unknown: np.ndarray) -> tuple[float, float, float]:
     """(AUC of the novelty, AUC of 1 - the largest probability, share of ``unknown`` flagged)."""
     truth = np.r_[np.zeros(len(known)), np.ones(len(unknown))]
-    novelty = np.r_[run.novelty(known), run.novelty(unknown)]
+    far = run.novelty(unknown)
+    novelty = np.r_[run.novelty(known), far]
     doubt = 1.0 - np.r_[run.predict(known).max(axis=1), run.predict(unknown).max(axis=1)]
-    flagged = float(np.mean(run.novelty(unknown) > run.novelty_reference.threshold))
+    flagged = float(np.mean(far > run.novelty_reference.threshold))
     return roc_auc_score(truth, novelty), roc_auc_score(truth, doubt), flagged
 
 

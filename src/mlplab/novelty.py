@@ -85,10 +85,6 @@ class NoveltyReference:
         reference = self.features.astype(np.float32)
         return reference, 1.0 + (reference**2).sum(axis=1)
 
-    def unlike(self, features: np.ndarray) -> np.ndarray:
-        """bool (n,): whether each image lies farther than the threshold."""
-        return self.distances(features) > self.threshold
-
     def to_npz(self) -> bytes:
         buffer = io.BytesIO()
         np.savez_compressed(

@@ -207,13 +207,11 @@ class Run:
         return self.metrics.get("ensemble")
 
     def test_predictions(self) -> tuple[np.ndarray, np.ndarray]:
-        """The test split's labels, int64 (n,), and the model's probabilities for them,
-        float32 (n, classes), as the run stored them (test_predictions.npz); RunError when
-        they are missing or unreadable."""
+        """:func:`read_test_predictions` of this run; RunError when they are missing or
+        unreadable."""
         stored = self.path / PREDICTIONS_FILE
         try:
-            with np.load(stored, allow_pickle=False) as saved:
-                return saved["y_true"].astype(np.int64), saved["proba"].astype(np.float32)
+            return read_test_predictions(self.path)
         except FileNotFoundError:
             raise RunError(f"{stored}: missing (this run's test predictions)") from None
         except (OSError, ValueError, KeyError) as exc:
@@ -387,6 +385,15 @@ class Run:
                 results[-1]["novelty"] = round(float(distances[number]), 4)
                 results[-1]["familiar"] = bool(distances[number] <= threshold)
         return results
+
+
+def read_test_predictions(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The test split's labels, int64 (n,), and the model's probabilities for them, float32
+    (n, classes), as a run stored them in test_predictions.npz. Raises what np.load does
+    (OSError, FileNotFoundError among them; ValueError, KeyError for a damaged file): each
+    caller says in its own way what a missing or damaged file means to it."""
+    with np.load(run_dir / PREDICTIONS_FILE, allow_pickle=False) as saved:
+        return saved["y_true"].astype(np.int64), saved["proba"].astype(np.float32)
 
 
 def target_note(target: float, threshold: float, share: float) -> str:

@@ -31,7 +31,7 @@ from mlplab.metrics import (
 )
 from mlplab.record import RunRecord, read_record
 from mlplab.running import training_process
-from mlplab.runs import PREDICTIONS_FILE, REPORT_FILE, RunWriter
+from mlplab.runs import PREDICTIONS_FILE, REPORT_FILE, RunWriter, read_test_predictions
 from mlplab.summary import ModelSummary, model_summary
 
 HTML_FILE = "report.html"
@@ -450,8 +450,7 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     predictions = record.path / PREDICTIONS_FILE
     if predictions.is_file():
         try:
-            with np.load(predictions, allow_pickle=False) as saved:
-                data.y_true, data.proba = saved["y_true"].astype(np.int64), saved["proba"]
+            data.y_true, data.proba = read_test_predictions(record.path)
         except (OSError, ValueError, KeyError) as exc:
             data.problems.append(f"{PREDICTIONS_FILE}: unreadable ({exc})")
     elif dataset is not None and model is not None:

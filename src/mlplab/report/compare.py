@@ -186,13 +186,11 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
 def _test_predictions(record: RunRecord) -> tuple[Any, Any] | None:
     """A run's test labels and predicted labels, int (n,) each, from test_predictions.npz;
     None when it has none or it cannot be read."""
-    import numpy as np
-
-    from mlplab.report.build import PREDICTIONS_FILE
+    from mlplab.runs import read_test_predictions
 
     try:
-        with np.load(record.path / PREDICTIONS_FILE, allow_pickle=False) as saved:
-            return saved["y_true"], saved["proba"].argmax(axis=1)
+        y_true, proba = read_test_predictions(record.path)
+        return y_true, proba.argmax(axis=1)
     except (OSError, ValueError, KeyError):
         return None
 

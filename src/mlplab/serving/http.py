@@ -336,8 +336,7 @@ def make_server(
     if target_accuracy is not None:
         min_probability, share = run.threshold_for_accuracy(target_accuracy)
         note = target_note(target_accuracy, min_probability, share)
-    predictor = Predictor(run, top, min_probability)
-    predictor.unsure_note = note
+    predictor = Predictor(run, top, min_probability, note)
     try:
         return PredictionServer((host, port), predictor, log, cors)
     except OSError as exc:

@@ -24,12 +24,18 @@ class Predictor:
     state, and on a small machine the model, not the queue, is what takes the time.
     """
 
-    def __init__(self, run: Run, top: int = 3, min_probability: float | None = None) -> None:
+    def __init__(
+        self,
+        run: Run,
+        top: int = 3,
+        min_probability: float | None = None,
+        unsure_note: str | None = None,
+    ) -> None:
         self.run = run
         self.top = top
         self.min_probability = min_probability
         # How min_probability was chosen, in words, when a target accuracy chose it.
-        self.unsure_note: str | None = None
+        self.unsure_note = unsure_note
         self._lock = threading.Lock()
         blank = np.zeros((1, *run.image_shape), np.uint8)
         run.predict(blank)
