@@ -17,6 +17,7 @@ from PIL import Image
 import mlplab
 from mlplab import load_run
 from mlplab.cli import main
+from mlplab.metrics import interval_text
 
 from .conftest import save_png
 
@@ -75,6 +76,12 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
     [run_dir] = list(tmp_path.iterdir())
     assert run_dir.name.endswith("-cli-test")
     assert f"run written to {run_dir}/" in out and "test accuracy" in out
+    # The accuracy's 95% interval over the test images, in the summary and in report.txt
+    interval = interval_text(json.loads((run_dir / "metrics.json").read_text()))
+    assert interval.startswith("95% CI 0.") and f" ({interval})  test loss" in out
+    assert "test accuracy 0." in (run_dir / "report.txt").read_text().splitlines()[0]
+    assert f"({interval})" in (run_dir / "report.txt").read_text().splitlines()[0]
+    assert f'<div class="n">{interval}</div>' in (run_dir / "report.html").read_text()
     # not a terminal: one plain line per epoch, no progress-bar redraws
     assert sum(line.startswith("epoch ") for line in err.splitlines()) == 3
     run = load_run(run_dir)
@@ -84,7 +91,7 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
     assert run.meta["command"].startswith("mlplab train --epochs 3 --batch-size 64 --lr 0.003")
 
     code, out, _ = run_cli(capsys, "evaluate", str(run_dir))
-    assert code == 0 and f"accuracy {run.metrics['test_accuracy']:.4f}" in out
+    assert code == 0 and f"accuracy {run.metrics['test_accuracy']:.4f} ({interval})" in out
     assert f"calibration error (ECE) {run.metrics['calibration']['ece']:.4f}" in out
     assert "if unsure is allowed (predict --min-probability P): " in out
     code, out, _ = run_cli(capsys, "evaluate", str(run_dir), "--json")

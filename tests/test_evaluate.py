@@ -182,6 +182,8 @@ def test_out_writes_the_evaluations_pictures_and_page(digits_run, digits_data, t
     assert saved["test_accuracy"] == result["test_accuracy"] and "files" not in saved
     html = (out / "evaluation.html").read_text(encoding="utf-8")
     assert "<h1>digits-mlp on digits (test split)</h1>" in html
+    low, high = result["test_accuracy_interval"]
+    assert f'<div class="n">95% CI {low:.4f}-{high:.4f}</div>' in html
     assert html.count('src="data:image/png;base64,') == 6 and "http" not in html
     assert "<h2>Knowing when it is unsure</h2>" in html
     assert "Most confused pairs" in html

@@ -8,10 +8,13 @@ from sklearn.metrics import (
 )
 
 from mlplab.metrics import (
+    accuracy_interval,
     calibration,
     classification_metrics,
     coverage_curve,
     cross_entropy,
+    interval_of,
+    interval_text,
     report_text,
     selective,
     threshold_for,
@@ -203,3 +206,44 @@ def test_threshold_for_is_the_lowest_threshold_that_reaches_the_target():
     # Every image right: the lowest confidence answers them all.
     assert threshold_for(0.99, proba.argmax(axis=1), proba) == (confidence.min(), 1.0)
     assert threshold_for(0.5, np.arange(10) % 4, np.full((10, 4), 0.25)) is None
+
+
+@pytest.mark.parametrize(
+    ("correct", "n"), [(350, 360), (8907, 10000), (3, 7), (1, 1), (0, 5), (360, 360), (0, 1)]
+)
+def test_accuracy_interval_is_wilsons(correct, n):
+    from scipy.stats import binomtest
+
+    expected = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+    low, high = accuracy_interval(correct, n)
+    assert low == pytest.approx(expected.low, abs=1e-12)
+    assert high == pytest.approx(expected.high, abs=1e-12)
+    assert 0.0 <= low <= correct / n <= high <= 1.0
+    # All right or all wrong: the bound on that side is exactly 1 or 0, not 0.99999...
+    assert (high == 1.0) == (correct == n) and (low == 0.0) == (correct == 0)
+
+
+def test_accuracy_interval_narrows_with_more_images_and_widens_with_confidence():
+    small, large = accuracy_interval(90, 100), accuracy_interval(9000, 10000)
+    assert small[1] - small[0] > 5 * (large[1] - large[0])
+    loose = accuracy_interval(90, 100, confidence=0.99)
+    assert loose[0] < small[0] and loose[1] > small[1]
+
+
+def test_classification_metrics_keep_the_interval_and_older_runs_get_it_worked_out():
+    y, proba = random_predictions()
+    metrics = classification_metrics(y, proba, ["a", "b", "c", "d"])
+    correct = int((proba.argmax(axis=1) == y).sum())
+    assert metrics["test_accuracy_interval"] == list(accuracy_interval(correct, len(y)))
+    assert interval_of(metrics) == accuracy_interval(correct, len(y))
+    older = {k: v for k, v in metrics.items() if k != "test_accuracy_interval"}
+    assert interval_of(older) == pytest.approx(accuracy_interval(correct, len(y)))
+    low, high = accuracy_interval(correct, len(y))
+    assert interval_text(metrics) == f"95% CI {low:.4f}-{high:.4f}"
+    for broken in (
+        {},
+        {"test_accuracy": float("nan"), "test_samples": 10},
+        {"test_accuracy": 0.5, "test_samples": 0},
+        {"test_accuracy": 0.5},
+    ):
+        assert interval_of(broken) is None and interval_text(broken) == ""

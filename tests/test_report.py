@@ -22,10 +22,15 @@ from mlplab.cli import main
 from mlplab.config import AugmentConfig, RunConfig
 from mlplab.embedding import LayerViews
 from mlplab.gradients import LayerGradients
-from mlplab.metrics import classification_metrics, confident_examples, confused_pairs
+from mlplab.metrics import (
+    classification_metrics,
+    confident_examples,
+    confused_pairs,
+    interval_of,
+)
 from mlplab.record import RunRecord, list_runs, read_record
 from mlplab.report.build import PLOT_FILES, ReportData, render_plots, report_run
-from mlplab.report.compare import compare_runs, mcnemar
+from mlplab.report.compare import compare_runs, holm, mcnemar
 from mlplab.report.html import run_page
 from mlplab.robustness import robustness
 
@@ -483,6 +488,12 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     [row] = comparison.paired_rows
     assert row[:3] == [other.path.name, str(only_other), str(only_best)]
     assert row[3] == ("< 0.0001" if min(1, 2 * tail) < 1e-4 else f"{min(1.0, 2 * tail):.4f}")
+    assert row[4] == row[3]  # one comparison: Holm's correction leaves it as it is
+    # Each run's 95% interval over its test images, beside its accuracy.
+    table = {line[0]: dict(zip(comparison.header, line, strict=True)) for line in comparison.rows}
+    low, high = interval_of(digits_run.metrics)
+    assert table[digits_run.path.name]["95% CI"] == f"{low:.4f}-{high:.4f}"
+    assert low < digits_run.metrics["test_accuracy"] < high
     assert "paired: each run against the best one" in text and row[3] in text
     assert "<h2>Paired with the best run</h2>" in page
     assert "## Paired with the best run" in (out / "compare.md").read_text()
@@ -490,6 +501,13 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     bare = copy_run(other.path, tmp_path, "bare")
     (bare / "test_predictions.npz").unlink()
     assert compare_runs([best.path, bare]).paired_rows == []
+
+
+def test_holm_corrects_several_p_values_step_down():
+    # sorted: 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04, kept at least 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # at most 1
+    assert holm([0.02]) == [0.02] and holm([]) == []
 
 
 def test_mcnemar_counts_the_images_only_one_gets_right():
@@ -543,8 +561,14 @@ def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     two = compare_runs([*paths, *lower])
     rows = {row[0]: dict(zip(two.seed_header, row, strict=True)) for row in two.seed_rows}
     expected = ttest_ind([0.85, 0.88], scores, equal_var=False).pvalue
-    assert rows["0.3"]["p vs best"] == "best"
+    assert rows["0.3"]["p vs best"] == rows["0.3"]["p, Holm"] == "best"
     assert rows["0.5"]["p vs best"] == f"{expected:.4f}"
+    # Two configs against the best (with the sigmoid run: its single run has no p-value).
+    three = compare_runs([*paths, *lower, *third_config(paths, tmp_path)])
+    rows = {row[0]: dict(zip(three.seed_header, row, strict=True)) for row in three.seed_rows}
+    raw = [float(rows[d]["p vs best"]) for d in ("0.5", "0.7")]
+    assert [float(rows[d]["p, Holm"]) for d in ("0.5", "0.7")] == pytest.approx(holm(raw), abs=1e-4)
+    assert float(rows["0.5"]["p, Holm"]) > float(rows["0.5"]["p vs best"])
     out = tmp_path / "cmp"
     code, text, _ = run_cli(capsys, "compare", *paths, sigmoid_run.path, "--out", out)
     assert code == 0 and "over seeds:" in text and spread in text
@@ -552,6 +576,20 @@ def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     assert "<h2>Over seeds</h2>" in (out / "compare.html").read_text()
     # different configs, no two alike: no summary over seeds
     assert compare_runs([digits_run.path, sigmoid_run.path]).seed_rows == []
+
+
+def third_config(paths, tmp_path):
+    """Two runs of a third config (dropout 0.7) that score a little below the best."""
+    made = []
+    for seed, score in enumerate((0.91, 0.93)):
+        path = copy_run(paths[seed], tmp_path, f"third-{seed}")
+        config = (path / "config.toml").read_text()
+        (path / "config.toml").write_text(config.replace("dropout = 0.3", "dropout = 0.7", 1))
+        metrics = json.loads((path / "metrics.json").read_text())
+        metrics["test_accuracy"] = score
+        (path / "metrics.json").write_text(json.dumps(metrics))
+        made.append(path)
+    return made
 
 
 def test_compare_refuses_runs_on_different_datasets(digits_run, tmp_path, capsys):

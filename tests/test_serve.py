@@ -115,6 +115,8 @@ def test_info_health_and_page(server, client, digits_run):
     assert info["class_names"] == [str(i) for i in range(10)]
     assert info["input"] == {"height": 8, "width": 8, "channels": 1}
     assert info["test_accuracy"] == digits_run.metrics["test_accuracy"]
+    low, high = info["test_accuracy_interval"]
+    assert low < info["test_accuracy"] < high
     assert info["calibration_error"] == digits_run.metrics["calibration"]["ece"]
     assert info["temperature"] is None  # not calibrated
     assert info["parameters"] == digits_run.metrics["model"]["parameters"]

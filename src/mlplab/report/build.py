@@ -26,6 +26,7 @@ from mlplab.metrics import (
     confident_examples,
     confused_pairs,
     coverage_curve,
+    interval_text,
     report_text,
     selective,
 )
@@ -417,7 +418,9 @@ def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> 
     written = []
     if data.y_true is not None and data.proba is not None:
         body = report_text(data.y_true, data.proba, data.class_names)
-        writer.text(REPORT_FILE, f"{data.title}\nstatus: {data.record.status}\n\n{body}")
+        interval = interval_text(data.record.metrics or {})
+        head = f"{data.title} ({interval})" if interval else data.title
+        writer.text(REPORT_FILE, f"{head}\nstatus: {data.record.status}\n\n{body}")
         written.append(writer.path / REPORT_FILE)
     if not pictures:
         return written

@@ -20,8 +20,11 @@ from mlplab.errors import RunError
 from mlplab.record import RunRecord, read_record
 from mlplab.runs import RunWriter
 
+# The 95% CI column: where each run's accuracy on all images like its test images likely
+# lies (Wilson's interval over its test images: mlplab.metrics.accuracy_interval).
 RESULT_COLUMNS = (
     "test accuracy",
+    "95% CI",
     "test loss",
     "ECE",
     "best epoch",
@@ -44,17 +47,27 @@ SEED_COLUMNS = (
     "max",
     "ECE (mean)",
     "p vs best",
+    "p, Holm",
 )
 SEED_NOTE = (
     "Runs whose configs differ only in train.seed, taken together "
     "(± is the sample standard deviation across them; p vs best: Welch's t-test of their "
-    "accuracies against the best config's, which needs two runs or more on each side)"
+    "accuracies against the best config's, which needs two runs or more on each side; "
+    "p, Holm: the same corrected for testing several configs at once)"
 )
-PAIRED_COLUMNS = ("run", "right where the best is wrong", "wrong where the best is right", "p")
+PAIRED_COLUMNS = (
+    "run",
+    "right where the best is wrong",
+    "wrong where the best is right",
+    "p",
+    "p, Holm",
+)
 PAIRED_NOTE = (
     "Each run against the best one on the same test images: the images only one of them gets "
     "right, and how likely so lopsided a split is if the two were equally good (McNemar's "
-    "exact test; p < 0.05 is the usual line, not corrected for comparing several runs)"
+    "exact test; p < 0.05 is the usual line). With several runs, one of them will cross it "
+    "by luck now and then: p, Holm is corrected for that (Holm's step-down method), the one "
+    "to read when more than one run is compared with the best"
 )
 
 
@@ -161,6 +174,7 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
                 *(_show(flat.get(k, "—")) for k in differences),
                 *([f"{size:,}" if size else "—"] if size_column else []),
                 _number(metrics.get("test_accuracy"), 4),
+                _interval(metrics),
                 _number(metrics.get("test_loss"), 4),
                 # The calibration error: runs written before it was measured show a dash.
                 _number((metrics.get("calibration") or {}).get("ece"), 4),
@@ -216,19 +230,43 @@ def _paired_with_best(records: Sequence[RunRecord], best: int | None) -> list[li
     if best is None or (reference := _test_predictions(records[best])) is None:
         return []
     labels, best_guess = reference
-    rows = []
+    rows, p_values = [], []
     for index, record in enumerate(records):
         found = None if index == best else _test_predictions(record)
         if found is None or not np.array_equal(found[0], labels):
             continue
         only_this, only_best, p = mcnemar(found[1] == labels, best_guess == labels)
         rows.append([record.path.name, str(only_this), str(only_best), _p_value(p)])
-    return rows
+        p_values.append(p)
+    return [[*row, _p_value(p)] for row, p in zip(rows, holm(p_values), strict=True)]
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down correction of p-values from several tests at once (Holm 1979), in
+    their order. The smallest is multiplied by m, the next by m - 1, ..., each kept at least
+    the one before and at most 1. It keeps the chance of any false "significant" among the
+    m at the level read off, without assuming the tests independent (they are not: every
+    run is tested against the same best run)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def _p_value(p: float) -> str:
     """A p-value as people read it: 0.0312, or < 0.0001."""
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _interval(metrics: dict[str, Any]) -> str:
+    """The run's test accuracy interval as "0.9496-0.9849", or a dash without one."""
+    from mlplab.metrics import interval_of
+
+    bounds = interval_of(metrics)
+    return "—" if bounds is None else f"{bounds[0]:.4f}-{bounds[1]:.4f}"
 
 
 def _compared_config(record: RunRecord) -> dict[str, Any]:
@@ -260,8 +298,14 @@ def _over_seeds(
     scored = [_scores([records[i] for i in members]) for members in groups.values()]
     means = [statistics.mean(scores) if scores else -math.inf for scores in scored]
     best = scored[means.index(max(means))]
+    welch = {
+        index: p
+        for index, scores in enumerate(scored)
+        if scores is not best and (p := _welch(scores, best)) is not None
+    }
+    corrected = dict(zip(welch, holm(list(welch.values())), strict=True))
     rows = []
-    for members, scores in zip(groups.values(), scored, strict=True):
+    for index, (members, scores) in enumerate(zip(groups.values(), scored, strict=True)):
         spread = "—"
         if len(scores) >= 2:
             spread = f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}"
@@ -276,7 +320,11 @@ def _over_seeds(
                 _number(min(scores), 4) if scores else "—",
                 _number(max(scores), 4) if scores else "—",
                 _mean_ece([records[i] for i in members]),
-                "best" if scores is best else _welch(scores, best),
+                *(
+                    ["best", "best"]
+                    if scores is best
+                    else [_p_or_dash(welch.get(index)), _p_or_dash(corrected.get(index))]
+                ),
             ]
         )
     return [*shown, *SEED_COLUMNS], rows
@@ -288,16 +336,20 @@ def _scores(records: Sequence[RunRecord]) -> list[float]:
     return [a for a in scores if a is not None and math.isfinite(a)]
 
 
-def _welch(scores: Sequence[float], best: Sequence[float]) -> str:
-    """Welch's t-test p-value of two groups of accuracies; a dash with fewer than two in
+def _welch(scores: Sequence[float], best: Sequence[float]) -> float | None:
+    """Welch's t-test p-value of two groups of accuracies; None with fewer than two in
     either, or when neither varies."""
     if len(scores) < 2 or len(best) < 2:
-        return "—"
+        return None
     if statistics.stdev(scores) == 0 and statistics.stdev(best) == 0:
-        return "—"
+        return None
     from scipy.stats import ttest_ind
 
-    return _p_value(float(ttest_ind(scores, best, equal_var=False).pvalue))
+    return float(ttest_ind(scores, best, equal_var=False).pvalue)
+
+
+def _p_or_dash(p: float | None) -> str:
+    return "—" if p is None else _p_value(p)
 
 
 def _mean_ece(records: Sequence[RunRecord]) -> str:

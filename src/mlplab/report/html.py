@@ -13,7 +13,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from mlplab._version import __version__
-from mlplab.metrics import confused_pairs
+from mlplab.metrics import confused_pairs, interval_text
 from mlplab.runs import CONFIG_FILE
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 .card .k { color: var(--muted); font-size: 12px; text-transform: uppercase;
            letter-spacing: .04em; }
 .card .v { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .n { color: var(--muted); font-size: 12px; font-variant-numeric: tabular-nums; }
 .problems { border: 1px solid #d4a72c; background: #fff8c5; border-radius: 8px;
             padding: 8px 16px; margin: 12px 0; }
 .problems li { margin: 2px 0; }
@@ -65,7 +66,7 @@ th, td { padding: 3px 12px; border-bottom: 1px solid var(--line); text-align: ri
 th { background: var(--soft); font-weight: 600; position: sticky; top: 0; }
 td:first-child, th:first-child { text-align: left; }
 td.text, th.text { text-align: left; }
-td.text { white-space: nowrap; }
+td { white-space: nowrap; }  /* a number, or a range such as 0.9496-0.9848, in one piece */
 tr.best td { background: #dafbe1; font-weight: 600; }
 tr.avg td { border-top: 2px solid var(--line); font-style: italic; }
 .scroll { max-height: 420px; max-width: 100%; overflow: auto; border: 1px solid var(--line);
@@ -148,12 +149,16 @@ def _facts(pairs: Sequence[tuple[str, Any]]) -> str:
     return f'<dl class="facts">{items}</dl>'
 
 
-def _cards(pairs: Sequence[tuple[str, str]]) -> str:
-    cards = "".join(
-        f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{escape(v)}</div></div>'
-        for k, v in pairs
-    )
-    return f'<div class="cards">{cards}</div>'
+def _cards(pairs: Sequence[tuple[str, str] | tuple[str, str, str]]) -> str:
+    """A row of cards: (heading, value) or (heading, value, a small note under the value)."""
+    cards = []
+    for heading, value, *note in pairs:
+        under = f'<div class="n">{escape(note[0])}</div>' if note and note[0] else ""
+        cards.append(
+            f'<div class="card"><div class="k">{escape(heading)}</div>'
+            f'<div class="v">{escape(value)}</div>{under}</div>'
+        )
+    return f'<div class="cards">{"".join(cards)}</div>'
 
 
 def _picture_section(heading: str, png: bytes | None, alt: str, caption: str) -> list[str]:
@@ -272,7 +277,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     parts.append(
         _cards(
             [
-                ("test accuracy", number(metrics.get("test_accuracy"))),
+                ("test accuracy", number(metrics.get("test_accuracy")), interval_text(metrics)),
                 ("test loss", number(metrics.get("test_loss"))),
                 *training,
                 ("wall time", _seconds(metrics.get("wall_seconds")) or "—"),
@@ -686,7 +691,7 @@ def evaluation_page(
         f'<p class="sub">{escape(result["dataset"])}: {escape(which)}.{escape(matched)}</p>',
         _cards(
             [
-                ("accuracy", number(result["test_accuracy"])),
+                ("accuracy", number(result["test_accuracy"]), interval_text(result)),
                 ("loss", number(result["test_loss"])),
                 ("calibration error", f"{100 * ece:.2f}%"),
                 ("images", f"{result['test_samples']:,}"),

@@ -59,6 +59,8 @@ class Predictor:
             "input": {"height": height, "width": width, "channels": channels},
             "test_accuracy": run.metrics.get("test_accuracy"),
             "test_samples": run.metrics.get("test_samples"),
+            # Where the accuracy on all images like the test images likely lies (95%).
+            "test_accuracy_interval": _interval(run.metrics),
             # How far the probabilities are from the accuracy (ECE), for clients that
             # threshold them; the temperature when train.calibrate fitted one.
             "calibration_error": run.calibration_error,
@@ -109,3 +111,11 @@ class Predictor:
             for result, image in zip(results, maps, strict=True):
                 result["why"] = png_data_url(image)
         return results
+
+
+def _interval(metrics: dict[str, Any]) -> list[float] | None:
+    """The run's 95% test accuracy interval as [low, high] for JSON, or None."""
+    from mlplab.metrics import interval_of
+
+    bounds = interval_of(metrics)
+    return None if bounds is None else list(bounds)
