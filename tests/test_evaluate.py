@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.metrics import classification_report
 
 import mlplab
@@ -47,6 +48,21 @@ def test_a_folder_without_a_test_split_is_evaluated_whole(digits_run, digits_dat
     assert result["test_accuracy"] == pytest.approx(digits_run.metrics["test_accuracy"])
     own = mlplab.evaluate(digits_run)
     assert own["images"] == "test split" and own["test_samples"] == 360
+
+
+def test_a_folder_of_larger_images_is_read_at_the_models_size(digits_run, digits_data, tmp_path):
+    # The digits drawn at 24x24 RGB: read at the model's 8x8 grayscale, not refused.
+    root = tmp_path / "big"
+    for index in range(60):
+        image, label = digits_data.x_test[index], digits_data.y_test[index]
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        big = Image.fromarray(image[..., 0]).resize((24, 24), Image.Resampling.NEAREST)
+        big.convert("RGB").save(folder / f"{index:04d}.png")
+    result = mlplab.evaluate(digits_run, str(root))
+    assert result["test_samples"] == 60
+    # Shrunk back from nearest-neighbour copies: about the pixels of the test images.
+    assert result["test_accuracy"] >= 0.8
 
 
 def test_some_classes_or_one_are_matched_by_name(digits_run, digits_data, tmp_path, capsys):

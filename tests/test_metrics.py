@@ -247,3 +247,8 @@ def test_classification_metrics_keep_the_interval_and_older_runs_get_it_worked_o
         {"test_accuracy": 0.5},
     ):
         assert interval_of(broken) is None and interval_text(broken) == ""
+
+
+def test_a_perfect_loss_is_zero_not_minus_zero():
+    loss = cross_entropy(np.array([0, 1]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert loss == 0.0 and f"{loss:.4f}" == "0.0000"

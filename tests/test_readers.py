@@ -14,6 +14,7 @@ import mlplab
 from mlplab import DataError
 from mlplab.data import load_dataset
 from mlplab.data.cifar import safe_unpickle
+from mlplab.data.folder import MAX_DEFAULT_SIDE, default_size
 from mlplab.data.idx import parse_idx
 from mlplab.data.images import decode_image
 from mlplab.data.tabular import read_csv, write_submission
@@ -288,6 +289,39 @@ def test_image_folder_reads_classes_and_infers_size_and_colour(tmp_path):
     assert rgb.image_shape == (5, 6, 3)
 
 
+def test_default_size_is_the_common_or_median_size_at_most_64_a_side():
+    assert default_size([(12, 10)] * 4) == ((10, 12), "")  # sizes are (width, height)
+    assert default_size([(28, 28)] * 5 + [(30, 30)]) == (
+        (28, 28),
+        "5 of 6 are 28x28, the most common size",
+    )
+    # No size that half of them share: the median width and height.
+    (height, width), note = default_size([(20 + i, 30 + 2 * i) for i in range(9)])
+    assert (height, width) == (38, 24) and note == "they come in 9 sizes: the median is 38x24"
+    # Photos: scaled down, keeping their shape, so the network stays a sensible size.
+    assert default_size([(1024, 768)] * 3) == (
+        (48, 64),
+        "they are 768x1024, scaled down to at most 64 pixels a side",
+    )
+    (height, width), _ = default_size([(3024, 4032)] * 3 + [(4032, 3024)] * 2)  # upright
+    assert (height, width) == (64, 48) and max(height, width) == MAX_DEFAULT_SIDE
+    assert default_size([(1000, 5)])[0] == (1, 64)  # never a side of 0
+
+
+def test_an_image_folder_of_large_photos_is_read_small_and_says_so(tmp_path, capsys):
+    write_image_folder(tmp_path / "photos", size=(200, 100), per_class=3)
+    data = load_dataset(str(tmp_path / "photos"), verbose=True)
+    assert data.image_shape == (32, 64, 1)
+    message = capsys.readouterr().err
+    assert "at 32x64x1 (they are 100x200, scaled down to at most 64 pixels a side; " in message
+    assert "set data.image_size = [h, w] to choose)" in message
+    # Asked for, any size is read as it is.
+    assert load_dataset(str(tmp_path / "photos"), image_size=(100, 200)).image_shape[:2] == (
+        100,
+        200,
+    )
+
+
 def test_image_folder_with_train_and_test_inside(tmp_path):
     write_image_folder(tmp_path / "set" / "train", per_class=4)
     write_image_folder(tmp_path / "set" / "test", per_class=2, mode="RGB")
@@ -391,6 +425,24 @@ def test_validation_from_a_path(tmp_path):
     )
     assert run.metrics["dataset"]["validation_samples"] == 60
     assert "val" in run.metrics["dataset"]["validation"]
+
+
+def test_a_validation_folder_is_read_at_the_training_images_size(tmp_path):
+    import mlplab
+
+    write_image_folder(tmp_path / "train", size=(12, 10))
+    write_image_folder(tmp_path / "val", size=(36, 30), per_class=3, mode="RGB")
+    run = mlplab.train(
+        overrides={
+            "data.dataset": str(tmp_path / "train"),
+            "train.epochs": 1,
+            "data.validation": str(tmp_path / "val"),
+            "model.hidden": [8],
+        },
+        out=tmp_path / "runs",
+        verbose=False,
+    )
+    assert run.image_shape == (10, 12, 1) and run.metrics["dataset"]["validation_samples"] == 6
 
 
 def test_copying_a_folder_keeps_it_readable(tmp_path):

@@ -136,8 +136,19 @@ def read_datasets(
     dataset = read_dataset(data, offline=offline, verbose=verbose)
     external = None
     if isinstance(data.validation, str) and data.validation != "test":
-        external = read_dataset(data, data.validation, offline, verbose)
+        shaped = at_shape(data, dataset.image_shape)
+        external = read_dataset(shaped, data.validation, offline, verbose)
     return dataset, external
+
+
+def at_shape(data: DataConfig, shape: tuple[int, int, int]) -> DataConfig:
+    """``data`` set to read an image folder at (height, width, channels) ``shape``: a
+    folder of images checked against a model, or validating it, is read at the size and
+    colour the model takes, whatever size its own images are (other forms of dataset
+    ignore these two options)."""
+    height, width, channels = shape
+    color = "grayscale" if channels == 1 else "rgb"
+    return dataclasses.replace(data, image_size=(height, width), color=color)
 
 
 def versions() -> dict[str, str]:
@@ -563,8 +574,9 @@ def _images_to_judge(
     from mlplab._backend import keras_importing
 
     other = dataset is not None and not _same_dataset(dataset, run.config.data.dataset)
+    options = at_shape(run.config.data, run.image_shape) if other else run.config.data
     with keras_importing():  # the model needs keras; the data is read meanwhile
-        data = read_dataset(run.config.data, dataset, offline, whole=other)
+        data = read_dataset(options, dataset, offline, whole=other)
     if data.image_shape != run.image_shape:
         raise DataError(
             f"dataset {data.name} has {data.image_shape} images but the model takes "

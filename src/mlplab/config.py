@@ -153,7 +153,8 @@ class DataConfig(_Section):
     )
     image_size: tuple[int, ...] = _opt(
         (),
-        "image folders: [height, width] to resize to; [] = the most common size",
+        "image folders: [height, width] to resize to; [] = the most common size, scaled down "
+        "to at most 64 pixels a side",
         check=lambda v: (
             None
             if len(v) in (0, 2) and all(n > 0 for n in v)

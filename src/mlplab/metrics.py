@@ -32,7 +32,8 @@ def cross_entropy(y_true: np.ndarray, proba: np.ndarray) -> float:
     if len(y_true) == 0:
         return float("nan")
     picked = proba[np.arange(len(y_true)), y_true]
-    return float(-np.mean(np.log(np.clip(picked, EPSILON, 1.0))))
+    # + 0.0: all right with probability 1 gives -0.0, which would print as "-0.0000".
+    return float(-np.mean(np.log(np.clip(picked, EPSILON, 1.0)))) + 0.0
 
 
 def predicted_labels(proba: np.ndarray) -> np.ndarray:

@@ -20,6 +20,12 @@ from mlplab.data.images import (
 from mlplab.errors import DataError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+# Without data.image_size, images are resized to the most common size scaled down so that
+# its longer side is at most this. An MLP's first layer has a weight per input value: a
+# folder of 1024x768 photos read at full size made a 604-million-parameter network that
+# took all 24 GB of RAM for one epoch, and a phone's 12-megapixel photos would not fit.
+# At 64 pixels an RGB image is 12,288 inputs (CIFAR-10's is 3,072).
+MAX_DEFAULT_SIDE = 64
 
 
 @dataclass
@@ -29,11 +35,15 @@ class FolderReport:
     read: Counter = field(default_factory=Counter)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     image_shape: tuple[int, int, int] = (0, 0, 0)
+    # How the size was chosen when data.image_size did not say ("" when every image has it).
+    size_note: str = ""
 
     def summary(self) -> str:
         height, width, channels = self.image_shape
         text = ", ".join(f"{n} {split} images" for split, n in sorted(self.read.items()))
         text += f" at {height}x{width}x{channels}"
+        if self.size_note:
+            text += f" ({self.size_note}; set data.image_size = [h, w] to choose)"
         if self.skipped:
             path, reason = self.skipped[0]
             text += f"; skipped {len(self.skipped)} (first: {path}: {reason})"
@@ -57,6 +67,33 @@ def _class_folders(root: Path) -> dict[str, list[Path]]:
             p for p in sub.rglob("*") if p.is_file() and not p.name.startswith(".")
         )
     return classes
+
+
+def default_size(sizes: list[tuple[int, int]]) -> tuple[tuple[int, int], str]:
+    """The (height, width) images of these upright (width, height) sizes are resized to
+    when data.image_size does not say, and a note on how it was chosen ("" when all have it
+    and it is small enough).
+
+    The most common size when at least half the images have it, else the median width and
+    height (a folder of photos from several cameras has no size worth copying from one of
+    them); then scaled down, keeping its shape, to at most MAX_DEFAULT_SIDE on its longer side.
+    """
+    (width, height), count = Counter(sizes).most_common(1)[0]
+    notes = []
+    if count * 2 < len(sizes):
+        width = round(float(np.median([w for w, _ in sizes])))
+        height = round(float(np.median([h for _, h in sizes])))
+        notes.append(f"they come in {len(set(sizes))} sizes: the median is {height}x{width}")
+    elif count < len(sizes):
+        notes.append(f"{count} of {len(sizes)} are {height}x{width}, the most common size")
+    if max(height, width) > MAX_DEFAULT_SIDE:
+        scale = MAX_DEFAULT_SIDE / max(height, width)
+        shrunk = max(1, round(height * scale)), max(1, round(width * scale))
+        if not notes:
+            notes.append(f"they are {height}x{width}")
+        notes.append(f"scaled down to at most {MAX_DEFAULT_SIDE} pixels a side")
+        height, width = shrunk
+    return (height, width), ", ".join(notes)
 
 
 def scan(root: Path, min_classes: int = 2) -> dict[str, dict[str, list[Path]]]:
@@ -119,7 +156,7 @@ def load_image_folder(
         if image_size:
             height, width = image_size
         else:
-            (width, height), _ = Counter(size for *_, (size, _) in headers).most_common(1)[0]
+            (height, width), report.size_note = default_size([size for *_, (size, _) in headers])
         if color == "auto":
             color = "grayscale" if all(gray for *_, (_, gray) in headers) else "rgb"
         channels = 1 if color == "grayscale" else 3
