@@ -421,8 +421,8 @@ def test_predict_writes_a_csv(capsys, digits_run, digits_data, tmp_path):
     code, _, _ = run_cli(capsys, "predict", run, str(folder), "--csv", str(table), "--top", "12")
     header, first = table.read_text().splitlines()[:2]
     # The run has a novelty reference: each row ends with familiar and novelty.
-    assert header.endswith(",label_12,probability_12,inverted,familiar,novelty")
-    assert re.search(r",,,,0,[01],[0-9.]+$", first)
+    assert header.endswith(",label_12,probability_12,inverted,blank,familiar,novelty")
+    assert re.search(r",,,,0,0,[01],[0-9.]+$", first)
     for extra, message in (
         (["--json"], "--csv and --json: choose one"),
         ([], "cannot write"),

@@ -234,7 +234,8 @@ def test_level_background_takes_out_uneven_light_and_keeps_clean_drawings():
     clean = np.where(strokes, 255, 0).astype(np.uint8)
     np.testing.assert_array_equal(level_background(clean), clean)
     blank = np.clip(20 + 60 * x + rng.normal(0, 2, x.shape), 0, 255).astype(np.uint8)
-    np.testing.assert_array_equal(level_background(blank), blank)  # nothing on it: as it is
+    # Nothing on it (an empty page in uneven light): all black, nothing drawn.
+    np.testing.assert_array_equal(level_background(blank), np.zeros_like(blank))
     checkerboard = (np.indices((9, 9)).sum(axis=0) % 2 * 255).astype(np.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no empty-slice means on odd images
@@ -308,3 +309,22 @@ def test_image_files_expand_folders_to_the_images_under_them(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"empty: a folder with no PNG/JPEG/BMP/GIF images"):
         image_files([tmp_path / "empty"])
+
+
+def test_a_blank_image_is_one_colour_throughout(tmp_path):
+    from mlplab.data.images import is_blank
+
+    colour = np.empty((30, 40, 3), np.uint8)
+    colour[:] = (30, 120, 200)  # one colour: the channels differ, the pixels do not
+    assert is_blank(colour) and is_blank(np.full((5, 5, 1), 7, np.uint8))
+    colour[3, 4] = (30, 122, 200)  # a JPEG's level or two: still blank
+    assert is_blank(colour)
+    colour[3, 4] = (30, 140, 200)
+    assert not is_blank(colour)
+    # Read for a white-on-black model: a solid colour stays exactly one colour (not framed
+    # into a rectangle), whatever the JPEG did to it.
+    Image.fromarray(np.full((48, 64), 190, np.uint8)).save(tmp_path / "page.jpg", quality=70)
+    [seen], [flipped] = read_images(
+        [tmp_path / "page.jpg"], (8, 8, 1), background=0.0, fraction=1.0
+    )
+    assert flipped and is_blank(seen) and np.ptp(seen) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,36 @@ def test_predict_says_which_images_are_unlike_the_training_images(
     plain = json.loads(capsys.readouterr().out)
     assert all("familiar" not in answer and "novelty" not in answer for answer in plain)
     assert [a["label"] for a in plain] == [a["label"] for a in answers]
+
+
+def test_a_blank_image_is_never_sure_nor_familiar(capsys, digits_run, digits_data, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    save_png(folder / "digit.png", digits_data.x_test[0, ..., 0])
+    save_png(folder / "white.png", np.full((40, 30), 255, np.uint8))  # an empty scan
+    save_png(folder / "grey.png", np.full((8, 8), 128, np.uint8))
+    # A photo of an empty page: paper and its noise, nothing drawn; levelled, it is black.
+    paper = np.random.default_rng(0).normal(200, 6, (60, 50))
+    save_png(folder / "paper.png", np.clip(paper, 0, 255).astype(np.uint8))
+    answers = {Path(a["file"]).name: a for a in mlplab.predict(digits_run, [folder])}
+    names = ("digit.png", "white.png", "grey.png", "paper.png")
+    assert [answers[name]["blank"] for name in names] == [False, True, True, True]
+    assert answers["white.png"]["familiar"] is False and answers["grey.png"]["familiar"] is False
+    # Even at the lowest threshold its answer is not "sure".
+    sure = mlplab.predict(digits_run, [folder], min_probability=0.0)
+    assert [a["sure"] for a in sorted(sure, key=lambda a: a["file"])] == [
+        True,  # digit
+        False,  # grey
+        False,  # paper
+        False,  # white
+    ]
+    assert main(["predict", str(digits_run.path), str(folder)]) == 0
+    out = capsys.readouterr().out
+    for line in out.splitlines():
+        if "white.png" in line or "grey.png" in line or "paper.png" in line:
+            assert line.endswith("(blank)")  # not also "unlike": one reason is enough
+    assert "3 of 4 blank (every pixel the same, as the model sees it)" in out
+    table = tmp_path / "p.csv"
+    assert main(["predict", str(digits_run.path), str(folder), "--csv", str(table)]) == 0
+    rows = {Path(row["file"]).name: row for row in csv.DictReader(table.open())}
+    assert [rows[name]["blank"] for name in names] == list("0111")

@@ -420,7 +420,8 @@ def test_the_page_draws_asks_and_shows_in_chromium(digits_run, tmp_path):
     assert seen["drawn"]["file"] == "drawing.png · inverted"  # black on white, as drawn
     assert seen["top5"] == 5
     assert seen["dropped"] == ["a.png · inverted", "b.png · inverted"]
+    assert seen["blank"] == "a blank image (every pixel the same): the answer means nothing"
     assert seen["error"] == "notes.txt: not a PNG/JPEG/BMP/GIF image Pillow can decode"
-    text = logged(log, lambda text: text.count("POST /predict") >= 4)
+    text = logged(log, lambda text: text.count("POST /predict") >= 5)
     requests = [line for line in text.splitlines() if "POST /predict" in line]
-    assert len(requests) == 4 and " 2 image(s): " in requests[2] and " 400 " in requests[3]
+    assert len(requests) == 5 and " 2 image(s): " in requests[2] and " 400 " in requests[4]

@@ -778,11 +778,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {len(results)} predictions to {args.csv}")
     else:
         _print_predictions(results)
-        unlike = sum(r.get("familiar") is False for r in results)
+        blank = sum(r["blank"] for r in results)
+        unlike = sum(r.get("familiar") is False and not r["blank"] for r in results)
         if unlike:
             print(
                 f"{unlike} of {len(results)} unlike its training images (novelty above "
                 f"{run.novelty_reference.threshold:.3g}): for those the answer is a guess"
+            )
+        if blank:
+            print(
+                f"{blank} of {len(results)} blank (every pixel the same, as the model sees "
+                "it): for those the answer means nothing"
             )
     if min_probability is not None:
         sure = sum(r["sure"] for r in results)
@@ -799,8 +805,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def predictions_csv(results: list[dict[str, Any]], top: int) -> str:
     """``predict``'s results as CSV text: file, label, probability, then label_2,
-    probability_2, ... up to ``top`` (empty where there are fewer classes), inverted, and
-    sure (1 or 0) when the results say (``--min-probability``), familiar (1 or 0) and
+    probability_2, ... up to ``top`` (empty where there are fewer classes), inverted, blank,
+    and sure (1 or 0) when the results say (``--min-probability``), familiar (1 or 0) and
     novelty when the run has a novelty reference."""
     import csv
     import io
@@ -810,11 +816,12 @@ def predictions_csv(results: list[dict[str, Any]], top: int) -> str:
     ranks = [f"{name}_{k}" for k in range(2, top + 1) for name in ("label", "probability")]
     sure = ["sure"] if results and "sure" in results[0] else []
     familiar = ["familiar", "novelty"] if results and "familiar" in results[0] else []
-    writer.writerow(["file", "label", "probability", *ranks, "inverted", *sure, *familiar])
+    header = ["file", "label", "probability", *ranks, "inverted", "blank", *sure, *familiar]
+    writer.writerow(header)
     for r in results:
         others = [value for t in r["top"][1:] for value in (t["label"], f"{t['probability']:.6f}")]
         others += [""] * (len(ranks) - len(others))
-        flags = [int(r["inverted"]), *([int(r["sure"])] if sure else [])]
+        flags = [int(r["inverted"]), int(r["blank"]), *([int(r["sure"])] if sure else [])]
         if familiar:
             flags += [int(r["familiar"]), f"{r['novelty']:.4f}"]
         writer.writerow([r["file"], r["label"], f"{r['probability']:.6f}", *others, *flags])
@@ -827,7 +834,9 @@ def _print_predictions(results: list[dict[str, Any]]) -> None:
     for r in results:
         others = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top"][1:])
         note = "  (inverted)" if r["inverted"] else ""
-        if r.get("familiar") is False:
+        if r["blank"]:
+            note += "  (blank)"
+        elif r.get("familiar") is False:
             note += "  (unlike its training images)"
         unsure = "unsure: " if r.get("sure") is False else ""
         print(

@@ -360,7 +360,11 @@ class Run:
         """:meth:`predict_files` for images already read by :meth:`read_images`: uint8
         (n, h, w, c), one per path. With a novelty reference (:meth:`novelty`) each result
         also has ``novelty`` (the distance) and ``familiar``: whether the image is like the
-        training images (the distance is within the threshold)."""
+        training images (the distance is within the threshold). ``blank``: the image is
+        one colour throughout (:func:`mlplab.data.images.is_blank`: an empty page, a solid
+        colour): its answer means nothing, so it is never ``sure`` nor ``familiar``."""
+        from mlplab.data.images import is_blank
+
         if min_probability is not None and not 0 <= min_probability <= 1:
             raise ConfigError(f"min_probability {min_probability:g}: must lie in 0..1")
         proba = self.predict(images)
@@ -370,20 +374,22 @@ class Run:
         results = []
         for number, (path, row, flipped) in enumerate(zip(paths, proba, inverted, strict=True)):
             order = np.argsort(-row)[: max(1, top)]
+            blank = is_blank(images[number])
             results.append(
                 {
                     "file": str(path),
                     "label": names[order[0]],
                     "probability": _rounded(row[order[0]]),
                     "inverted": flipped,
+                    "blank": blank,
                     "top": [{"label": names[i], "probability": _rounded(row[i])} for i in order],
                 }
             )
             if min_probability is not None:
-                results[-1]["sure"] = bool(row[order[0]] >= min_probability)
+                results[-1]["sure"] = not blank and bool(row[order[0]] >= min_probability)
             if distances is not None:
                 results[-1]["novelty"] = round(float(distances[number]), 4)
-                results[-1]["familiar"] = bool(distances[number] <= threshold)
+                results[-1]["familiar"] = not blank and bool(distances[number] <= threshold)
         return results
 
 

@@ -189,8 +189,9 @@ def level_background(image: np.ndarray) -> np.ndarray:
     image: uint8 (h, w), e.g. a phone photo of a drawing on paper, inverted: the paper's
     lighting (a gradient, a shadow) lies under the strokes. It is estimated on a copy at most
     LEVELLING_SIDE pixels wide (:func:`_paper`), subtracted at full size, and what stands out
-    of the noise is stretched to 0-255. A clean drawing (a flat background) comes back
-    unchanged; so does an image with nothing above its background. Returns uint8 (h, w).
+    of the noise is stretched to 0-255. An image with nothing standing out of its paper (a
+    photo of an empty page) comes back all black: nothing is drawn on it, and left as it
+    was, its grey paper would be framed as one big stroke. Returns uint8 (h, w).
     """
     from PIL import Image
 
@@ -206,7 +207,7 @@ def level_background(image: np.ndarray) -> np.ndarray:
     floor = 3 * noise
     strokes = residual[residual > floor + 0.1]
     if strokes.size == 0:
-        return image
+        return np.zeros_like(image)
     top = float(np.percentile(strokes, 95))
     leveled = np.clip((residual - floor) / (top - floor), 0, 1)
     return np.rint(leveled * 255).astype(np.uint8)
@@ -347,6 +348,17 @@ def read_image(path: ImageSource, shape: Sequence[int]) -> np.ndarray:
     return resize(decode_image(path, channels), height, width)
 
 
+# An image whose every pixel lies within this many levels (of 255, per channel) of the
+# others is blank: an empty page, a solid colour; a JPEG of one decodes a level or two apart.
+BLANK_RANGE = 2
+
+
+def is_blank(image: np.ndarray) -> bool:
+    """Whether uint8 (h, w, c) is one colour throughout (within BLANK_RANGE per channel)."""
+    pixels = image.reshape(-1, image.shape[-1]).astype(np.int16)
+    return bool((pixels.max(axis=0) - pixels.min(axis=0)).max() <= BLANK_RANGE)
+
+
 def read_images(
     paths: Sequence[ImageSource],
     shape: Sequence[int],
@@ -364,6 +376,8 @@ def read_images(
     ``frame``, a dark training background and a ``fraction``, an image not already at the
     model's size has its background levelled (:func:`level_background`: a photo's uneven
     light) and its strokes cropped and centred (:func:`frame_content`) before the resize.
+    A blank image (:func:`is_blank`) becomes exactly one colour and is neither levelled nor
+    framed: there are no strokes to find, and framing would draw its edges as a shape.
     Returns the array and, per image, whether it was inverted.
     """
     if invert not in ("auto", "yes", "no"):
@@ -375,6 +389,9 @@ def read_images(
     images, flipped = [], []
     for path in paths:
         image = decode_image(path, channels)
+        blank = is_blank(image)
+        if blank:
+            image = np.broadcast_to(np.median(image, axis=(0, 1)).astype(np.uint8), image.shape)
         # Judged once (a percentile over every pixel): inverting turns the answer around.
         light = clear and channels == 1 and has_light_background(image)
         if invert == "yes":
@@ -387,7 +404,7 @@ def read_images(
             image = 255 - image
         dark_strokes = clear and background < 0.5 and channels == 1 and fraction
         resized = image.shape[:2] != (height, width)
-        if frame and dark_strokes and resized and light == flip:  # now dark background
+        if frame and dark_strokes and resized and light == flip and not blank:  # dark now
             image = frame_content(level_background(image[..., 0]), fraction)[..., None]
         images.append(resize(image, height, width))
         flipped.append(flip)
