@@ -14,7 +14,9 @@ For each kind of image it prints, as mean ± sample std over the seeds: the ROC 
 run's novelty (``Run.novelty``: the k-th nearest-neighbour distance in the last hidden
 layer) and of the largest probability (lower: more novel) at telling those images from the
 test images, and the share of them that ``mlplab predict`` flags as unlike the training
-images (the threshold flags 5% of the test images).
+images (the threshold flags 5% of the test images). With two seeds or more it also scores
+the ensemble of each model's seeds (``mlplab.ensemble``: its novelty compares the members'
+last hidden layers together), one row each.
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ def scores(run: mlplab.Run, known: np.ndarray, unknown: np.ndarray) -> tuple[flo
 
 
 def spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
+    """Mean ± sample std; one value as it is (an ensemble's row)."""
     mean = statistics.mean(values) * scale
-    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
 
 
 def main() -> None:
@@ -84,20 +88,34 @@ def main() -> None:
             "Fashion-MNIST resized to 8x8": resized(fashion.x_test[:1000], 8),
             "uniform noise": rng.integers(0, 256, (1000, 8, 8, 1), dtype=np.uint8),
         }
+        trained: dict[str, list[mlplab.Run]] = {"fashion": [], "digits": []}
         for seed in range(args.seeds):
             overrides = {"data.dataset": str(kept), "train.seed": seed}
             run = mlplab.train("fast-fashion-mnist", overrides=overrides, out=folder,
                                verbose=False, report=False)  # fmt: skip
+            trained["fashion"].append(run)
             for name, images in unknown_fashion.items():
                 rows.setdefault(f"fast-fashion-mnist (8 classes) | {name}", []).append(
                     scores(run, known_fashion, images)
                 )
             run = mlplab.train("digits-mlp", overrides={"train.seed": seed}, out=folder,
                                verbose=False, report=False)  # fmt: skip
+            trained["digits"].append(run)
             for name, images in unknown_digits.items():
                 rows.setdefault(f"digits-mlp | {name}", []).append(
                     scores(run, digits.x_test, images)
                 )
+        if args.seeds >= 2:
+            together = {
+                "fashion": ("fast-fashion-mnist (8 classes)", known_fashion, unknown_fashion),
+                "digits": ("digits-mlp", digits.x_test, unknown_digits),
+            }
+            for key, (label, known, unknown) in together.items():
+                ensemble = mlplab.ensemble(trained[key], out=folder, report=False, verbose=False)
+                for name, images in unknown.items():
+                    rows[f"ensemble of {args.seeds} {label} | {name}"] = [
+                        scores(ensemble, known, images)
+                    ]
     print("| model | images unlike the training images | AUC, novelty | AUC, largest probability "
           "| flagged % |")  # fmt: skip
     print("|---|---|---|---|---|")

@@ -153,6 +153,31 @@ def test_ensemble_exports_to_onnx_with_the_same_probabilities(made, tmp_path):
     assert quantized.accuracy >= result.accuracy - 0.01
 
 
+def test_an_ensembles_novelty_compares_its_members_hidden_layers_together(
+    made, seed_runs, digits_data
+):
+    from mlplab.novelty import feature_model, unit_rows
+
+    reference = made.novelty_reference
+    assert reference is not None and (made.path / "novelty.npz").is_file()
+    facts = made.metrics["novelty"]
+    assert facts["threshold"] == pytest.approx(reference.threshold)
+    assert 0.03 <= facts["test_flagged"] <= 0.07  # the threshold flags 5% of the test split
+    # Its features: each member's last hidden layer at unit length, side by side.
+    x = digits_data.x_test[:16]
+    together = feature_model(made.model).predict(x, verbose=0)
+    parts = []
+    for run in seed_runs:
+        hidden = keras.Model(run.model.inputs, run.model.layers[-1].input)
+        parts.append(unit_rows(hidden.predict(x, verbose=0)))
+    np.testing.assert_allclose(together, np.concatenate(parts, axis=1), atol=1e-5)
+    # So noise lands far from the training images, as for each member.
+    noise = np.random.default_rng(0).integers(0, 256, (200, 8, 8, 1), dtype=np.uint8)
+    assert np.median(made.novelty(noise)) > reference.threshold
+    answers = mlplab.predict(made, [made.path / "why_mistakes.png"])  # a chart, not a digit
+    assert "familiar" in answers[0] and "novelty" in answers[0]
+
+
 def test_compare_tells_an_ensemble_from_its_first_member(made, seed_runs):
     comparison = compare_runs([*(run.path for run in seed_runs), made.path])
     assert comparison.differences == ["ensemble", "train.seed"]

@@ -26,6 +26,8 @@ def test_a_run_is_a_card_with_its_numbers_and_curves(digits_run):
     accuracy = f"{digits_run.metrics['test_accuracy']:.4f}"
     assert "digits-mlp on digits" in html and f"<b>{accuracy}</b>" in html
     assert "<b>complete</b>" in html and "<b>15</b>" in html  # epochs
+    low, high = digits_run.metrics["test_accuracy_interval"]
+    assert f"<b>{low:.4f}-{high:.4f}</b>" in html
     assert f"<b>{100 * digits_run.metrics['calibration']['ece']:.2f}%</b>" in html
     assert f"<b>{digits_run.metrics['model']['parameters']:,}</b>" in html
     assert html.count(EMBEDDED_PNG) == 1

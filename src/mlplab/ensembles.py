@@ -142,6 +142,7 @@ def _write(
     explanations and robustness, for which ``predict`` is the model's), and metrics.json
     (``summary``) last."""
     from mlplab.api import versions
+    from mlplab.novelty import NOVELTY_FILE, reference_for
     from mlplab.report.build import (
         PREDICTIONS_FILE,
         ReportData,
@@ -163,6 +164,12 @@ def _write(
     writer.text(CONFIG_FILE, config.to_toml(meta))
     writer.model(model)
     writer.bytes(PREDICTIONS_FILE, predictions_npz(dataset.y_test, proba))
+    # Its own novelty reference, from its members' last hidden layers together
+    # (mlplab.novelty.feature_model), on the dataset's training images.
+    novelty = reference_for(model, dataset.x_train, dataset.x_test, config.train.seed)
+    if novelty is not None:
+        writer.bytes(NOVELTY_FILE, novelty[0].to_npz())
+        summary["novelty"] = novelty[0].facts(novelty[1])
     data = ReportData(
         RunRecord(writer.path, tomllib.loads(config.to_toml(meta)), config, [], summary),
         dataset.y_test,

@@ -180,12 +180,16 @@ def interval_of(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
     return accuracy_interval(round(accuracy * n), n)
 
 
-def interval_text(metrics: Mapping[str, Any]) -> str:
-    """ "95% CI 0.9496-0.9849" for :func:`interval_of`, or "" when there is none."""
+def interval_range(metrics: Mapping[str, Any]) -> str:
+    """The interval of :func:`interval_of` as text, 0.9496-0.9849; "" without one."""
     bounds = interval_of(metrics)
-    if bounds is None:
-        return ""
-    return f"{100 * CONFIDENCE:g}% CI {bounds[0]:.4f}-{bounds[1]:.4f}"
+    return "" if bounds is None else f"{bounds[0]:.4f}-{bounds[1]:.4f}"
+
+
+def interval_text(metrics: Mapping[str, Any]) -> str:
+    """The interval of :func:`interval_of` as 95% CI 0.9496-0.9849; "" without one."""
+    shown = interval_range(metrics)
+    return f"{100 * CONFIDENCE:g}% CI {shown}" if shown else ""
 
 
 def calibration(

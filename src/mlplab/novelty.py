@@ -41,10 +41,24 @@ _CHUNK = 1024
 
 def feature_model(model: Any) -> Any:
     """A Keras model from ``model``'s uint8 pixels to what its output layer reads: the last
-    hidden layer's outputs at inference (or the scaled pixels, without hidden layers)."""
+    hidden layer's outputs at inference (or the scaled pixels, without hidden layers).
+
+    An ensemble (:func:`mlplab.model.ensemble_model`) has no one last hidden layer: its
+    features are each member's, scaled to unit length, side by side. Scaled to unit length
+    again (:func:`unit_rows`), two such rows are as far apart as the root mean square of
+    the members' own distances: an image is unlike the training images as the members
+    see it on the whole.
+    """
     import keras
 
-    return keras.Model(model.inputs, model.layers[-1].input)
+    from mlplab.model import is_ensemble, members
+
+    if not is_ensemble(model):
+        return keras.Model(model.inputs, model.layers[-1].input)
+    pixels = model.inputs[0]
+    hidden = [keras.Model(member.inputs, member.layers[-1].input) for member in members(model)]
+    parts = [keras.layers.UnitNormalization()(features(pixels)) for features in hidden]
+    return keras.Model(pixels, keras.layers.Concatenate()(parts))
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlplab._text import aligned
 from mlplab.errors import RunError
+from mlplab.metrics import interval_range
 from mlplab.record import RunRecord, read_record
 from mlplab.runs import RunWriter
 
@@ -174,7 +175,7 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
                 *(_show(flat.get(k, "—")) for k in differences),
                 *([f"{size:,}" if size else "—"] if size_column else []),
                 _number(metrics.get("test_accuracy"), 4),
-                _interval(metrics),
+                interval_range(metrics) or "—",
                 _number(metrics.get("test_loss"), 4),
                 # The calibration error: runs written before it was measured show a dash.
                 _number((metrics.get("calibration") or {}).get("ece"), 4),
@@ -259,14 +260,6 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def _p_value(p: float) -> str:
     """A p-value as people read it: 0.0312, or < 0.0001."""
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
-
-
-def _interval(metrics: dict[str, Any]) -> str:
-    """The run's test accuracy interval as "0.9496-0.9849", or a dash without one."""
-    from mlplab.metrics import interval_of
-
-    bounds = interval_of(metrics)
-    return "—" if bounds is None else f"{bounds[0]:.4f}-{bounds[1]:.4f}"
 
 
 def _compared_config(record: RunRecord) -> dict[str, Any]:

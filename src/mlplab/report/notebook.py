@@ -14,6 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlplab.metrics import interval_range
 from mlplab.report.html import number
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ def run_card(run: Run) -> str:
         ("test loss", number(metrics.get("test_loss"))),
         ("epochs", str(metrics.get("epochs_completed", len(run.history)))),
     ]
+    if shown := interval_range(metrics):  # where the accuracy on such images likely lies
+        facts.insert(2, ("95% CI", shown))
     if run.ensemble:  # no epochs of its own: how many networks, and how they did alone
         ensemble = run.ensemble
         facts[-1] = (
