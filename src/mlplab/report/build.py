@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mlplab.diagnosis import Finding, read_history
 from mlplab.embedding import LayerViews
 from mlplab.errors import MlplabError, RunError
 from mlplab.gradients import LayerGradients
@@ -132,6 +133,16 @@ class ReportData:
             else record.status
         )
         return f"{record.name} on {record.dataset}: {result}"
+
+    @property
+    def findings(self) -> list[Finding]:
+        """What the learning curves say (:func:`mlplab.diagnosis.read_history`): none for an
+        ensemble, which has no curves of its own."""
+        record = self.record
+        if record.ensemble or not record.class_names:
+            return []
+        rate = record.config.train.learning_rate if record.config else None
+        return read_history(record.history, len(record.class_names), rate, record.status)
 
     @property
     def all_problems(self) -> list[str]:
@@ -410,6 +421,18 @@ def _weights_png(data: ReportData) -> bytes | None:
     return mosaic.weights_png(kernel[:, shown].T, shape, captions, title)
 
 
+def findings_text(findings: Sequence[Finding]) -> str:
+    """report.txt's "what the curves say" lines, each wrapped to 92 columns; "" for none."""
+    import textwrap
+
+    if not findings:
+        return ""
+    lines = ["what the learning curves say:"]
+    for finding in findings:
+        lines += textwrap.wrap(finding.text(), 92, initial_indent="  - ", subsequent_indent="    ")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> list[Path]:
     """Write report.txt (when there are predictions) and, with ``pictures``, the plots and
     report.html."""
@@ -420,7 +443,8 @@ def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> 
         body = report_text(data.y_true, data.proba, data.class_names)
         interval = interval_text(data.record.metrics or {})
         head = f"{data.title} ({interval})" if interval else data.title
-        writer.text(REPORT_FILE, f"{head}\nstatus: {data.record.status}\n\n{body}")
+        said = findings_text(data.findings)
+        writer.text(REPORT_FILE, f"{head}\nstatus: {data.record.status}\n{said}\n{body}")
         written.append(writer.path / REPORT_FILE)
     if not pictures:
         return written

@@ -17,6 +17,7 @@ from mlplab.metrics import confused_pairs, interval_text
 from mlplab.runs import CONFIG_FILE
 
 if TYPE_CHECKING:
+    from mlplab.diagnosis import Finding
     from mlplab.report.build import ReportData
     from mlplab.summary import ModelSummary
 
@@ -57,6 +58,9 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 .problems { border: 1px solid #d4a72c; background: #fff8c5; border-radius: 8px;
             padding: 8px 16px; margin: 12px 0; }
 .problems li { margin: 2px 0; }
+.advice { border: 1px solid #54aeff; background: #ddf4ff; border-radius: 8px;
+          padding: 8px 16px; margin: 4px 0 16px; }
+.advice li { margin: 4px 0; }
 figure { margin: 12px 0 20px; text-align: center; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
@@ -239,6 +243,17 @@ def problems_box(problems: Sequence[str]) -> str:
     return f'<div class="problems">{heading}<ul>{items}</ul></div>'
 
 
+def _findings_box(findings: Sequence[Finding]) -> str:
+    """What the learning curves say (:mod:`mlplab.diagnosis`), or nothing."""
+    if not findings:
+        return ""
+    items = "".join(
+        f"<li><strong>{escape(f.kind)}</strong>: {escape(f.seen)} {escape(f.advice)}</li>"
+        for f in findings
+    )
+    return f'<div class="advice"><strong>What the curves say</strong><ul>{items}</ul></div>'
+
+
 def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
     """The whole report of one run as an HTML document."""
     from mlplab.report.build import PLOT_FILES
@@ -308,6 +323,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         )
         parts.append("<h2>Learning curves</h2>")
         parts.append(image(pngs.get(PLOT_FILES["curves"]), "loss and accuracy per epoch"))
+        parts.append(_findings_box(data.findings))
         if history:
             parts.append(_history_table(history))
 
