@@ -20,6 +20,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 import mlplab
 from mlplab.cli import main
 from mlplab.config import AugmentConfig, RunConfig
+from mlplab.diagnosis import record_findings
 from mlplab.embedding import LayerViews
 from mlplab.gradients import LayerGradients
 from mlplab.metrics import (
@@ -468,7 +469,7 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     accuracy = f"{digits_run.metrics['test_accuracy']:.4f}"
     assert accuracy in (out / "compare.md").read_text()
     columns = rows[0].split(",")
-    assert columns[-8:-5] == ["ECE", "shifted 1 px", "shifted 2 px"]  # both have reports
+    assert columns[-9:-6] == ["ECE", "shifted 1 px", "shifted 2 px"]  # both have reports
     assert f"{digits_run.metrics['calibration']['ece']:.4f}" in rows[1]
     comparison = compare_runs([digits_run.path, sigmoid_run.path])  # the Python API
     assert "model.activation" in comparison.differences
@@ -494,6 +495,12 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     low, high = interval_of(digits_run.metrics)
     assert table[digits_run.path.name]["95% CI"] == f"{low:.4f}-{high:.4f}"
     assert low < digits_run.metrics["test_accuracy"] < high
+    # What each run's learning curves say, as its report does (the 4-epoch sigmoid run is
+    # still learning).
+    for run in (digits_run, sigmoid_run):
+        said = [f.kind for f in record_findings(read_record(run.path))]
+        assert table[run.path.name]["curves say"] == (", ".join(said) or "—")
+    assert table[sigmoid_run.path.name]["curves say"] == "still improving"
     assert "paired: each run against the best one" in text and row[3] in text
     assert "<h2>Paired with the best run</h2>" in page
     assert "## Paired with the best run" in (out / "compare.md").read_text()

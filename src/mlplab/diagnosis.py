@@ -21,8 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mlplab.record import RunRecord
 
 # Epochs averaged before the validation loss is compared (at most; a quarter of the run).
 SMOOTHING = 5
@@ -83,6 +87,15 @@ def read_history(
         falling = _still_improving(validation)
         found += [falling] if falling else []
     return found
+
+
+def record_findings(record: RunRecord) -> list[Finding]:
+    """:func:`read_history` for a run as read from its folder; none for an ensemble, which
+    has no curves of its own (its members have)."""
+    if record.ensemble or not record.class_names:
+        return []
+    rate = record.config.train.learning_rate if record.config else None
+    return read_history(record.history, len(record.class_names), rate, record.status)
 
 
 def _not_learning(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mlplab.diagnosis import Finding, read_history
+from mlplab.diagnosis import Finding, record_findings
 from mlplab.embedding import LayerViews
 from mlplab.errors import MlplabError, RunError
 from mlplab.gradients import LayerGradients
@@ -136,13 +136,8 @@ class ReportData:
 
     @property
     def findings(self) -> list[Finding]:
-        """What the learning curves say (:func:`mlplab.diagnosis.read_history`): none for an
-        ensemble, which has no curves of its own."""
-        record = self.record
-        if record.ensemble or not record.class_names:
-            return []
-        rate = record.config.train.learning_rate if record.config else None
-        return read_history(record.history, len(record.class_names), rate, record.status)
+        """What the learning curves say (:func:`mlplab.diagnosis.record_findings`)."""
+        return record_findings(self.record)
 
     @property
     def all_problems(self) -> list[str]:

@@ -32,6 +32,7 @@ RESULT_COLUMNS = (
     "epochs",
     "train s",
     "status",
+    "curves say",
 )
 # The test accuracy on shifted images (metrics.json's robustness), shown when a run has it:
 # what augment.translate changes, which the plain test accuracy does not show.
@@ -184,6 +185,7 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
                 record.epochs,
                 _number(metrics.get("train_seconds"), 1),
                 record.status,
+                _curves_say(record),
             ]
         )
     results = list(RESULT_COLUMNS)
@@ -196,6 +198,14 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
     )
     comparison.paired_rows = _paired_with_best(records, comparison.best)
     return comparison
+
+
+def _curves_say(record: RunRecord) -> str:
+    """What the run's learning curves say (its report's "What the curves say"), as the
+    kinds found; a dash for nothing, or for an ensemble, which has no curves of its own."""
+    from mlplab.diagnosis import record_findings
+
+    return ", ".join(finding.kind for finding in record_findings(record)) or "—"
 
 
 def _test_predictions(record: RunRecord) -> tuple[Any, Any] | None:
