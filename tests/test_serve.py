@@ -127,6 +127,8 @@ def test_info_health_and_page(server, client, digits_run):
     assert "default-src 'none'" in headers["Content-Security-Policy"]
     assert f"<h1>{digits_run.config.name}</h1>" in html and '<canvas id="pad"' in html
     assert "test accuracy" in html and "{{" not in html
+    shown = f"(95% CI {100 * low:.1f}-{100 * high:.1f}%, 360 images)"
+    assert shown in html
     model = json.loads(re.search(r"const MODEL = (.*);", html).group(1))
     assert model["input"]["channels"] == 1
     # self-contained: nothing is loaded from anywhere else

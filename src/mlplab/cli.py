@@ -620,14 +620,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _trained(run: Run, report: bool) -> int:
     """Print what train and resume wrote; the exit code says how training ended."""
-    from mlplab.metrics import interval_text
+    from mlplab.metrics import accuracy_text
 
     m = run.metrics
     print((run.path / "report.txt").read_text(encoding="utf-8"))
-    interval = interval_text(m)
     print(
-        f"test accuracy {m['test_accuracy']:.4f}{f' ({interval})' if interval else ''}  "
-        f"test loss {m['test_loss']:.4f}  "
+        f"test accuracy {accuracy_text(m)}  test loss {m['test_loss']:.4f}  "
         f"({m['epochs_completed']} epochs, {m['wall_seconds']:.1f}s)  status: {run.status}"
     )
     if m.get("temperature") and "calibration" in m:
@@ -664,14 +662,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         print(to_json(result), end="")
         return 0
-    from mlplab.metrics import interval_text
+    from mlplab.metrics import accuracy_text
 
     print(result["report"])
     which = "test" if result["images"] == "test split" else "all images"
-    interval = interval_text(result)
     print(
-        f"{result['dataset']} {which}: accuracy {result['test_accuracy']:.4f}"
-        f"{f' ({interval})' if interval else ''}  "
+        f"{result['dataset']} {which}: accuracy {accuracy_text(result)}  "
         f"loss {result['test_loss']:.4f}  calibration error (ECE) "
         f"{result['calibration']['ece']:.4f}  ({result['test_samples']} images)"
     )

@@ -192,6 +192,13 @@ def interval_text(metrics: Mapping[str, Any]) -> str:
     return f"{100 * CONFIDENCE:g}% CI {shown}" if shown else ""
 
 
+def accuracy_text(metrics: Mapping[str, Any]) -> str:
+    """The test accuracy with its interval, 0.9722 (95% CI 0.9496-0.9849), as the summary
+    lines of train and evaluate print it (without the interval when there is none)."""
+    interval = interval_text(metrics)
+    return f"{metrics['test_accuracy']:.4f}" + (f" ({interval})" if interval else "")
+
+
 def calibration(
     y_true: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS
 ) -> dict[str, Any]:

@@ -391,7 +391,7 @@ def read_images(
         image = decode_image(path, channels)
         blank = is_blank(image)
         if blank:
-            image = np.broadcast_to(np.median(image, axis=(0, 1)).astype(np.uint8), image.shape)
+            image = np.broadcast_to(np.median(image, axis=(0, 1)), image.shape).astype(np.uint8)
         # Judged once (a percentile over every pixel): inverting turns the answer around.
         light = clear and channels == 1 and has_light_background(image)
         if invert == "yes":

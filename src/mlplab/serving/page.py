@@ -17,7 +17,8 @@ from mlplab.report.html import BASE_CSS
 
 
 def subtitle(info: dict[str, Any]) -> str:
-    """'digits · 8x8 grayscale · 10 classes · test accuracy 98.33% (360 images)'."""
+    """'digits · 8x8 grayscale · 10 classes · test accuracy 98.33% (95% CI 96.4-99.2%, 360
+    images)'."""
     size = info["input"]
     colour = "grayscale" if size["channels"] == 1 else "colour"
     parts = [
@@ -28,8 +29,11 @@ def subtitle(info: dict[str, Any]) -> str:
     accuracy = info.get("test_accuracy")
     if isinstance(accuracy, float):
         samples = info.get("test_samples")
+        interval = info.get("test_accuracy_interval")
+        notes = [f"95% CI {100 * interval[0]:.1f}-{100 * interval[1]:.1f}%"] if interval else []
+        notes += [f"{samples} images"] if samples else []
         parts.append(
-            f"test accuracy {100 * accuracy:.2f}%" + (f" ({samples} images)" if samples else "")
+            f"test accuracy {100 * accuracy:.2f}%" + (f" ({', '.join(notes)})" if notes else "")
         )
     return " · ".join(parts)
 
