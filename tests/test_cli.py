@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -534,3 +535,34 @@ def test_info_says_what_this_installation_runs_on(capsys, monkeypatch, tmp_path)
     code, out, _ = run_cli(capsys, "info")
     assert "onnx       not installed (mlplab export needs: pip install onnx onnxruntime)" in out
     assert "numpy missing" in out
+
+
+def test_predict_skips_unreadable_files_in_a_folder_but_not_named_ones(
+    capsys, digits_run, digits_data, tmp_path
+):
+    from mlplab.errors import SkippedFilesWarning
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        save_png(folder / f"{i}.png", digits_data.x_test[i, ..., 0])
+    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / "empty.jpg").write_bytes(b"")
+    run = str(digits_run.path)
+    code, out, err = run_cli(capsys, "predict", run, str(folder))
+    assert code == 0 and out.count(".png  ") == 3 and "broken" not in out
+    [line] = [line for line in err.splitlines() if "skipped" in line]
+    assert line.startswith("mlplab: skipped 2 unreadable file(s) (first: ")
+    assert "broken.png: not a PNG/JPEG/BMP/GIF image Pillow can decode)" in line
+    # From Python: the same answers, and one warning for the files left out.
+    with pytest.warns(SkippedFilesWarning, match="skipped 2 unreadable file"):
+        answers = mlplab.predict(digits_run, [folder])
+    assert [Path(a["file"]).name for a in answers] == ["0.png", "1.png", "2.png"]
+    # A file named itself is still an error, and a folder of nothing readable too.
+    code, _, err = run_cli(capsys, "predict", run, str(folder / "broken.png"))
+    assert code == 2 and "broken.png: not a PNG/JPEG/BMP/GIF image" in err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"nope")
+    code, _, err = run_cli(capsys, "predict", run, str(bad))
+    assert code == 2 and "no readable images: skipped 1 unreadable file(s)" in err

@@ -699,6 +699,9 @@ def predict(
     run's test answers were this right, :meth:`Run.threshold_for_accuracy`).
 
     images: image files, or folders of them (every PNG/JPEG/BMP/GIF under a folder, sorted).
+    A file found in a folder that cannot be read is left out with a
+    :class:`~mlplab.errors.SkippedFilesWarning` (one for all of them); a file named itself
+    that cannot be read is a DataError, as is a folder with nothing readable.
     show: also write a PNG here of the images as the model saw them (inverted, levelled,
     framed, resized), each captioned with its file and prediction. explain: also write a PNG
     here of each image beside what its pixels contributed to the predicted class
@@ -711,8 +714,8 @@ def predict(
     run = run if isinstance(run, Run) else load_run(run)
     if target_accuracy is not None:
         min_probability, _ = run.threshold_for_accuracy(target_accuracy)
-    images = image_files(images)
-    pixels, inverted = run.read_images(images, invert, frame)
+    named = [Path(path) for path in images if not Path(path).is_dir()]
+    images, pixels, inverted = _readable(run, image_files(images), set(named), invert, frame)
     results = run.classify(images, pixels, inverted, top, min_probability)
     captions = [
         f"{Path(r['file']).name}\n{'unsure: ' if r.get('sure') is False else ''}"
@@ -735,6 +738,40 @@ def predict(
         )
         write_named_file(Path(explain), explained_png(pixels, contributions, captions, title))
     return results
+
+
+def _readable(
+    run: Run, files: list[Path], named: set[Path], invert: str, frame: bool
+) -> tuple[list[Path], np.ndarray, list[bool]]:
+    """``files`` read as :meth:`Run.read_images` does, leaving out those found in a folder
+    that cannot be read (one SkippedFilesWarning for them all, as a folder of training
+    images skips them), so that one broken file among hundreds costs only itself. Returns
+    the files read, their pixels (uint8 (n, h, w, c)) and which were inverted."""
+    import warnings
+
+    from mlplab.errors import SkippedFilesWarning
+
+    kept, pixels, inverted, skipped = [], [], [], []
+    for file in files:
+        try:
+            one, flipped = run.read_images([file], invert, frame)
+        except DataError as exc:
+            if file in named:
+                raise
+            skipped.append((file, str(exc).split(": ", 1)[-1]))
+            continue
+        kept.append(file)
+        pixels.append(one)
+        inverted += flipped
+    if skipped:
+        path, reason = skipped[0]
+        message = f"skipped {len(skipped)} unreadable file(s) (first: {path}: {reason})"
+        if not kept:
+            raise DataError(f"no readable images: {message}")
+        warnings.warn(message, SkippedFilesWarning, stacklevel=3)
+    if not pixels:  # no files at all
+        return kept, np.zeros((0, *run.image_shape), np.uint8), inverted
+    return kept, np.concatenate(pixels), inverted
 
 
 @dataclass

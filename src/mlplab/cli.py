@@ -745,6 +745,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
     if args.csv and args.json:
         raise MlplabError("--csv and --json: choose one")
+    import warnings
+
+    from mlplab.errors import SkippedFilesWarning
     from mlplab.runs import load_run, target_note
 
     min_probability = args.min_probability
@@ -754,16 +757,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.target_accuracy is not None:
         min_probability, share = run.threshold_for_accuracy(args.target_accuracy)
         print(target_note(args.target_accuracy, min_probability, share), file=sys.stderr)
-    results = predict(
-        run,
-        args.images,
-        top=args.top,
-        invert=args.invert,
-        frame=args.frame,
-        show=args.show,
-        explain=args.explain,
-        min_probability=min_probability,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedFilesWarning)
+        results = predict(
+            run,
+            args.images,
+            top=args.top,
+            invert=args.invert,
+            frame=args.frame,
+            show=args.show,
+            explain=args.explain,
+            min_probability=min_probability,
+        )
+    for warning in caught:  # files in a folder that could not be read: one line, as in train
+        if issubclass(warning.category, SkippedFilesWarning):
+            print(f"mlplab: {warning.message}", file=sys.stderr)
+        else:  # anything else as Python would have shown it
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -16,3 +16,9 @@ class DataError(MlplabError, ValueError):
 
 class RunError(MlplabError):
     """A run directory that is missing, incomplete or unreadable."""
+
+
+class SkippedFilesWarning(UserWarning):
+    """Files found in a folder that were left out because they could not be read (the
+    warning's message names how many and the first, with why). ``mlplab predict`` prints
+    it as one line on stderr."""

@@ -125,6 +125,9 @@ def frame_content(image: np.ndarray, fraction: float) -> np.ndarray:
 # Background levelling works on a copy at most this many pixels on a side: the paper's
 # lighting is smooth, and the strokes themselves stay at full resolution.
 LEVELLING_SIDE = 256
+# A photo's paper varies by a few levels in 255 around its lighting (sensor noise, JPEG,
+# texture); an image whose "paper" varies by more than a tenth of the range is not a page.
+PAPER_NOISE = 0.1
 
 
 def _quadratic_terms(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
@@ -191,7 +194,8 @@ def level_background(image: np.ndarray) -> np.ndarray:
     LEVELLING_SIDE pixels wide (:func:`_paper`), subtracted at full size, and what stands out
     of the noise is stretched to 0-255. An image with nothing standing out of its paper (a
     photo of an empty page) comes back all black: nothing is drawn on it, and left as it
-    was, its grey paper would be framed as one big stroke. Returns uint8 (h, w).
+    was, its grey paper would be framed as one big stroke. One that is all noise (no page:
+    it varies by more than PAPER_NOISE) comes back as it was. Returns uint8 (h, w).
     """
     from PIL import Image
 
@@ -207,7 +211,8 @@ def level_background(image: np.ndarray) -> np.ndarray:
     floor = 3 * noise
     strokes = residual[residual > floor + 0.1]
     if strokes.size == 0:
-        return np.zeros_like(image)
+        # Paper: nothing is drawn on it. An image that is all noise is no page: as it was.
+        return np.zeros_like(image) if noise < PAPER_NOISE else image
     top = float(np.percentile(strokes, 95))
     leveled = np.clip((residual - floor) / (top - floor), 0, 1)
     return np.rint(leveled * 255).astype(np.uint8)
