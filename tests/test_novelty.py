@@ -126,6 +126,15 @@ def test_predict_says_which_images_are_unlike_the_training_images(
     plain = json.loads(capsys.readouterr().out)
     assert all("familiar" not in answer and "novelty" not in answer for answer in plain)
     assert [a["label"] for a in plain] == [a["label"] for a in answers]
+    # mlplab report gives it one, as it draws plots newer versions added.
+    result = mlplab.report_run(older)
+    assert older / "novelty.npz" in result.files
+    rebuilt = NoveltyReference.read(older / "novelty.npz")
+    assert len(rebuilt.features) == len(digits_data.x_train)  # all the dataset's training images
+    assert main(["predict", str(older), str(folder), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert all("familiar" in answer for answer in again)
+    assert mlplab.report_run(older).files.count(older / "novelty.npz") == 0  # only once
 
 
 def test_a_blank_image_is_never_sure_nor_familiar(capsys, digits_run, digits_data, tmp_path):

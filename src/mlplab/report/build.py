@@ -118,6 +118,8 @@ class ReportData:
     model_summary: ModelSummary | None = None
     gradients: LayerGradients | None = None
     layer_views: LayerViews | None = None
+    # The run's Keras model when the report was gathered from its folder (report_run).
+    model: Any = None
 
     @property
     def class_names(self) -> list[str]:
@@ -464,7 +466,7 @@ def gather(record: RunRecord, offline: bool | None = None) -> ReportData:
     if record.metrics.get("gradients"):
         data.gradients = LayerGradients.from_dict(record.metrics["gradients"])
     dataset = _read_dataset(data, offline)
-    model = _load_model(data)
+    model = data.model = _load_model(data)
     if model is not None:
         data.model_summary = model_summary(model)
     if model is not None and dataset is not None:
@@ -592,5 +594,27 @@ def report_run(path: str | Path, offline: bool | None = None) -> ReportResult:
         # Recomputed so that older runs' metrics gain what newer versions add.
         fresh = classification_metrics(data.y_true, data.proba, record.class_names)
         record.metrics = {**fresh, **record.metrics}
-    files = write_report(data, RunWriter(record.path))
-    return ReportResult(record.path, files, data.all_problems)
+    writer = RunWriter(record.path)
+    novelty = _add_novelty(data, writer)
+    files = write_report(data, writer)
+    return ReportResult(record.path, [*novelty, *files], data.all_problems)
+
+
+def _add_novelty(data: ReportData, writer: RunWriter) -> list[Path]:
+    """A run from before novelty.npz existed gets one, as a newer plot is drawn for it
+    (:func:`mlplab.novelty.reference_for`; from the dataset's training images, which for a
+    run that held out a validation split include those). metrics.json is left as it was,
+    so ``evaluate`` shows no share of the run's own test images beside the new one."""
+    from mlplab.novelty import NOVELTY_FILE, reference_for
+
+    record = data.record
+    if data.model is None or data.x_train is None or data.x_test is None:
+        return []
+    if (record.path / NOVELTY_FILE).is_file():
+        return []
+    seed = record.config.train.seed if record.config else 0
+    found = reference_for(data.model, data.x_train, data.x_test, seed)
+    if found is None:
+        return []
+    writer.bytes(NOVELTY_FILE, found[0].to_npz())
+    return [record.path / NOVELTY_FILE]
