@@ -120,12 +120,21 @@ def test_train_seeds_trains_one_run_per_seed_and_reports_mean_and_std(capsys, tm
     import statistics
     import tomllib
 
-    argv = ["train", "--epochs", "2", "--seeds", "3,5", "--out", str(tmp_path), "-q"]
+    from mlplab.diagnosis import read_history
+
+    argv = ["train", "--epochs", "3", "--seeds", "3,5", "--out", str(tmp_path), "-q"]
     code, out, err = run_cli(capsys, *argv, "--no-report")
     assert code == 0, err
     runs = sorted(tmp_path.iterdir())
     assert [p.name.rsplit("-", 1)[1] for p in runs] == ["seed3", "seed5"]
     scores = [load_run(p).metrics["test_accuracy"] for p in runs]
+    # Each seed's line says what its learning curves say (3 epochs: still improving).
+    for seed, path in zip((3, 5), runs, strict=True):
+        run = load_run(path)
+        kinds = [f.kind for f in read_history(run.history, 10, 0.001, run.status)]
+        [line] = [line for line in out.splitlines() if line.startswith(f"seed {seed}: ")]
+        assert line.endswith(f"{path}  (curves: {', '.join(kinds)})" if kinds else str(path))
+    assert "(curves: still improving)" in out
     spread = f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}"
     assert f"digits-mlp over 2 seeds (3, 5): test accuracy {spread}" in out
     assert "compare them: mlplab compare " + " ".join(map(str, runs)) in out
