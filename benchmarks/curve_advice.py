@@ -4,7 +4,7 @@
 
 Trains each config below once per seed (no pictures, in a temporary folder) and prints a
 Markdown table: the test accuracy, test loss and calibration error (mean ± sample std over
-the seeds) and, for each seed, what ``read_history`` said ("-" for nothing). The digits
+the seeds) and, for each seed, what ``read_curves`` said ("-" for nothing). The digits
 configs check that it does not cry wolf on the default recipe and names the three things
 it looks for; the Fashion-MNIST ones show an overfitting network and the two cures its
 advice names.
@@ -17,7 +17,7 @@ import statistics
 import tempfile
 
 import mlplab
-from mlplab.diagnosis import read_history
+from mlplab.diagnosis import read_curves
 
 WIDE = {"data.dataset": "fashion-mnist", "model.hidden": [512, 512], "train.epochs": 30,
         "train.batch_size": 128}  # fmt: skip
@@ -63,7 +63,7 @@ def main() -> None:
                     accuracy.append(run.metrics["test_accuracy"])
                     loss.append(run.metrics["test_loss"])
                     ece.append(run.metrics["calibration"]["ece"])
-                    found = read_history(
+                    found = read_curves(
                         run.history,
                         len(run.class_names),
                         run.config.train.learning_rate,

@@ -120,7 +120,7 @@ def test_train_seeds_trains_one_run_per_seed_and_reports_mean_and_std(capsys, tm
     import statistics
     import tomllib
 
-    from mlplab.diagnosis import read_history
+    from mlplab.diagnosis import read_curves
 
     argv = ["train", "--epochs", "3", "--seeds", "3,5", "--out", str(tmp_path), "-q"]
     code, out, err = run_cli(capsys, *argv, "--no-report")
@@ -131,7 +131,7 @@ def test_train_seeds_trains_one_run_per_seed_and_reports_mean_and_std(capsys, tm
     # Each seed's line says what its learning curves say (3 epochs: still improving).
     for seed, path in zip((3, 5), runs, strict=True):
         run = load_run(path)
-        kinds = [f.kind for f in read_history(run.history, 10, 0.001, run.status)]
+        kinds = [f.kind for f in read_curves(run.history, 10, 0.001, run.status)]
         [line] = [line for line in out.splitlines() if line.startswith(f"seed {seed}: ")]
         assert line.endswith(f"{path}  (curves: {', '.join(kinds)})" if kinds else str(path))
     assert "(curves: still improving)" in out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mlplab
-from mlplab.diagnosis import read_history
+from mlplab.diagnosis import read_curves
 
 
 def history(loss, accuracy, val_loss=None, val_accuracy=None):
@@ -27,7 +27,7 @@ def falling(n, start=1.0, end=0.05):
 def test_a_validation_loss_that_turns_up_is_overfitting():
     n = 30
     val = [0.5 - 0.04 * e if e < 5 else 0.3 + 0.01 * (e - 5) for e in range(n)]  # low at 6
-    found = read_history(history(falling(n), [0.99] * n, val, [0.89] * n), 10)
+    found = read_curves(history(falling(n), [0.99] * n, val, [0.89] * n), 10)
     [finding] = found
     assert finding.kind == "overfitting"
     assert "lowest around epoch 6" in finding.seen
@@ -36,10 +36,10 @@ def test_a_validation_loss_that_turns_up_is_overfitting():
     assert "training accuracy 99.0%, validation 89.0%" in finding.seen
     assert "train.patience" in finding.advice
     # Early stopping already went back to the best epoch: nothing to add.
-    assert read_history(history(falling(n), [0.99] * n, val), 10, status="early_stopped") == []
+    assert read_curves(history(falling(n), [0.99] * n, val), 10, status="early_stopped") == []
     # Both losses rising is not memorising the training images.
     rising = list(reversed(falling(n)))
-    assert all(f.kind != "overfitting" for f in read_history(history(rising, [0.9] * n, val), 10))
+    assert all(f.kind != "overfitting" for f in read_curves(history(rising, [0.9] * n, val), 10))
 
 
 # The default digits-mlp run's 50 epochs (mlplab train, seed 0, 2026-11-30): digits' 144
@@ -68,10 +68,10 @@ DIGITS_SEED1_VAL_LOSS = [
 def test_a_noisy_small_validation_split_is_not_called_overfitting(validation):
     n = len(validation)
     assert validation[-1] / min(validation) > 1.3  # the raw loss would say so
-    assert read_history(history(falling(n), [0.99] * n, validation), 10) == []
+    assert read_curves(history(falling(n), [0.99] * n, validation), 10) == []
     # The same rise in a loss that hardly moves from epoch to epoch is overfitting.
     smooth = list(np.linspace(0.1, 0.06, 25)) + list(np.linspace(0.06, 0.08, 25))
-    [finding] = read_history(history(falling(n), [0.99] * n, smooth), 10)
+    [finding] = read_curves(history(falling(n), [0.99] * n, smooth), 10)
     assert finding.kind == "overfitting"
 
 
@@ -82,16 +82,16 @@ def test_a_memorised_networks_creeping_loss_is_not_still_improving():
     epochs = np.arange(n)
     creeping = list(0.0074 + 0.19 * np.exp(-epochs / 5) + 0.004 * (1 - epochs / n))
     assert 1 - creeping[-1] / creeping[-76] > 0.05
-    assert read_history(history(falling(n, 1.0, 1e-5), [1.0] * n, creeping), 10) == []
+    assert read_curves(history(falling(n, 1.0, 1e-5), [1.0] * n, creeping), 10) == []
 
 
 def test_a_validation_loss_still_falling_says_train_longer():
     n = 12
-    [finding] = read_history(history(falling(n), [0.9] * n, falling(n, 1.0, 0.3)), 10)
+    [finding] = read_curves(history(falling(n), [0.9] * n, falling(n, 1.0, 0.3)), 10)
     assert finding.kind == "still improving" and "--epochs 24" in finding.advice
     # Falling by less than 5% over the last quarter: it has levelled off.
     flat = falling(n, 1.0, 0.3)[:6] + [0.3 * (1 - 0.001 * i) for i in range(6)]
-    assert read_history(history(falling(n), [0.9] * n, flat), 10) == []
+    assert read_curves(history(falling(n), [0.9] * n, flat), 10) == []
 
 
 @pytest.mark.parametrize(
@@ -99,19 +99,19 @@ def test_a_validation_loss_still_falling_says_train_longer():
 )
 def test_accuracy_at_chance_is_not_learning(loss, expected):
     n = 10
-    [finding] = read_history(history([loss] * n, [0.1] * n), 10, learning_rate=0.5)
+    [finding] = read_curves(history([loss] * n, [0.1] * n), 10, learning_rate=0.5)
     assert finding.kind == "not learning" and expected in finding.advice
     assert "training accuracy is 10.0%" in finding.seen and "(0.5)" in finding.advice
     # Above chance by more than 5 points: learning, however slowly.
-    assert read_history(history([loss] * n, [0.16] * n), 10) == []
+    assert read_curves(history([loss] * n, [0.16] * n), 10) == []
 
 
 def test_nothing_to_say_without_a_usable_history():
-    assert read_history([], 10) == []
-    assert read_history(history([1.0, math.nan], [0.5, 0.5]), 10) == []
-    assert read_history(history([1.0, 0.5], [0.1, 0.1]), 10, status="diverged") == []
+    assert read_curves([], 10) == []
+    assert read_curves(history([1.0, math.nan], [0.5, 0.5]), 10) == []
+    assert read_curves(history([1.0, 0.5], [0.1, 0.1]), 10, status="diverged") == []
     # No validation split: only "not learning" can be told.
-    assert read_history(history(falling(20), [0.95] * 20), 10) == []
+    assert read_curves(history(falling(20), [0.95] * 20), 10) == []
 
 
 def test_the_report_says_what_the_curves_say(tmp_path, capsys):
@@ -127,3 +127,9 @@ def test_the_report_says_what_the_curves_say(tmp_path, capsys):
     html = (run.path / "report.html").read_text()
     assert '<div class="advice"><strong>What the curves say</strong>' in html
     assert "<strong>not learning</strong>" in html
+    # In a notebook too, and in compare's table.
+    assert "curves say" in run._repr_html_() and "<b>not learning</b>" in run._repr_html_()
+    other = mlplab.train(overrides={"train.epochs": 4}, out=tmp_path, verbose=False, report=False)
+    table = mlplab.compare_runs([run.path, other.path])
+    said = {row[0]: row[-1] for row in table.rows}
+    assert said[run.path.name] == "not learning"

@@ -20,7 +20,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 import mlplab
 from mlplab.cli import main
 from mlplab.config import AugmentConfig, RunConfig
-from mlplab.diagnosis import record_findings
+from mlplab.diagnosis import findings_of
 from mlplab.embedding import LayerViews
 from mlplab.gradients import LayerGradients
 from mlplab.metrics import (
@@ -498,7 +498,7 @@ def test_compare_two_real_runs(digits_run, sigmoid_run, tmp_path, capsys):
     # What each run's learning curves say, as its report does (the 4-epoch sigmoid run is
     # still learning).
     for run in (digits_run, sigmoid_run):
-        said = [f.kind for f in record_findings(read_record(run.path))]
+        said = [f.kind for f in findings_of(read_record(run.path))]
         assert table[run.path.name]["curves say"] == (", ".join(said) or "—")
     assert table[sigmoid_run.path.name]["curves say"] == "still improving"
     assert "paired: each run against the best one" in text and row[3] in text

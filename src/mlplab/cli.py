@@ -526,7 +526,7 @@ def _train_seeds(args: argparse.Namespace) -> int:
     import statistics
 
     from mlplab.api import resolve_config, train
-    from mlplab.diagnosis import read_history
+    from mlplab.diagnosis import findings_of
 
     overrides = _train_overrides(args)
     base = resolve_config(args.config, overrides)
@@ -550,9 +550,7 @@ def _train_seeds(args: argparse.Namespace) -> int:
             report=args.report,
         )
         runs.append(run)
-        found = read_history(
-            run.history, len(run.class_names), run.config.train.learning_rate, run.status
-        )
+        found = findings_of(run)
         said = f"  (curves: {', '.join(f.kind for f in found)})" if found else ""
         print(
             f"seed {seed}: test accuracy {run.metrics['test_accuracy']:.4f}  "

@@ -1,7 +1,7 @@
 """What a run's learning curves say, in words: overfitting, still improving, not learning.
 
 A learner looks at ``curves.png`` and has to know what a validation loss that turns upward
-means. :func:`read_history` reads the per-epoch history the way a teacher would and says
+means. :func:`read_curves` reads the per-epoch history the way a teacher would and says
 what it sees and what to try, for ``report.txt`` (printed at the end of ``mlplab train``)
 and the report's "Learning curves" section. It says nothing when nothing stands out.
 
@@ -27,6 +27,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from mlplab.record import RunRecord
+    from mlplab.runs import Run
 
 # Epochs averaged before the validation loss is compared (at most; a quarter of the run).
 SMOOTHING = 5
@@ -59,7 +60,7 @@ class Finding:
         return f"{self.kind}: {self.seen} {self.advice}"
 
 
-def read_history(
+def read_curves(
     history: Sequence[Mapping[str, float]],
     classes: int,
     learning_rate: float | None = None,
@@ -89,13 +90,14 @@ def read_history(
     return found
 
 
-def record_findings(record: RunRecord) -> list[Finding]:
-    """:func:`read_history` for a run as read from its folder; none for an ensemble, which
-    has no curves of its own (its members have)."""
-    if record.ensemble or not record.class_names:
+def findings_of(run: Run | RunRecord) -> list[Finding]:
+    """:func:`read_curves` for a run, loaded (:class:`~mlplab.runs.Run`) or as read from its
+    folder (:class:`~mlplab.record.RunRecord`); none for an ensemble, which has no curves
+    of its own (its members have)."""
+    if run.ensemble or not run.class_names:
         return []
-    rate = record.config.train.learning_rate if record.config else None
-    return read_history(record.history, len(record.class_names), rate, record.status)
+    rate = run.config.train.learning_rate if run.config else None
+    return read_curves(run.history, len(run.class_names), rate, run.status)
 
 
 def _not_learning(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mlplab.diagnosis import Finding, record_findings
+from mlplab.diagnosis import Finding, findings_of
 from mlplab.embedding import LayerViews
 from mlplab.errors import MlplabError, RunError
 from mlplab.gradients import LayerGradients
@@ -138,8 +138,8 @@ class ReportData:
 
     @property
     def findings(self) -> list[Finding]:
-        """What the learning curves say (:func:`mlplab.diagnosis.record_findings`)."""
-        return record_findings(self.record)
+        """What the learning curves say (:func:`mlplab.diagnosis.findings_of`)."""
+        return findings_of(self.record)
 
     @property
     def all_problems(self) -> list[str]:

@@ -203,9 +203,9 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
 def _curves_say(record: RunRecord) -> str:
     """What the run's learning curves say (its report's "What the curves say"), as the
     kinds found; a dash for nothing, or for an ensemble, which has no curves of its own."""
-    from mlplab.diagnosis import record_findings
+    from mlplab.diagnosis import findings_of
 
-    return ", ".join(finding.kind for finding in record_findings(record)) or "—"
+    return ", ".join(finding.kind for finding in findings_of(record)) or "—"
 
 
 def _test_predictions(record: RunRecord) -> tuple[Any, Any] | None:

@@ -14,6 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlplab.diagnosis import findings_of
 from mlplab.metrics import interval_range
 from mlplab.report.html import number
 
@@ -97,6 +98,8 @@ def run_card(run: Run) -> str:
     seconds = metrics.get("train_seconds")
     if isinstance(seconds, (int, float)):
         facts.append(("training", f"{seconds:.1f} s"))
+    if found := findings_of(run):  # its report's "What the curves say", in a word or two
+        facts.append(("curves say", ", ".join(finding.kind for finding in found)))
     report = run.path / HTML_FILE
     footer = f"{run.path}" + (f" · report: {report}" if report.is_file() else "")
     title = f"{run.config.name} on {metrics['dataset']['name']}"
