@@ -636,6 +636,7 @@ def test_runs_lists_sorts_and_filters(digits_run, sigmoid_run, tmp_path, capsys)
     winner = max((digits_run, sigmoid_run), key=lambda r: r.metrics["test_accuracy"])
     assert best["test_accuracy"] == pytest.approx(winner.metrics["test_accuracy"])
     assert best["parameters"] == winner.metrics["model"]["parameters"]
+    assert best["curves_say"] == [f.kind for f in findings_of(read_record(winner.path))]
     code, out, _ = run_cli(capsys, "runs", folder, "--dataset", "mnist")
     assert code == 0 and "no runs on mnist" in out
     code, _, err = run_cli(capsys, "runs", tmp_path / "missing")

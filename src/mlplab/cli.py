@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser(
         "runs",
-        help="list runs: name, dataset, date, epochs, parameters, test accuracy",
+        help="list runs: name, dataset, date, epochs, parameters, test accuracy, status, "
+        "what the learning curves say",
         description="List the run directories in a folder, newest first.",
     )
     runs.add_argument(
@@ -972,6 +973,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from mlplab._text import aligned
+    from mlplab.diagnosis import findings_of
     from mlplab.record import list_runs
 
     records = list_runs(args.folder, dataset=args.dataset, best=args.best, sort=args.sort)
@@ -985,6 +987,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "parameters": r.parameters,
             "test_accuracy": r.test_accuracy,
             "status": r.status,
+            # What its report says under the learning curves: overfitting, ...
+            "curves_say": [finding.kind for finding in findings_of(r)],
         }
         for r in records
     ]
@@ -996,7 +1000,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs{where} in {args.folder}/")
         _print_studies(args.folder)
         return 0
-    header = ["run", "name", "dataset", "date (UTC)", "epochs", "parameters", "test acc", "status"]
+    header = [
+        "run", "name", "dataset", "date (UTC)", "epochs", "parameters", "test acc", "status",
+        "curves say",
+    ]  # fmt: skip
     print(
         aligned(
             header,
@@ -1010,6 +1017,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     "—" if row["parameters"] is None else f"{row['parameters']:,}",
                     "—" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}",
                     row["status"],
+                    ", ".join(row["curves_say"]) or "—",
                 ]
                 for row in rows
             ],
