@@ -15,6 +15,7 @@ import pytest
 import mlplab
 from mlplab.cli import main
 from mlplab.config import RunConfig, load_config
+from mlplab.diagnosis import findings_of
 from mlplab.errors import ConfigError, DataError, RunError
 from mlplab.tuning.space import build_space, draw, parse_cli_spec
 from mlplab.tuning.study import (
@@ -197,6 +198,10 @@ def test_a_search_writes_a_study_folder_of_runs(searched):
     rows = list(csv.DictReader((path / TRIALS_FILE).open()))
     assert [row["trial"] for row in rows] == ["1", "2", "3", "4"]
     assert rows[0]["model.hidden"] in ("[32]", "[64, 32]")
+    # What each trial's learning curves say, as its run's report does.
+    for record, row in zip(searched.trials, rows, strict=True):
+        said = [f.kind for f in findings_of(mlplab.load_run(record.run))]
+        assert record.curves_say == said and row["curves_say"] == ", ".join(said)
 
 
 def test_a_study_shows_in_a_notebook_as_its_best_trial_and_chart(searched):
@@ -531,6 +536,9 @@ def test_cli_grid_shows_every_setting_and_how_to_compare_them_on_test(tmp_path, 
     (study,) = tmp_path.iterdir()
     assert "every setting tried, best first (by val_accuracy):" in out
     assert f"next: mlplab compare {study}/*-trial*" in out and "search on" not in out
+    # One epoch: too short for the curves to say anything.
+    table = out.split("every setting tried")[1].splitlines()
+    assert table[1].split()[-3:] == ["s", "curves", "say"] and table[3].endswith("—")
 
 
 def test_a_space_file_gives_the_keys(tmp_path, capsys):

@@ -215,13 +215,14 @@ def _leading_table(result: Any) -> str:
             *(shown(r.params[key]) if key in r.params else "—" for key in result.keys),
             "" if r.epochs is None else str(r.epochs),
             "" if r.seconds is None else f"{r.seconds:.1f}",
+            ", ".join(r.curves_say) or "—",
         ]
         for r in (done if result.grid else done[:TOP_SHOWN])
     ]
     title = f"leading trials (by {result.objective}, of {len(done)} complete):"
     if result.grid:
         title = f"every setting tried, best first (by {result.objective}):"
-    header = ["trial", result.objective, *result.keys, "epochs", "s"]
+    header = ["trial", result.objective, *result.keys, "epochs", "s", "curves say"]
     return title + "\n" + aligned(header, rows)
 
 

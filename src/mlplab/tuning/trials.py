@@ -59,6 +59,8 @@ class TrialRecord:
     repeat_of: int | None = None
     runs: list[Path] = field(default_factory=list)
     spread: float | None = None
+    # What the learning curves of its (first) run say (mlplab.diagnosis): overfitting, ...
+    curves_say: list[str] = field(default_factory=list)
 
     @property
     def run(self) -> Path | None:
@@ -109,6 +111,7 @@ def read_trial(
         repeat_of=attrs.get("repeat_of"),
         runs=[folder / name for name in attrs.get("runs", [])],
         spread=attrs.get("spread"),
+        curves_say=list(attrs.get("curves_say", [])),
     )
 
 
@@ -129,14 +132,15 @@ def ranked(records: Sequence[TrialRecord], direction: str) -> list[TrialRecord]:
 
 
 def trials_csv(records: Sequence[TrialRecord], dimensions: Sequence[Dimension]) -> str:
-    """trial, state, value, test_accuracy, epochs, seconds, one column per searched key, run."""
+    """trial, state, value, test_accuracy, epochs, seconds, one column per searched key, run,
+    runs, curves_say (what the first run's learning curves say), note."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = [d.key for d in dimensions]
     writer.writerow(
         [
             "trial", "state", "value", "value_std", "test_accuracy", "epochs", "seconds",
-            *keys, "run", "runs", "note",
+            *keys, "run", "runs", "curves_say", "note",
         ]
     )  # fmt: skip
     for r in records:
@@ -152,6 +156,7 @@ def trials_csv(records: Sequence[TrialRecord], dimensions: Sequence[Dimension]) 
                 *(_cell(label(r.params[k])) if k in r.params else "" for k in keys),
                 r.run.name if r.run else "",
                 len(r.runs),
+                ", ".join(r.curves_say),
                 r.note,
             ]
         )
@@ -197,6 +202,7 @@ def tell_repeat(study: optuna.Study, trial: optuna.Trial, earlier: TrialRecord) 
         if getattr(earlier, key) is not None:
             trial.set_user_attr(key, getattr(earlier, key))
     trial.set_user_attr("runs", [run.name for run in earlier.runs])
+    trial.set_user_attr("curves_say", earlier.curves_say)
     trial.set_user_attr("seconds", 0.0)
     trial.set_user_attr("state", earlier.state)
     if earlier.state == "complete":
@@ -220,6 +226,8 @@ def tell_outcome(
     ``objective``'s sample std."""
     from optuna.trial import TrialState
 
+    from mlplab.diagnosis import findings_of
+
     trial.set_user_attr("state", state)
     if note:
         trial.set_user_attr("note", note)
@@ -231,6 +239,7 @@ def tell_outcome(
             if all(isinstance(v, float) for v in found):
                 trial.set_user_attr(metric, statistics.fmean(found))
         trial.set_user_attr("epochs", runs[0].metrics.get("epochs_completed"))
+        trial.set_user_attr("curves_say", [finding.kind for finding in findings_of(runs[0])])
         trial.set_user_attr("seconds", sum(run.metrics.get("wall_seconds", 0.0) for run in runs))
         if len(runs) > 1 and state == "complete":
             trial.set_user_attr("spread", statistics.stdev(r.metrics[objective] for r in runs))
