@@ -556,22 +556,15 @@ def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     assert sigmoid["runs"] == "1" and "±" not in sigmoid["test accuracy (mean ± std)"]
     # Welch's t-test needs two runs on each side: the best config says "best", one run "—".
     assert relu["p vs best"] == "best" and sigmoid["p vs best"] == "—"
-    lower = []
-    for seed, score in enumerate((0.85, 0.88)):
-        path = copy_run(paths[seed], tmp_path, f"worse-{seed}")
-        config = (path / "config.toml").read_text()
-        (path / "config.toml").write_text(config.replace("dropout = 0.3", "dropout = 0.5", 1))
-        metrics = json.loads((path / "metrics.json").read_text())
-        metrics["test_accuracy"] = score
-        (path / "metrics.json").write_text(json.dumps(metrics))
-        lower.append(path)
+    lower = other_config(paths, tmp_path, "worse", "0.5", (0.85, 0.88))
     two = compare_runs([*paths, *lower])
     rows = {row[0]: dict(zip(two.seed_header, row, strict=True)) for row in two.seed_rows}
     expected = ttest_ind([0.85, 0.88], scores, equal_var=False).pvalue
     assert rows["0.3"]["p vs best"] == rows["0.3"]["p, Holm"] == "best"
     assert rows["0.5"]["p vs best"] == f"{expected:.4f}"
     # Two configs against the best (with the sigmoid run: its single run has no p-value).
-    three = compare_runs([*paths, *lower, *third_config(paths, tmp_path)])
+    third = other_config(paths, tmp_path, "third", "0.7", (0.91, 0.93))
+    three = compare_runs([*paths, *lower, *third])
     rows = {row[0]: dict(zip(three.seed_header, row, strict=True)) for row in three.seed_rows}
     raw = [float(rows[d]["p vs best"]) for d in ("0.5", "0.7")]
     assert [float(rows[d]["p, Holm"]) for d in ("0.5", "0.7")] == pytest.approx(holm(raw), abs=1e-4)
@@ -585,13 +578,16 @@ def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     assert compare_runs([digits_run.path, sigmoid_run.path]).seed_rows == []
 
 
-def third_config(paths, tmp_path):
-    """Two runs of a third config (dropout 0.7) that score a little below the best."""
+def other_config(paths, tmp_path, prefix, dropout, scores):
+    """Copies of ``paths`` (runs with dropout 0.3), one per score: another config (their
+    dropout set to ``dropout``) whose runs scored ``scores``."""
     made = []
-    for seed, score in enumerate((0.91, 0.93)):
-        path = copy_run(paths[seed], tmp_path, f"third-{seed}")
-        config = (path / "config.toml").read_text()
-        (path / "config.toml").write_text(config.replace("dropout = 0.3", "dropout = 0.7", 1))
+    for seed, score in enumerate(scores):
+        path = copy_run(paths[seed], tmp_path, f"{prefix}-{seed}")
+        config = (
+            (path / "config.toml").read_text().replace("dropout = 0.3", f"dropout = {dropout}", 1)
+        )
+        (path / "config.toml").write_text(config)
         metrics = json.loads((path / "metrics.json").read_text())
         metrics["test_accuracy"] = score
         (path / "metrics.json").write_text(json.dumps(metrics))
