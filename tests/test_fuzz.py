@@ -14,7 +14,8 @@ from mlplab import DataError
 from mlplab.data.cifar import safe_unpickle
 from mlplab.data.idx import parse_idx, read_idx
 from mlplab.data.images import decode_image
-from mlplab.data.tabular import read_csv, read_npz
+from mlplab.data.pixel_csv import read_pixel_csv
+from mlplab.data.tabular import read_npz
 
 from .datagen import idx_bytes
 
@@ -92,10 +93,10 @@ def test_csv_random_text(tmp_path, text):
     path = tmp_path / "f.csv"
     path.write_text(text)
     try:
-        images, labels = read_csv(path)
+        table = read_pixel_csv(path)
     except DataError:
         return
-    assert images.dtype == np.uint8 and len(images) == len(labels)
+    assert table.images.dtype == np.uint8 and len(table.images) == len(table.labels)
 
 
 @FUZZ

@@ -17,7 +17,6 @@ from mlplab.data.cifar import safe_unpickle
 from mlplab.data.folder import MAX_DEFAULT_SIDE, default_size
 from mlplab.data.idx import parse_idx
 from mlplab.data.images import decode_image
-from mlplab.data.tabular import read_csv, write_submission
 
 from .datagen import (
     idx_bytes,
@@ -27,7 +26,6 @@ from .datagen import (
     write_cifar10_folder,
     write_idx_folder,
     write_image_folder,
-    write_kaggle_csv,
 )
 
 
@@ -148,66 +146,6 @@ def test_not_a_tarball(tmp_path):
     assert_one_line(caught, "not a readable tar archive")
 
 
-# --- CSV ---------------------------------------------------------------------------------
-
-
-def test_kaggle_csv_round_trips_and_gets_a_test_split(tmp_path):
-    written = write_kaggle_csv(tmp_path / "train.csv")
-    x, y = read_csv(tmp_path / "train.csv")
-    np.testing.assert_array_equal(x, written["x"])
-    np.testing.assert_array_equal(y, written["y"])
-    data = load_dataset(str(tmp_path / "train.csv"))
-    assert data.image_shape == (4, 4, 1) and len(data.y_train) + len(data.y_test) == 40
-
-
-def test_unlabeled_csv_and_submission(tmp_path):
-    written = write_kaggle_csv(tmp_path / "test.csv", labeled=False)
-    x, y = read_csv(tmp_path / "test.csv", labeled=False)
-    assert y is None
-    np.testing.assert_array_equal(x, written["x"])
-    write_submission(tmp_path / "sub.csv", ["3", "1"])
-    assert (tmp_path / "sub.csv").read_text() == "ImageId,Label\n1,3\n2,1\n"
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (lambda t: t.replace("label,", "lbl,", 1), "first column must be 'label'"),
-        (lambda t: t.replace(",pixel3,", ",pixelX,", 1), "column 5 should be 'pixel3'"),
-        (lambda t: t.replace(",pixel15", "", 1), "15 pixel columns is not a square image"),
-        (lambda t: t.replace("\n0,", "\n0,abc", 1), "abc"),
-        (lambda t: t.replace("\n1,", "\n1,999,", 1).replace(",999,", ",", 0), "row"),
-        (lambda t: t.splitlines()[0] + "\n", "no rows"),
-    ],
-)
-def test_bad_csv(tmp_path, edit, message):
-    path = tmp_path / "train.csv"
-    write_kaggle_csv(path)
-    path.write_text(edit(path.read_text()))
-    with pytest.raises(DataError) as caught:
-        load_dataset(str(path))
-    assert_one_line(caught, str(path), message)
-
-
-def test_csv_pixel_out_of_range_and_label_outside_classes(tmp_path):
-    path = tmp_path / "train.csv"
-    write_kaggle_csv(path)
-    lines = path.read_text().splitlines()
-    cells = lines[3].split(",")
-    cells[5] = "256"
-    path.write_text("\n".join([*lines[:3], ",".join(cells), *lines[4:]]) + "\n")
-    with pytest.raises(DataError) as caught:
-        load_dataset(str(path))
-    assert_one_line(caught, "row 4 has a pixel outside 0..255")
-    write_kaggle_csv(path)
-    lines = path.read_text().splitlines()
-    lines[2] = "9" + lines[2][1:]
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError) as caught:
-        load_dataset(str(path))
-    assert_one_line(caught, "labels run to 9 but classes 4, 5, 6, 7, 8 never occur")
-
-
 # --- npz ---------------------------------------------------------------------------------
 
 
@@ -218,6 +156,24 @@ def test_npz_round_trips(tmp_path):
     data = load_dataset(str(path))
     np.testing.assert_array_equal(data.x_train, x)
     assert data.name == "d" and data.class_names == ("0", "1", "2")
+
+
+def test_npz_labels_with_a_gap_are_the_classes_that_occur(tmp_path):
+    x, y = toy_images(30, 3)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=x, y_train=y * 5, x_test=x[:6], y_test=y[:6] * 5)
+    data = load_dataset(str(path))
+    assert data.class_names == ("0", "5", "10")
+    np.testing.assert_array_equal(data.y_train, y)
+    np.testing.assert_array_equal(data.y_test, y[:6])
+    np.savez(path, x_train=x, y_train=y * 5, x_test=x[:2], y_test=np.array([5, 7]))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, "d.npz: y_test: label 7 never occurs in", "d.npz: y_train")
+    np.savez(path, x_train=x, y_train=y - 1)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, "y_train: negative label -1")
 
 
 def test_npz_class_names_name_the_labels(tmp_path):

@@ -99,8 +99,10 @@ def read_dataset(
     whole: bool = False,
 ) -> Dataset:
     """The dataset ``data.dataset`` (or ``spec``) names, read with the config's options
-    (whole: see :func:`mlplab.data.load_dataset`)."""
-    return load_dataset(
+    (whole: see :func:`mlplab.data.load_dataset`), its classes named by ``data.class_names``
+    when given: always for the config's own dataset, and for another (``spec``) when its
+    classes are as many and only numbers (a validation or test file of the same kind)."""
+    dataset = load_dataset(
         spec or data.dataset,
         offline=offline,
         image_size=data.image_size,
@@ -109,6 +111,24 @@ def read_dataset(
         verbose=verbose,
         whole=whole,
     )
+    if not data.class_names:
+        return dataset
+    if spec is None:
+        return _renamed(dataset, data.class_names)
+    numbered = all(name.lstrip("-").isdigit() for name in dataset.class_names)
+    if numbered and len(dataset.class_names) == len(data.class_names):
+        return _renamed(dataset, data.class_names)
+    return dataset
+
+
+def _renamed(dataset: Dataset, names: tuple[str, ...]) -> Dataset:
+    if len(names) != len(dataset.class_names):
+        raise ConfigError(
+            f"data.class_names: {len(names)} names, but {dataset.name} has "
+            f"{len(dataset.class_names)} classes ({', '.join(dataset.class_names[:12])}"
+            f"{', ...' if len(dataset.class_names) > 12 else ''})"
+        )
+    return dataclasses.replace(dataset, class_names=tuple(name.strip() for name in names))
 
 
 def read_splits(

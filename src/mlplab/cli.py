@@ -876,13 +876,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _predict_csv(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mlplab.data.tabular import read_csv, write_submission
+    from mlplab.data.pixel_csv import read_pixel_csv
+    from mlplab.data.tabular import write_submission
     from mlplab.runs import load_run
 
     if len(args.images) != 1:
         raise MlplabError("predict takes one CSV file at a time (or image files)")
     run = load_run(args.run)
-    images, _ = read_csv(Path(args.images[0]), labeled=False)
+    images = read_pixel_csv(Path(args.images[0]), labeled=None, image_shape=run.image_shape).images
     labels = [run.class_names[i] for i in run.predict(images).argmax(axis=1)]
     if args.submission:
         write_submission(Path(args.submission), labels)

@@ -57,7 +57,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  test split: {dataset.test_split}")
     train_counts = np.bincount(dataset.y_train, minlength=dataset.num_classes)
     test_counts = np.bincount(dataset.y_test, minlength=dataset.num_classes)
-    width = max(len(n) for n in dataset.class_names)
+    width = max(len("class"), *(len(n) for n in dataset.class_names))
     print(f"  {'class':<{width}}  {'train':>6}  {'test':>6}")
     for label, class_name in enumerate(dataset.class_names):
         print(f"  {class_name:<{width}}  {train_counts[label]:>6}  {test_counts[label]:>6}")

@@ -87,6 +87,15 @@ def _validation(v: float | str) -> str | None:
     return None if 0 <= v < 1 else 'must be a fraction in [0, 1), "test", or a dataset path'
 
 
+def _class_names(v: tuple[str, ...]) -> str | None:
+    names = [name.strip() for name in v]
+    if not all(names):
+        return "every name must have a character other than a space"
+    if len(set(names)) != len(names):
+        return "names must differ"
+    return None
+
+
 class _Section:
     """Shared validation for the config sections (frozen dataclasses)."""
 
@@ -165,6 +174,12 @@ class DataConfig(_Section):
         "auto", "image folders: grayscale, rgb, or auto (from the images)", choices=COLORS
     )
     strict: bool = _opt(False, "image folders: stop at an unreadable file instead of skipping it")
+    class_names: tuple[str, ...] = _opt(
+        (),
+        "names for the classes, in the order of their labels (a CSV's, .npz's or IDX's "
+        'numbered classes: ["T-shirt", "Trouser", ...]); [] = the dataset\'s own',
+        check=_class_names,
+    )
 
 
 @dataclass(frozen=True)

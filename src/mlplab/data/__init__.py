@@ -10,12 +10,22 @@ from pathlib import Path
 from mlplab.data.catalog import CATALOG, dataset_names
 from mlplab.data.dataset import Dataset
 from mlplab.data.images import read_images
+from mlplab.data.paths import ARCHIVES
 from mlplab.data.scaling import ScalingParams, scaling_params
 from mlplab.data.split import Splits, make_splits, stratified_split
 
+FILE_SUFFIXES = (".csv", ".npz", *ARCHIVES)
+
 
 def looks_like_path(spec: str) -> bool:
-    return "/" in spec or "\\" in spec or spec.startswith(".") or Path(spec).exists()
+    """Whether a dataset spec is a path (it need not exist: then it is "no such file")."""
+    return (
+        "/" in spec
+        or "\\" in spec
+        or spec.startswith(".")
+        or spec.lower().endswith(FILE_SUFFIXES)
+        or Path(spec).exists()
+    )
 
 
 def load_dataset(

@@ -405,8 +405,16 @@ def _load_digits() -> Arrays:
     return {"x_train": images, "y_train": labels.astype(np.int64)}
 
 
-def from_arrays(name: str, arrays: Arrays, class_names: tuple[str, ...], source: str) -> Dataset:
-    """A Dataset from reader output; makes the fixed stratified test split if there is none."""
+def from_arrays(
+    name: str,
+    arrays: Arrays,
+    class_names: tuple[str, ...],
+    source: str,
+    test_split: str = "official",
+) -> Dataset:
+    """A Dataset from reader output; makes the fixed stratified test split if there is none.
+
+    test_split: what the reader's own test images are, in words."""
     if len(arrays["y_train"]) == 0:
         raise DataError(f"{name}: the dataset is empty")
     files = arrays.get("files_train")
@@ -419,6 +427,7 @@ def from_arrays(name: str, arrays: Arrays, class_names: tuple[str, ...], source:
             arrays["y_test"],
             class_names,
             source,
+            test_split=test_split,
             files_train=file_names(files),
             files_test=file_names(arrays.get("files_test")),
         )

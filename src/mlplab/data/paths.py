@@ -54,11 +54,12 @@ def load_path(
 
     whole: for evaluating a trained model on it, a dataset without a test split of its own
     is all test images (none for training; one class is enough) instead of being split."""
-    from mlplab.data.tabular import classes_from_labels, npz_class_names, read_csv, read_npz
+    from mlplab.data.tabular import classes_from_labels, npz_class_names, read_npz
 
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     kind = describe(path)
+    test_split = "official"
     name = (
         path.name.removesuffix(".tar.gz")
         if kind == "cifar"
@@ -77,9 +78,15 @@ def load_path(
         arrays = load_cifar(path)
         class_names = arrays["class_names"]
     elif kind == "csv":
-        x, y = read_csv(path, labeled=True)
-        arrays = {"x_train": x, "y_train": y}
-        class_names = classes_from_labels(y, str(path))
+        from mlplab.data.pixel_csv import load_csv_dataset
+
+        table = load_csv_dataset(path)
+        arrays, class_names = table.arrays, table.class_names
+        test_split = table.test_split or test_split
+        if verbose:
+            import sys
+
+            print(f"{path}: read {table.summary}", file=sys.stderr)
     elif kind == "npz":
         arrays = read_npz(path)
         class_names = npz_class_names(arrays, path)
@@ -119,4 +126,4 @@ def load_path(
     _check_test_labels(arrays, class_names, path)
     if len(np.unique(arrays["y_train"])) < 2:
         raise DataError(f"{path}: the training labels hold only one class")
-    return from_arrays(name, arrays, tuple(class_names), str(path))
+    return from_arrays(name, arrays, tuple(class_names), str(path), test_split)

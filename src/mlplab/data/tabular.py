@@ -1,10 +1,7 @@
-"""CSV files in the Kaggle digit-recognizer layout, and NumPy .npz files."""
+"""NumPy .npz datasets, integer labels as classes, and Kaggle submission files."""
 
 from __future__ import annotations
 
-import csv
-import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,57 +9,6 @@ import numpy as np
 from mlplab._io import write_named_file
 from mlplab.data.arrays import as_pixels
 from mlplab.errors import DataError
-
-
-def _header(path: Path) -> list[str]:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return next(csv.reader(handle), [])
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read CSV: {exc}") from None
-
-
-def read_csv(path: Path, labeled: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """A Kaggle-layout CSV -> images uint8 (n, s, s, 1) and labels int64 (n,) (or None).
-
-    Labeled files have the header ``label,pixel0,...,pixelN``; unlabeled (a Kaggle test.csv)
-    only the pixel columns. N + 1 must be a square number (784 = 28 x 28).
-    """
-    header = [column.strip() for column in _header(path)]
-    first = 1 if labeled else 0
-    if labeled and (not header or header[0] != "label"):
-        raise DataError(f"{path}: the first column must be 'label' (got {header[:1]})")
-    pixels = header[first:]
-    for i, column in enumerate(pixels):
-        if column != f"pixel{i}":
-            raise DataError(
-                f"{path}: column {first + i + 1} should be 'pixel{i}', found '{column}'"
-            )
-    side = math.isqrt(len(pixels))
-    if not pixels or side * side != len(pixels):
-        raise DataError(f"{path}: {len(pixels)} pixel columns is not a square image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
-            table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    except ValueError as exc:
-        raise DataError(f"{path}: {str(exc).splitlines()[0]}") from None
-    if table.shape[0] == 0:
-        raise DataError(f"{path}: no rows")
-    if table.shape[1] != len(header):
-        raise DataError(f"{path}: rows have {table.shape[1]} cells but the header {len(header)}")
-    values = table[:, first:]
-    if values.min() < 0 or values.max() > 255:
-        row = int(np.argwhere((values < 0) | (values > 255))[0][0])
-        raise DataError(f"{path}: row {row + 2} has a pixel outside 0..255")
-    images = values.astype(np.uint8).reshape(-1, side, side, 1)
-    labels = table[:, 0] if labeled else None
-    if labels is not None and labels.min() < 0:
-        row = int(np.argmin(labels))
-        raise DataError(f"{path}: row {row + 2} has a negative label {labels[row]}")
-    return images, labels
 
 
 def classes_from_labels(labels: np.ndarray, where: str) -> tuple[str, ...]:
@@ -125,12 +71,40 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def numbered_classes(
+    arrays: dict[str, np.ndarray], where: str, test_where: str | None = None
+) -> tuple[str, ...]:
+    """The classes of integer labels as written: the values y_train holds, in order, named
+    by their numbers ("0", "1", "4" for labels 0, 1 and 4). y_train and y_test (when there)
+    become int64 indices 0..K-1 into them, in place; a gap in the values (Sign Language
+    MNIST has no 9) is simply not a class.
+
+    where, test_where: the training and test labels' names, for errors."""
+    train = arrays["y_train"]
+    if len(train) == 0:
+        raise DataError(f"{where}: the dataset is empty (no labelled images)")
+    values = np.unique(train)
+    if values[0] < 0:
+        raise DataError(f"{where}: negative label {int(values[0])}; labels are 0 or more")
+    arrays["y_train"] = np.searchsorted(values, train).astype(np.int64)
+    if "y_test" in arrays:
+        unknown = np.setdiff1d(arrays["y_test"], values)
+        if len(unknown):
+            raise DataError(
+                f"{test_where or where}: label {int(unknown[0])} never occurs in {where}; the "
+                "test labels must be training classes"
+            )
+        arrays["y_test"] = np.searchsorted(values, arrays["y_test"]).astype(np.int64)
+    return tuple(str(int(value)) for value in values)
+
+
 def npz_class_names(arrays: dict[str, np.ndarray], where: Path) -> tuple[str, ...]:
     """The class names of an .npz's labels: its ``class_names`` array when it has one (a
-    1-D array of distinct, non-empty strings, one per label 0..K-1), else "0".."K-1"."""
-    numbered = classes_from_labels(arrays["y_train"], str(where))
+    1-D array of distinct, non-empty strings, one per label 0..K-1), else the label values
+    (:func:`numbered_classes`, which turns them into indices)."""
     if "class_names" not in arrays:
-        return numbered
+        return numbered_classes(arrays, f"{where}: y_train", f"{where}: y_test")
+    numbered = classes_from_labels(arrays["y_train"], str(where))
     given = arrays["class_names"]
     if given.ndim != 1 or given.dtype.kind not in "US":
         raise DataError(

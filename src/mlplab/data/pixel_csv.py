@@ -1,0 +1,291 @@
+"""Pixel tables in CSV: one image per row, a label column and h*w (or h*w*3) pixel columns.
+
+Every layout these files come in is read without options:
+
+- Kaggle's digit recognizer: a header ``label,pixel0,...,pixel783``; its ``test.csv`` has
+  no label column;
+- Kaggle's Fashion-MNIST and Sign Language MNIST: ``label,pixel1,...,pixel784``, with a
+  labelled ``*_test.csv`` beside ``*_train.csv``;
+- MNIST and EMNIST dumps: no header, the label first;
+- HMNIST: ``pixel0000,...,pixel2351,label``: 28x28 RGB, row by row, the channels last.
+
+The label column is the one named ``label`` (in any case), else the first. The other
+columns are pixels: s*s of them make a grayscale s x s image, 3*s*s an RGB one (no count is
+both). Labels are whole numbers; the classes are the values that occur, in order, so a gap
+(Sign Language MNIST has no 9, the letter J) is simply not a class.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlplab.data.tabular import numbered_classes
+from mlplab.errors import DataError
+
+LABEL_NAME = "label"
+_NUMBERED = re.compile(r"^(\D*)(\d+)$")
+_WHOLE = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a pixel CSV's columns are laid out.
+
+    header: its first row when that names the columns, else () (the first row is data).
+    label_column: the index of the label column, or None when there is none.
+    image_shape: (h, w, c) of one row's pixels."""
+
+    header: tuple[str, ...]
+    columns: int
+    label_column: int | None
+    image_shape: tuple[int, int, int]
+
+    @property
+    def first_data_line(self) -> int:
+        """The file's line number (from 1) of the first image."""
+        return 2 if self.header else 1
+
+    def label_text(self) -> str:
+        """Where the labels come from, in words."""
+        if self.label_column is None:
+            return "no labels"
+        if not self.header:
+            return "labels from the first column (no header)"
+        name = self.header[self.label_column]
+        if name.lower() == LABEL_NAME:
+            return f"labels from column '{name}'"
+        return f"labels from the first column '{name}' (no column is named '{LABEL_NAME}')"
+
+
+def _first_row(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return [cell.strip() for cell in next(csv.reader(handle), [])]
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read CSV: {exc}") from None
+
+
+def shape_of_pixels(count: int) -> tuple[int, int, int] | None:
+    """(s, s, 1) for s*s pixel values, (s, s, 3) for 3*s*s, else None."""
+    for channels in (1, 3):
+        side = math.isqrt(count // channels)
+        if count and count % channels == 0 and side * side * channels == count:
+            return (side, side, channels)
+    return None
+
+
+def _check_pixel_names(path: Path, header: tuple[str, ...], label_column: int | None) -> None:
+    """Numbered pixel columns (pixel0.., pixel1.., pixel0000..) must run in order, so that a
+    dropped or shuffled column is caught rather than read as a scrambled image."""
+    columns = [i for i in range(len(header)) if i != label_column]
+    names = [header[i] for i in columns]
+    matches = [_NUMBERED.match(name) for name in names]
+    if not all(matches) or len({m.group(1) for m in matches if m}) != 1:
+        return
+    prefix, digits = matches[0].group(1), matches[0].group(2)  # type: ignore[union-attr]
+    width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+    start = int(digits)
+    for i, (name, match) in enumerate(zip(names, matches, strict=True)):
+        if int(match.group(2)) != start + i:  # type: ignore[union-attr]
+            expected = f"{prefix}{start + i:0{width}d}"
+            raise DataError(
+                f"{path}: column {columns[i] + 1} should be '{expected}', found '{name}'"
+            )
+
+
+def read_layout(path: Path, labeled: bool | None = True, pixels: int | None = None) -> CsvLayout:
+    """Work out a pixel CSV's layout from its first row.
+
+    labeled: True, it has a label column; None, it may (a file to predict: a named label
+    column, or one column more than ``pixels``, is dropped). pixels: the number of pixel
+    values a row must hold (a trained model's input), or None for any image-like count."""
+    first = _first_row(path)
+    if not first or first == [""]:
+        raise DataError(f"{path}: empty file")
+    numbered = first == [str(i) for i in range(len(first))]  # pandas' header for 0..n-1
+    is_data = all(_WHOLE.match(cell) for cell in first) and not numbered
+    header = () if is_data else tuple(first)
+    named = [i for i, name in enumerate(header) if name.lower() == LABEL_NAME]
+    if len(named) > 1:
+        raise DataError(f"{path}: {len(named)} columns are named '{LABEL_NAME}'")
+    columns = len(first)
+    if named:
+        label_column: int | None = named[0]
+    elif labeled or (pixels is not None and columns == pixels + 1):
+        label_column = 0
+    else:
+        label_column = None
+    count = columns - (label_column is not None)
+    if pixels is not None and count != pixels:
+        raise DataError(f"{path}: rows of {count} pixel values, but {pixels} are needed")
+    shape = shape_of_pixels(count)
+    if shape is None and pixels is None:
+        raise DataError(
+            f"{path}: {count} pixel columns is not a square image (s*s grayscale or 3*s*s RGB "
+            "values per row)"
+        )
+    if header:
+        _check_pixel_names(path, header, label_column)
+    return CsvLayout(header, columns, label_column, shape or (1, count, 1))
+
+
+def _load_table(path: Path, layout: CsvLayout) -> np.ndarray:
+    """All cells as int64 (n, columns); one-line DataErrors naming the file's line."""
+    skip = 1 if layout.header else 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
+            table = np.loadtxt(
+                path,
+                delimiter=",",
+                skiprows=skip,
+                dtype=np.int64,
+                ndmin=2,
+                encoding="utf-8-sig",
+                quotechar='"',
+            )
+    except ValueError as exc:
+        raise DataError(f"{path}: {_where(str(exc), layout)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read CSV: {exc}") from None
+    if table.shape[0] == 0:
+        raise DataError(f"{path}: no rows")
+    if table.shape[1] != layout.columns:
+        raise DataError(
+            f"{path}: rows have {table.shape[1]} cells but the first row {layout.columns}"
+        )
+    return table
+
+
+def _where(message: str, layout: CsvLayout) -> str:
+    """NumPy's loadtxt error in the file's own line numbers."""
+    first = message.splitlines()[0]
+    bad = re.search(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)", first)
+    if bad:  # rows counted from 0 after the header
+        cell, row, column = bad.group(1), int(bad.group(2)), int(bad.group(3))
+        what = "label" if column - 1 == layout.label_column else "pixel"
+        return (
+            f"line {row + layout.first_data_line}, column {column}: {what} '{cell}' is not a "
+            "whole number"
+        )
+    changed = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", first)
+    if changed:  # rows counted from 1 after the header
+        before, after, row = (int(g) for g in changed.groups())
+        return (
+            f"line {row + layout.first_data_line - 1} has {after} cells but the rows before "
+            f"it {before}"
+        )
+    return first
+
+
+@dataclass(frozen=True)
+class PixelTable:
+    """A pixel CSV, read: images uint8 (n, h, w, c); labels int64 (n,) as written in the
+    file (None without a label column); its layout."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    layout: CsvLayout
+
+
+def read_pixel_csv(
+    path: Path, labeled: bool | None = True, image_shape: tuple[int, ...] | None = None
+) -> PixelTable:
+    """Read a pixel CSV (see the module's docstring for the layouts).
+
+    labeled: as for :func:`read_layout`. image_shape: (h, w, c) the rows must make (a trained
+    model's input), or None to read square images from the column count."""
+    pixels = math.prod(image_shape) if image_shape else None
+    layout = read_layout(path, labeled, pixels)
+    table = _load_table(path, layout)
+    keep = [i for i in range(layout.columns) if i != layout.label_column]
+    values = table[:, keep]
+    if values.min() < 0 or values.max() > 255:
+        row = int(np.argwhere((values < 0) | (values > 255))[0][0])
+        raise DataError(f"{path}: line {row + layout.first_data_line} has a pixel outside 0..255")
+    shape = tuple(image_shape) if image_shape else layout.image_shape
+    images = values.astype(np.uint8).reshape(-1, *shape)
+    labels = None if layout.label_column is None else table[:, layout.label_column]
+    if labels is not None and labels.min() < 0:
+        row = int(np.argmin(labels))
+        raise DataError(
+            f"{path}: line {row + layout.first_data_line} has a negative label {labels[row]}"
+        )
+    return PixelTable(images, labels, layout)
+
+
+def paired_test_csv(path: Path) -> Path | None:
+    """``*_test.csv`` beside a ``*_train.csv`` (``train`` -> ``test`` in the name's last
+    place it occurs, keeping its case), when it is there."""
+    stem = path.stem
+    at = stem.lower().rfind("train")
+    if at < 0:
+        return None
+    word = stem[at : at + 5]
+    test = "TEST" if word.isupper() else "Test" if word[0].isupper() else "test"
+    beside = path.with_name(stem[:at] + test + stem[at + 5 :] + path.suffix)
+    return beside if beside.is_file() else None
+
+
+def _labels_text(names: tuple[str, ...]) -> str:
+    values = [int(name) for name in names]
+    low, high = values[0], values[-1]
+    text = f"{len(values)} classes (labels {low}..{high}"
+    missing = sorted(set(range(low, high + 1)) - set(values))
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        text += f"; {shown} never occur" if len(missing) > 1 else f"; {shown} never occurs"
+    return text + ")"
+
+
+def _shape_text(shape: tuple[int, int, int]) -> str:
+    return f"{shape[0]}x{shape[1]} {'RGB' if shape[2] == 3 else 'grayscale'}"
+
+
+@dataclass(frozen=True)
+class CsvDataset:
+    """A labelled pixel CSV as reader output.
+
+    arrays: x_train, y_train and, when a labelled ``*_test.csv`` is beside a
+    ``*_train.csv``, x_test, y_test; y_* int64 class indices 0..K-1 into ``class_names``
+    (the label values as text). summary: what was read, in words. test_split: where the test
+    images came from, or None when the file has no test split of its own."""
+
+    arrays: dict[str, np.ndarray]
+    class_names: tuple[str, ...]
+    summary: str
+    test_split: str | None
+
+
+def load_csv_dataset(path: Path) -> CsvDataset:
+    """Read a labelled pixel CSV, and the labelled ``*_test.csv`` beside it, if any."""
+    train = read_pixel_csv(path, labeled=True)
+    assert train.labels is not None  # labeled=True: a label column or an error
+    arrays = {"x_train": train.images, "y_train": train.labels}
+    beside = paired_test_csv(path)
+    test = None
+    if beside is not None:
+        test = read_pixel_csv(beside, labeled=None, image_shape=train.layout.image_shape)
+        if test.labels is not None:
+            arrays["x_test"], arrays["y_test"] = test.images, test.labels
+    names = numbered_classes(arrays, path.name, str(beside))
+    summary = (
+        f"{len(train.images)} images {_shape_text(train.layout.image_shape)}, "
+        f"{train.layout.label_text()}, {_labels_text(names)}"
+    )
+    test_split = None
+    if test is not None and test.labels is None:
+        summary += f"; {beside.name} beside it has no labels (for predict), so not a test split"
+    elif test is not None:
+        test_split = f"{beside.name}, beside {path.name}"
+        summary += f"; test split: {len(test.images)} images from {beside.name} beside it"
+    return CsvDataset(arrays, names, summary, test_split)

@@ -1,0 +1,332 @@
+"""Pixel CSVs in every layout they come in; every bad file refused with one line."""
+
+import numpy as np
+import pytest
+
+from mlplab import ConfigError, DataError
+from mlplab.data import load_dataset
+from mlplab.data.pixel_csv import paired_test_csv, read_layout, read_pixel_csv
+from mlplab.data.tabular import write_submission
+
+from .datagen import toy_images, write_kaggle_csv
+from .test_cli import run_cli
+from .test_datasets_cli import DEBIAN_FASHION, needs_fashion
+
+
+def write_table(path, images, labels=None, header="pixel{}", start=0, label_at=0, width=0):
+    """images uint8 (n, h, w, c) as CSV rows; labels at column label_at (-1: last); header a
+    pixel column pattern, or None for no header row."""
+    flat = images.reshape(len(images), -1).astype(np.int64)
+    numbers = range(start, start + flat.shape[1])
+    names = [(header or "").format(f"{i:0{width}d}") for i in numbers]
+    if labels is not None:
+        at = flat.shape[1] if label_at == -1 else label_at
+        flat = np.insert(flat, at, labels, axis=1)
+        names.insert(at, "label")
+    lines = [",".join(names)] if header is not None else []
+    lines += [",".join(map(str, row)) for row in flat]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def one_line(caught, *fragments):
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+# --- the layouts -------------------------------------------------------------------------
+
+
+def test_kaggle_digit_layout_round_trips_and_gets_a_test_split(tmp_path):
+    written = write_kaggle_csv(tmp_path / "train.csv")
+    table = read_pixel_csv(tmp_path / "train.csv")
+    np.testing.assert_array_equal(table.images, written["x"])
+    np.testing.assert_array_equal(table.labels, written["y"])
+    data = load_dataset(str(tmp_path / "train.csv"))
+    assert data.image_shape == (4, 4, 1) and len(data.y_train) + len(data.y_test) == 40
+    assert "stratified" in data.test_split
+
+
+def test_kaggle_fashion_layout_takes_its_test_file_from_beside_it(tmp_path, capsys):
+    x, y = toy_images(40, 4, size=4)
+    xt, yt = toy_images(12, 4, size=4, seed=1)
+    write_table(tmp_path / "fashion-mnist_train.csv", x, y, start=1)
+    write_table(tmp_path / "fashion-mnist_test.csv", xt, yt, start=1)
+    data = load_dataset(str(tmp_path / "fashion-mnist_train.csv"), verbose=True)
+    np.testing.assert_array_equal(data.x_train, x)
+    np.testing.assert_array_equal(data.x_test, xt)
+    np.testing.assert_array_equal(data.y_test, yt)
+    assert data.class_names == ("0", "1", "2", "3") and data.name == "fashion-mnist_train"
+    assert data.test_split == "fashion-mnist_test.csv, beside fashion-mnist_train.csv"
+    said = capsys.readouterr().err
+    assert "40 images 4x4 grayscale, labels from column 'label', 4 classes (labels 0..3)" in said
+    assert "test split: 12 images from fashion-mnist_test.csv beside it" in said
+
+
+def test_no_header_means_the_label_comes_first(tmp_path):
+    x, y = toy_images(30, 3, size=5)
+    write_table(tmp_path / "mnist_train.csv", x, y, header=None)
+    table = read_pixel_csv(tmp_path / "mnist_train.csv")
+    np.testing.assert_array_equal(table.images, x)
+    np.testing.assert_array_equal(table.labels, y)
+    assert table.layout.header == () and table.layout.first_data_line == 1
+    assert table.layout.label_text() == "labels from the first column (no header)"
+
+
+def test_rgb_rows_with_the_label_last(tmp_path):
+    x, y = toy_images(24, 3, size=4, channels=3)
+    x[..., 1] //= 2  # channels differ, so a wrong channel order would show
+    write_table(tmp_path / "hmnist_4_4_RGB.csv", x, y, label_at=-1, width=4)
+    layout = read_layout(tmp_path / "hmnist_4_4_RGB.csv")
+    assert layout.label_column == 48 and layout.image_shape == (4, 4, 3)
+    data = load_dataset(str(tmp_path / "hmnist_4_4_RGB.csv"))
+    assert data.image_shape == (4, 4, 3)
+    table = read_pixel_csv(tmp_path / "hmnist_4_4_RGB.csv")
+    np.testing.assert_array_equal(table.images, x)
+
+
+def test_a_header_without_a_label_column_labels_from_the_first(tmp_path):
+    x, y = toy_images(20, 2, size=3)
+    write_table(tmp_path / "letters.csv", x, y, header="{}", start=1)
+    path = tmp_path / "letters.csv"
+    path.write_text(path.read_text().replace("label,", "0,", 1))  # pandas wrote "0, 1, ..."
+    table = read_pixel_csv(path)
+    np.testing.assert_array_equal(table.labels, y)
+    assert table.layout.header[0] == "0" and "no column is named 'label'" in (
+        table.layout.label_text()
+    )
+
+
+def test_labels_with_a_gap_are_the_classes_that_occur(tmp_path, capsys):
+    x, _ = toy_images(30, 3, size=4)
+    labels = np.array([0, 1, 4] * 10)  # Sign Language MNIST: no 9 (J)
+    write_table(tmp_path / "sign_train.csv", x, labels, start=1)
+    data = load_dataset(str(tmp_path / "sign_train.csv"), verbose=True)
+    assert data.class_names == ("0", "1", "4")
+    assert set(np.unique(data.y_train)) == {0, 1, 2}
+    assert "3 classes (labels 0..4; 2, 3 never occur)" in capsys.readouterr().err
+    write_table(tmp_path / "sign_test.csv", x[:3], np.array([0, 4, 2]), start=1)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "sign_train.csv"))
+    one_line(caught, "sign_test.csv: label 2 never occurs in sign_train.csv")
+
+
+def test_an_unlabelled_file_beside_is_left_for_predict(tmp_path, capsys):
+    write_kaggle_csv(tmp_path / "train.csv")
+    write_kaggle_csv(tmp_path / "test.csv", labeled=False, rows=6)
+    data = load_dataset(str(tmp_path / "train.csv"), verbose=True)
+    assert "stratified" in data.test_split and len(data.y_test) == 8
+    assert "test.csv beside it has no labels (for predict)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "beside"),
+    [
+        ("train.csv", "test.csv"),
+        ("emnist-letters-train.csv", "emnist-letters-test.csv"),
+        ("Train.csv", "Test.csv"),
+        ("MNIST_TRAIN.csv", "MNIST_TEST.csv"),
+        ("digits.csv", None),
+    ],
+)
+def test_which_file_is_the_test_split(tmp_path, name, beside):
+    (tmp_path / name).write_text("label,pixel0\n")
+    if beside:
+        (tmp_path / beside).write_text("label,pixel0\n")
+    found = paired_test_csv(tmp_path / name)
+    assert (found.name if found else None) == beside
+
+
+def test_a_spreadsheet_export_reads_the_same(tmp_path):
+    written = write_kaggle_csv(tmp_path / "train.csv")
+    text = (tmp_path / "train.csv").read_text()
+    header, rest = text.split("\n", 1)
+    quoted = ",".join(f'"{name}"' for name in header.split(","))
+    (tmp_path / "excel.csv").write_bytes(
+        ("\ufeff" + quoted + "\n" + rest).replace("\n", "\r\n").encode()
+    )
+    table = read_pixel_csv(tmp_path / "excel.csv")
+    np.testing.assert_array_equal(table.images, written["x"])
+    np.testing.assert_array_equal(table.labels, written["y"])
+
+
+def test_rows_to_predict_drop_a_label_column(tmp_path):
+    x, y = toy_images(6, 2, size=4)
+    write_table(tmp_path / "named.csv", x, y, label_at=-1)
+    write_table(tmp_path / "first.csv", x, y, header=None)
+    write_table(tmp_path / "bare.csv", x)
+    for name in ("named.csv", "first.csv", "bare.csv"):
+        table = read_pixel_csv(tmp_path / name, labeled=None, image_shape=(4, 4, 1))
+        np.testing.assert_array_equal(table.images, x)
+    table = read_pixel_csv(tmp_path / "bare.csv", labeled=None, image_shape=(2, 8, 1))
+    assert table.images.shape == (6, 2, 8, 1)  # a model's shape need not be square
+    with pytest.raises(DataError) as caught:
+        read_pixel_csv(tmp_path / "bare.csv", labeled=None, image_shape=(8, 8, 1))
+    one_line(caught, "bare.csv: rows of 16 pixel values, but 64 are needed")
+
+
+# --- bad files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace(",pixel3,", ",pixel9,", 1), "column 5 should be 'pixel3'"),
+        (lambda t: t.replace(",pixel15", "", 1), "15 pixel columns is not a square image"),
+        (lambda t: t.replace("\n0,", "\n0,abc", 1), "line 2, column 2: pixel 'abc"),
+        (lambda t: t.replace("\n1,", "\nx,", 1), "column 1: label 'x' is not a whole number"),
+        (lambda t: t.replace("\n2,", "\n2,0.5,", 1), "line 4 has 18 cells but the rows before"),
+        (lambda t: t.splitlines()[0] + "\n", "no rows"),
+        (lambda t: "", "empty file"),
+        (lambda t: t.replace("pixel0,", "label,", 1), "2 columns are named 'label'"),
+        (lambda t: t.replace("\n3,", "\n-3,", 1), "line 5 has a negative label -3"),
+    ],
+)
+def test_bad_csv_is_one_line_naming_the_file(tmp_path, edit, message):
+    path = tmp_path / "train.csv"
+    write_kaggle_csv(path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    one_line(caught, str(path), message)
+
+
+def test_a_pixel_outside_0_255_names_its_line(tmp_path):
+    path = tmp_path / "train.csv"
+    write_kaggle_csv(path)
+    lines = path.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[5] = "256"
+    path.write_text("\n".join([*lines[:3], ",".join(cells), *lines[4:]]) + "\n")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    one_line(caught, "line 4 has a pixel outside 0..255")
+
+
+def test_missing_file(tmp_path, monkeypatch):
+    with pytest.raises(DataError) as caught:
+        read_pixel_csv(tmp_path / "nope.csv")
+    one_line(caught, "nope.csv: no such file")
+    monkeypatch.chdir(tmp_path)  # a bare file name is a path too, not an unknown dataset
+    with pytest.raises(DataError) as caught:
+        load_dataset("nope.csv")
+    one_line(caught, "nope.csv: no such file")
+
+
+def test_a_test_file_of_another_size_is_refused(tmp_path):
+    x, y = toy_images(20, 2, size=4)
+    write_table(tmp_path / "a_train.csv", x, y)
+    write_table(tmp_path / "a_test.csv", toy_images(4, 2, size=3)[0], y[:4])
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "a_train.csv"))
+    one_line(caught, "a_test.csv: rows of 9 pixel values, but 16 are needed")
+
+
+def test_submission_file(tmp_path):
+    write_submission(tmp_path / "sub.csv", ["3", "1"])
+    assert (tmp_path / "sub.csv").read_text() == "ImageId,Label\n1,3\n2,1\n"
+
+
+# --- end to end --------------------------------------------------------------------------
+
+
+def test_predict_a_labelled_csv_and_refuse_one_of_another_size(capsys, tmp_path):
+    x, y = toy_images(60, 3, size=4)
+    write_table(tmp_path / "sign_train.csv", x, y * 2, start=1)  # labels 0, 2, 4
+    write_table(tmp_path / "sign_test.csv", x[:9], y[:9] * 2, start=1)
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--dataset",
+        str(tmp_path / "sign_train.csv"),
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path / "runs"),
+        "-q",
+    )
+    assert code == 0, err
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    code, out, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "sign_test.csv"))
+    assert code == 0, err
+    rows = out.splitlines()
+    assert len(rows) == 9 and {row.split("\t")[1] for row in rows} <= {"0", "2", "4"}
+    write_table(tmp_path / "other.csv", toy_images(3, 3, size=5)[0])
+    code, _, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "other.csv"))
+    assert code == 2 and err.count("\n") == 1
+    assert "other.csv: rows of 25 pixel values, but 16 are needed" in err
+
+
+@needs_fashion
+def test_fashion_mnist_as_kaggle_csvs_reads_as_its_idx_files(tmp_path):
+    data = load_dataset(str(DEBIAN_FASHION))
+    train, test = tmp_path / "fashion-mnist_train.csv", tmp_path / "fashion-mnist_test.csv"
+    write_table(train, data.x_train[:600], data.y_train[:600], start=1)
+    write_table(test, data.x_test[:200], data.y_test[:200], start=1)
+    read = load_dataset(str(tmp_path / "fashion-mnist_train.csv"))
+    np.testing.assert_array_equal(read.x_train, data.x_train[:600])
+    np.testing.assert_array_equal(read.y_train, data.y_train[:600])
+    np.testing.assert_array_equal(read.x_test, data.x_test[:200])
+    np.testing.assert_array_equal(read.y_test, data.y_test[:200])
+
+
+# --- data.class_names --------------------------------------------------------------------
+
+
+def test_class_names_name_numbered_classes_and_their_validation_file(tmp_path):
+    from mlplab.api import read_datasets
+    from mlplab.config import DataConfig
+
+    x, y = toy_images(30, 3, size=4)
+    write_table(tmp_path / "train.csv", x, y)
+    write_table(tmp_path / "valid.csv", x[:6], y[:6])
+    data = DataConfig(
+        dataset=str(tmp_path / "train.csv"),
+        validation=str(tmp_path / "valid.csv"),
+        class_names=("cat", " dog ", "owl"),
+    )
+    dataset, external = read_datasets(data)
+    assert dataset.class_names == external.class_names == ("cat", "dog", "owl")
+
+
+def test_class_names_of_the_wrong_count_or_kind_are_refused(tmp_path):
+    from mlplab.api import read_dataset
+    from mlplab.config import DataConfig
+
+    write_kaggle_csv(tmp_path / "train.csv")
+    with pytest.raises(ConfigError) as caught:
+        read_dataset(DataConfig(dataset=str(tmp_path / "train.csv"), class_names=("a", "b")))
+    one_line(caught, "data.class_names: 2 names, but train has 4 classes (0, 1, 2, 3)")
+    for names, problem in ((("a", "a"), "names must differ"), (("a", " "), "a character")):
+        with pytest.raises(ConfigError) as caught:
+            DataConfig(class_names=names)
+        one_line(caught, "data.class_names", problem)
+    with pytest.raises(ConfigError) as caught:
+        DataConfig(class_names=("a", 3))
+    one_line(caught, "data.class_names", "expected a list of strings")
+
+
+def test_a_run_trained_with_class_names_answers_with_them(capsys, tmp_path):
+    write_kaggle_csv(tmp_path / "train.csv", rows=80)
+    write_kaggle_csv(tmp_path / "test.csv", labeled=False, rows=5)
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--dataset",
+        str(tmp_path / "train.csv"),
+        "--set",
+        'data.class_names=["north", "east", "south", "west"]',
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path / "runs"),
+        "-q",
+    )
+    assert code == 0, err
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    code, out, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "test.csv"))
+    assert code == 0, err
+    assert {row.split("\t")[1] for row in out.splitlines()} <= {"north", "east", "south", "west"}
+    code, out, err = run_cli(capsys, "evaluate", str(run_dir))
+    assert code == 0 and "north" in out, err
