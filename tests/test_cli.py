@@ -440,10 +440,44 @@ def test_predict_writes_a_csv(capsys, digits_run, digits_data, tmp_path):
         target = tmp_path / "no" / "p.csv" if not extra else table
         code, out, err = run_cli(capsys, "predict", run, str(folder), "--csv", str(target), *extra)
         assert code == 2 and message in err and out == ""
+
+
+def test_predict_a_csv_of_pixel_rows_answers_as_for_images(
+    capsys, digits_run, digits_data, tmp_path
+):
+    x, y = digits_data.x_test[:12], digits_data.y_test[:12]
+    flat = x.reshape(12, -1).astype(int)
+    header = "label," + ",".join(f"pixel{i}" for i in range(64))
+    rows = [",".join(map(str, [label, *pixels])) for label, pixels in zip(y, flat, strict=True)]
     pixels = tmp_path / "test.csv"
-    pixels.write_text("pixel0\n0\n")
-    code, _, err = run_cli(capsys, "predict", run, str(pixels), "--csv", str(table))
-    assert code == 2 and "--csv takes image files; for a CSV of pixel rows: --submission" in err
+    pixels.write_text("\n".join([header, *rows]) + "\n")
+    run = str(digits_run.path)
+    code, out, err = run_cli(capsys, "predict", run, str(pixels), "--json", "--top", "2")
+    assert code == 0, err
+    answers = json.loads(out)
+    expected = digits_run.predict(x).argmax(axis=1)
+    assert [a["label"] for a in answers] == [digits_run.class_names[i] for i in expected]
+    assert [a["row"] for a in answers] == list(range(1, 13))
+    assert answers[6]["file"] == f"{pixels}:7" and len(answers[0]["top"]) == 2
+    assert not any(a["inverted"] for a in answers) and "familiar" in answers[0]
+    assert answers == mlplab.predict(digits_run, [pixels], top=2)
+    assert "test.csv has labels (labels from column 'label'), left out here" in err
+    assert f"mlplab evaluate {digits_run.path} --dataset {pixels}" in err
+    table = tmp_path / "p.csv"
+    code, out, _ = run_cli(capsys, "predict", run, str(pixels), "--csv", str(table))
+    assert [row["label"] for row in csv.DictReader(table.open())] == [a["label"] for a in answers]
+    code, out, _ = run_cli(capsys, "predict", run, str(pixels), "--min-probability", "0.9")
+    assert code == 0 and out.splitlines()[-1].endswith("unsure")
+    code, out, _ = run_cli(capsys, "predict", run, str(pixels), "--target-accuracy", "0.99")
+    assert code == 0 and "answered at probability" in out.splitlines()[-1]
+    for extra, message in (
+        ([str(pixels)], "one CSV of pixel rows at a time"),
+        (["--submission", str(table), "--json"], "--submission and --json: choose one"),
+    ):
+        code, out, err = run_cli(capsys, "predict", run, str(pixels), *extra)
+        assert code == 2 and message in err and err.count("\n") == 1 and out == ""
+    with pytest.raises(mlplab.ConfigError, match="show and explain take image files"):
+        mlplab.predict(digits_run, [pixels], show=tmp_path / "s.png")
 
 
 def test_predict_min_probability_marks_unsure_answers(capsys, digits_run, digits_data, tmp_path):
@@ -470,10 +504,6 @@ def test_predict_min_probability_marks_unsure_answers(capsys, digits_run, digits
     for bad, message in (("1.5", "min_probability 1.5: must lie in 0..1"),):
         code, _, err = run_cli(capsys, "predict", run, folder, "--min-probability", bad)
         assert code == 2 and message in err and err.count("\n") == 1
-    pixels = tmp_path / "test.csv"
-    pixels.write_text("pixel0\n0\n")
-    code, _, err = run_cli(capsys, "predict", run, str(pixels), "--min-probability", "0.9")
-    assert code == 2 and "--min-probability takes image files" in err
 
 
 def test_predict_target_accuracy_picks_the_threshold_off_the_test_split(
@@ -497,16 +527,12 @@ def test_predict_target_accuracy_picks_the_threshold_off_the_test_split(
     assert answers == mlplab.predict(digits_run, [folder], target_accuracy=0.995)
     code, out, _ = run_cli(capsys, "predict", run, folder, "--target-accuracy", "0.995")
     assert out.splitlines()[-1].startswith(f"{sum(a['sure'] for a in answers)} of 12 answered")
-    pixels = tmp_path / "test.csv"
-    pixels.write_text("pixel0\n0\n")
     for args, message in (
         (["--target-accuracy", "1.5"], "target accuracy 1.5: must lie between 0 and 1"),
         (["--target-accuracy", "0.9", "--min-probability", "0.5"], "choose one"),
     ):
         code, out, err = run_cli(capsys, "predict", run, folder, *args)
         assert code == 2 and message in err and err.count("\n") == 1 and out == ""
-    code, _, err = run_cli(capsys, "predict", run, str(pixels), "--target-accuracy", "0.9")
-    assert code == 2 and "--target-accuracy takes image files" in err
     with pytest.raises(mlplab.ConfigError, match="choose one"):
         mlplab.predict(digits_run, [folder], min_probability=0.5, target_accuracy=0.9)
     # A run whose test answers were all wrong has no such threshold; one without its test

@@ -1,5 +1,7 @@
 """Pixel CSVs in every layout they come in; every bad file refused with one line."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -248,10 +250,11 @@ def test_predict_a_labelled_csv_and_refuse_one_of_another_size(capsys, tmp_path)
     )
     assert code == 0, err
     [run_dir] = list((tmp_path / "runs").iterdir())
-    code, out, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "sign_test.csv"))
+    test = str(tmp_path / "sign_test.csv")
+    code, out, err = run_cli(capsys, "predict", str(run_dir), test, "--json")
     assert code == 0, err
-    rows = out.splitlines()
-    assert len(rows) == 9 and {row.split("\t")[1] for row in rows} <= {"0", "2", "4"}
+    answers = json.loads(out)
+    assert len(answers) == 9 and {a["label"] for a in answers} <= {"0", "2", "4"}
     write_table(tmp_path / "other.csv", toy_images(3, 3, size=5)[0])
     code, _, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "other.csv"))
     assert code == 2 and err.count("\n") == 1
@@ -325,8 +328,8 @@ def test_a_run_trained_with_class_names_answers_with_them(capsys, tmp_path):
     )
     assert code == 0, err
     [run_dir] = list((tmp_path / "runs").iterdir())
-    code, out, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "test.csv"))
+    code, out, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "test.csv"), "--json")
     assert code == 0, err
-    assert {row.split("\t")[1] for row in out.splitlines()} <= {"north", "east", "south", "west"}
+    assert {a["label"] for a in json.loads(out)} <= {"north", "east", "south", "west"}
     code, out, err = run_cli(capsys, "evaluate", str(run_dir))
     assert code == 0 and "north" in out, err

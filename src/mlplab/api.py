@@ -721,7 +721,9 @@ def predict(
     images: image files, or folders of them (every PNG/JPEG/BMP/GIF under a folder, sorted).
     A file found in a folder that cannot be read is left out with a
     :class:`~mlplab.errors.SkippedFilesWarning` (one for all of them); a file named itself
-    that cannot be read is a DataError, as is a folder with nothing readable.
+    that cannot be read is a DataError, as is a folder with nothing readable. Or one CSV of
+    pixel rows (:mod:`mlplab.data.pixel_csv`; a label column is left out): a result per
+    row, its ``file`` "test.csv:7" and its ``row`` 7 (from 1, as Kaggle's ImageId).
     show: also write a PNG here of the images as the model saw them (inverted, levelled,
     framed, resized), each captioned with its file and prediction. explain: also write a PNG
     here of each image beside what its pixels contributed to the predicted class
@@ -734,6 +736,16 @@ def predict(
     run = run if isinstance(run, Run) else load_run(run)
     if target_accuracy is not None:
         min_probability, _ = run.threshold_for_accuracy(target_accuracy)
+    if any(is_pixel_csv(path) for path in images):
+        if len(images) != 1:
+            raise ConfigError("predict takes one CSV of pixel rows at a time, or image files")
+        if show is not None or explain is not None:
+            raise ConfigError("show and explain take image files (a CSV's rows are the pixels)")
+        sources, pixels = _csv_rows(run, Path(images[0]))
+        results = run.classify(sources, pixels, [False] * len(pixels), top, min_probability)
+        for row, result in enumerate(results, start=1):
+            result["row"] = row
+        return results
     named = [Path(path) for path in images if not Path(path).is_dir()]
     images, pixels, inverted = _readable(run, image_files(images), set(named), invert, frame)
     results = run.classify(images, pixels, inverted, top, min_probability)
@@ -758,6 +770,19 @@ def predict(
         )
         write_named_file(Path(explain), explained_png(pixels, contributions, captions, title))
     return results
+
+
+def is_pixel_csv(path: str | Path) -> bool:
+    """Whether ``predict`` reads ``path`` as a CSV of pixel rows (by its name)."""
+    return str(path).lower().endswith(".csv")
+
+
+def _csv_rows(run: Run, path: Path) -> tuple[list[str], np.ndarray]:
+    """A CSV's rows as the run's images: names "FILE:ROW" (ROW from 1), uint8 (n, h, w, c)."""
+    from mlplab.data.pixel_csv import read_pixel_csv
+
+    images = read_pixel_csv(path, labeled=None, image_shape=run.image_shape).images
+    return [f"{path}:{row}" for row in range(1, len(images) + 1)], images
 
 
 def _readable(

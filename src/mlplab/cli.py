@@ -731,22 +731,18 @@ def robustness_text(measured: dict[str, Any], images: str = "test images") -> st
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mlplab.api import predict
+    from mlplab.api import is_pixel_csv, predict
 
     if args.top < 1:
         raise MlplabError(f"--top {args.top}: must be at least 1")
-    if any(str(path).lower().endswith(".csv") for path in args.images):
-        if args.show or args.explain:
-            option = "--show" if args.show else "--explain"
-            raise MlplabError(f"{option} takes image files (a CSV's rows are already the pixels)")
-        if args.csv:
-            raise MlplabError("--csv takes image files; for a CSV of pixel rows: --submission")
-        if args.min_probability is not None or args.target_accuracy is not None:
-            option = "--min-probability" if args.target_accuracy is None else "--target-accuracy"
-            raise MlplabError(f"{option} takes image files, not a CSV of pixel rows")
-        return _predict_csv(args)
-    if args.submission:
+    rows = any(is_pixel_csv(path) for path in args.images)
+    if rows and (args.show or args.explain):
+        option = "--show" if args.show else "--explain"
+        raise MlplabError(f"{option} takes image files (a CSV's rows are already the pixels)")
+    if args.submission and not rows:
         raise MlplabError("--submission needs a CSV of pixel rows as input")
+    if args.submission and (args.csv or args.json):
+        raise MlplabError(f"--submission and {'--csv' if args.csv else '--json'}: choose one")
     if args.csv and args.json:
         raise MlplabError("--csv and --json: choose one")
     import warnings
@@ -782,8 +778,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
     if args.json:
         print(json.dumps(results, indent=2))
+        if rows:
+            _say_if_labelled(run, Path(args.images[0]))
         return 0
-    if args.csv:
+    if args.submission:
+        from mlplab.data.tabular import write_submission
+
+        write_submission(Path(args.submission), [r["label"] for r in results])
+        print(f"wrote {len(results)} predictions to {args.submission} (ImageId,Label)")
+    elif args.csv:
         from mlplab._io import write_named_file
 
         write_named_file(Path(args.csv), predictions_csv(results, args.top).encode("utf-8"))
@@ -812,6 +815,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {args.show}: the images as the model saw them")
     if args.explain:
         print(f"wrote {args.explain}: what each pixel contributed to the predicted class")
+    if rows:
+        _say_if_labelled(run, Path(args.images[0]))
     return 0
 
 
@@ -873,27 +878,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_csv(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _say_if_labelled(run: Run, path: Path) -> None:
+    """A CSV to predict that has labels: say where its accuracy is measured."""
+    import math
 
-    from mlplab.data.pixel_csv import read_pixel_csv
-    from mlplab.data.tabular import write_submission
-    from mlplab.runs import load_run
+    from mlplab.data.pixel_csv import read_layout
 
-    if len(args.images) != 1:
-        raise MlplabError("predict takes one CSV file at a time (or image files)")
-    run = load_run(args.run)
-    images = read_pixel_csv(Path(args.images[0]), labeled=None, image_shape=run.image_shape).images
-    labels = [run.class_names[i] for i in run.predict(images).argmax(axis=1)]
-    if args.submission:
-        write_submission(Path(args.submission), labels)
-        print(f"wrote {len(labels)} predictions to {args.submission} (ImageId,Label)")
-    elif args.json:
-        print(json.dumps([{"row": i, "label": label} for i, label in enumerate(labels, 1)]))
-    else:
-        for i, label in enumerate(labels, start=1):
-            print(f"{i}\t{label}")
-    return 0
+    layout = read_layout(path, labeled=None, pixels=math.prod(run.image_shape))
+    if layout.label_column is not None:
+        print(
+            f"{path.name} has labels ({layout.label_text()}), left out here: `mlplab evaluate "
+            f"{run.path} --dataset {path}` measures the model on them",
+            file=sys.stderr,
+        )
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
