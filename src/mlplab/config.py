@@ -162,8 +162,8 @@ class DataConfig(_Section):
     )
     image_size: tuple[int, ...] = _opt(
         (),
-        "image folders: [height, width] to resize to; [] = the most common size, scaled down "
-        "to at most 64 pixels a side",
+        "image folders and lists: [height, width] to resize to; [] = the most common size, "
+        "scaled down to at most 64 pixels a side",
         check=lambda v: (
             None
             if len(v) in (0, 2) and all(n > 0 for n in v)
@@ -171,9 +171,11 @@ class DataConfig(_Section):
         ),
     )
     color: str = _opt(
-        "auto", "image folders: grayscale, rgb, or auto (from the images)", choices=COLORS
+        "auto", "image folders and lists: grayscale, rgb, or auto (from the images)", choices=COLORS
     )
-    strict: bool = _opt(False, "image folders: stop at an unreadable file instead of skipping it")
+    strict: bool = _opt(
+        False, "image folders and lists: stop at an unreadable file instead of skipping it"
+    )
     class_names: tuple[str, ...] = _opt(
         (),
         "names for the classes, in the order of their labels (a CSV's, .npz's or IDX's "

@@ -134,6 +134,20 @@ def load_image_folder(
     min_classes: fewer class folders is a DataError (1: images to evaluate a model on).
     """
     splits = scan(root, min_classes)
+    return read_labelled_files(splits, root, image_size, color, strict, min_classes)
+
+
+def read_labelled_files(
+    splits: dict[str, dict[str, list[Path]]],
+    root: Path,
+    image_size: tuple[int, ...] = (),
+    color: str = "auto",
+    strict: bool = False,
+    min_classes: int = 2,
+) -> tuple[dict[str, np.ndarray], tuple[str, ...], FolderReport]:
+    """:func:`load_image_folder` for files already sorted into classes:
+    {"train": {class: files}[, "test": ...]}, the classes in train's order; ``root`` names
+    them in errors."""
     class_names = tuple(splits["train"])
     report = FolderReport()
     headers: list[tuple[str, int, Path, Any]] = []
@@ -142,6 +156,8 @@ def load_image_folder(
             for label, name in enumerate(class_names):
                 for path in classes.get(name, []):
                     try:
+                        if not path.is_file():  # listed in a CSV, not there
+                            raise DataError(f"{path}: no such image file")
                         if path.suffix.lower() not in EXTENSIONS:
                             accepted = ", ".join(EXTENSIONS)
                             raise DataError(f"{path}: not an image file (accepted: {accepted})")

@@ -1,4 +1,5 @@
-"""A path given as a dataset: IDX folder, CIFAR folder or archive, CSV, .npz, image folder."""
+"""A path given as a dataset: IDX folder, CIFAR folder or archive, CSV (of pixel rows, or
+listing image files), .npz, image folder."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def describe(path: Path) -> str:
     if name.endswith(ARCHIVES):
         return "cifar"
     if name.endswith(".csv"):
-        return "csv"
+        from mlplab.data.file_list import is_file_list
+
+        return "file-list" if path.is_file() and is_file_list(path) else "csv"
     if name.endswith(".npz"):
         return "npz"
     return "unknown"
@@ -67,6 +70,7 @@ def load_path(
         if path.is_file()
         else path.name
     )
+    summary = ""  # what was read, in words, for readers that have something to say
     if kind == "idx":
         from mlplab.data.idx import idx_folder_paths, load_idx_arrays
 
@@ -81,30 +85,34 @@ def load_path(
         from mlplab.data.pixel_csv import load_csv_dataset
 
         table = load_csv_dataset(path)
-        arrays, class_names = table.arrays, table.class_names
+        arrays, class_names, summary = table.arrays, table.class_names, table.summary
         test_split = table.test_split or test_split
-        if verbose:
-            import sys
-
-            print(f"{path}: read {table.summary}", file=sys.stderr)
     elif kind == "npz":
         arrays = read_npz(path)
         class_names = npz_class_names(arrays, path)
+    elif kind == "file-list":
+        from mlplab.data.file_list import load_file_list
+
+        listed = load_file_list(path, image_size, color, strict, min_classes=1 if whole else 2)
+        arrays, class_names, summary = listed.arrays, listed.class_names, listed.summary
+        test_split = listed.test_split or test_split
     elif kind == "folder":
         from mlplab.data.folder import load_image_folder
 
         arrays, class_names, report = load_image_folder(
             path, image_size, color, strict, min_classes=1 if whole else 2
         )
-        if verbose:
-            import sys
-
-            print(f"{path}: read {report.summary()}", file=sys.stderr)
+        summary = report.summary()
     else:
         raise DataError(
             f"{path}: not a dataset mlplab can read (a folder of IDX files, a CIFAR folder or "
-            ".tar.gz, a .csv, an .npz, or a folder of class sub-folders of images)"
+            ".tar.gz, a .csv of pixel rows or of image files and labels, an .npz, or a folder "
+            "of class sub-folders of images)"
         )
+    if verbose and summary:
+        import sys
+
+        print(f"{path}: read {summary}", file=sys.stderr)
     if whole and "x_test" not in arrays:
         x, y = arrays["x_train"], arrays["y_train"]
         if not len(y):

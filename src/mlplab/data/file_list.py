@@ -1,0 +1,211 @@
+"""A CSV that lists image files and their labels, as Kaggle's image datasets and fastai's
+``ImageDataLoaders.from_csv`` have them::
+
+    id,label                 file,breed            id_code,diagnosis
+    0004be2c.jpg,1           photos/rex.png,dog     000c1434d8d7,2
+
+The file column is the first whose first value is an image file; a name without an
+extension finds NAME.png, .jpg, .jpeg, .bmp or .gif. Files are looked for beside the CSV,
+then in a folder named like it (``train.csv``: ``train/``, ``train_images/``), then in
+``images/``. The label column is the one named ``label``, ``labels``, ``class`` or
+``category`` (in any case), else, with two columns, the other one. Labels are text: the
+classes are the labels that occur (numbers in numeric order, else in alphabetical order).
+The images are read as an image folder's are (:func:`mlplab.data.folder.read_labelled_files`).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlplab.data.folder import read_labelled_files
+from mlplab.data.images import EXTENSIONS
+from mlplab.data.pixel_csv import paired_test_csv
+from mlplab.errors import DataError
+
+LABEL_NAMES = ("label", "labels", "class", "category")
+
+
+def _rows(path: Path, limit: int | None = None) -> list[list[str]]:
+    """The CSV's rows (cells stripped, blank lines left out), at most ``limit``."""
+    rows: list[list[str]] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            for row in csv.reader(handle):
+                if any(cell.strip() for cell in row):
+                    rows.append([cell.strip() for cell in row])
+                if limit is not None and len(rows) >= limit:
+                    break
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read CSV: {exc}") from None
+    return rows
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def is_file_list(path: Path) -> bool:
+    """Whether a CSV lists image files (rather than holding pixel rows): it has two
+    columns, or a cell of its first data row is not a number."""
+    rows = _rows(path, limit=2)
+    if len(rows) < 2:
+        return False
+    return len(rows[0]) == 2 or not all(_is_number(cell) for cell in rows[1])
+
+
+def image_folders(path: Path) -> list[Path]:
+    """Where a list's files are looked for, in order (those that exist)."""
+    here = path.parent
+    places = [here, here / path.stem, here / f"{path.stem}_images", here / "images"]
+    return [place for place in places if place.is_dir()]
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    """``folder/name`` when it is a file, else ``folder/name.png`` (.jpg, ...), else None."""
+    exact = folder / name
+    if exact.is_file():
+        return exact
+    for extension in (*EXTENSIONS, *(e.upper() for e in EXTENSIONS)):
+        found = folder / f"{name}{extension}"
+        if found.is_file():
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class FileList:
+    """A file list's layout: its columns, which holds the files and which the labels, and
+    the folder the files are in."""
+
+    header: tuple[str, ...]
+    file_column: int
+    label_column: int | None
+    folder: Path
+
+    def text(self) -> str:
+        """Where the files and labels come from, in words."""
+        files = f"files from column '{self.header[self.file_column]}' in {self.folder}"
+        if self.label_column is None:
+            return files + ", no labels"
+        return files + f", labels from column '{self.header[self.label_column]}'"
+
+
+def read_list_layout(path: Path, labeled: bool = True) -> FileList:
+    """The layout of a file list, from its header and first row (DataErrors say what is
+    missing). labeled False: a list without a label column is accepted (label_column
+    None)."""
+    rows = _rows(path, limit=2)
+    if not rows:
+        raise DataError(f"{path}: empty file")
+    if len(rows) < 2:
+        raise DataError(f"{path}: no rows")
+    header, first = tuple(rows[0]), rows[1]
+    if len(first) != len(header):
+        raise DataError(f"{path}: line 2 has {len(first)} cells but the header {len(header)}")
+    named = [i for i, name in enumerate(header) if name.lower() in LABEL_NAMES]
+    folders = image_folders(path)
+    for column, value in enumerate(first):
+        if column in named or not value:
+            continue
+        for folder in folders:
+            if _find(folder, value) is not None:
+                label = named[0] if named else None
+                if label is None and len(header) == 2:
+                    label = 1 - column
+                if label is None and labeled:
+                    raise DataError(
+                        f"{path}: which column is the label? Name it 'label' (columns: "
+                        f"{', '.join(header)})"
+                    )
+                return FileList(header, column, label, folder)
+    looked = ", ".join(str(folder) for folder in folders) or str(path.parent)
+    raise DataError(
+        f"{path}: no column of its first row names an image file (looked in {looked}, "
+        f"with and without {'/'.join(EXTENSIONS)}; first row: {', '.join(first)})"
+    )
+
+
+def _listed(path: Path, layout: FileList) -> list[tuple[Path, str]]:
+    """(file, label) for every row; a file not found is kept (as folder/name), so that it
+    is skipped and counted like an unreadable image."""
+    listed = []
+    for line, row in enumerate(_rows(path)[1:], start=2):
+        if len(row) != len(layout.header):
+            raise DataError(
+                f"{path}: line {line} has {len(row)} cells but the header {len(layout.header)}"
+            )
+        name = row[layout.file_column]
+        label = row[layout.label_column] if layout.label_column is not None else ""
+        if layout.label_column is not None and not label:
+            raise DataError(f"{path}: line {line} has no label")
+        listed.append((_find(layout.folder, name) or layout.folder / name, label))
+    if not listed:
+        raise DataError(f"{path}: no rows")
+    return listed
+
+
+def _class_order(labels: set[str]) -> list[str]:
+    """Labels that are all whole numbers in numeric order, others alphabetically."""
+    if all(label.lstrip("-").isdigit() for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+@dataclass(frozen=True)
+class ListedImages:
+    """A file list, read: reader output (x_train, y_train, files_train[, x_test, ...]),
+    class names, what was read in words, and where the test images came from (None: the
+    list has no test split of its own)."""
+
+    arrays: dict[str, np.ndarray]
+    class_names: tuple[str, ...]
+    summary: str
+    test_split: str | None
+
+
+def load_file_list(
+    path: Path,
+    image_size: tuple[int, ...] = (),
+    color: str = "auto",
+    strict: bool = False,
+    min_classes: int = 2,
+) -> ListedImages:
+    """Read a file list's images (and, when a labelled ``*_test.csv`` list is beside a
+    ``*_train.csv``, its test images); options as for an image folder."""
+    layout = read_list_layout(path)
+    train = _listed(path, layout)
+    order = _class_order({label for _, label in train})
+    splits = {"train": {name: [f for f, label in train if label == name] for name in order}}
+    summary = layout.text()
+    test_split = None
+    beside = paired_test_csv(path)
+    if beside is not None:
+        test_layout = read_list_layout(beside, labeled=False)
+        if test_layout.label_column is None:
+            summary += f"; {beside.name} beside it has no labels (for predict)"
+        else:
+            test = _listed(beside, test_layout)
+            unknown = sorted({label for _, label in test} - set(order))
+            if unknown:
+                raise DataError(
+                    f"{beside}: label '{unknown[0]}' never occurs in {path.name}; the test "
+                    "labels must be training classes"
+                )
+            splits["test"] = {name: [f for f, label in test if label == name] for name in order}
+            test_split = f"{beside.name}, beside {path.name}"
+    if len(order) < min_classes:
+        raise DataError(f"{path}: only one class ('{order[0]}'); a classifier needs at least two")
+    arrays, names, report = read_labelled_files(
+        splits, path, image_size, color, strict, min_classes
+    )
+    return ListedImages(arrays, names, f"{summary}; {report.summary()}", test_split)

@@ -1,0 +1,134 @@
+"""A CSV listing image files and their labels: every layout, and bad lists in one line."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlplab import DataError
+from mlplab.data import load_dataset
+from mlplab.data.file_list import is_file_list, read_list_layout
+
+from .datagen import write_kaggle_csv
+from .test_cli import run_cli
+
+SHADES = {"cat": 40, "dog": 140, "owl": 240}
+
+
+def save(path, shade, size=(6, 5)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full(size, shade, np.uint8), "L").save(path)
+
+
+def write_list(csv_path, rows, header="id,label"):
+    csv_path.write_text("\n".join([header, *(",".join(map(str, row)) for row in rows)]) + "\n")
+
+
+def kaggle_layout(root, per_class=4):
+    """train.csv (ids without extension, images in train_images/) and test.csv (file
+    names, images in test/), labels as words."""
+    rows, test_rows = [], []
+    for k, (name, shade) in enumerate(SHADES.items()):
+        for i in range(per_class):
+            save(root / "train_images" / f"{k}{i:03d}.png", shade)
+            rows.append((f"{k}{i:03d}", name))
+        save(root / "test" / f"t{k}.png", shade)
+        test_rows.append((f"t{k}.png", name))
+    write_list(root / "train.csv", rows, "id_code,diagnosis")
+    write_list(root / "test.csv", test_rows, "file,label")
+
+
+def test_a_kaggle_style_list_reads_with_its_test_list(tmp_path, capsys):
+    kaggle_layout(tmp_path)
+    data = load_dataset(str(tmp_path / "train.csv"), verbose=True)
+    assert data.class_names == ("cat", "dog", "owl") and data.image_shape == (6, 5, 1)
+    assert len(data.y_train) == 12 and len(data.y_test) == 3
+    for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+        shades = np.array(list(SHADES.values()))[y]  # every image has its label's shade
+        np.testing.assert_array_equal(x.reshape(len(x), -1).mean(axis=1), shades)
+    assert data.files_train[0].endswith("train_images/0000.png")
+    assert data.test_split == "test.csv, beside train.csv"
+    said = capsys.readouterr().err
+    assert "files from column 'id_code' in " in said and "labels from column 'diagnosis'" in said
+    assert "3 test images, 12 train images at 6x5x1" in said
+
+
+def test_a_named_label_column_among_others_and_files_in_sub_folders(tmp_path):
+    save(tmp_path / "photos" / "a" / "rex.png", 40)
+    save(tmp_path / "photos" / "b" / "tom.jpg", 140)
+    save(tmp_path / "photos" / "b" / "max.png", 40)
+    rows = [(1, "photos/a/rex.png", 10), (2, "photos/b/tom.jpg", 2), (3, "photos/b/max.png", 10)]
+    write_list(tmp_path / "list.csv", rows, "n,path,Label")
+    layout = read_list_layout(tmp_path / "list.csv")
+    assert (layout.file_column, layout.label_column, layout.folder) == (1, 2, tmp_path)
+    data = load_dataset(str(tmp_path / "list.csv"), whole=True)
+    assert data.class_names == ("2", "10")  # numbers in numeric order
+    assert sorted(data.y_test.tolist()) == [0, 1, 1]
+
+
+def test_a_missing_file_is_skipped_and_counted_or_stops_with_strict(tmp_path, capsys):
+    kaggle_layout(tmp_path)
+    (tmp_path / "train_images" / "0001.png").unlink()
+    data = load_dataset(str(tmp_path / "train.csv"), verbose=True)
+    assert len(data.y_train) == 11
+    assert "skipped 1 (first: " in capsys.readouterr().err
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "train.csv"), strict=True)
+    assert "0001: no such image file" in str(caught.value)
+
+
+def test_an_unlabelled_test_list_is_left_for_predict(tmp_path, capsys):
+    kaggle_layout(tmp_path)
+    write_list(tmp_path / "test.csv", [("t0.png",), ("t1.png",)], "file")
+    data = load_dataset(str(tmp_path / "train.csv"), verbose=True)
+    assert "stratified" in data.test_split
+    assert "test.csv beside it has no labels (for predict)" in capsys.readouterr().err
+
+
+def test_pixel_csvs_are_not_file_lists(tmp_path):
+    write_kaggle_csv(tmp_path / "pixels.csv")
+    assert not is_file_list(tmp_path / "pixels.csv")
+    kaggle_layout(tmp_path)
+    assert is_file_list(tmp_path / "train.csv")
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "message"),
+    [
+        ([("nope.png", "cat")], "file,label", "no column of its first row names an image file"),
+        ([("0000", "cat", "x")], "id,a,b", "which column is the label? Name it 'label'"),
+        ([("0000", "cat"), ("0001",)], "id,label", "line 3 has 1 cells but the header 2"),
+        ([("0000", "cat"), ("0001", "")], "id,label", "line 3 has no label"),
+        ([("0000", "cat"), ("0001", "cat")], "id,label", "only one class ('cat')"),
+        ([], "id,label", "no rows"),
+    ],
+)
+def test_bad_lists_are_one_line(tmp_path, rows, header, message):
+    kaggle_layout(tmp_path)
+    (tmp_path / "test.csv").unlink()
+    write_list(tmp_path / "train.csv", rows, header)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "train.csv"))
+    text = str(caught.value)
+    assert "\n" not in text and "train.csv" in text and message in text, text
+
+
+def test_a_test_label_not_in_training_is_refused(tmp_path):
+    kaggle_layout(tmp_path)
+    write_list(tmp_path / "test.csv", [("t0.png", "cat"), ("t1.png", "emu")], "file,label")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "train.csv"))
+    assert "test.csv: label 'emu' never occurs in train.csv" in str(caught.value)
+
+
+def test_train_and_evaluate_on_a_list_from_the_cli(capsys, tmp_path):
+    kaggle_layout(tmp_path, per_class=8)
+    runs = str(tmp_path / "runs")
+    code, _, err = run_cli(
+        capsys, "train", "--dataset", str(tmp_path / "train.csv"), "--epochs", "2", "--out", runs
+    )
+    assert code == 0, err
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    code, out, err = run_cli(
+        capsys, "evaluate", str(run_dir), "--dataset", str(tmp_path / "test.csv")
+    )
+    assert code == 0 and "owl" in out, err
