@@ -471,7 +471,7 @@ def test_predict_a_csv_of_pixel_rows_answers_as_for_images(
     code, out, _ = run_cli(capsys, "predict", run, str(pixels), "--target-accuracy", "0.99")
     assert code == 0 and "answered at probability" in out.splitlines()[-1]
     for extra, message in (
-        ([str(pixels)], "one CSV of pixel rows at a time"),
+        ([str(pixels)], "one CSV at a time"),
         (["--submission", str(table), "--json"], "--submission and --json: choose one"),
     ):
         code, out, err = run_cli(capsys, "predict", run, str(pixels), *extra)

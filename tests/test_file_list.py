@@ -132,3 +132,43 @@ def test_train_and_evaluate_on_a_list_from_the_cli(capsys, tmp_path):
         capsys, "evaluate", str(run_dir), "--dataset", str(tmp_path / "test.csv")
     )
     assert code == 0 and "owl" in out, err
+
+
+def test_predict_a_list_answers_each_file_and_writes_its_submission(capsys, tmp_path):
+    import json
+
+    import mlplab
+
+    kaggle_layout(tmp_path, per_class=8)
+    runs = str(tmp_path / "runs")
+    code, _, err = run_cli(
+        capsys, "train", "--dataset", str(tmp_path / "train.csv"), "--epochs", "2", "--out", runs
+    )
+    assert code == 0, err
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    write_list(tmp_path / "test.csv", [("t2",), ("t0",), ("t1",)], "id")  # Kaggle: no labels
+    listed = str(tmp_path / "test.csv")
+    code, out, err = run_cli(capsys, "predict", str(run_dir), listed, "--json", "--top", "1")
+    assert code == 0, err
+    answers = json.loads(out)
+    assert [(a["row"], a["id"]) for a in answers] == [(1, "t2"), (2, "t0"), (3, "t1")]
+    assert answers[0]["file"].endswith("test/t2.png") and "has labels" not in err
+    assert answers == mlplab.predict(run_dir, [listed], top=1)
+    submission = tmp_path / "submission.csv"
+    run = str(run_dir)
+    code, out, err = run_cli(capsys, "predict", run, listed, "--submission", str(submission))
+    assert code == 0 and out == f"wrote 3 predictions to {submission} (id,label)\n", err
+    lines = submission.read_text().splitlines()
+    assert lines == ["id,label", *(f"{a['id']},{a['label']}" for a in answers)]
+    code, _, err = run_cli(capsys, "predict", run, listed, "--show", str(tmp_path / "s.png"))
+    assert code == 0 and (tmp_path / "s.png").is_file(), err  # listed files are images
+    write_list(tmp_path / "test.csv", [("t0", "cat"), ("t9", "dog")], "id,label")
+    code, out, err = run_cli(capsys, "predict", str(run_dir), listed)
+    assert code == 2 and "test.csv: line 3: 't9' not found in " in err and err.count("\n") == 1
+    (tmp_path / "test" / "t9.png").write_bytes(b"not a png")
+    code, out, err = run_cli(capsys, "predict", str(run_dir), listed)
+    assert code == 2 and "t9.png: not a PNG" in err and err.count("\n") == 1
+    (tmp_path / "test" / "t9.png").unlink()
+    write_list(tmp_path / "test.csv", [("t0", "cat"), ("t1", "dog")], "id,label")
+    code, out, err = run_cli(capsys, "predict", str(run_dir), listed)
+    assert code == 0 and "test.csv has labels (files from column 'id'" in err

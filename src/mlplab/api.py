@@ -723,7 +723,9 @@ def predict(
     :class:`~mlplab.errors.SkippedFilesWarning` (one for all of them); a file named itself
     that cannot be read is a DataError, as is a folder with nothing readable. Or one CSV of
     pixel rows (:mod:`mlplab.data.pixel_csv`; a label column is left out): a result per
-    row, its ``file`` "test.csv:7" and its ``row`` 7 (from 1, as Kaggle's ImageId).
+    row, its ``file`` "test.csv:7" and its ``row`` 7 (from 1, as Kaggle's ImageId). Or one
+    CSV listing image files (:mod:`mlplab.data.file_list`): a result per listed file (each
+    must be there), with its ``row`` and its ``id`` as the list writes it.
     show: also write a PNG here of the images as the model saw them (inverted, levelled,
     framed, resized), each captioned with its file and prediction. explain: also write a PNG
     here of each image beside what its pixels contributed to the predicted class
@@ -736,9 +738,8 @@ def predict(
     run = run if isinstance(run, Run) else load_run(run)
     if target_accuracy is not None:
         min_probability, _ = run.threshold_for_accuracy(target_accuracy)
-    if any(is_pixel_csv(path) for path in images):
-        if len(images) != 1:
-            raise ConfigError("predict takes one CSV of pixel rows at a time, or image files")
+    kind = csv_kind(images)
+    if kind == "pixels":
         if show is not None or explain is not None:
             raise ConfigError("show and explain take image files (a CSV's rows are the pixels)")
         sources, pixels = _csv_rows(run, Path(images[0]))
@@ -746,9 +747,22 @@ def predict(
         for row, result in enumerate(results, start=1):
             result["row"] = row
         return results
-    named = [Path(path) for path in images if not Path(path).is_dir()]
-    images, pixels, inverted = _readable(run, image_files(images), set(named), invert, frame)
+    ids: list[str] = []
+    if kind == "files":
+        from mlplab.data.file_list import files_to_predict
+
+        _, rows = files_to_predict(Path(images[0]))
+        files, ids = [row.file for row in rows], [row.name for row in rows]
+    else:
+        files = image_files(images)
+    named = {Path(path) for path in images if not Path(path).is_dir()}
+    if ids:  # every listed file is named: one missing would shift a submission's rows
+        named |= set(files)
+    images, pixels, inverted = _readable(run, files, named, invert, frame)
     results = run.classify(images, pixels, inverted, top, min_probability)
+    if ids:  # a file list: every file was read (named), so results and ids align
+        for row, (result, listed_as) in enumerate(zip(results, ids, strict=True), start=1):
+            result["row"], result["id"] = row, listed_as
     captions = [
         f"{Path(r['file']).name}\n{'unsure: ' if r.get('sure') is False else ''}"
         f"{r['label']} {r['probability']:.2f}"
@@ -772,9 +786,19 @@ def predict(
     return results
 
 
-def is_pixel_csv(path: str | Path) -> bool:
-    """Whether ``predict`` reads ``path`` as a CSV of pixel rows (by its name)."""
-    return str(path).lower().endswith(".csv")
+def csv_kind(paths: Sequence[str | Path]) -> str | None:
+    """What ``predict`` is given: "pixels" (one CSV of pixel rows), "files" (one CSV listing
+    image files, :mod:`mlplab.data.file_list`), or None (image files and folders)."""
+    if not any(str(path).lower().endswith(".csv") for path in paths):
+        return None
+    if len(paths) != 1:
+        raise ConfigError("predict takes one CSV at a time, or image files")
+    from mlplab.data.file_list import is_file_list
+
+    path = Path(paths[0])
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return "files" if is_file_list(path) else "pixels"
 
 
 def _csv_rows(run: Run, path: Path) -> tuple[list[str], np.ndarray]:

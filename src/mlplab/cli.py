@@ -731,16 +731,16 @@ def robustness_text(measured: dict[str, Any], images: str = "test images") -> st
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mlplab.api import is_pixel_csv, predict
+    from mlplab.api import csv_kind, predict
 
     if args.top < 1:
         raise MlplabError(f"--top {args.top}: must be at least 1")
-    rows = any(is_pixel_csv(path) for path in args.images)
-    if rows and (args.show or args.explain):
+    kind = csv_kind(args.images)
+    if kind == "pixels" and (args.show or args.explain):
         option = "--show" if args.show else "--explain"
         raise MlplabError(f"{option} takes image files (a CSV's rows are already the pixels)")
-    if args.submission and not rows:
-        raise MlplabError("--submission needs a CSV of pixel rows as input")
+    if args.submission and not kind:
+        raise MlplabError("--submission needs a CSV (of pixel rows, or listing image files)")
     if args.submission and (args.csv or args.json):
         raise MlplabError(f"--submission and {'--csv' if args.csv else '--json'}: choose one")
     if args.csv and args.json:
@@ -778,14 +778,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
     if args.json:
         print(json.dumps(results, indent=2))
-        if rows:
-            _say_if_labelled(run, Path(args.images[0]))
+        if kind:
+            _say_if_labelled(run, Path(args.images[0]), kind)
         return 0
     if args.submission:
-        from mlplab.data.tabular import write_submission
-
-        write_submission(Path(args.submission), [r["label"] for r in results])
-        print(f"wrote {len(results)} predictions to {args.submission} (ImageId,Label)")
+        header = _write_submission(Path(args.submission), Path(args.images[0]), kind, results)
+        print(f"wrote {len(results)} predictions to {args.submission} ({header})")
     elif args.csv:
         from mlplab._io import write_named_file
 
@@ -815,8 +813,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {args.show}: the images as the model saw them")
     if args.explain:
         print(f"wrote {args.explain}: what each pixel contributed to the predicted class")
-    if rows:
-        _say_if_labelled(run, Path(args.images[0]))
+    if kind:
+        _say_if_labelled(run, Path(args.images[0]), kind)
     return 0
 
 
@@ -878,17 +876,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_if_labelled(run: Run, path: Path) -> None:
+def _write_submission(path: Path, given: Path, kind: str, results: list[dict]) -> str:
+    """A Kaggle submission for ``given``'s rows: ``ImageId,Label`` for pixel rows, the
+    list's own file column and ``label`` for a file list. Returns the header."""
+    from mlplab.data.tabular import write_submission
+
+    labels = [r["label"] for r in results]
+    if kind == "pixels":
+        write_submission(path, labels)
+        return "ImageId,Label"
+    from mlplab.data.file_list import read_list_layout
+
+    layout = read_list_layout(given, labeled=False)
+    name = layout.header[layout.file_column]
+    write_submission(path, labels, ids=[r["id"] for r in results], header=(name, "label"))
+    return f"{name},label"
+
+
+def _say_if_labelled(run: Run, path: Path, kind: str) -> None:
     """A CSV to predict that has labels: say where its accuracy is measured."""
     import math
 
+    from mlplab.data.file_list import read_list_layout
     from mlplab.data.pixel_csv import read_layout
 
-    layout = read_layout(path, labeled=None, pixels=math.prod(run.image_shape))
-    if layout.label_column is not None:
+    if kind == "files":
+        layout = read_list_layout(path, labeled=False)
+        has_labels, text = layout.label_column is not None, layout.text()
+    else:
+        found = read_layout(path, labeled=None, pixels=math.prod(run.image_shape))
+        has_labels, text = found.label_column is not None, found.label_text()
+    if has_labels:
         print(
-            f"{path.name} has labels ({layout.label_text()}), left out here: `mlplab evaluate "
-            f"{run.path} --dataset {path}` measures the model on them",
+            f"{path.name} has labels ({text}), left out here: `mlplab evaluate {run.path} "
+            f"--dataset {path}` measures the model on them",
             file=sys.stderr,
         )
 

@@ -4,7 +4,9 @@
     id,label                 file,breed            id_code,diagnosis
     0004be2c.jpg,1           photos/rex.png,dog     000c1434d8d7,2
 
-The file column is the first whose first value is an image file; a name without an
+A CSV is read as a list when it has two columns, or when a cell of its first row names an
+image file there (else it holds pixel rows: :mod:`mlplab.data.pixel_csv`). The file column
+is the first whose first value is an image file; a name without an
 extension finds NAME.png, .jpg, .jpeg, .bmp or .gif. Files are looked for beside the CSV,
 then in a folder named like it (``train.csv``: ``train/``, ``train_images/``), then in
 ``images/``. The label column is the one named ``label``, ``labels``, ``class`` or
@@ -46,21 +48,18 @@ def _rows(path: Path, limit: int | None = None) -> list[list[str]]:
     return rows
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def is_file_list(path: Path) -> bool:
     """Whether a CSV lists image files (rather than holding pixel rows): it has two
-    columns, or a cell of its first data row is not a number."""
+    columns, or a cell of its first data row names an image file there (so a pixel table
+    with a typo in its first row is still read, and blamed, as one)."""
     rows = _rows(path, limit=2)
     if len(rows) < 2:
         return False
-    return len(rows[0]) == 2 or not all(_is_number(cell) for cell in rows[1])
+    if len(rows[0]) == 2:
+        return True
+    folders = image_folders(path)
+    cells = {cell for cell in rows[1] if cell}  # a pixel row holds at most 256 values
+    return any(_find(folder, cell) is not None for cell in cells for folder in folders)
 
 
 def image_folders(path: Path) -> list[Path]:
@@ -135,10 +134,21 @@ def read_list_layout(path: Path, labeled: bool = True) -> FileList:
     )
 
 
-def _listed(path: Path, layout: FileList) -> list[tuple[Path, str]]:
-    """(file, label) for every row; a file not found is kept (as folder/name), so that it
-    is skipped and counted like an unreadable image."""
-    listed = []
+@dataclass(frozen=True)
+class Listed:
+    """One row of a file list: its line in the file, the name as written, the file it
+    names (None when it is not there) and its label ("" without a label column)."""
+
+    line: int
+    name: str
+    file: Path | None
+    label: str
+
+
+def listed(path: Path, layout: FileList) -> list[Listed]:
+    """Every row of a file list (DataError for a row of the wrong width or without a
+    label, or for no rows)."""
+    rows = []
     for line, row in enumerate(_rows(path)[1:], start=2):
         if len(row) != len(layout.header):
             raise DataError(
@@ -148,10 +158,30 @@ def _listed(path: Path, layout: FileList) -> list[tuple[Path, str]]:
         label = row[layout.label_column] if layout.label_column is not None else ""
         if layout.label_column is not None and not label:
             raise DataError(f"{path}: line {line} has no label")
-        listed.append((_find(layout.folder, name) or layout.folder / name, label))
-    if not listed:
+        rows.append(Listed(line, name, _find(layout.folder, name), label))
+    if not rows:
         raise DataError(f"{path}: no rows")
-    return listed
+    return rows
+
+
+def _by_class(rows: list[Listed], order: list[str], folder: Path) -> dict[str, list[Path]]:
+    """The listed files of each class; a file not found is kept (as folder/name), so that
+    it is skipped and counted like an unreadable image."""
+    files: dict[str, list[Path]] = {name: [] for name in order}
+    for row in rows:
+        files[row.label].append(row.file or folder / row.name)
+    return files
+
+
+def files_to_predict(path: Path) -> tuple[FileList, list[Listed]]:
+    """A file list's layout and rows, every file there (else a DataError naming the line):
+    the images ``predict`` answers, one per row."""
+    layout = read_list_layout(path, labeled=False)
+    rows = listed(path, layout)
+    for row in rows:
+        if row.file is None:
+            raise DataError(f"{path}: line {row.line}: '{row.name}' not found in {layout.folder}")
+    return layout, rows
 
 
 def _class_order(labels: set[str]) -> list[str]:
@@ -183,9 +213,9 @@ def load_file_list(
     """Read a file list's images (and, when a labelled ``*_test.csv`` list is beside a
     ``*_train.csv``, its test images); options as for an image folder."""
     layout = read_list_layout(path)
-    train = _listed(path, layout)
-    order = _class_order({label for _, label in train})
-    splits = {"train": {name: [f for f, label in train if label == name] for name in order}}
+    train = listed(path, layout)
+    order = _class_order({row.label for row in train})
+    splits = {"train": _by_class(train, order, layout.folder)}
     summary = layout.text()
     test_split = None
     beside = paired_test_csv(path)
@@ -194,14 +224,14 @@ def load_file_list(
         if test_layout.label_column is None:
             summary += f"; {beside.name} beside it has no labels (for predict)"
         else:
-            test = _listed(beside, test_layout)
-            unknown = sorted({label for _, label in test} - set(order))
+            test = listed(beside, test_layout)
+            unknown = sorted({row.label for row in test} - set(order))
             if unknown:
                 raise DataError(
                     f"{beside}: label '{unknown[0]}' never occurs in {path.name}; the test "
                     "labels must be training classes"
                 )
-            splits["test"] = {name: [f for f, label in test if label == name] for name in order}
+            splits["test"] = _by_class(test, order, test_layout.folder)
             test_split = f"{beside.name}, beside {path.name}"
     if len(order) < min_classes:
         raise DataError(f"{path}: only one class ('{order[0]}'); a classifier needs at least two")

@@ -26,10 +26,22 @@ def classes_from_labels(labels: np.ndarray, where: str) -> tuple[str, ...]:
     return tuple(str(i) for i in range(count))
 
 
-def write_submission(path: Path, labels: list[str]) -> None:
-    """A Kaggle submission: ``ImageId,Label`` with 1-based ImageId."""
-    lines = ["ImageId,Label", *(f"{i},{label}" for i, label in enumerate(labels, start=1))]
-    write_named_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
+def write_submission(
+    path: Path,
+    labels: list[str],
+    ids: list[str] | None = None,
+    header: tuple[str, str] = ("ImageId", "Label"),
+) -> None:
+    """A Kaggle submission: a row per answer, its id (1-based numbers unless ``ids`` are
+    given) and its label, under ``header``; quoted where a cell needs it."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(zip(ids or range(1, len(labels) + 1), labels, strict=True))
+    write_named_file(path, buffer.getvalue().encode("utf-8"))
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test", "class_names")
