@@ -100,6 +100,23 @@ def test_csv_random_text(tmp_path, text):
 
 
 @FUZZ
+@given(st.text(alphabet='label,id,file,a.png,0123456789-\n x"', max_size=300))
+def test_any_csv_as_a_dataset(tmp_path, text):
+    """A CSV of pixel rows or a list of image files (a.png is there): a dataset or one
+    DataError, whichever reader the text goes to."""
+    from PIL import Image
+
+    from mlplab.data import load_dataset
+
+    Image.new("L", (3, 3)).save(tmp_path / "a.png")
+    path = tmp_path / "f.csv"
+    path.write_text(text)
+    with contextlib.suppress(DataError):
+        data = load_dataset(str(path))
+        assert data.x_train.dtype == np.uint8 and len(data.class_names) >= 2
+
+
+@FUZZ
 @given(edits, cuts)
 def test_npz_mutated(tmp_path, changes, cut):
     buffer = io.BytesIO()

@@ -105,7 +105,7 @@ def test_it_finds_most_of_the_labels_that_were_changed(digits_data, tmp_path):
     hits = len(np.intersect1d(flagged, changed))
     # Measured: precision ~0.9, recall ~0.9 (benchmarks/label_issues.py, 50 epochs, 5 folds).
     assert hits / len(changed) > 0.75 and hits / len(flagged) > 0.75
-    assert audit.issues.images == 1797 and audit.names[0] == "image #0"
+    assert audit.issues.images == 1797 and audit.names[0] == "noisy.npz:x_train[0]"
     assert 0.85 < audit.accuracy < 0.97  # right on most images, never on the changed ones
     files = {path.name for path in audit.path.iterdir()}
     assert files == {

@@ -50,6 +50,15 @@ def test_kaggle_digit_layout_round_trips_and_gets_a_test_split(tmp_path):
     assert "stratified" in data.test_split
 
 
+def test_each_image_is_named_by_its_row_whatever_split_it_lands_in(tmp_path):
+    written = write_kaggle_csv(tmp_path / "train.csv")
+    data = load_dataset(str(tmp_path / "train.csv"))
+    for images, names in ((data.x_train, data.files_train), (data.x_test, data.files_test)):
+        rows = [int(name.removeprefix("train.csv:")) for name in names]
+        np.testing.assert_array_equal(images, written["x"][np.array(rows) - 1])
+    assert sorted(rows + [int(n.split(":")[1]) for n in data.files_train]) == list(range(1, 41))
+
+
 def test_kaggle_fashion_layout_takes_its_test_file_from_beside_it(tmp_path, capsys):
     x, y = toy_images(40, 4, size=4)
     xt, yt = toy_images(12, 4, size=4, seed=1)

@@ -158,6 +158,14 @@ def test_npz_round_trips(tmp_path):
     assert data.name == "d" and data.class_names == ("0", "1", "2")
 
 
+def test_npz_images_are_named_by_their_entry(tmp_path):
+    x, y = toy_images(30, 3)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
+    data = load_dataset(str(tmp_path / "d.npz"))
+    entries = [int(name.removeprefix("d.npz:x_train[")[:-1]) for name in data.files_test]
+    np.testing.assert_array_equal(data.x_test, x[entries])
+
+
 def test_npz_labels_with_a_gap_are_the_classes_that_occur(tmp_path):
     x, y = toy_images(30, 3)
     path = tmp_path / "d.npz"

@@ -22,8 +22,9 @@ class Dataset:
     class_names: k names, index i naming label i.
     source: where the data came from, for the run's records.
     test_split: how the test split was made ("official", or the seeded fraction used).
-    files_train, files_test: the file each image was read from (an image folder), aligned
-    with x_train and x_test; empty when the images did not come from files of their own.
+    files_train, files_test: where each image came from, aligned with x_train and x_test:
+    its file (an image folder or list), its row of a CSV ("train.csv:12") or its entry of
+    an .npz ("d.npz:x_train[12]"); empty for the named datasets (their index is their place).
     """
 
     name: str

@@ -90,6 +90,10 @@ def load_path(
     elif kind == "npz":
         arrays = read_npz(path)
         class_names = npz_class_names(arrays, path)
+        for part in ("train", "test"):  # "d.npz:x_train[12]", whatever split it lands in
+            if f"y_{part}" in arrays:
+                names = [f"{path.name}:x_{part}[{i}]" for i in range(len(arrays[f"y_{part}"]))]
+                arrays[f"files_{part}"] = np.asarray(names)
     elif kind == "file-list":
         from mlplab.data.file_list import load_file_list
 

@@ -223,6 +223,13 @@ def read_pixel_csv(
     return PixelTable(images, labels, layout)
 
 
+def rows_of(path: Path, table: PixelTable) -> np.ndarray:
+    """Where each image of a pixel CSV is: "train.csv:12", its row from 1 after the header
+    (as Kaggle's ImageId and ``predict``'s answers count), so that an image a report or
+    ``label-issues`` names can be found in the file whatever split it landed in."""
+    return np.asarray([f"{path.name}:{row}" for row in range(1, len(table.images) + 1)])
+
+
 def paired_test_csv(path: Path) -> Path | None:
     """``*_test.csv`` beside a ``*_train.csv`` (``train`` -> ``test`` in the name's last
     place it occurs, keeping its case), when it is there."""
@@ -255,8 +262,9 @@ def _shape_text(shape: tuple[int, int, int]) -> str:
 class CsvDataset:
     """A labelled pixel CSV as reader output.
 
-    arrays: x_train, y_train and, when a labelled ``*_test.csv`` is beside a
-    ``*_train.csv``, x_test, y_test; y_* int64 class indices 0..K-1 into ``class_names``
+    arrays: x_train, y_train, files_train (:func:`rows_of`) and, when a labelled
+    ``*_test.csv`` is beside a ``*_train.csv``, x_test, y_test, files_test; y_* int64
+    class indices 0..K-1 into ``class_names``
     (the label values as text). summary: what was read, in words. test_split: where the test
     images came from, or None when the file has no test split of its own."""
 
@@ -270,13 +278,14 @@ def load_csv_dataset(path: Path) -> CsvDataset:
     """Read a labelled pixel CSV, and the labelled ``*_test.csv`` beside it, if any."""
     train = read_pixel_csv(path, labeled=True)
     assert train.labels is not None  # labeled=True: a label column or an error
-    arrays = {"x_train": train.images, "y_train": train.labels}
+    arrays = {"x_train": train.images, "y_train": train.labels, "files_train": rows_of(path, train)}
     beside = paired_test_csv(path)
     test = None
     if beside is not None:
         test = read_pixel_csv(beside, labeled=None, image_shape=train.layout.image_shape)
         if test.labels is not None:
             arrays["x_test"], arrays["y_test"] = test.images, test.labels
+            arrays["files_test"] = rows_of(beside, test)
     names = numbered_classes(arrays, path.name, str(beside))
     summary = (
         f"{len(train.images)} images {_shape_text(train.layout.image_shape)}, "
