@@ -124,6 +124,54 @@ def test_a_fit_repeats_and_random_state_changes_it():
     assert drawn.config_.train.seed == np.random.RandomState(0).randint(np.iinfo(np.int32).max)
 
 
+def test_sample_weights_of_one_change_nothing_and_of_zero_drop_a_class():
+    x, y = toy_images(90, 3, size=6)
+    plain = MLPClassifier(epochs=15, hidden=[16], validation=0.2).fit(x, y)
+    ones = MLPClassifier(epochs=15, hidden=[16], validation=0.2).fit(x, y, np.ones(90))
+    np.testing.assert_array_equal(plain.predict_proba(x), ones.predict_proba(x))
+    assert plain.score(x, y) > 0.9
+    ignored = MLPClassifier(epochs=15, hidden=[16]).fit(x, y, sample_weight=(y != 2) * 1.0)
+    found = ignored.predict(x)
+    assert (found[y == 2] == 2).mean() < 0.1 < 0.9 < (plain.predict(x[y == 2]) == 2).mean()
+    assert (found[y < 2] == y[y < 2]).mean() > 0.9  # nothing taught it class 2
+
+
+def test_sample_weights_train_on_keras_fit_too_with_class_weights():
+    x, y = toy_images(60, 3, size=6)
+    weights = np.where(y == 0, 2.0, 1.0)
+    overrides = {"train.engine": "fit"}
+    clf = MLPClassifier(epochs=15, hidden=[16], class_weight="balanced", overrides=overrides)
+    clf.fit(x, y, sample_weight=weights)
+    assert clf.config_.train.engine == "fit" and clf.score(x, y) > 0.9
+
+
+def test_each_weight_goes_with_its_image_through_the_splits(digits_data):
+    from mlplab.data import make_splits
+
+    rows = np.arange(len(digits_data.y_train), dtype=np.float64)
+    for validation, fraction in ((0.2, 1.0), (0.1, 0.5), (0.0, 1.0)):
+        splits = make_splits(digits_data, validation, 3, None, fraction, rows)
+        picked = splits.w_train.astype(int)
+        np.testing.assert_array_equal(digits_data.x_train[picked], splits.x_train)
+        np.testing.assert_array_equal(digits_data.y_train[picked], splits.y_train)
+    assert make_splits(digits_data, 0.2, 3).w_train is None
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (-np.ones(30), "Negative values in data passed to `sample_weight`"),
+        (np.ones(29), "sample_weight.shape == (29,), expected (30,)"),
+        (np.zeros(30), "non-zero"),
+    ],
+)
+def test_bad_sample_weights_are_one_line(weights, message):
+    x, y = toy_images(30, 3, size=4)
+    with pytest.raises(ValueError) as caught:
+        MLPClassifier(**QUICK).fit(x, y, sample_weight=weights)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_validation_is_held_out_only_for_early_stopping_unless_asked():
     x, y = toy_images(100, 2, size=4)
     plain = MLPClassifier(**QUICK).fit(x, y)
@@ -278,8 +326,8 @@ def _as_pixels(X):
 class _OnRandomFloats(MLPClassifier):
     """MLPClassifier on the checks' data; the estimator under test is the parent's code."""
 
-    def fit(self, X, y=None):
-        return super().fit(_as_pixels(X), y)
+    def fit(self, X, y=None, sample_weight=None):
+        return super().fit(_as_pixels(X), y, sample_weight)
 
     def predict_proba(self, X):
         return super().predict_proba(_as_pixels(X))
@@ -287,6 +335,9 @@ class _OnRandomFloats(MLPClassifier):
 
 EXPECTED_FAILURES = {
     "check_class_weight_classifiers": "train.class_weight takes 'none' or 'balanced', no dict",
+    "check_sample_weight_equivalence_on_dense_data": (
+        "shuffled minibatches: a weight of 2 changes a batch's loss, a repeated image the batches"
+    ),
 }
 
 

@@ -200,6 +200,37 @@ def test_class_weights_weigh_the_loss_as_kerass_class_weight_does(digits_data):
     assert max(np.abs(a - b).max() for a, b in pairs) > 1e-3
 
 
+def test_sample_weights_weigh_the_loss_as_kerass_sample_weight_does(digits_data):
+    """A weight per image (and balanced class weights on top): the fused engine makes fit's
+    updates (full batches, no randomness), and not the unweighted ones."""
+    splits = make_splits(digits_data, 0.1, 0)
+    weights = np.random.default_rng(0).uniform(0, 3, len(splits.y_train)).astype(np.float32)
+    weighted_splits = dataclasses.replace(splits, w_train=weights)
+    model_config = ModelConfig(hidden=(16,))
+    config = TrainConfig(learning_rate=0.01, batch_size=2000, epochs=2, class_weight="balanced")
+    weighted, *_ = fused_fit(digits_data, model_config, config, weighted_splits)
+    plain, *_ = fused_fit(digits_data, model_config, config, splits)
+    keras.utils.set_random_seed(0)
+    fit_model = build_model(
+        model_config, digits_data.image_shape, 10, scaling_params(splits.x_train, "unit")
+    )
+    compile_model(fit_model, config, 1)
+    classes = class_weights(splits.y_train, 10, "balanced")
+    fit_model.fit(
+        splits.x_train,
+        keras.utils.to_categorical(splits.y_train, 10),
+        sample_weight=weights * classes[splits.y_train],  # fit takes one or the other
+        batch_size=2000,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+    )
+    for ours, theirs in zip(weighted.get_weights(), fit_model.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-6)
+    pairs = zip(weighted.get_weights(), plain.get_weights(), strict=True)
+    assert max(np.abs(a - b).max() for a, b in pairs) > 1e-3
+
+
 def test_balanced_class_weights_leave_absent_classes_at_zero():
     assert class_weights(np.array([0, 0, 0, 1]), 3, "none") is None
     np.testing.assert_allclose(

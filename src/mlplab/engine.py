@@ -290,10 +290,14 @@ class FitTrainer(Trainer):
         started = time.perf_counter()
         try:
             weights = class_weights(splits.y_train, classes, config.class_weight)
+            per_image = splits.w_train
+            if per_image is not None and weights is not None:  # fit takes one or the other
+                per_image, weights = per_image * weights[splits.y_train], None
             model.fit(
                 splits.x_train,
                 keras.utils.to_categorical(splits.y_train, classes),
                 class_weight=None if weights is None else dict(enumerate(weights.tolist())),
+                sample_weight=per_image,
                 batch_size=config.batch_size,
                 epochs=config.epochs,
                 initial_epoch=epochs_done(start),

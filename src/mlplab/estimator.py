@@ -166,11 +166,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         return config
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         """Train a new network on ``X`` and ``y``; returns self.
 
         X: images (n, h, w), (n, h, w, 1|3) or rows of pixels (n, features), whole numbers
         0..255 of any dtype. y: (n,) labels of any kind (ints, strings), at least two classes.
+        sample_weight: (n,) non-negative numbers, or None: each image's loss is multiplied
+        by its weight, as Keras' ``sample_weight`` does (the sum divided by the batch's
+        size; with ``class_weight="balanced"`` both apply). The validation loss, which early
+        stopping watches, stays unweighted. Under shuffled minibatches a weight of 2 is not
+        the same as the image twice, nor a weight of 0 the same as leaving it out: they
+        change each batch's loss, not which images make up a batch.
         A training that diverges (a non-finite loss) keeps the last finite weights and warns
         with a ConvergenceWarning.
         """
@@ -185,6 +191,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         config = self.resolved_config()
         pixels = as_pixels(_numeric(X), "X", self.image_shape)
         classes, labels = _encode_labels(y, len(pixels))
+        weights = _sample_weights(sample_weight, len(pixels))
         dataset = Dataset(
             "arrays",
             pixels,
@@ -195,7 +202,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "arrays passed to MLPClassifier.fit",
         )
         splits = make_splits(
-            dataset, config.data.validation, config.train.seed, None, config.data.train_fraction
+            dataset,
+            config.data.validation,
+            config.train.seed,
+            None,
+            config.data.train_fraction,
+            weights,
         )
         scaling = scaling_params(splits.x_train, config.data.scaling)
         trainer, model = trainer_and_model(
@@ -303,6 +315,20 @@ def _class_labels(names: Sequence[str]) -> np.ndarray:
     if [str(label) for label in labels] != list(names):  # "007", "+1": names, not numbers
         return np.array(names)
     return np.array(labels, np.int64)
+
+
+def _sample_weights(sample_weight: Any, n: int) -> np.ndarray | None:
+    """``fit``'s sample_weight as float32 (n,), checked as scikit-learn checks it (a
+    number is every image's weight; negative, all zero or the wrong length: ValueError);
+    None stays None."""
+    if sample_weight is None:
+        return None
+    from sklearn.utils.validation import _check_sample_weight
+
+    weights = _check_sample_weight(
+        sample_weight, np.empty((n, 1)), dtype=np.float64, ensure_non_negative=True
+    )
+    return weights.astype(np.float32)
 
 
 def _seed(random_state: Any) -> int:

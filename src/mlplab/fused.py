@@ -199,12 +199,16 @@ class FusedTrainer(Trainer):
         Keras' ``class_weight`` applies it: each image's loss times its class's weight, the
         sum divided by the batch's size; None: unweighted (and the same compiled program as
         before class weights existed).
+
+        The compiled call takes ``data``: (x_all, y_all), or (x_all, y_all, w_all) with a
+        float32 (n,) weight per training image (``MLPClassifier.fit``'s ``sample_weight``),
+        multiplying its loss as Keras' ``sample_weight`` does (with class weights too).
         """
         optimizer = model.optimizer
         augment = self.augment
         class_weight = None if weights is None else jnp.asarray(weights)
 
-        def loss_fn(trainable, non_trainable, x, y, mask):
+        def loss_fn(trainable, non_trainable, x, y, mask, sample_weight):
             probs, non_trainable, losses = model.stateless_call(
                 trainable, non_trainable, x, training=True, return_losses=True
             )
@@ -212,6 +216,8 @@ class FusedTrainer(Trainer):
             ce = _cross_entropy(probs, y, smoothing)
             if class_weight is not None:
                 ce = ce * class_weight[y]
+            if sample_weight is not None:
+                ce = ce * sample_weight
             penalty = sum(losses) if losses else 0.0
             loss = (ce * mask).sum() / count + penalty
             correct = ((jnp.argmax(probs, axis=1) == y) * mask).sum()
@@ -219,16 +225,20 @@ class FusedTrainer(Trainer):
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def epoch(state, x_all, y_all, order, mask, numbers, key):
+        def epoch(state, data, order, mask, numbers, key):
+            x_all, y_all = data[0], data[1]
+            w_all = data[2] if len(data) > 2 else None  # known when traced: no branch at run
+
             def train_step(carry, batch):
                 trainable, non_trainable, opt_vars, sums = carry
                 index, weight, number = batch
                 x, y = x_all[index], y_all[index]
+                sample_weight = None if w_all is None else w_all[index]
                 if augment.active:
                     step_key = jax.random.fold_in(key, number)
                     x = augment_batch(x, step_key, augment)
                 (loss, (non_trainable, correct)), grads = grad_fn(
-                    trainable, non_trainable, x, y, weight
+                    trainable, non_trainable, x, y, weight, sample_weight
                 )
                 trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
                 real = weight.sum()
@@ -296,8 +306,7 @@ class FusedTrainer(Trainer):
         n = len(splits.y_train)
         batch = min(config.batch_size, n)
         steps = math.ceil(n / batch)
-        x_all = jax.device_put(splits.x_train)
-        y_all = jax.device_put(splits.y_train.astype(np.int32))
+        data = _on_device(splits.x_train, splits.y_train, splits.w_train)
         rng = np.random.default_rng(config.seed)
         # Its own stream, so that turning augmentation on does not change the shuffling.
         augment_rng = np.random.default_rng([config.seed, 1])
@@ -332,7 +341,7 @@ class FusedTrainer(Trainer):
                 cut_short = False
                 for call in range(calls):
                     block = (order[call], mask[call], numbers[call])
-                    state, block_sums, _ = run_block(state, x_all, y_all, *block, key)
+                    state, block_sums, _ = run_block(state, data, *block, key)
                     sums = block_sums if sums is None else sums + block_sums
                     if call + 1 < calls:
                         # JAX dispatches asynchronously: without waiting here, every call of
@@ -415,13 +424,12 @@ class FusedTrainer(Trainer):
                 weights=class_weights(y_train, model.output_shape[-1], config.class_weight),
             )
         )
-        x_all = jax.device_put(x_train)
-        y_all = jax.device_put(y_train.astype(np.int32))
+        data = _on_device(x_train, y_train)
         state = _read_state(model)
         losses: list[float] = []
         for call in range(calls):
             block = (order[call], mask[call], numbers[call])
-            state, _, block_losses = run_block(state, x_all, y_all, *block, key)
+            state, _, block_losses = run_block(state, data, *block, key)
             losses.extend(np.asarray(block_losses).tolist())
             if enough is not None and enough(np.asarray(losses[:steps], np.float32)):
                 break
@@ -501,6 +509,13 @@ def _padded(indices: np.ndarray, batch: int, steps: int) -> tuple[np.ndarray, np
     mask = np.zeros(steps * batch, np.float32)
     mask[: len(indices)] = 1.0
     return order.reshape(steps, batch), mask.reshape(steps, batch)
+
+
+def _on_device(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[jax.Array, ...]:
+    """The training images (uint8), labels (int32) and, when given, per-image loss weights
+    (float32) on the device, as the compiled epoch takes them."""
+    data = (jax.device_put(x), jax.device_put(y.astype(np.int32)))
+    return data if w is None else (*data, jax.device_put(w.astype(np.float32)))
 
 
 def _read_state(model: keras.Model) -> tuple[list, list, list]:

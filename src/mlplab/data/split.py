@@ -74,7 +74,8 @@ class Splits:
     """Arrays a trainer needs. x_*: uint8 (n, h, w, c); y_*: int64 (n,).
 
     x_val and y_val are None when there is no validation set. ``validation`` says, in words,
-    where the validation set came from (for reports).
+    where the validation set came from (for reports). w_train: float (n_train,) loss weight
+    of each training image (``MLPClassifier.fit``'s ``sample_weight``), or None.
     """
 
     x_train: np.ndarray
@@ -84,6 +85,7 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     validation: str
+    w_train: np.ndarray | None = None
 
 
 def make_splits(
@@ -92,6 +94,7 @@ def make_splits(
     seed: int,
     external: Dataset | None = None,
     train_fraction: float = 1.0,
+    sample_weight: np.ndarray | None = None,
 ) -> Splits:
     """Train / validation / test arrays as ``data.validation`` says.
 
@@ -101,22 +104,31 @@ def make_splits(
     train_fraction: train on this share of what is left for training (a seeded,
     stratified subset, ``data.train_fraction``); the validation and test splits are the
     same as with all of it, so runs on different shares compare.
+    sample_weight: float (n,) a weight per image of ``dataset.x_train``; the training
+    images' own go with them (``w_train``). The validation loss stays unweighted.
     """
-    splits = _split_validation(dataset, validation, seed, external)
-    if train_fraction >= 1:
-        return splits
-    try:
-        _, kept = stratified_split(splits.y_train, train_fraction, seed)
-    except DataError as exc:
-        raise DataError(f"data.train_fraction = {train_fraction:g}: {exc}") from None
-    return dataclasses.replace(splits, x_train=splits.x_train[kept], y_train=splits.y_train[kept])
+    splits, rows = _split_validation(dataset, validation, seed, external)
+    if train_fraction < 1:
+        try:
+            _, kept = stratified_split(splits.y_train, train_fraction, seed)
+        except DataError as exc:
+            raise DataError(f"data.train_fraction = {train_fraction:g}: {exc}") from None
+        rows = rows[kept]
+        splits = dataclasses.replace(
+            splits, x_train=splits.x_train[kept], y_train=splits.y_train[kept]
+        )
+    if sample_weight is not None:
+        splits = dataclasses.replace(splits, w_train=np.asarray(sample_weight)[rows])
+    return splits
 
 
 def _split_validation(
     dataset: Dataset, validation: float | str, seed: int, external: Dataset | None
-) -> Splits:
-    """make_splits without ``train_fraction``."""
+) -> tuple[Splits, np.ndarray]:
+    """make_splits without ``train_fraction``, and the training images' rows of
+    ``dataset.x_train`` (int (n_train,))."""
     x, y = dataset.x_train, dataset.y_train
+    every = np.arange(len(y))
     if external is not None:
         if external.image_shape != dataset.image_shape:
             raise DataError(
@@ -130,7 +142,8 @@ def _split_validation(
             )
         x_val = np.concatenate([external.x_train, external.x_test])
         y_val = np.concatenate([external.y_train, external.y_test])
-        return Splits(x, y, x_val, y_val, dataset.x_test, dataset.y_test, f"the file {validation}")
+        where = f"the file {validation}"
+        return Splits(x, y, x_val, y_val, dataset.x_test, dataset.y_test, where), every
     if validation == "test":
         return Splits(
             x,
@@ -140,9 +153,9 @@ def _split_validation(
             dataset.x_test,
             dataset.y_test,
             "the test split (not held out from training decisions)",
-        )
+        ), every
     if not validation:
-        return Splits(x, y, None, None, dataset.x_test, dataset.y_test, "none")
+        return Splits(x, y, None, None, dataset.x_test, dataset.y_test, "none"), every
     try:
         keep, held = stratified_split(y, float(validation), seed)
     except DataError as exc:
@@ -155,4 +168,4 @@ def _split_validation(
         dataset.x_test,
         dataset.y_test,
         f"stratified {float(validation):g} of train, seed {seed}",
-    )
+    ), keep
