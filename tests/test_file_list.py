@@ -95,6 +95,7 @@ def test_pixel_csvs_are_not_file_lists(tmp_path):
     ("rows", "header", "message"),
     [
         ([("nope.png", "cat")], "file,label", "no column of its first row names an image file"),
+        ([("nope.png",)], "file", "looked beside it and in train/, train_images/ and images/"),
         ([("0000", "cat", "x")], "id,a,b", "which column is the label? Name it 'label'"),
         ([("0000", "cat"), ("0001",)], "id,label", "line 3 has 1 cells but the header 2"),
         ([("0000", "cat"), ("0001", "")], "id,label", "line 3 has no label"),

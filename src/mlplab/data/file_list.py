@@ -4,8 +4,8 @@
     id,label                 file,breed            id_code,diagnosis
     0004be2c.jpg,1           photos/rex.png,dog     000c1434d8d7,2
 
-A CSV is read as a list when it has two columns, or when a cell of its first row names an
-image file there (else it holds pixel rows: :mod:`mlplab.data.pixel_csv`). The file column
+A CSV is read as a list when it has one or two columns, or when a cell of its first row
+names an image file there (else it holds pixel rows: :mod:`mlplab.data.pixel_csv`). The file column
 is the first whose first value is an image file; a name without an
 extension finds NAME.png, .jpg, .jpeg, .bmp or .gif. Files are looked for beside the CSV,
 then in a folder named like it (``train.csv``: ``train/``, ``train_images/``), then in
@@ -49,13 +49,14 @@ def _rows(path: Path, limit: int | None = None) -> list[list[str]]:
 
 
 def is_file_list(path: Path) -> bool:
-    """Whether a CSV lists image files (rather than holding pixel rows): it has two
-    columns, or a cell of its first data row names an image file there (so a pixel table
-    with a typo in its first row is still read, and blamed, as one)."""
+    """Whether a CSV lists image files (rather than holding pixel rows): it has one or two
+    columns (no image is one pixel), or a cell of its first data row names an image file
+    there (so a pixel table with a typo in its first row is still read, and blamed, as
+    one)."""
     rows = _rows(path, limit=2)
     if len(rows) < 2:
         return False
-    if len(rows[0]) == 2:
+    if len(rows[0]) <= 2:
         return True
     folders = image_folders(path)
     cells = {cell for cell in rows[1] if cell}  # a pixel row holds at most 256 values
@@ -127,10 +128,11 @@ def read_list_layout(path: Path, labeled: bool = True) -> FileList:
                         f"{', '.join(header)})"
                     )
                 return FileList(header, column, label, folder)
-    looked = ", ".join(str(folder) for folder in folders) or str(path.parent)
+    stem = path.stem
     raise DataError(
-        f"{path}: no column of its first row names an image file (looked in {looked}, "
-        f"with and without {'/'.join(EXTENSIONS)}; first row: {', '.join(first)})"
+        f"{path}: no column of its first row names an image file (looked beside it and in "
+        f"{stem}/, {stem}_images/ and images/ there, with and without "
+        f"{'/'.join(EXTENSIONS)}; first row: {', '.join(first)})"
     )
 
 
