@@ -173,3 +173,21 @@ def test_predict_a_list_answers_each_file_and_writes_its_submission(capsys, tmp_
     write_list(tmp_path / "test.csv", [("t0", "cat"), ("t1", "dog")], "id,label")
     code, out, err = run_cli(capsys, "predict", str(run_dir), listed)
     assert code == 0 and "test.csv has labels (files from column 'id'" in err
+
+
+def test_one_hot_label_columns_are_the_classes_in_their_order(tmp_path, capsys):
+    """Kaggle's plant pathology: image_id,healthy,multiple_diseases,rust,scab."""
+    rows = []
+    for i, (shade, marks) in enumerate([(40, (0, 0, 1)), (140, (1, 0, 0)), (240, (0, 1, 0))] * 4):
+        save(tmp_path / "images" / f"Train_{i}.jpg", shade)
+        rows.append((f"Train_{i}", *marks))
+    write_list(tmp_path / "train.csv", rows, "image_id,rust,healthy,scab")
+    data = load_dataset(str(tmp_path / "train.csv"), verbose=True, whole=True)
+    assert data.class_names == ("rust", "healthy", "scab")  # the columns' order
+    shades = np.array([140, 240, 40])[data.y_test]
+    np.testing.assert_allclose(data.x_test.reshape(12, -1).mean(axis=1), shades, atol=1)
+    assert "labels one-hot in columns rust, healthy, scab" in capsys.readouterr().err
+    write_list(tmp_path / "train.csv", [*rows, ("Train_0", 1, 0, 1)], "image_id,rust,healthy,scab")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "train.csv"))
+    assert "line 14 marks 2 classes with 1 in its one-hot columns" in str(caught.value)

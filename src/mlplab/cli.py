@@ -902,7 +902,7 @@ def _say_if_labelled(run: Run, path: Path, kind: str) -> None:
 
     if kind == "files":
         layout = read_list_layout(path, labeled=False)
-        has_labels, text = layout.label_column is not None, layout.text()
+        has_labels, text = layout.labeled, layout.text()
     else:
         found = read_layout(path, labeled=None, pixels=math.prod(run.image_shape))
         has_labels, text = found.label_column is not None, found.label_text()

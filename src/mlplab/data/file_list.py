@@ -12,6 +12,9 @@ then in a folder named like it (``train.csv``: ``train/``, ``train_images/``), t
 ``images/``. The label column is the one named ``label``, ``labels``, ``class`` or
 ``category`` (in any case), else, with two columns, the other one. Labels are text: the
 classes are the labels that occur (numbers in numeric order, else in alphabetical order).
+Or the labels are one-hot: every other column 0 or 1, one 1 per row (Kaggle's plant
+pathology: ``image_id,healthy,multiple_diseases,rust,scab``); the classes are those
+columns, in their order.
 The images are read as an image folder's are (:func:`mlplab.data.folder.read_labelled_files`).
 """
 
@@ -91,13 +94,25 @@ class FileList:
     file_column: int
     label_column: int | None
     folder: Path
+    # One-hot labels: the class columns (each row marks one of them with 1), else ().
+    one_hot: tuple[int, ...] = ()
 
     def text(self) -> str:
         """Where the files and labels come from, in words."""
         files = f"files from column '{self.header[self.file_column]}' in {self.folder}"
+        if self.one_hot:
+            return files + f", labels one-hot in columns {', '.join(self.class_columns())}"
         if self.label_column is None:
             return files + ", no labels"
         return files + f", labels from column '{self.header[self.label_column]}'"
+
+    @property
+    def labeled(self) -> bool:
+        return self.label_column is not None or bool(self.one_hot)
+
+    def class_columns(self) -> list[str]:
+        """The one-hot class columns' names, in their order."""
+        return [self.header[i] for i in self.one_hot]
 
 
 def read_list_layout(path: Path, labeled: bool = True) -> FileList:
@@ -122,6 +137,9 @@ def read_list_layout(path: Path, labeled: bool = True) -> FileList:
                 label = named[0] if named else None
                 if label is None and len(header) == 2:
                     label = 1 - column
+                one_hot = () if label is not None else _one_hot(first, column)
+                if label is None and one_hot:
+                    return FileList(header, column, None, folder, one_hot)
                 if label is None and labeled:
                     raise DataError(
                         f"{path}: which column is the label? Name it 'label' (columns: "
@@ -134,6 +152,23 @@ def read_list_layout(path: Path, labeled: bool = True) -> FileList:
         f"{stem}/, {stem}_images/ and images/ there, with and without "
         f"{'/'.join(EXTENSIONS)}; first row: {', '.join(first)})"
     )
+
+
+def _marks(cells: list[str]) -> list[float] | None:
+    """One-hot cells as numbers (0 or 1), or None when a cell is anything else."""
+    try:
+        values = [float(cell) for cell in cells]
+    except ValueError:
+        return None
+    return values if all(value in (0.0, 1.0) for value in values) else None
+
+
+def _one_hot(first: list[str], file_column: int) -> tuple[int, ...]:
+    """The columns other than the file's, when they are one-hot labels in the first row
+    (every one 0 or 1, exactly one 1, at least two of them), else ()."""
+    others = [i for i in range(len(first)) if i != file_column]
+    marks = _marks([first[i] for i in others])
+    return tuple(others) if len(others) > 1 and marks and sum(marks) == 1 else ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +195,14 @@ def listed(path: Path, layout: FileList) -> list[Listed]:
         label = row[layout.label_column] if layout.label_column is not None else ""
         if layout.label_column is not None and not label:
             raise DataError(f"{path}: line {line} has no label")
+        if layout.one_hot:
+            marks = _marks([row[i] for i in layout.one_hot])
+            if marks is None or sum(marks) != 1:
+                raise DataError(
+                    f"{path}: line {line} marks {'no' if not marks else int(sum(marks))} "
+                    "classes with 1 in its one-hot columns: each image needs exactly one"
+                )
+            label = layout.header[layout.one_hot[marks.index(1.0)]]
         rows.append(Listed(line, name, _find(layout.folder, name), label))
     if not rows:
         raise DataError(f"{path}: no rows")
@@ -186,8 +229,11 @@ def files_to_predict(path: Path) -> tuple[FileList, list[Listed]]:
     return layout, rows
 
 
-def _class_order(labels: set[str]) -> list[str]:
-    """Labels that are all whole numbers in numeric order, others alphabetically."""
+def _class_order(labels: set[str], layout: FileList) -> list[str]:
+    """The classes that occur: one-hot columns in their order; labels that are all whole
+    numbers in numeric order, others alphabetically."""
+    if layout.one_hot:
+        return [name for name in layout.class_columns() if name in labels]
     if all(label.lstrip("-").isdigit() for label in labels):
         return sorted(labels, key=int)
     return sorted(labels)
@@ -216,14 +262,14 @@ def load_file_list(
     ``*_train.csv``, its test images); options as for an image folder."""
     layout = read_list_layout(path)
     train = listed(path, layout)
-    order = _class_order({row.label for row in train})
+    order = _class_order({row.label for row in train}, layout)
     splits = {"train": _by_class(train, order, layout.folder)}
     summary = layout.text()
     test_split = None
     beside = paired_test_csv(path)
     if beside is not None:
         test_layout = read_list_layout(beside, labeled=False)
-        if test_layout.label_column is None:
+        if not test_layout.labeled:
             summary += f"; {beside.name} beside it has no labels (for predict)"
         else:
             test = listed(beside, test_layout)
