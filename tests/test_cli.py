@@ -216,7 +216,7 @@ def test_predict_show_draws_what_the_model_saw(capsys, digits_run, digits_data, 
     code, out, err = run_cli(capsys, "predict", run, drawings[0], "--show", str(missing))
     assert code == 2 and f"{missing}: cannot write" in err and out == ""
     csv = tmp_path / "test.csv"
-    csv.write_text("pixel0\n0\n")
+    csv.write_text(",".join(f"pixel{i}" for i in range(64)) + "\n" + ",".join(["0"] * 64) + "\n")
     code, _, err = run_cli(capsys, "predict", run, str(csv), "--show", str(sheet))
     assert code == 2 and "--show takes image files" in err
 

@@ -70,6 +70,6 @@ def test_predict_explain_draws_each_image_beside_its_contributions(
     bluish = (rgb[..., 2] - rgb[..., 0] > 60).mean()
     assert reddish > 0.001 and bluish > 0.0005  # both signs drawn, not a blank sheet
     csv = tmp_path / "test.csv"
-    csv.write_text("pixel0\n0\n")
+    csv.write_text(",".join(f"pixel{i}" for i in range(64)) + "\n" + ",".join(["0"] * 64) + "\n")
     code = main(["predict", str(digits_run.path), str(csv), "--explain", str(sheet)])
     assert code == 2 and "--explain takes image files" in capsys.readouterr().err
