@@ -56,7 +56,7 @@ def test_a_named_label_column_among_others_and_files_in_sub_folders(tmp_path):
     save(tmp_path / "photos" / "a" / "rex.png", 40)
     save(tmp_path / "photos" / "b" / "tom.jpg", 140)
     save(tmp_path / "photos" / "b" / "max.png", 40)
-    rows = [(1, "photos/a/rex.png", 10), (2, "photos/b/tom.jpg", 2), (3, "photos/b/max.png", 10)]
+    rows = [(1, "photos/a/rex.png", 10), (2, "photos\\b\\tom.jpg", 2), (3, "photos/b/max", 10)]
     write_list(tmp_path / "list.csv", rows, "n,path,Label")
     layout = read_list_layout(tmp_path / "list.csv")
     assert (layout.file_column, layout.label_column, layout.folder) == (1, 2, tmp_path)

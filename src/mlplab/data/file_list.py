@@ -74,7 +74,9 @@ def image_folders(path: Path) -> list[Path]:
 
 
 def _find(folder: Path, name: str) -> Path | None:
-    """``folder/name`` when it is a file, else ``folder/name.png`` (.jpg, ...), else None."""
+    """``folder/name`` when it is a file, else ``folder/name.png`` (.jpg, ...), else None.
+    A list written on Windows (``images\\cat.png``) finds its files too."""
+    name = name.replace("\\", "/")
     exact = folder / name
     if exact.is_file():
         return exact
