@@ -29,6 +29,16 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+def train_on(capsys, tmp_path, dataset, *extra, epochs="2"):
+    """`mlplab train --dataset DATASET` for a few epochs into tmp_path/runs, quietly; the
+    run's folder (the test fails with train's stderr if it does not train)."""
+    runs = tmp_path / "runs"
+    argv = ["train", "--dataset", str(dataset), "--epochs", epochs, "--out", str(runs), "-q"]
+    code, _, err = run_cli(capsys, *argv, *extra)
+    assert code == 0, err
+    return max(runs.iterdir())
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["--version"])

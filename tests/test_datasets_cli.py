@@ -17,7 +17,7 @@ from .datagen import (
     write_image_folder,
     write_kaggle_csv,
 )
-from .test_cli import run_cli
+from .test_cli import run_cli, train_on
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(
@@ -128,19 +128,7 @@ def test_every_path_form_trains_end_to_end_from_the_cli(capsys, tmp_path, form):
 def test_kaggle_test_csv_predicts_to_a_submission(capsys, tmp_path):
     write_kaggle_csv(tmp_path / "train.csv", rows=80)
     write_kaggle_csv(tmp_path / "test.csv", labeled=False, rows=12)
-    code, _, err = run_cli(
-        capsys,
-        "train",
-        "--dataset",
-        str(tmp_path / "train.csv"),
-        "--epochs",
-        "2",
-        "--out",
-        str(tmp_path / "runs"),
-        "-q",
-    )
-    assert code == 0, err
-    [run_dir] = list((tmp_path / "runs").iterdir())
+    run_dir = train_on(capsys, tmp_path, tmp_path / "train.csv")
     submission = tmp_path / "submission.csv"
     code, _out, err = run_cli(
         capsys, "predict", str(run_dir), str(tmp_path / "test.csv"), "--submission", str(submission)

@@ -9,7 +9,7 @@ from mlplab.data import load_dataset
 from mlplab.data.file_list import is_file_list, read_list_layout
 
 from .datagen import write_kaggle_csv
-from .test_cli import run_cli
+from .test_cli import run_cli, train_on
 
 SHADES = {"cat": 40, "dog": 140, "owl": 240}
 
@@ -123,12 +123,7 @@ def test_a_test_label_not_in_training_is_refused(tmp_path):
 
 def test_train_and_evaluate_on_a_list_from_the_cli(capsys, tmp_path):
     kaggle_layout(tmp_path, per_class=8)
-    runs = str(tmp_path / "runs")
-    code, _, err = run_cli(
-        capsys, "train", "--dataset", str(tmp_path / "train.csv"), "--epochs", "2", "--out", runs
-    )
-    assert code == 0, err
-    [run_dir] = list((tmp_path / "runs").iterdir())
+    run_dir = train_on(capsys, tmp_path, tmp_path / "train.csv")
     code, out, err = run_cli(
         capsys, "evaluate", str(run_dir), "--dataset", str(tmp_path / "test.csv")
     )
@@ -141,12 +136,7 @@ def test_predict_a_list_answers_each_file_and_writes_its_submission(capsys, tmp_
     import mlplab
 
     kaggle_layout(tmp_path, per_class=8)
-    runs = str(tmp_path / "runs")
-    code, _, err = run_cli(
-        capsys, "train", "--dataset", str(tmp_path / "train.csv"), "--epochs", "2", "--out", runs
-    )
-    assert code == 0, err
-    [run_dir] = list((tmp_path / "runs").iterdir())
+    run_dir = train_on(capsys, tmp_path, tmp_path / "train.csv")
     write_list(tmp_path / "test.csv", [("t2",), ("t0",), ("t1",)], "id")  # Kaggle: no labels
     listed = str(tmp_path / "test.csv")
     code, out, err = run_cli(capsys, "predict", str(run_dir), listed, "--json", "--top", "1")

@@ -111,6 +111,32 @@ def test_a_huge_learning_rate_diverges_and_keeps_finite_weights(tmp_path):
     assert all(np.isfinite(w).all() for w in run.model.get_weights())
 
 
+def fit_in_one_batch(dataset, model_config, config, splits, **weighting):
+    """The reference a fused model is held to (:func:`assert_same_weights`): Keras'
+    model.fit on the same model, one batch per epoch and no shuffling (so no randomness),
+    ``weighting`` (class_weight= or sample_weight=) passed on."""
+    keras.utils.set_random_seed(0)
+    model = build_model(
+        model_config, dataset.image_shape, 10, scaling_params(splits.x_train, "unit")
+    )
+    compile_model(model, config, 1)
+    model.fit(
+        splits.x_train,
+        keras.utils.to_categorical(splits.y_train, 10),
+        batch_size=2000,
+        epochs=config.epochs,
+        verbose=0,
+        shuffle=False,
+        **weighting,
+    )
+    return model
+
+
+def assert_same_weights(ours, theirs):
+    for mine, fits in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, fits, rtol=2e-4, atol=2e-6)
+
+
 @pytest.mark.parametrize(
     "config",
     [
@@ -140,26 +166,10 @@ def test_a_huge_learning_rate_diverges_and_keeps_finite_weights(tmp_path):
 def test_fused_matches_fit_step_for_step_without_randomness(digits_data, config):
     """No dropout and one batch per epoch (order within it does not matter): fused and fit
     make the same updates."""
-    fused_model, *_ = fused_fit(digits_data, ModelConfig(hidden=(16,), l2=1e-3), config)
+    model_config = ModelConfig(hidden=(16,), l2=1e-3)
+    fused_model, *_ = fused_fit(digits_data, model_config, config)
     splits = make_splits(digits_data, 0.1, 0)
-    keras.utils.set_random_seed(0)
-    fit_model = build_model(
-        ModelConfig(hidden=(16,), l2=1e-3),
-        digits_data.image_shape,
-        10,
-        scaling_params(splits.x_train, "unit"),
-    )
-    compile_model(fit_model, config, 1)
-    fit_model.fit(
-        splits.x_train,
-        keras.utils.to_categorical(splits.y_train, 10),
-        batch_size=2000,
-        epochs=config.epochs,
-        verbose=0,
-        shuffle=False,
-    )
-    for fused_w, fit_w in zip(fused_model.get_weights(), fit_model.get_weights(), strict=True):
-        np.testing.assert_allclose(fused_w, fit_w, rtol=2e-4, atol=2e-6)
+    assert_same_weights(fused_model, fit_in_one_batch(digits_data, model_config, config, splits))
 
 
 def test_class_weights_weigh_the_loss_as_kerass_class_weight_does(digits_data):
@@ -180,22 +190,10 @@ def test_class_weights_weigh_the_loss_as_kerass_class_weight_does(digits_data):
     plain, *_ = fused_fit(
         rare, model_config, dataclasses.replace(config, class_weight="none"), splits
     )
-    keras.utils.set_random_seed(0)
-    fit_model = build_model(
-        model_config, rare.image_shape, 10, scaling_params(splits.x_train, "unit")
+    by_class = dict(enumerate(weights.tolist()))
+    assert_same_weights(
+        weighted, fit_in_one_batch(rare, model_config, config, splits, class_weight=by_class)
     )
-    compile_model(fit_model, config, 1)
-    fit_model.fit(
-        splits.x_train,
-        keras.utils.to_categorical(splits.y_train, 10),
-        class_weight=dict(enumerate(weights.tolist())),
-        batch_size=2000,
-        epochs=2,
-        verbose=0,
-        shuffle=False,
-    )
-    for ours, theirs in zip(weighted.get_weights(), fit_model.get_weights(), strict=True):
-        np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-6)
     pairs = zip(weighted.get_weights(), plain.get_weights(), strict=True)
     assert max(np.abs(a - b).max() for a, b in pairs) > 1e-3
 
@@ -210,23 +208,11 @@ def test_sample_weights_weigh_the_loss_as_kerass_sample_weight_does(digits_data)
     config = TrainConfig(learning_rate=0.01, batch_size=2000, epochs=2, class_weight="balanced")
     weighted, *_ = fused_fit(digits_data, model_config, config, weighted_splits)
     plain, *_ = fused_fit(digits_data, model_config, config, splits)
-    keras.utils.set_random_seed(0)
-    fit_model = build_model(
-        model_config, digits_data.image_shape, 10, scaling_params(splits.x_train, "unit")
+    per_image = weights * class_weights(splits.y_train, 10, "balanced")[splits.y_train]
+    fit_model = fit_in_one_batch(  # fit takes class or sample weights, not both
+        digits_data, model_config, config, splits, sample_weight=per_image
     )
-    compile_model(fit_model, config, 1)
-    classes = class_weights(splits.y_train, 10, "balanced")
-    fit_model.fit(
-        splits.x_train,
-        keras.utils.to_categorical(splits.y_train, 10),
-        sample_weight=weights * classes[splits.y_train],  # fit takes one or the other
-        batch_size=2000,
-        epochs=2,
-        verbose=0,
-        shuffle=False,
-    )
-    for ours, theirs in zip(weighted.get_weights(), fit_model.get_weights(), strict=True):
-        np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-6)
+    assert_same_weights(weighted, fit_model)
     pairs = zip(weighted.get_weights(), plain.get_weights(), strict=True)
     assert max(np.abs(a - b).max() for a, b in pairs) > 1e-3
 

@@ -11,7 +11,7 @@ from mlplab.data.pixel_csv import paired_test_csv, read_layout, read_pixel_csv
 from mlplab.data.tabular import write_submission
 
 from .datagen import toy_images, write_kaggle_csv
-from .test_cli import run_cli
+from .test_cli import run_cli, train_on
 from .test_datasets_cli import DEBIAN_FASHION, needs_fashion
 
 
@@ -246,19 +246,7 @@ def test_predict_a_labelled_csv_and_refuse_one_of_another_size(capsys, tmp_path)
     x, y = toy_images(60, 3, size=4)
     write_table(tmp_path / "sign_train.csv", x, y * 2, start=1)  # labels 0, 2, 4
     write_table(tmp_path / "sign_test.csv", x[:9], y[:9] * 2, start=1)
-    code, _, err = run_cli(
-        capsys,
-        "train",
-        "--dataset",
-        str(tmp_path / "sign_train.csv"),
-        "--epochs",
-        "2",
-        "--out",
-        str(tmp_path / "runs"),
-        "-q",
-    )
-    assert code == 0, err
-    [run_dir] = list((tmp_path / "runs").iterdir())
+    run_dir = train_on(capsys, tmp_path, tmp_path / "sign_train.csv")
     test = str(tmp_path / "sign_test.csv")
     code, out, err = run_cli(capsys, "predict", str(run_dir), test, "--json")
     assert code == 0, err
@@ -322,21 +310,8 @@ def test_class_names_of_the_wrong_count_or_kind_are_refused(tmp_path):
 def test_a_run_trained_with_class_names_answers_with_them(capsys, tmp_path):
     write_kaggle_csv(tmp_path / "train.csv", rows=80)
     write_kaggle_csv(tmp_path / "test.csv", labeled=False, rows=5)
-    code, _, err = run_cli(
-        capsys,
-        "train",
-        "--dataset",
-        str(tmp_path / "train.csv"),
-        "--set",
-        'data.class_names=["north", "east", "south", "west"]',
-        "--epochs",
-        "2",
-        "--out",
-        str(tmp_path / "runs"),
-        "-q",
-    )
-    assert code == 0, err
-    [run_dir] = list((tmp_path / "runs").iterdir())
+    names = 'data.class_names=["north", "east", "south", "west"]'
+    run_dir = train_on(capsys, tmp_path, tmp_path / "train.csv", "--set", names)
     code, out, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "test.csv"), "--json")
     assert code == 0, err
     assert {a["label"] for a in json.loads(out)} <= {"north", "east", "south", "west"}
