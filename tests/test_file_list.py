@@ -58,6 +58,8 @@ def test_a_named_label_column_among_others_and_files_in_sub_folders(tmp_path):
     save(tmp_path / "photos" / "b" / "max.png", 40)
     rows = [(1, "photos/a/rex.png", 10), (2, "photos\\b\\tom.jpg", 2), (3, "photos/b/max", 10)]
     write_list(tmp_path / "list.csv", rows, "n,path,Label")
+    text = (tmp_path / "list.csv").read_text()
+    (tmp_path / "list.csv").write_text(text.replace(",", "\t"))  # tab-separated reads too
     layout = read_list_layout(tmp_path / "list.csv")
     assert (layout.file_column, layout.label_column, layout.folder) == (1, 2, tmp_path)
     data = load_dataset(str(tmp_path / "list.csv"), whole=True)

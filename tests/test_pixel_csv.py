@@ -160,6 +160,11 @@ def test_a_spreadsheet_export_reads_the_same(tmp_path):
     table = read_pixel_csv(tmp_path / "excel.csv")
     np.testing.assert_array_equal(table.images, written["x"])
     np.testing.assert_array_equal(table.labels, written["y"])
+    semicolons = (tmp_path / "excel.csv").read_text(encoding="utf-8-sig").replace(",", ";")
+    (tmp_path / "excel.csv").write_text(semicolons)  # where the decimal mark is a comma
+    table = read_pixel_csv(tmp_path / "excel.csv")
+    np.testing.assert_array_equal(table.images, written["x"])
+    assert table.layout.delimiter == ";"
 
 
 def test_rows_to_predict_drop_a_label_column(tmp_path):

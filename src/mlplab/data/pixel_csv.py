@@ -30,6 +30,7 @@ from mlplab.data.tabular import numbered_classes
 from mlplab.errors import DataError
 
 LABEL_NAME = "label"
+DELIMITERS = (",", ";", "\t")
 _NUMBERED = re.compile(r"^(\D*)(\d+)$")
 _WHOLE = re.compile(r"^[+-]?\d+$")
 
@@ -46,6 +47,7 @@ class CsvLayout:
     columns: int
     label_column: int | None
     image_shape: tuple[int, int, int]
+    delimiter: str = ","
 
     @property
     def first_data_line(self) -> int:
@@ -64,10 +66,25 @@ class CsvLayout:
         return f"labels from the first column '{name}' (no column is named '{LABEL_NAME}')"
 
 
-def _first_row(path: Path) -> list[str]:
+def delimiter_of(path: Path) -> str:
+    """The character between a CSV's cells: ",", or ";" or a tab when its first line has
+    more of those (a spreadsheet saved in a language whose decimal mark is a comma writes
+    ";"). DataError when the file cannot be read."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            return [cell.strip() for cell in next(csv.reader(handle), [])]
+            line = handle.readline()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read CSV: {exc}") from None
+    return max(DELIMITERS, key=line.count)  # the first (",") on a tie
+
+
+def _first_row(path: Path, delimiter: str) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            row = next(csv.reader(handle, delimiter=delimiter), [])
+            return [cell.strip() for cell in row]
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -108,7 +125,8 @@ def read_layout(path: Path, labeled: bool | None = True, pixels: int | None = No
     labeled: True, it has a label column; None, it may (a file to predict: a named label
     column, or one column more than ``pixels``, is dropped). pixels: the number of pixel
     values a row must hold (a trained model's input), or None for any image-like count."""
-    first = _first_row(path)
+    delimiter = delimiter_of(path)
+    first = _first_row(path, delimiter)
     if not first or first == [""]:
         raise DataError(f"{path}: empty file")
     numbered = first == [str(i) for i in range(len(first))]  # pandas' header for 0..n-1
@@ -135,7 +153,7 @@ def read_layout(path: Path, labeled: bool | None = True, pixels: int | None = No
         )
     if header:
         _check_pixel_names(path, header, label_column)
-    return CsvLayout(header, columns, label_column, shape or (1, count, 1))
+    return CsvLayout(header, columns, label_column, shape or (1, count, 1), delimiter)
 
 
 def _load_table(path: Path, layout: CsvLayout) -> np.ndarray:
@@ -146,7 +164,7 @@ def _load_table(path: Path, layout: CsvLayout) -> np.ndarray:
             warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
             table = np.loadtxt(
                 path,
-                delimiter=",",
+                delimiter=layout.delimiter,
                 skiprows=skip,
                 dtype=np.int64,
                 ndmin=2,
