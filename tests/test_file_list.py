@@ -125,6 +125,9 @@ def test_a_test_label_not_in_training_is_refused(tmp_path):
 
 def test_train_and_evaluate_on_a_list_from_the_cli(capsys, tmp_path):
     kaggle_layout(tmp_path, per_class=8)
+    code, out, err = run_cli(capsys, "datasets", "info", str(tmp_path / "train.csv"))
+    assert code == 0 and "test split: test.csv, beside train.csv" in out
+    assert "read files from column 'id_code'" in err  # how it was read, before training
     run_dir = train_on(capsys, tmp_path, tmp_path / "train.csv")
     code, out, err = run_cli(
         capsys, "evaluate", str(run_dir), "--dataset", str(tmp_path / "test.csv")

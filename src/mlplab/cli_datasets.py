@@ -48,7 +48,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if item.variants and local_variant(item) is None:
             print(f"  (not here: `mlplab datasets fetch {name}` downloads and verifies it)")
             return 0
-    dataset = load_dataset(name, offline=args.offline)
+    # A path says how it was read (a CSV's columns, a folder's size) on stderr first.
+    dataset = load_dataset(name, offline=args.offline, verbose=name not in CATALOG)
     h, w, c = dataset.image_shape
     print(
         f"{dataset.name}: {h}x{w}x{c} images, {dataset.num_classes} classes, "
