@@ -138,6 +138,22 @@ def test_malformed_cifar_batches(tmp_path, batch, message):
     assert_one_line(caught, message)
 
 
+def test_a_zip_says_to_unzip_it_and_what_to_give(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "digit-recognizer.zip", "w") as archive:
+        for name in ("train.csv", "test.csv", "sample_submission.csv"):
+            archive.writestr(name, "label,pixel0\n")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "digit-recognizer.zip"))
+    inside = tmp_path / "digit-recognizer"
+    assert_one_line(caught, "unzip digit-recognizer.zip -d digit-recognizer", f"{inside}/train.csv")
+    (tmp_path / "broken.zip").write_bytes(b"junk")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "broken.zip"))
+    assert_one_line(caught, "broken.zip: not a readable .zip")
+
+
 def test_not_a_tarball(tmp_path):
     path = tmp_path / "fake.tar.gz"
     path.write_bytes(b"nope")

@@ -34,7 +34,29 @@ def describe(path: Path) -> str:
         return "file-list" if path.is_file() and is_file_list(path) else "csv"
     if name.endswith(".npz"):
         return "npz"
+    if name.endswith(".zip"):
+        return "zip"
     return "unknown"
+
+
+def _zip_advice(path: Path) -> str:
+    """What to do with a .zip (a Kaggle download): unzip it and name what is inside."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        return f"{path}: not a readable .zip: {exc}"
+    tops = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in names})
+    csvs = [name for name in tops if name.lower().endswith(".csv") and "train" in name.lower()]
+    inside = path.with_suffix("")
+    hint = f"--dataset {inside / csvs[0]}" if csvs else f"--dataset {inside}/..."
+    shown = ", ".join(tops[:6]) + (", ..." if len(tops) > 6 else "")
+    return (
+        f"{path}: a .zip archive (holding {shown}); mlplab reads what is inside: unzip it "
+        f"(unzip {path.name} -d {inside.name}) and give {hint}"
+    )
 
 
 def _check_test_labels(arrays: dict, class_names: tuple[str, ...], where: Path) -> None:
@@ -107,6 +129,8 @@ def load_path(
             path, image_size, color, strict, min_classes=1 if whole else 2
         )
         summary = report.summary()
+    elif kind == "zip":
+        raise DataError(_zip_advice(path))
     else:
         raise DataError(
             f"{path}: not a dataset mlplab can read (a folder of IDX files, a CIFAR folder or "
