@@ -193,6 +193,7 @@ def test_rows_to_predict_drop_a_label_column(tmp_path):
         (lambda t: t.replace("\n0,", "\n0,abc", 1), "line 2, column 2: pixel 'abc"),
         (lambda t: t.replace("\n1,", "\nx,", 1), "column 1: label 'x' is not a whole number"),
         (lambda t: t.replace("\n2,", "\n2,0.5,", 1), "line 4 has 18 cells but the rows before"),
+        (lambda t: t.replace("\n0,", "\n0,0.", 1), "whole number (pixels are 0..255 as stored"),
         (lambda t: t.splitlines()[0] + "\n", "no rows"),
         (lambda t: "", "empty file"),
         (lambda t: t.replace("pixel0,", "label,", 1), "2 columns are named 'label'"),

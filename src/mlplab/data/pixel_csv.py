@@ -184,6 +184,14 @@ def _load_table(path: Path, layout: CsvLayout) -> np.ndarray:
     return table
 
 
+def _fraction_of_one(cell: str) -> bool:
+    """Whether a cell is a number between 0 and 1 (a pixel already scaled)."""
+    try:
+        return 0 < float(cell) < 1
+    except ValueError:
+        return False
+
+
 def _where(message: str, layout: CsvLayout) -> str:
     """NumPy's loadtxt error in the file's own line numbers."""
     first = message.splitlines()[0]
@@ -191,9 +199,11 @@ def _where(message: str, layout: CsvLayout) -> str:
     if bad:  # rows counted from 0 after the header
         cell, row, column = bad.group(1), int(bad.group(2)), int(bad.group(3))
         what = "label" if column - 1 == layout.label_column else "pixel"
+        scaled = what == "pixel" and _fraction_of_one(cell)
         return (
             f"line {row + layout.first_data_line}, column {column}: {what} '{cell}' is not a "
             "whole number"
+            + (" (pixels are 0..255 as stored; scaled to 0..1? multiply by 255)" if scaled else "")
         )
     changed = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", first)
     if changed:  # rows counted from 1 after the header
