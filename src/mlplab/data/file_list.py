@@ -5,8 +5,9 @@
     0004be2c.jpg,1           photos/rex.png,dog     000c1434d8d7,2
 
 A CSV is read as a list when it has one or two columns, or when a cell of its first row
-names an image file there (else it holds pixel rows: :mod:`mlplab.data.pixel_csv`). The file column
-is the first whose first value is an image file; a name without an
+names an image file there (else it holds pixel rows: :mod:`mlplab.data.pixel_csv`).
+
+The file column is the first whose first value is an image file; a name without an
 extension finds NAME.png, .jpg, .jpeg, .bmp or .gif. Files are looked for beside the CSV,
 then in a folder named like it (``train.csv``: ``train/``, ``train_images/``), then in
 ``images/``. The label column is the one named ``label``, ``labels``, ``class`` or
@@ -14,8 +15,8 @@ then in a folder named like it (``train.csv``: ``train/``, ``train_images/``), t
 classes are the labels that occur (numbers in numeric order, else in alphabetical order).
 Or the labels are one-hot: every other column 0 or 1, one 1 per row (Kaggle's plant
 pathology: ``image_id,healthy,multiple_diseases,rust,scab``); the classes are those
-columns, in their order.
-The images are read as an image folder's are (:func:`mlplab.data.folder.read_labelled_files`).
+columns, in their order. The images are read as an image folder's are
+(:func:`mlplab.data.folder.read_labelled_files`).
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ def is_file_list(path: Path) -> bool:
     there (so a pixel table with a typo in its first row is still read, and blamed, as
     one)."""
     rows = _rows(path, limit=2)
+    if rows and len(rows[0]) <= 2:
+        return True  # a list, even if only its header is there ("no rows", then)
     if len(rows) < 2:
         return False
-    if len(rows[0]) <= 2:
-        return True
     folders = image_folders(path)
     cells = {cell for cell in rows[1] if cell}  # a pixel row holds at most 256 values
     return any(_find(folder, cell) is not None for cell in cells for folder in folders)
