@@ -794,9 +794,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         blank = sum(r["blank"] for r in results)
         unlike = sum(r.get("familiar") is False and not r["blank"] for r in results)
         if unlike:
+            from mlplab.novelty import FLAGGED_SHARE
+
+            # The threshold flags a share of the run's own test images by design: saying so
+            # keeps a big file of ordinary images from reading as a failure.
             print(
                 f"{unlike} of {len(results)} unlike its training images (novelty above "
-                f"{run.novelty_reference.threshold:.3g}): for those the answer is a guess"
+                f"{run.novelty_reference.threshold:.3g}, which {FLAGGED_SHARE:.0%} of its own "
+                "test images exceed): for those the answer may be a guess"
             )
         if blank:
             print(
