@@ -13,8 +13,9 @@ advice names.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
+
+import seeded  # this folder's shared helpers (the script's folder is on sys.path)
 
 import mlplab
 from mlplab.diagnosis import read_curves
@@ -39,10 +40,9 @@ CONFIGS = {
 }  # fmt: skip
 
 
-def spread(values: list[float], digits: int = 4) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+def spread(values: list[float]) -> str:
+    """As the table prints them: 4 digits, not percent."""
+    return seeded.spread(values, digits=4, scale=1)
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ last hidden layers together), one row each.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import seeded  # this folder's shared helpers (the script's folder is on sys.path)
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
@@ -53,10 +53,7 @@ def scores(run: mlplab.Run, known: np.ndarray, unknown: np.ndarray) -> tuple[flo
 
 def spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
     """Mean ± sample std; one value as it is (an ensemble's row)."""
-    mean = statistics.mean(values) * scale
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+    return seeded.spread(values, digits=digits, scale=scale)
 
 
 def main() -> None:

@@ -28,9 +28,10 @@ def quiet_run(
     return mlplab.train(recipe, overrides=seeded, out=out, verbose=False, report=False, **options)
 
 
-def spread(values: list[float], digits: int = 2) -> str:
-    """Fractions as percent: "mean ± sample std", or the value alone when there is one."""
+def spread(values: list[float], digits: int = 2, scale: float = 100) -> str:
+    """ "mean ± sample std" of the values times ``scale`` (fractions as percent unless told
+    otherwise), or the value alone when there is one."""
     if len(values) < 2:
-        return f"{100 * values[0]:.{digits}f}"
+        return f"{scale * values[0]:.{digits}f}"
     mean, std = statistics.mean(values), statistics.stdev(values)
-    return f"{100 * mean:.{digits}f} ± {100 * std:.{digits}f}"
+    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"

@@ -29,7 +29,7 @@ import numpy as np
 
 from mlplab.data.folder import read_labelled_files
 from mlplab.data.images import EXTENSIONS
-from mlplab.data.pixel_csv import delimiter_of, paired_test_csv
+from mlplab.data.pixel_csv import delimiter_of, open_csv, paired_test_csv
 from mlplab.errors import DataError
 
 LABEL_NAMES = ("label", "labels", "class", "category")
@@ -39,17 +39,12 @@ def _rows(path: Path, limit: int | None = None) -> list[list[str]]:
     """The CSV's rows (cells stripped, blank lines left out), at most ``limit``."""
     rows: list[list[str]] = []
     delimiter = delimiter_of(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            for row in csv.reader(handle, delimiter=delimiter):
-                if any(cell.strip() for cell in row):
-                    rows.append([cell.strip() for cell in row])
-                if limit is not None and len(rows) >= limit:
-                    break
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read CSV: {exc}") from None
+    with open_csv(path) as handle:
+        for row in csv.reader(handle, delimiter=delimiter):
+            if any(cell.strip() for cell in row):
+                rows.append([cell.strip() for cell in row])
+            if limit is not None and len(rows) >= limit:
+                break
     return rows
 
 

@@ -21,8 +21,11 @@ import csv
 import math
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -66,29 +69,31 @@ class CsvLayout:
         return f"labels from the first column '{name}' (no column is named '{LABEL_NAME}')"
 
 
-def delimiter_of(path: Path) -> str:
-    """The character between a CSV's cells: ",", or ";" or a tab when its first line has
-    more of those (a spreadsheet saved in a language whose decimal mark is a comma writes
-    ";"). DataError when the file cannot be read."""
+@contextmanager
+def open_csv(path: Path) -> Iterator[TextIO]:
+    """A CSV opened as text (a byte-order mark dropped), its reading's failures one-line
+    DataErrors naming it: no such file, or cannot be read (I/O, not UTF-8, bad quoting)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            line = handle.readline()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read CSV: {exc}") from None
-    return max(DELIMITERS, key=line.count)  # the first (",") on a tie
-
-
-def _first_row(path: Path, delimiter: str) -> list[str]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            row = next(csv.reader(handle, delimiter=delimiter), [])
-            return [cell.strip() for cell in row]
+            yield handle
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read CSV: {exc}") from None
+
+
+def delimiter_of(path: Path) -> str:
+    """The character between a CSV's cells: ",", or ";" or a tab when its first line has
+    more of those (a spreadsheet saved in a language whose decimal mark is a comma writes
+    ";"). DataError when the file cannot be read."""
+    with open_csv(path) as handle:
+        line = handle.readline()
+    return max(DELIMITERS, key=line.count)  # the first (",") on a tie
+
+
+def _first_row(path: Path, delimiter: str) -> list[str]:
+    with open_csv(path) as handle:
+        return [cell.strip() for cell in next(csv.reader(handle, delimiter=delimiter), [])]
 
 
 def shape_of_pixels(count: int) -> tuple[int, int, int] | None:
