@@ -291,6 +291,9 @@ def _train_and_write(
     from mlplab._backend import backend_note, importing
 
     dataset, splits, scaling = read_splits(cfg, offline, verbose)
+    teacher = None
+    if cfg.train.teacher:
+        cfg, teacher = _taught(cfg, dataset, splits, stream if verbose else None)
 
     from mlplab.engine import StartPoint, StopRequest
     from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
@@ -312,7 +315,7 @@ def _train_and_write(
     )
 
     trainer, model = trainer_and_model(
-        cfg, dataset.image_shape, dataset.num_classes, scaling, len(splits.y_train)
+        cfg, dataset.image_shape, dataset.num_classes, scaling, len(splits.y_train), teacher
     )
     start = None
     if point is not None:
@@ -416,6 +419,9 @@ def _train_and_write(
         }
         if novelty is not None:
             summary["novelty"] = novelty[0].facts(novelty[1])
+        if teacher is not None:
+            summary["teacher"] = teacher.facts(splits.x_train, splits.y_train, cfg.train)
+            summary["teacher"]["test_agreement"] = teacher.agreement(splits.x_test, proba)
         report_data = ReportData(
             RunRecord(writer.path, tomllib.loads(cfg.to_toml(meta)), cfg, result.history, summary),
             splits.y_test,
@@ -455,21 +461,39 @@ def _train_and_write(
         return load_run(writer.path, model=model)
 
 
+def _taught(
+    cfg: RunConfig, dataset: Dataset, splits: Splits, stream: TextIO | None
+) -> tuple[RunConfig, Any]:
+    """``train.teacher``: the config with the teacher's run folder as an absolute path (so
+    that ``resume`` finds it from anywhere), and the :class:`~mlplab.teacher.Teacher`,
+    checked to fit the dataset; said on ``stream`` (None: quiet)."""
+    from mlplab.teacher import load_teacher
+
+    teacher = load_teacher(cfg.train.teacher, dataset.class_names, dataset.image_shape)
+    train = dataclasses.replace(cfg.train, teacher=str(teacher.path.resolve()))
+    cfg = dataclasses.replace(cfg, train=train)
+    if stream is not None:
+        print(teacher.describe(splits.x_train, splits.y_train, cfg.train), file=stream)
+    return cfg, teacher
+
+
 def trainer_and_model(
     cfg: RunConfig,
     image_shape: tuple[int, int, int],
     num_classes: int,
     scaling: ScalingParams,
     train_samples: int,
+    teacher: Any = None,
 ) -> tuple[Any, Any]:
     """The trainer ``train.engine`` asks for and the config's new, compiled network: what
-    train, resume and ``MLPClassifier.fit`` start from."""
+    train, resume and ``MLPClassifier.fit`` start from. teacher: ``train.teacher``'s
+    :class:`~mlplab.teacher.Teacher`, or None."""
     from mlplab.engine import get_trainer, steps_per_epoch
     from mlplab.model import new_model
 
     # The trainer first: the fused one turns on JAX's persistent compilation cache, which
     # then also serves the small programs that initialise the weights (~2.5 s to compile).
-    trainer = get_trainer(cfg.train, cfg.augment)
+    trainer = get_trainer(cfg.train, cfg.augment, teacher and teacher.network)
     steps = steps_per_epoch(train_samples, cfg.train.batch_size)
     return trainer, new_model(cfg, image_shape, num_classes, scaling, steps)
 

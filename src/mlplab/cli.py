@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "fit"),
         help="= --set train.engine=...: auto is the fused JAX engine, fit is Keras model.fit",
     )
+    train.add_argument(
+        "--teacher",
+        metavar="RUN",
+        help="= --set train.teacher=RUN: also learn from that run's probabilities for each "
+        "training image (knowledge distillation: e.g. one network from an ensemble)",
+    )
     train.add_argument("--name", help="run name (default: the recipe's or file's name)")
     train.add_argument(
         "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
@@ -456,6 +462,7 @@ TRAIN_FLAGS = {
     "seed": "train.seed",
     "dataset": "data.dataset",
     "engine": "train.engine",
+    "teacher": "train.teacher",
     "name": "name",
 }
 

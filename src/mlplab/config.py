@@ -44,6 +44,9 @@ COLORS = ("auto", "grayscale", "rgb")
 
 # Keras' own default for AdamW; the other optimizers default to no weight decay.
 ADAMW_DEFAULT_WEIGHT_DECAY = 0.004
+# Knowledge distillation's defaults (train.teacher): chosen by measurement, docs/results.md.
+DEFAULT_TEACHER_TEMPERATURE = 4.0
+DEFAULT_TEACHER_WEIGHT = 0.9
 
 Check = Callable[[Any], str | None]
 
@@ -70,6 +73,10 @@ def _degrees(v: float) -> str | None:
 
 def _unit_open(v: float) -> str | None:
     return None if 0 <= v < 1 else "must be >= 0 and < 1"
+
+
+def _share(v: float) -> str | None:
+    return None if 0 < v <= 1 else "must be > 0 and <= 1"
 
 
 def _seed_range(v: int) -> str | None:
@@ -253,6 +260,23 @@ class TrainConfig(_Section):
         "output layer, so that the probabilities are as sure as the network is right "
         "(temperature scaling; needs data.validation)",
     )
+    teacher: str = _opt(
+        "",
+        "a run folder whose network teaches this one (knowledge distillation): each "
+        "training image's loss also asks for the teacher's probabilities ('' = off)",
+    )
+    teacher_temperature: float = _opt(
+        DEFAULT_TEACHER_TEMPERATURE,
+        "distillation: soften the teacher's and this network's probabilities by this "
+        "temperature before comparing them (higher: the runners-up count more)",
+        check=_positive,
+    )
+    teacher_weight: float = _opt(
+        DEFAULT_TEACHER_WEIGHT,
+        "distillation: the share of the loss that matches the teacher (the rest is the "
+        "labels' cross-entropy; 1: the teacher alone)",
+        check=_share,
+    )
 
     def _check_together(self) -> None:
         if self.weight_decay is None:
@@ -267,6 +291,16 @@ class TrainConfig(_Section):
             raise ConfigError(
                 f"train.nesterov = true needs optimizer 'sgd', not '{self.optimizer}'"
             )
+        if not self.teacher.strip():
+            for key, default in (
+                ("teacher_temperature", DEFAULT_TEACHER_TEMPERATURE),
+                ("teacher_weight", DEFAULT_TEACHER_WEIGHT),
+            ):
+                if getattr(self, key) != default:
+                    raise ConfigError(
+                        f"train.{key} = {getattr(self, key):g} needs train.teacher: the run "
+                        "whose network teaches this one"
+                    )
         if self.decay and (self.optimizer != "sgd" or self.schedule != "constant"):
             raise ConfigError(
                 "train.decay (legacy SGD decay) needs optimizer 'sgd' and schedule 'constant'; "

@@ -17,7 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -150,14 +150,17 @@ class EpochMonitor:
             )
             return True
         self.result.history.append(stats)
-        if not math.isfinite(stats["loss"]):
-            self.model.set_weights(self._good_weights)
-            self.result.status = "diverged"
-            self.result.message = (
-                f"loss became {stats['loss']} in epoch {stats['epoch']}: stopped and kept the "
-                "last finite weights (try a lower learning rate)"
-            )
-            return True
+        # A distilled run's teacher term too (mlplab.teacher): with the labels' loss
+        # finite, its weights may already not be.
+        for key in ("loss", "teacher_loss"):
+            if not math.isfinite(stats.get(key, 0.0)):
+                self.model.set_weights(self._good_weights)
+                self.result.status = "diverged"
+                self.result.message = (
+                    f"{key} became {stats[key]} in epoch {stats['epoch']}: stopped and kept "
+                    "the last finite weights (try a lower learning rate)"
+                )
+                return True
         self._good_weights = self.model.get_weights()
         if self._judge(stats) and self.patience:
             self._best_weights = self._good_weights
@@ -377,25 +380,34 @@ def get_predictor() -> Trainer:
     return FitTrainer()
 
 
-def get_trainer(config: TrainConfig, augment: AugmentConfig | None = None) -> Trainer:
+def get_trainer(
+    config: TrainConfig, augment: AugmentConfig | None = None, teacher: Any = None
+) -> Trainer:
     """The trainer ``train.engine`` asks for: ``auto`` is the fused engine on JAX.
 
-    Augmentation runs inside the fused engine's compiled epoch; ``model.fit`` cannot do it.
+    Augmentation and distillation (``train.teacher``; ``teacher``: the teacher's network
+    and class order, :data:`mlplab.fused.TeacherNetwork`) run inside the fused engine's
+    compiled epoch; ``model.fit`` cannot do them.
     """
     augment = augment or AugmentConfig()
     if config.engine == "fit" or keras.backend.backend() != "jax":
+        why = (
+            "train.engine = 'fit'"
+            if config.engine == "fit"
+            else f"the {keras.backend.backend()} backend"
+        )
         if augment.active:
-            why = (
-                "train.engine = 'fit'"
-                if config.engine == "fit"
-                else f"the {keras.backend.backend()} backend"
-            )
             raise ConfigError(
                 f"[augment] runs inside the fused JAX engine and cannot be used with {why}; "
                 "set augment.translate = 0, augment.flip = false and augment.rotate = 0, or "
                 "train on JAX"
             )
+        if config.teacher:
+            raise ConfigError(
+                f"train.teacher: distillation runs inside the fused JAX engine and cannot be "
+                f"used with {why}; train on JAX, or without a teacher"
+            )
         return FitTrainer()
     from mlplab.fused import FusedTrainer
 
-    return FusedTrainer(augment)
+    return FusedTrainer(augment, teacher)

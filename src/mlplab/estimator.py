@@ -157,6 +157,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 )
             changes["data.validation"] = float(validation)
         config = resolve_config(self.config, changes)
+        if config.train.teacher:
+            raise ConfigError(
+                f"train.teacher = {config.train.teacher!r}: MLPClassifier does not distil; "
+                "train with a teacher through mlplab.train or `mlplab train --teacher RUN`"
+            )
         if validation is None and not (config.train.patience or config.train.calibrate):
             return config.with_overrides({"data.validation": 0.0})
         if isinstance(config.data.validation, str):  # "test" or a path: no such data here

@@ -50,6 +50,10 @@ from mlplab.engine import (
     unshare_averaged_weights,
 )
 
+# train.teacher's network (mlplab.teacher) and, for each of the student's classes in
+# order, the column of the teacher's output that holds it.
+TeacherNetwork = tuple[keras.Model, np.ndarray]
+
 EVAL_CHUNK = 2048
 # Estimated floating-point work (6 x batch x parameters per step) above which an epoch is split
 # into calls of about CHUNK_FLOP: ~5 s and ~1 s at the ~30 GFLOP/s this 2-core CPU reaches on
@@ -97,6 +101,19 @@ def _cross_entropy(probs: jax.Array, labels: jax.Array, smoothing: float = 0.0) 
     if smoothing:
         return -(1.0 - smoothing) * picked - smoothing * logs.mean(axis=1)
     return -picked
+
+
+def _distillation(probs: jax.Array, taught: jax.Array, temperature: float) -> jax.Array:
+    """Per-sample T² x KL(taught || softmax(log probs / T)).
+
+    probs: float (b, k) this network's softmax outputs; taught: float32 (b, k) the teacher's
+    probabilities already softened by T (:func:`softened`). log probs are the logits up to a
+    per-row constant, which a softmax ignores, so the model keeps its softmax output.
+    """
+    logs = jnp.log(jnp.clip(probs, 1e-30, 1.0)) / temperature
+    student = jax.nn.log_softmax(logs, axis=1)
+    own = jnp.where(taught > 0, taught * jnp.log(jnp.where(taught > 0, taught, 1.0)), 0.0)
+    return temperature**2 * (own.sum(axis=1) - (taught * student).sum(axis=1))
 
 
 def rotate_batch(x: jax.Array, key: jax.Array, degrees: float) -> jax.Array:
@@ -170,9 +187,12 @@ class FusedTrainer(Trainer):
 
     name = "fused"
 
-    def __init__(self, augment: AugmentConfig | None = None) -> None:
+    def __init__(
+        self, augment: AugmentConfig | None = None, teacher: TeacherNetwork | None = None
+    ) -> None:
         enable_compilation_cache()
         self.augment = augment or AugmentConfig()
+        self.teacher = teacher
         self.compile_seconds = 0.0
         # The compiled predict function, and the model it was traced for.
         self._predict_fn: Any = None
@@ -187,6 +207,7 @@ class FusedTrainer(Trainer):
         skip_empty: bool,
         step_losses: bool = False,
         weights: np.ndarray | None = None,
+        teacher: tuple[float, float] | None = None,
     ) -> Any:
         """One compiled call over a (steps, batch) block of an epoch's order.
 
@@ -200,49 +221,76 @@ class FusedTrainer(Trainer):
         sum divided by the batch's size; None: unweighted (and the same compiled program as
         before class weights existed).
 
-        The compiled call takes ``data``: (x_all, y_all), or (x_all, y_all, w_all) with a
-        float32 (n,) weight per training image (``MLPClassifier.fit``'s ``sample_weight``),
-        multiplying its loss as Keras' ``sample_weight`` does (with class weights too).
+        The compiled call takes ``data`` (:func:`_on_device`): a dict of "x" and "y", with
+        "w" a float32 (n,) weight per training image (``MLPClassifier.fit``'s
+        ``sample_weight``), multiplying its loss as Keras' ``sample_weight`` does (with class
+        weights too).
+
+        teacher: (temperature, weight) to distil ``self.teacher`` (``train.teacher``): each
+        image's loss is then (1 - weight) x the labels' cross-entropy + weight x
+        temperature² x the KL divergence from the teacher's softened probabilities to this
+        network's (Hinton et al. 2015; the T² keeps the gradients' scale as the temperature
+        changes). The teacher's probabilities come in ``data`` as "teacher", float32 (n,
+        classes) already softened, or, with augmentation, from the teacher's network run on
+        the same changed batch inside the step (its variables in ``data`` as
+        "teacher_state"): it answers for the image the student sees. The block's sums then
+        hold a fourth number, the teacher term x samples: the epoch's ``teacher_loss``; its
+        ``loss`` stays the labels' (what ``val_loss`` measures).
         """
         optimizer = model.optimizer
         augment = self.augment
         class_weight = None if weights is None else jnp.asarray(weights)
 
-        def loss_fn(trainable, non_trainable, x, y, mask, sample_weight):
+        def loss_fn(trainable, non_trainable, x, y, mask, sample_weight, taught):
             probs, non_trainable, losses = model.stateless_call(
                 trainable, non_trainable, x, training=True, return_losses=True
             )
             count = jnp.maximum(mask.sum(), 1.0)
-            ce = _cross_entropy(probs, y, smoothing)
-            if class_weight is not None:
-                ce = ce * class_weight[y]
-            if sample_weight is not None:
-                ce = ce * sample_weight
+
+            def batch_mean(per_sample):
+                if class_weight is not None:
+                    per_sample = per_sample * class_weight[y]
+                if sample_weight is not None:
+                    per_sample = per_sample * sample_weight
+                return (per_sample * mask).sum() / count
+
             penalty = sum(losses) if losses else 0.0
-            loss = (ce * mask).sum() / count + penalty
+            loss = batch_mean(_cross_entropy(probs, y, smoothing)) + penalty
             correct = ((jnp.argmax(probs, axis=1) == y) * mask).sum()
-            return loss, (non_trainable, correct)
+            if taught is None:
+                return loss, (non_trainable, correct, loss, None)
+            temperature, share = teacher
+            match = batch_mean(_distillation(probs, taught, temperature))
+            objective = (1.0 - share) * (loss - penalty) + share * match + penalty
+            return objective, (non_trainable, correct, loss, match)
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        sums_size = 3 if teacher is None else 4
 
         def epoch(state, data, order, mask, numbers, key):
-            x_all, y_all = data[0], data[1]
-            w_all = data[2] if len(data) > 2 else None  # known when traced: no branch at run
+            # Which arrays data holds is known when traced: no branch at run time.
+            x_all, y_all = data["x"], data["y"]
+            w_all, t_all = data.get("w"), data.get("teacher")
+            teacher_state = data.get("teacher_state")
 
             def train_step(carry, batch):
                 trainable, non_trainable, opt_vars, sums = carry
                 index, weight, number = batch
                 x, y = x_all[index], y_all[index]
                 sample_weight = None if w_all is None else w_all[index]
+                taught = None if t_all is None else t_all[index]
                 if augment.active:
                     step_key = jax.random.fold_in(key, number)
                     x = augment_batch(x, step_key, augment)
-                (loss, (non_trainable, correct)), grads = grad_fn(
-                    trainable, non_trainable, x, y, weight, sample_weight
+                if teacher_state is not None:
+                    taught = self._teacher_says(teacher_state, x, teacher[0])
+                (_, (non_trainable, correct, loss, match)), grads = grad_fn(
+                    trainable, non_trainable, x, y, weight, sample_weight, taught
                 )
                 trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
                 real = weight.sum()
-                sums = sums + jnp.stack([loss * real, correct, real])
+                counted = [loss * real, correct, real] + ([] if match is None else [match * real])
+                sums = sums + jnp.stack(counted)
                 return (trainable, non_trainable, opt_vars, sums), loss
 
             def skipped(carry, batch):
@@ -257,13 +305,21 @@ class FusedTrainer(Trainer):
                 return carry, (loss if step_losses else None)
 
             trainable, non_trainable, opt_vars = state
-            carry = (trainable, non_trainable, opt_vars, jnp.zeros(3, jnp.float32))
+            carry = (trainable, non_trainable, opt_vars, jnp.zeros(sums_size, jnp.float32))
             (trainable, non_trainable, opt_vars, sums), losses = jax.lax.scan(
                 step, carry, (order, mask, numbers)
             )
             return (trainable, non_trainable, opt_vars), sums, losses
 
         return jax.jit(epoch)
+
+    def _teacher_says(self, state: tuple, x: jax.Array, temperature: float) -> jax.Array:
+        """The teacher network's probabilities for a batch x (uint8 (b, h, w, c)) inside a
+        step, in the student's class order and softened by ``temperature``: float32 (b, k)."""
+        network, order = self.teacher
+        probs, _ = network.stateless_call(*state, x, training=False)
+        logs = jnp.log(jnp.clip(probs[:, order], 1e-30, 1.0)) / temperature
+        return jax.lax.stop_gradient(jax.nn.softmax(logs, axis=1))
 
     def _compiled_on_first_call(self, function: Any) -> Callable[..., Any]:
         """``function`` (jitted), compiled ahead of its first call for the arguments of that
@@ -307,6 +363,10 @@ class FusedTrainer(Trainer):
         batch = min(config.batch_size, n)
         steps = math.ceil(n / batch)
         data = _on_device(splits.x_train, splits.y_train, splits.w_train)
+        teacher = None
+        if self.teacher is not None:
+            teacher = (config.teacher_temperature, config.teacher_weight)
+            data.update(self._teaching(splits.x_train, config.teacher_temperature))
         rng = np.random.default_rng(config.seed)
         # Its own stream, so that turning augmentation on does not change the shuffling.
         augment_rng = np.random.default_rng([config.seed, 1])
@@ -325,6 +385,7 @@ class FusedTrainer(Trainer):
                 config.label_smoothing,
                 skip_empty=calls * per_call > steps,
                 weights=class_weights(splits.y_train, model.output_shape[-1], config.class_weight),
+                teacher=teacher,
             )
         )
         current_lr = _learning_rate_reader(optimizer)
@@ -351,13 +412,15 @@ class FusedTrainer(Trainer):
                         if stop.requested:  # Ctrl-C: stop here, as model.fit stops mid-epoch
                             cut_short = True
                             break
-                loss_sum, correct, count = (float(v) for v in np.asarray(sums))
+                loss_sum, correct, count, *match_sum = (float(v) for v in np.asarray(sums))
                 _write_back(model, state)
                 stats: dict[str, float] = {
                     "epoch": epoch,
                     "loss": loss_sum / count,
                     "accuracy": correct / count,
                 }
+                if match_sum:
+                    stats["teacher_loss"] = match_sum[0] / count
                 if cut_short:
                     monitor.end_epoch(stats, cut_short=True)
                     break
@@ -435,6 +498,21 @@ class FusedTrainer(Trainer):
                 break
         return np.asarray(losses[:steps], np.float32)
 
+    def _teaching(self, x_train: np.ndarray, temperature: float) -> dict[str, Any]:
+        """What the compiled epoch needs of the teacher: its softened probabilities for the
+        training images x_train (uint8 (n, h, w, c)) as "teacher", computed once; with
+        augmentation, which changes the images every step, its network's variables as
+        "teacher_state" instead."""
+        network, order = self.teacher
+        if self.augment.active:
+            state = (
+                [v.value for v in network.trainable_variables],
+                [v.value for v in network.non_trainable_variables],
+            )
+            return {"teacher_state": state}
+        proba = self.predict(network, x_train)[:, order]
+        return {"teacher": jax.device_put(softened(proba, temperature))}
+
     def _validate(
         self, model: keras.Model, x: np.ndarray, y: np.ndarray, smoothing: float = 0.0
     ) -> dict[str, float]:
@@ -511,11 +589,25 @@ def _padded(indices: np.ndarray, batch: int, steps: int) -> tuple[np.ndarray, np
     return order.reshape(steps, batch), mask.reshape(steps, batch)
 
 
-def _on_device(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[jax.Array, ...]:
-    """The training images (uint8), labels (int32) and, when given, per-image loss weights
-    (float32) on the device, as the compiled epoch takes them."""
-    data = (jax.device_put(x), jax.device_put(y.astype(np.int32)))
-    return data if w is None else (*data, jax.device_put(w.astype(np.float32)))
+def _on_device(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> dict[str, Any]:
+    """What the compiled epoch takes as ``data``, on the device: the training images
+    (uint8 (n, h, w, c)) as "x", the labels (int32 (n,)) as "y" and, when given, per-image
+    loss weights (float32 (n,)) as "w"."""
+    data = {"x": jax.device_put(x), "y": jax.device_put(y.astype(np.int32))}
+    if w is not None:
+        data["w"] = jax.device_put(w.astype(np.float32))
+    return data
+
+
+def softened(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities float (n, classes) at a temperature: softmax(log p / T), float32.
+
+    T > 1 evens them out, so that the classes a network ranks second and third (a shirt
+    that looks like a T-shirt) carry weight; T = 1 leaves them as they are."""
+    logs = np.log(np.clip(proba.astype(np.float64), 1e-30, 1.0)) / temperature
+    logs -= logs.max(axis=1, keepdims=True)
+    soft = np.exp(logs)
+    return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _read_state(model: keras.Model) -> tuple[list, list, list]:

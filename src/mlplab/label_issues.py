@@ -216,6 +216,12 @@ def audit_labels(
     started = time.perf_counter()
     stream = stream or sys.stderr
     base = resolve_config(config, overrides)
+    if base.train.teacher:
+        raise ConfigError(
+            f"train.teacher = {base.train.teacher!r}: label-issues needs each fold's network "
+            "never to have seen the held-out images' labels, and a teacher trained on them "
+            "would pass them on; audit without a teacher"
+        )
     if not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"folds must be a whole number of at least 2, not {folds!r}")
     dataset = read_dataset(base.data, offline=offline, whole=True)

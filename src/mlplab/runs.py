@@ -51,7 +51,17 @@ RESUME_FILE = "resume.npz"
 REPORT_FILE = "report.txt"
 PREDICTIONS_FILE = "test_predictions.npz"
 CURVES_FILE = "curves.png"
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+# teacher_loss: the distillation term of a run with train.teacher (mlplab.teacher).
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "teacher_loss",
+    "lr",
+    "seconds",
+)
 
 
 def to_json(data: Any) -> str:

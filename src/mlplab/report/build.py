@@ -434,6 +434,7 @@ def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> 
     """Write report.txt (when there are predictions) and, with ``pictures``, the plots and
     report.html."""
     from mlplab.report.html import run_page
+    from mlplab.teacher import taught_line
 
     written = []
     if data.y_true is not None and data.proba is not None:
@@ -441,7 +442,9 @@ def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> 
         interval = interval_text(data.record.metrics or {})
         head = f"{data.title} ({interval})" if interval else data.title
         said = findings_text(data.findings)
-        writer.text(REPORT_FILE, f"{head}\nstatus: {data.record.status}\n{said}\n{body}")
+        taught = taught_line(data.record.metrics or {})
+        status = f"status: {data.record.status}" + (f"\n{taught}" if taught else "")
+        writer.text(REPORT_FILE, f"{head}\n{status}\n{said}\n{body}")
         written.append(writer.path / REPORT_FILE)
     if not pictures:
         return written

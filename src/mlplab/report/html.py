@@ -326,6 +326,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         parts.append(_findings_box(data.findings))
         if history:
             parts.append(_history_table(history))
+        parts += _teacher_section(metrics)
 
     parts.append("<h2>Test results</h2>")
     if metrics.get("per_class") and record.class_names:
@@ -481,6 +482,23 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         parts.append("<h2>Versions</h2>")
         parts.append(_facts(versions))
     return _page(data.title, _keep_headings([p for p in parts if p]))
+
+
+def _teacher_section(metrics: dict[str, Any]) -> list[str]:
+    """A distilled run's teacher (``train.teacher``): which run, and how the two compare."""
+    from mlplab.teacher import taught_line
+
+    line = taught_line(metrics)
+    if line is None:
+        return []
+    path = metrics["teacher"].get("path", "")
+    return [
+        "<h2>Teacher</h2>",
+        f"<p>{escape(line[0].upper() + line[1:])}.</p>",
+        f'<p class="sub">{escape(str(path))}; <code>teacher_loss</code> in the table '
+        "above is what this network paid each epoch for answering otherwise than its "
+        "teacher, <code>loss</code> what it paid on the labels.</p>",
+    ]
 
 
 def _model_section(summary: ModelSummary) -> list[str]:

@@ -1,0 +1,162 @@
+"""Knowledge distillation's teacher (``train.teacher``): a finished run whose network's
+probabilities a new network also learns from (Hinton, Vinyals and Dean, 2015).
+
+An ensemble of five networks scores better than one but costs five times as much to run;
+a single network trained on the ensemble's probabilities for each training image, beside
+the labels, keeps much of the difference at the cost of one. The teacher's probabilities
+are computed here once, before training, on the training images as they come from the
+dataset (uint8, before augmentation); the fused engine (:mod:`mlplab.fused`) softens both
+sides by ``train.teacher_temperature`` and weighs the two losses by
+``train.teacher_weight``.
+
+This module reads runs and arrays; it knows nothing of JAX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlplab.config import TrainConfig
+from mlplab.errors import ConfigError, MlplabError
+from mlplab.runs import LAST, Run, load_run
+
+
+@dataclass
+class Teacher:
+    """A loaded teacher run, and what a student's run records of it."""
+
+    run: Run
+    # Column order[j] of the teacher's probabilities is the student's class j: the teacher
+    # may list the same classes in another order.
+    order: np.ndarray
+    _train_accuracy: float | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def network(self) -> tuple[Any, np.ndarray]:
+        """What the fused engine runs (:data:`mlplab.fused.TeacherNetwork`): the teacher's
+        Keras model and its class order."""
+        return self.run.model, self.order
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """images: uint8 (n, h, w, c) shaped like the student's -> float32 (n, classes),
+        in the student's class order. ConfigError when they are not finite numbers."""
+        proba = self.run.predict(images)
+        if not np.isfinite(proba).all():
+            raise ConfigError(
+                f"train.teacher = {str(self.path)!r}: its network gives probabilities that "
+                "are not finite numbers; a diverged run cannot teach"
+            )
+        return proba[:, self.order]
+
+    def train_accuracy(self, x_train: np.ndarray, y_train: np.ndarray) -> float:
+        """How often the teacher is right on the student's training images (x_train: uint8
+        (n, h, w, c); y_train: int (n,)), worked out once. A teacher right on all of them
+        teaches through its runners-up only."""
+        if self._train_accuracy is None:
+            proba = self.probabilities(x_train)
+            self._train_accuracy = float(np.mean(proba.argmax(axis=1) == y_train))
+        return self._train_accuracy
+
+    def agreement(self, x_test: np.ndarray, proba: np.ndarray) -> float:
+        """The share of the test images x_test (uint8 (n, h, w, c)) on which the student,
+        whose probabilities are proba (float32 (n, classes)), answers as the teacher does."""
+        said = self.probabilities(x_test).argmax(axis=1)
+        return float(np.mean(said == proba.argmax(axis=1)))
+
+    def facts(self, x_train: np.ndarray, y_train: np.ndarray, train: TrainConfig) -> dict[str, Any]:
+        """metrics.json's ``teacher``: which run, how good it is and how big, how it taught
+        (``train``: the student's TrainConfig)."""
+        metrics = self.run.metrics
+        ensemble = metrics.get("ensemble") or {}
+        return {
+            "path": str(self.path.resolve()),
+            "name": self.run.config.name,
+            "test_accuracy": metrics.get("test_accuracy"),
+            "parameters": self.run.parameters,
+            "members": len(ensemble.get("members", [])) or None,
+            "train_accuracy": self.train_accuracy(x_train, y_train),
+            "temperature": train.teacher_temperature,
+            "weight": train.teacher_weight,
+        }
+
+    def describe(self, x_train: np.ndarray, y_train: np.ndarray, train: TrainConfig) -> str:
+        """The line ``train`` prints before training: the teacher and how it teaches."""
+        facts = self.facts(x_train, y_train, train)
+        accuracy = facts["test_accuracy"]
+        scored = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
+        return (
+            f"taught by {self.path} ({facts['name']}{scored}; right on "
+            f"{facts['train_accuracy']:.1%} of the training images): temperature "
+            f"{train.teacher_temperature:g}, weight {train.teacher_weight:g}"
+        )
+
+
+def load_teacher(spec: str, class_names: list[str], image_shape: tuple[int, int, int]) -> Teacher:
+    """The run ``spec`` names, checked to be able to teach a network of ``class_names``
+    on images of ``image_shape`` (h, w, c): the same classes (in any order) and the same
+    image size and colour. ConfigError, naming the key, for anything else."""
+    where = f"train.teacher = {spec!r}"
+    if spec.strip() == LAST:
+        raise ConfigError(
+            f"{where}: name the teacher's run folder (the newest run changes as runs are "
+            "written, so 'last' could teach each seed with another network)"
+        )
+    try:
+        run = load_run(spec)
+    except MlplabError as exc:
+        # RunError names the folder first: said once, by the key.
+        said = str(exc).removeprefix(f"{Path(spec)}: ")
+        raise ConfigError(f"{where}: {said}") from None
+    if run.status == "diverged":
+        raise ConfigError(f"{where}: the run diverged (loss not finite); it cannot teach")
+    teacher_classes = run.class_names
+    if sorted(teacher_classes) != sorted(class_names):
+        raise ConfigError(
+            f"{where}: it tells apart other classes ({_listed(teacher_classes)}) than this "
+            f"dataset's ({_listed(class_names)})"
+        )
+    if tuple(run.image_shape) != tuple(image_shape):
+        raise ConfigError(
+            f"{where}: it takes {_shape(run.image_shape)} images, this dataset has "
+            f"{_shape(image_shape)} ones"
+        )
+    order = np.array([teacher_classes.index(name) for name in class_names])
+    return Teacher(run, order)
+
+
+def _listed(names: list[str], most: int = 6) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    height, width, channels = shape
+    return f"{height}x{width} {'grayscale' if channels == 1 else 'RGB'}"
+
+
+def taught_line(metrics: dict[str, Any]) -> str | None:
+    """What a distilled run's metrics (metrics.json) say of its teacher, as one line for
+    report.txt and the report; None for a run without one."""
+    facts = metrics.get("teacher")
+    if not isinstance(facts, dict):
+        return None
+    members = facts.get("members")
+    kind = f"an ensemble of {members}" if members else "a network"
+    parts = [f"taught by {facts.get('name')} ({kind}"]
+    if isinstance(facts.get("test_accuracy"), float):
+        parts.append(f", test accuracy {facts['test_accuracy']:.4f}")
+    own, theirs = (metrics.get("model") or {}).get("parameters"), facts.get("parameters")
+    if isinstance(own, int) and isinstance(theirs, int) and own > 0:
+        parts.append(f", {theirs:,} parameters: {theirs / own:.1f}x this network's")
+    parts.append(f") at temperature {facts.get('temperature'):g}, weight {facts.get('weight'):g}")
+    if isinstance(facts.get("test_agreement"), float):
+        parts.append(f"; answers as it does on {facts['test_agreement']:.1%} of the test images")
+    return "".join(parts)
