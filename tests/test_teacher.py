@@ -214,3 +214,10 @@ def test_a_distilled_run_resumes_as_if_it_never_stopped(tmp_path, monkeypatch, d
     assert [r["teacher_loss"] for r in resumed.history] == [
         r["teacher_loss"] for r in unbroken.history
     ]
+
+
+def test_the_epoch_line_shows_what_the_teacher_term_cost():
+    from mlplab.progress import epoch_line
+
+    stats = {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "teacher_loss": 1.25, "seconds": 0.5}
+    assert epoch_line(stats, 4) == "epoch 2/4  loss 0.500  acc 0.800  teacher_loss 1.250  0.50s"

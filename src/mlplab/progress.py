@@ -16,6 +16,7 @@ def epoch_line(stats: dict[str, float], epochs: int) -> str:
         ("accuracy", "acc"),
         ("val_loss", "val_loss"),
         ("val_accuracy", "val_acc"),
+        ("teacher_loss", "teacher_loss"),
     ):
         if key in stats:
             parts.append(f"{label} {stats[key]:.3f}")
