@@ -1,6 +1,7 @@
 """Knowledge distillation (``train.teacher``, :mod:`mlplab.teacher`): the loss, the checks on
 a teacher, and real training on digits."""
 
+import io
 import json
 import shutil
 import tomllib
@@ -156,7 +157,14 @@ def test_the_teacher_drives_what_the_student_learns(tmp_path, liar):
     is right on most."""
     assert liar.metrics["test_accuracy"] > 0.9  # on its own (moved) labels
     taught = {**QUICK, "train.teacher": str(liar.path), "train.teacher_weight": 1.0}
-    student = mlplab.train(overrides=taught, out=tmp_path, verbose=False, report=False)
+    said = io.StringIO()
+    student = mlplab.train(overrides=taught, out=tmp_path, stream=said, report=False)
+    # Trained on another dataset (the .npz): the student is told to mind its test images.
+    assert "note: the teacher was trained on next-digit, this network on digits" in (
+        said.getvalue()
+    )
+    assert student.metrics["teacher"]["dataset"] == "next-digit"
+    assert "right on 0.0% of the training images" in said.getvalue()
     alone = mlplab.train(overrides=QUICK, out=tmp_path, verbose=False, report=False)
     assert student.metrics["test_accuracy"] < 0.2 < 0.8 < alone.metrics["test_accuracy"]
     assert student.metrics["teacher"]["test_agreement"] > 0.8

@@ -473,7 +473,9 @@ def _taught(
     train = dataclasses.replace(cfg.train, teacher=str(teacher.path.resolve()))
     cfg = dataclasses.replace(cfg, train=train)
     if stream is not None:
-        print(teacher.describe(splits.x_train, splits.y_train, cfg.train), file=stream)
+        print(
+            teacher.describe(splits.x_train, splits.y_train, cfg.train, dataset.name), file=stream
+        )
     return cfg, teacher
 
 

@@ -79,6 +79,7 @@ class Teacher:
         return {
             "path": str(self.path.resolve()),
             "name": self.run.config.name,
+            "dataset": (metrics.get("dataset") or {}).get("name"),
             "test_accuracy": metrics.get("test_accuracy"),
             "parameters": self.run.parameters,
             "members": len(ensemble.get("members", [])) or None,
@@ -87,16 +88,27 @@ class Teacher:
             "weight": train.teacher_weight,
         }
 
-    def describe(self, x_train: np.ndarray, y_train: np.ndarray, train: TrainConfig) -> str:
-        """The line ``train`` prints before training: the teacher and how it teaches."""
+    def describe(
+        self, x_train: np.ndarray, y_train: np.ndarray, train: TrainConfig, dataset: str
+    ) -> str:
+        """What ``train`` prints before training: the teacher and how it teaches, and a
+        warning when it was trained on another dataset than the student's (``dataset``,
+        its name): one that held the student's test images would make its score a lie."""
         facts = self.facts(x_train, y_train, train)
         accuracy = facts["test_accuracy"]
         scored = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
-        return (
+        line = (
             f"taught by {self.path} ({facts['name']}{scored}; right on "
             f"{facts['train_accuracy']:.1%} of the training images): temperature "
             f"{train.teacher_temperature:g}, weight {train.teacher_weight:g}"
         )
+        if facts["dataset"] not in (None, dataset):
+            line += (
+                f"\nnote: the teacher was trained on {facts['dataset']}, this network on "
+                f"{dataset}: if those held this network's test images, its test score "
+                "says too much"
+            )
+        return line
 
 
 def load_teacher(spec: str, class_names: list[str], image_shape: tuple[int, int, int]) -> Teacher:
