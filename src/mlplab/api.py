@@ -6,6 +6,7 @@ Data flows one way: config -> data -> model -> engine -> metrics -> report/runs.
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import signal
 import sys
@@ -470,7 +471,7 @@ def _taught(
     from mlplab.teacher import load_teacher
 
     teacher = load_teacher(cfg.train.teacher, dataset.class_names, dataset.image_shape)
-    train = dataclasses.replace(cfg.train, teacher=str(teacher.path.resolve()))
+    train = dataclasses.replace(cfg.train, teacher=os.path.abspath(teacher.path))
     cfg = dataclasses.replace(cfg, train=train)
     if stream is not None:
         print(

@@ -14,6 +14,7 @@ This module reads runs and arrays; it knows nothing of JAX.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ class Teacher:
         metrics = self.run.metrics
         ensemble = metrics.get("ensemble") or {}
         return {
-            "path": str(self.path.resolve()),
+            "path": os.path.abspath(self.path),
             "name": self.run.config.name,
             "dataset": (metrics.get("dataset") or {}).get("name"),
             "test_accuracy": metrics.get("test_accuracy"),
