@@ -96,6 +96,8 @@ def _study_runs(study: str, best: int, name: str | None) -> tuple[list[Path], st
 def print_ensemble(made: Run, report: bool) -> None:
     """The members' and the ensemble's test scores, and where it was written."""
     from mlplab._text import aligned
+    from mlplab.ensembles import member_folder
+    from mlplab.runs import CONFIG_FILE
 
     facts = made.ensemble or {}
     metrics = made.metrics
@@ -130,6 +132,9 @@ def print_ensemble(made: Run, report: bool) -> None:
         f"next: mlplab predict {made.path} IMAGE.png   |   mlplab serve {made.path}   |   "
         f"mlplab export {made.path}"
     )
+    first = member_folder(made.path, facts["members"][0]) if facts.get("members") else None
+    if first is not None:  # one network of a member's size that learns from the ensemble
+        print(f"      mlplab train {first / CONFIG_FILE} --teacher {made.path}   (one network)")
 
 
 def ensemble_command(paths: Iterable[object]) -> str:
