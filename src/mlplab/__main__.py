@@ -1,3 +1,3 @@
-from mlplab.cli import main
+from mlplab.cli import run
 
-raise SystemExit(main())
+run()
