@@ -611,3 +611,44 @@ def test_predict_skips_unreadable_files_in_a_folder_but_not_named_ones(
     (bad / "x.png").write_bytes(b"nope")
     code, _, err = run_cli(capsys, "predict", run, str(bad))
     assert code == 2 and "no readable images: skipped 1 unreadable file(s)" in err
+
+
+def test_the_mlplab_command_exits_with_mains_code_and_the_heap_frozen(monkeypatch, capsys):
+    """``mlplab`` (cli.run) skips the last garbage collection at exit: it freezes the heap
+    after main(), which returns the exit code."""
+    import gc
+
+    from mlplab.cli import run
+
+    monkeypatch.setattr(sys, "argv", ["mlplab", "recipes"])
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            run()
+        assert stopped.value.code == 0 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # this test process goes on
+    assert "fast-fashion-mnist" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["mlplab", "train", "--set", "train.nothing=1"])
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            run()
+        assert stopped.value.code == 2
+    finally:
+        gc.unfreeze()
+
+
+def test_a_run_hands_the_heap_back_to_the_garbage_collector(tmp_path, monkeypatch):
+    import gc
+
+    from mlplab import api
+
+    frozen_during = []
+    real = api.validate_and_calibrate
+
+    def spy(*args, **kwargs):
+        frozen_during.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "validate_and_calibrate", spy)
+    mlplab.train(overrides={"train.epochs": 1}, out=tmp_path, verbose=False, report=False)
+    assert frozen_during[0] > 0 and gc.get_freeze_count() == 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +157,15 @@ def predictions_npz(y_true: np.ndarray, proba: np.ndarray) -> bytes:
 
 def render_plots(data: ReportData) -> dict[str, bytes]:
     """Every plot the data allows: file name -> PNG bytes."""
+    return {**prediction_plots(data), **measured_plots(data)}
+
+
+def prediction_plots(data: ReportData) -> dict[str, bytes]:
+    """The plots drawn from the history, the test predictions and the images alone (curves,
+    confusion, per class, samples, galleries, calibration, coverage): file name -> PNG.
+    They read nothing the measurements after training (:func:`read_model`,
+    :func:`measure_robustness`...) write, so ``train`` draws them on another thread
+    meanwhile (:func:`drawing_early`)."""
     from mlplab.report import mosaic, plots
 
     record, title = data.record, data.title
@@ -198,6 +209,17 @@ def render_plots(data: ReportData) -> dict[str, bytes]:
         pngs[PLOT_FILES["coverage"]] = plots.coverage_png(
             coverage_curve(data.y_true, data.proba), selective(data.y_true, data.proba), title
         )
+    return pngs
+
+
+def measured_plots(data: ReportData) -> dict[str, bytes]:
+    """The plots of what is measured after training (why the surest mistakes, robustness,
+    first-layer weights, hidden outputs, gradients, what each layer sees) and of the
+    augmentation: file name -> PNG bytes."""
+    from mlplab.report import mosaic, plots
+
+    record, names = data.record, data.class_names
+    pngs: dict[str, bytes] = {}
     if data.mistakes_explained is not None and data.x_test is not None:
         chosen, for_predicted, for_true = data.mistakes_explained
         pngs[PLOT_FILES["why_mistakes"]] = mosaic.mistakes_explained_png(
@@ -430,9 +452,29 @@ def findings_text(findings: Sequence[Finding]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> list[Path]:
+@contextmanager
+def drawing_early(data: ReportData, draw: bool = True) -> Iterator[Future | None]:
+    """:func:`prediction_plots` of ``data`` on another thread while the block runs (the
+    measurements after training: mostly compiled JAX calls, which let go of the GIL);
+    the Future of their PNGs, for :func:`write_report`. None when not ``draw``.
+
+    Measured on ``mlplab train`` of a 784-64-64 network: docs/performance.md."""
+    if not draw:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlplab-draw") as pool:
+        yield pool.submit(prediction_plots, data)
+
+
+def write_report(
+    data: ReportData,
+    writer: RunWriter,
+    pictures: bool = True,
+    drawn: Future | None = None,
+) -> list[Path]:
     """Write report.txt (when there are predictions) and, with ``pictures``, the plots and
-    report.html."""
+    report.html. drawn: :func:`drawing_early`'s plots, drawn already (the rest is drawn
+    here)."""
     from mlplab.report.html import run_page
     from mlplab.teacher import taught_line
 
@@ -448,7 +490,7 @@ def write_report(data: ReportData, writer: RunWriter, pictures: bool = True) -> 
         written.append(writer.path / REPORT_FILE)
     if not pictures:
         return written
-    pngs = render_plots(data)
+    pngs = render_plots(data) if drawn is None else {**drawn.result(), **measured_plots(data)}
     for name, png in pngs.items():
         writer.bytes(name, png)
         written.append(writer.path / name)
