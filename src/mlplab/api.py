@@ -439,7 +439,7 @@ def _train_and_write(
         )
         report_data.model_summary = architecture
         # The plots of the predictions are drawn on another thread while the measurements
-        # below (compiled JAX calls, mostly) run: ~1 s less per run.
+        # below (compiled JAX calls, mostly) run: ~0.3 s less a run (docs/performance.md).
         with drawing_early(report_data, draw=report) as drawn:
             if report:  # only what a picture needs: tune's trials (report=False) skip it
                 read_model(report_data, model, dataset.x_train)
