@@ -3,6 +3,7 @@
 import io
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -210,15 +211,25 @@ def test_a_ctrl_c_while_the_run_is_written_waits_for_it(tmp_path, monkeypatch):
     assert run.status == "complete" and (run.path / "metrics.json").is_file()
 
 
-def test_a_second_ctrl_c_while_the_pictures_are_drawn_keeps_the_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "drawing",
+    # The plots of the predictions (drawn on a thread during the measurements after
+    # training), those of the measurements (drawn last), and a measurement itself.
+    ["prediction_plots", "measured_plots", "measure_robustness"],
+)
+def test_a_second_ctrl_c_while_the_pictures_are_drawn_keeps_the_run(tmp_path, monkeypatch, drawing):
     from mlplab.report import build
 
     def two_ctrl_cs(*args, **kwargs):
         ctrl_c()  # the first: training is over, the run is being written
+        # Apart, as a person presses them: two signals sent at once from another thread
+        # reach the main thread's handler as one.
+        time.sleep(0.3)
         ctrl_c()  # the second: give up the pictures
+        time.sleep(5)  # on the drawing thread, the main thread gets the KeyboardInterrupt
         raise AssertionError("not reached: the second Ctrl-C raises KeyboardInterrupt")
 
-    monkeypatch.setattr(build, "render_plots", two_ctrl_cs)
+    monkeypatch.setattr(build, drawing, two_ctrl_cs)
     said = io.StringIO()
     with pytest.raises(KeyboardInterrupt):
         mlplab.train(overrides={"train.epochs": 1}, out=tmp_path, stream=said)

@@ -438,25 +438,26 @@ def _train_and_write(
             splits.y_train,
         )
         report_data.model_summary = architecture
-        # The plots of the predictions are drawn on another thread while the measurements
-        # below (compiled JAX calls, mostly) run: ~0.3 s less a run (docs/performance.md).
-        with drawing_early(report_data, draw=report) as drawn:
-            if report:  # only what a picture needs: tune's trials (report=False) skip it
-                read_model(report_data, model, dataset.x_train)
-                explain_mistakes(report_data, model)
-                measure_robustness(report_data, lambda x: trainer.predict(model, x))
-                summary["robustness"] = report_data.robustness
-                measure_gradients(report_data, model, dataset.x_train, dataset.y_train)
-                if report_data.gradients is not None:
-                    summary["gradients"] = report_data.gradients.as_dict()
-                view_layers(report_data, model)
-                if report_data.layer_views is not None:
-                    summary["layer_views"] = report_data.layer_views.as_dict()
         try:
+            # The plots of the predictions are drawn on another thread while the
+            # measurements below (compiled JAX calls, mostly) run: ~0.3 s less a run.
+            with drawing_early(report_data, draw=report) as drawn:
+                if report:  # only what a picture needs: tune's trials (report=False) skip it
+                    read_model(report_data, model, dataset.x_train)
+                    explain_mistakes(report_data, model)
+                    measure_robustness(report_data, lambda x: trainer.predict(model, x))
+                    summary["robustness"] = report_data.robustness
+                    measure_gradients(report_data, model, dataset.x_train, dataset.y_train)
+                    if report_data.gradients is not None:
+                        summary["gradients"] = report_data.gradients.as_dict()
+                    view_layers(report_data, model)
+                    if report_data.layer_views is not None:
+                        summary["layer_views"] = report_data.layer_views.as_dict()
             write_report(report_data, writer, pictures=report, drawn=drawn)
         except KeyboardInterrupt:
-            # Ctrl-C again while the pictures are drawn (most of the writing): everything
-            # else is saved, so the run is finished without them rather than lost.
+            # Ctrl-C again while the pictures are measured and drawn (most of the writing):
+            # everything else is saved, so the run is finished without them, not lost.
+            write_report(report_data, writer, pictures=False)  # report.txt, if not yet
             writer.json(METRICS_FILE, summary)
             print(
                 f"\nthe run is written without its pictures: draw them with "

@@ -462,8 +462,24 @@ def drawing_early(data: ReportData, draw: bool = True) -> Iterator[Future | None
     if not draw:
         yield None
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlplab-draw") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlplab-draw")
+    try:
         yield pool.submit(prediction_plots, data)
+    finally:
+        # Not waiting: write_report waits for the plots, and a Ctrl-C that skips the
+        # pictures should not wait for them either.
+        pool.shutdown(wait=False)
+
+
+def _awaited(drawn: Future) -> dict[str, bytes]:
+    """The early plots, waited for in slices of 0.1 s: Python runs a Ctrl-C's handler in
+    the main thread only between bytecodes, and the signal may reach another thread (the
+    drawing one, XLA's), which would leave a plain wait blocked until the drawing ends."""
+    while True:
+        try:
+            return drawn.result(timeout=0.1)
+        except TimeoutError:
+            continue
 
 
 def write_report(
@@ -490,7 +506,7 @@ def write_report(
         written.append(writer.path / REPORT_FILE)
     if not pictures:
         return written
-    pngs = render_plots(data) if drawn is None else {**drawn.result(), **measured_plots(data)}
+    pngs = render_plots(data) if drawn is None else {**_awaited(drawn), **measured_plots(data)}
     for name, png in pngs.items():
         writer.bytes(name, png)
         written.append(writer.path / name)
