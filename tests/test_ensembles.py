@@ -245,7 +245,8 @@ def test_cli_ensemble_prints_members_and_errors_in_one_line(capsys, seed_runs, t
     assert not (folder / "report.html").exists()
     assert "mlplab ensemble " in (folder / "config.toml").read_text()
     # What to do next includes distilling it into one network of a member's size.
-    assert f"mlplab train {paths[0]}/config.toml --teacher {folder}   (one network)" in out
+    suggested = f"mlplab train {paths[0]}/config.toml --teacher {folder} --name "
+    assert suggested + "digits-mlp-distilled" in out
 
     code, _, err = run_cli(capsys, "ensemble", paths[0], str(tmp_path / "missing"))
     assert code == 2

@@ -134,7 +134,11 @@ def print_ensemble(made: Run, report: bool) -> None:
     )
     first = member_folder(made.path, facts["members"][0]) if facts.get("members") else None
     if first is not None:  # one network of a member's size that learns from the ensemble
-        print(f"      mlplab train {first / CONFIG_FILE} --teacher {made.path}   (one network)")
+        name = made.config.name.removesuffix("-ensemble") + "-distilled"
+        print(
+            f"      mlplab train {first / CONFIG_FILE} --teacher {made.path} --name {name}"
+            "   (one network that learns from it)"
+        )
 
 
 def ensemble_command(paths: Iterable[object]) -> str:
