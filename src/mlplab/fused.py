@@ -207,7 +207,7 @@ class FusedTrainer(Trainer):
         skip_empty: bool,
         step_losses: bool = False,
         weights: np.ndarray | None = None,
-        teacher: tuple[float, float] | None = None,
+        distil: tuple[float, float] | None = None,
     ) -> Any:
         """One compiled call over a (steps, batch) block of an epoch's order.
 
@@ -226,7 +226,7 @@ class FusedTrainer(Trainer):
         ``sample_weight``), multiplying its loss as Keras' ``sample_weight`` does (with class
         weights too).
 
-        teacher: (temperature, weight) to distil ``self.teacher`` (``train.teacher``): each
+        distil: (temperature, weight) to distil ``self.teacher`` (``train.teacher``): each
         image's loss is then (1 - weight) x the labels' cross-entropy + weight x
         temperature² x the KL divergence from the teacher's softened probabilities to this
         network's (Hinton et al. 2015; the T² keeps the gradients' scale as the temperature
@@ -259,13 +259,13 @@ class FusedTrainer(Trainer):
             correct = ((jnp.argmax(probs, axis=1) == y) * mask).sum()
             if taught is None:
                 return loss, (non_trainable, correct, loss, None)
-            temperature, share = teacher
+            temperature, share = distil
             match = batch_mean(_distillation(probs, taught, temperature))
             objective = (1.0 - share) * (loss - penalty) + share * match + penalty
             return objective, (non_trainable, correct, loss, match)
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        sums_size = 3 if teacher is None else 4
+        sums_size = 3 if distil is None else 4
 
         def epoch(state, data, order, mask, numbers, key):
             # Which arrays data holds is known when traced: no branch at run time.
@@ -283,7 +283,7 @@ class FusedTrainer(Trainer):
                     step_key = jax.random.fold_in(key, number)
                     x = augment_batch(x, step_key, augment)
                 if teacher_state is not None:
-                    taught = self._teacher_says(teacher_state, x, teacher[0])
+                    taught = self._teacher_says(teacher_state, x, distil[0])
                 (_, (non_trainable, correct, loss, match)), grads = grad_fn(
                     trainable, non_trainable, x, y, weight, sample_weight, taught
                 )
@@ -363,9 +363,9 @@ class FusedTrainer(Trainer):
         batch = min(config.batch_size, n)
         steps = math.ceil(n / batch)
         data = _on_device(splits.x_train, splits.y_train, splits.w_train)
-        teacher = None
+        distil = None
         if self.teacher is not None:
-            teacher = (config.teacher_temperature, config.teacher_weight)
+            distil = (config.teacher_temperature, config.teacher_weight)
             data.update(self._teaching(splits.x_train, config.teacher_temperature))
         rng = np.random.default_rng(config.seed)
         # Its own stream, so that turning augmentation on does not change the shuffling.
@@ -385,7 +385,7 @@ class FusedTrainer(Trainer):
                 config.label_smoothing,
                 skip_empty=calls * per_call > steps,
                 weights=class_weights(splits.y_train, model.output_shape[-1], config.class_weight),
-                teacher=teacher,
+                distil=distil,
             )
         )
         current_lr = _learning_rate_reader(optimizer)
