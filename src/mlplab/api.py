@@ -318,7 +318,12 @@ def _train_and_write(
     )
 
     trainer, model = trainer_and_model(
-        cfg, dataset.image_shape, dataset.num_classes, scaling, len(splits.y_train), teacher
+        cfg,
+        dataset.image_shape,
+        dataset.num_classes,
+        scaling,
+        len(splits.y_train),
+        teacher.network(splits.x_train) if teacher else None,
     )
     start = None
     if point is not None:
@@ -499,14 +504,14 @@ def trainer_and_model(
     teacher: Any = None,
 ) -> tuple[Any, Any]:
     """The trainer ``train.engine`` asks for and the config's new, compiled network: what
-    train, resume and ``MLPClassifier.fit`` start from. teacher: ``train.teacher``'s
-    :class:`~mlplab.teacher.Teacher`, or None."""
+    train, resume and ``MLPClassifier.fit`` start from. teacher: ``train.teacher`` as an
+    :class:`~mlplab.engine.TeacherNetwork`, or None."""
     from mlplab.engine import get_trainer, steps_per_epoch
     from mlplab.model import new_model
 
     # The trainer first: the fused one turns on JAX's persistent compilation cache, which
     # then also serves the small programs that initialise the weights (~2.5 s to compile).
-    trainer = get_trainer(cfg.train, cfg.augment, teacher and teacher.network)
+    trainer = get_trainer(cfg.train, cfg.augment, teacher)
     steps = steps_per_epoch(train_samples, cfg.train.batch_size)
     return trainer, new_model(cfg, image_shape, num_classes, scaling, steps)
 

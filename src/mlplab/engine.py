@@ -17,7 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import keras
 import numpy as np
@@ -69,6 +69,19 @@ class StopRequest:
 
     def set(self) -> None:
         self.requested = True
+
+
+@dataclass(frozen=True)
+class TeacherNetwork:
+    """``train.teacher`` as a trainer takes it (:mod:`mlplab.teacher`): the teacher's Keras
+    model; ``order``, int (classes,), the column of its output that holds each of the
+    student's classes; ``train_proba``, float32 (n_train, classes), its probabilities for the
+    training images in the student's order, worked out once by the caller (None: the
+    trainer predicts them)."""
+
+    model: keras.Model
+    order: np.ndarray
+    train_proba: np.ndarray | None = None
 
 
 @dataclass
@@ -381,13 +394,15 @@ def get_predictor() -> Trainer:
 
 
 def get_trainer(
-    config: TrainConfig, augment: AugmentConfig | None = None, teacher: Any = None
+    config: TrainConfig,
+    augment: AugmentConfig | None = None,
+    teacher: TeacherNetwork | None = None,
 ) -> Trainer:
     """The trainer ``train.engine`` asks for: ``auto`` is the fused engine on JAX.
 
-    Augmentation and distillation (``train.teacher``; ``teacher``: the teacher's network
-    and class order, :data:`mlplab.fused.TeacherNetwork`) run inside the fused engine's
-    compiled epoch; ``model.fit`` cannot do them.
+    Augmentation and distillation (``train.teacher``; ``teacher``: its
+    :class:`TeacherNetwork`) run inside the fused engine's compiled epoch; ``model.fit``
+    cannot do them.
     """
     augment = augment or AugmentConfig()
     if config.engine == "fit" or keras.backend.backend() != "jax":

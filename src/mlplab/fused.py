@@ -43,16 +43,13 @@ from mlplab.engine import (
     FitResult,
     StartPoint,
     StopRequest,
+    TeacherNetwork,
     Trainer,
     class_weights,
     epochs_done,
     padded_length,
     unshare_averaged_weights,
 )
-
-# train.teacher's network (mlplab.teacher) and, for each of the student's classes in
-# order, the column of the teacher's output that holds it.
-TeacherNetwork = tuple[keras.Model, np.ndarray]
 
 EVAL_CHUNK = 2048
 # Estimated floating-point work (6 x batch x parameters per step) above which an epoch is split
@@ -316,9 +313,8 @@ class FusedTrainer(Trainer):
     def _teacher_says(self, state: tuple, x: jax.Array, temperature: float) -> jax.Array:
         """The teacher network's probabilities for a batch x (uint8 (b, h, w, c)) inside a
         step, in the student's class order and softened by ``temperature``: float32 (b, k)."""
-        network, order = self.teacher
-        probs, _ = network.stateless_call(*state, x, training=False)
-        logs = jnp.log(jnp.clip(probs[:, order], 1e-30, 1.0)) / temperature
+        probs, _ = self.teacher.model.stateless_call(*state, x, training=False)
+        logs = jnp.log(jnp.clip(probs[:, self.teacher.order], 1e-30, 1.0)) / temperature
         return jax.lax.stop_gradient(jax.nn.softmax(logs, axis=1))
 
     def _compiled_on_first_call(self, function: Any) -> Callable[..., Any]:
@@ -503,14 +499,16 @@ class FusedTrainer(Trainer):
         training images x_train (uint8 (n, h, w, c)) as "teacher", computed once; with
         augmentation, which changes the images every step, its network's variables as
         "teacher_state" instead."""
-        network, order = self.teacher
+        teacher = self.teacher
         if self.augment.active:
             state = (
-                [v.value for v in network.trainable_variables],
-                [v.value for v in network.non_trainable_variables],
+                [v.value for v in teacher.model.trainable_variables],
+                [v.value for v in teacher.model.non_trainable_variables],
             )
             return {"teacher_state": state}
-        proba = self.predict(network, x_train)[:, order]
+        proba = teacher.train_proba
+        if proba is None:
+            proba = self.predict(teacher.model, x_train)[:, teacher.order]
         return {"teacher": jax.device_put(softened(proba, temperature))}
 
     def _validate(

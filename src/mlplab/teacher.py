@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mlplab.config import TrainConfig
+from mlplab.engine import TeacherNetwork
 from mlplab.errors import ConfigError, MlplabError
 from mlplab.runs import LAST, Run, load_run
 
@@ -34,17 +35,18 @@ class Teacher:
     # Column order[j] of the teacher's probabilities is the student's class j: the teacher
     # may list the same classes in another order.
     order: np.ndarray
-    _train_accuracy: float | None = None
+    # Its probabilities for the student's training images: for the trainer and for
+    # train_accuracy, predicted once (an ensemble over 60,000 images takes about a second).
+    _train_proba: np.ndarray | None = None
 
     @property
     def path(self) -> Path:
         return self.run.path
 
-    @property
-    def network(self) -> tuple[Any, np.ndarray]:
-        """What the fused engine runs (:data:`mlplab.fused.TeacherNetwork`): the teacher's
-        Keras model and its class order."""
-        return self.run.model, self.order
+    def network(self, x_train: np.ndarray) -> TeacherNetwork:
+        """What the fused engine runs, for the training images x_train (uint8 (n, h, w, c)):
+        the teacher's Keras model, its class order and :meth:`train_probabilities`."""
+        return TeacherNetwork(self.run.model, self.order, self.train_probabilities(x_train))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """images: uint8 (n, h, w, c) shaped like the student's -> float32 (n, classes),
@@ -57,14 +59,19 @@ class Teacher:
             )
         return proba[:, self.order]
 
+    def train_probabilities(self, x_train: np.ndarray) -> np.ndarray:
+        """:meth:`probabilities` of the student's training images, x_train (uint8 (n, h, w,
+        c)), predicted on the first call and kept: a Teacher serves one training."""
+        if self._train_proba is None:
+            self._train_proba = self.probabilities(x_train)
+        return self._train_proba
+
     def train_accuracy(self, x_train: np.ndarray, y_train: np.ndarray) -> float:
         """How often the teacher is right on the student's training images (x_train: uint8
-        (n, h, w, c); y_train: int (n,)), worked out once. A teacher right on all of them
-        teaches through its runners-up only."""
-        if self._train_accuracy is None:
-            proba = self.probabilities(x_train)
-            self._train_accuracy = float(np.mean(proba.argmax(axis=1) == y_train))
-        return self._train_accuracy
+        (n, h, w, c); y_train: int (n,)). A teacher right on all of them teaches through its
+        runners-up only."""
+        proba = self.train_probabilities(x_train)
+        return float(np.mean(proba.argmax(axis=1) == y_train))
 
     def agreement(self, x_test: np.ndarray, proba: np.ndarray) -> float:
         """The share of the test images x_test (uint8 (n, h, w, c)) on which the student,
