@@ -4,12 +4,26 @@ import gzip
 import hashlib
 import http.server
 import os
+import tempfile
 import threading
+import zlib
+from pathlib import Path
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlplab import DataError
-from mlplab.data.fetch import RemoteFile, cache_dir, ensure, matches, verify_cached
+from mlplab.data import fetch
+from mlplab.data.fetch import (
+    RemoteFile,
+    cache_dir,
+    ensure,
+    gunzipped,
+    matches,
+    verify_cached,
+)
 
 
 class Server:
@@ -164,12 +178,48 @@ def test_verified_gzip_content_is_read_without_decompressing_again(tmp_path, mon
     entry = RemoteFile(path.name, "0" * 64, (), raw_sha256=hashlib.sha256(raw).hexdigest())
     assert matches(path, entry)[0]
     opened = []
-    real_open = gzip.open
-    monkeypatch.setattr(gzip, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    real_gunzipped = idx.gunzipped
+    monkeypatch.setattr(idx, "gunzipped", lambda p: opened.append(p) or real_gunzipped(p))
     assert idx.read_idx(path).tolist() == [7, 8, 9]
     assert opened == []  # the content verified by matches() was handed over
     assert idx.read_idx(path).tolist() == [7, 8, 9]
     assert len(opened) == 1  # handed over once only; a second read decompresses again
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    members=st.lists(st.binary(max_size=3000), min_size=1, max_size=3),
+    read_bytes=st.integers(1, 700),
+    out_bytes=st.integers(1, 900),
+    padding=st.integers(0, 3),
+)
+def test_gunzipped_gives_what_gzip_gives(members, read_bytes, out_bytes, padding):
+    # Any member count, zero padding between members, and pieces smaller than a member on
+    # both sides of zlib (so that each loop of gunzipped runs).
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "x.gz"
+        path.write_bytes((b"\0" * padding).join(gzip.compress(m, mtime=0) for m in members))
+        with mock.patch.multiple(fetch, GZIP_READ_BYTES=read_bytes, GZIP_OUT_BYTES=out_bytes):
+            pieces = list(gunzipped(path))
+    assert b"".join(pieces) == b"".join(members)
+    assert all(len(piece) <= out_bytes for piece in pieces)
+
+
+def test_gunzipped_refuses_a_cut_or_corrupt_file(tmp_path):
+    raw = bytes(range(256)) * 400
+    whole = gzip.compress(raw, mtime=0)
+    path = tmp_path / "x.gz"
+    path.write_bytes(whole[:-9])  # the end of the stream is missing
+    with pytest.raises(EOFError, match="x.gz: compressed file ended"):
+        b"".join(gunzipped(path))
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(zlib.error):
+        b"".join(gunzipped(path))
+    path.write_bytes(whole[:-8] + (1).to_bytes(4, "little") + whole[-4:])  # a wrong CRC
+    with pytest.raises(zlib.error):
+        b"".join(gunzipped(path))
+    path.write_bytes(b"")
+    assert list(gunzipped(path)) == []  # as gzip.open reads an empty file
 
 
 def test_kept_content_of_a_file_changed_since_is_not_used(tmp_path):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from mlplab.data.fetch import take_verified_content
+from mlplab.data.fetch import gunzipped, take_verified_content
 from mlplab.errors import DataError
 
 # Largest file we decompress: the biggest IDX set we know (EMNIST) is well under this.
@@ -28,8 +27,13 @@ def read_bytes(path: Path) -> bytes:
         return verified
     try:
         if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as handle:
-                data = handle.read(MAX_BYTES + 1)
+            pieces, size = [], 0
+            for piece in gunzipped(path):
+                pieces.append(piece)
+                size += len(piece)
+                if size > MAX_BYTES:
+                    break
+            data = b"".join(pieces)
         else:
             data = path.read_bytes()
     except FileNotFoundError:
