@@ -334,16 +334,18 @@ def _python(code: str) -> list[str]:
 
 
 def test_the_command_line_imports_keras_without_its_extras():
-    """Keras imports scikit-learn (with SciPy) and matplotlib only for keras.wrappers and
-    keras.visualization; the CLI hides them from keras alone: they still work afterwards
-    (digits loads through scikit-learn, a report draws with matplotlib)."""
+    """Keras imports scikit-learn (with SciPy), matplotlib and pandas only for keras.wrappers,
+    keras.visualization and fitting on DataFrames; the CLI hides them from keras alone: they
+    still work afterwards (digits loads through scikit-learn, a report draws with
+    matplotlib). pandas comes with the test extras (cleanlab needs it)."""
     lines = _python(
         "import sys\n"
         "from mlplab import cli\n"
         "from mlplab._backend import ensure_keras\n"
         "assert cli.main(['recipes']) == 0\n"
         "ensure_keras()\n"
-        "loaded = [m for m in ('sklearn', 'scipy.stats', 'matplotlib') if m in sys.modules]\n"
+        "hidden = ('sklearn', 'scipy.stats', 'matplotlib', 'pandas')\n"
+        "loaded = [m for m in hidden if m in sys.modules]\n"
         "assert not loaded, loaded\n"
         "from mlplab.data.catalog import load_named\n"
         "from mlplab.report.plots import curves_png\n"
@@ -360,9 +362,11 @@ def test_the_library_leaves_keras_whole():
         "ensure_keras()\n"
         "from keras.src.visualization import plot_image_gallery\n"
         "from keras.src.wrappers import sklearn_wrapper\n"
-        "print(sklearn_wrapper.sklearn is not None, plot_image_gallery.plt is not None)\n"
+        "from keras.src.trainers.data_adapters import array_slicing\n"
+        "print(sklearn_wrapper.sklearn is not None, plot_image_gallery.plt is not None,\n"
+        "      array_slicing.pandas is not None)\n"
     )
-    assert lines == ["True True"]
+    assert lines == ["True True True"]
 
 
 def test_keras_imports_on_a_thread_while_data_is_read():

@@ -25,8 +25,9 @@ TRAINABLE_BACKENDS = ("jax", "tensorflow", "torch")
 
 # Optional packages keras imports at start-up for features mlplab never uses there:
 # scikit-learn for ``keras.wrappers`` (and scikit-learn imports SciPy), matplotlib for
-# ``keras.visualization``. Together about 1.5 s of every CLI process; see lean_keras_import.
-KERAS_EXTRAS = ("sklearn", "matplotlib")
+# ``keras.visualization``, pandas (where installed) for fitting on DataFrames. Together
+# about 1.7 s of every CLI process; see lean_keras_import.
+KERAS_EXTRAS = ("sklearn", "matplotlib", "pandas")
 
 # Set by the command line (see lean_keras_import); a library caller keeps keras whole.
 _lean_import = False
