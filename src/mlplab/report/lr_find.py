@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlplab.lr_range import PEAK_RULE, LRSweep
-from mlplab.report.plots import STYLE, margins, plt, to_png
+from mlplab.report.plots import STYLE, log_axis, margins, plt, to_png
 
 RAW, SMOOTHED, CONFIGURED = "#b8cce4", "#4f81bd", "#7f7f7f"
 RULE_COLORS = {"minimum": "#c0504d", "peak": "#8064a2", "steepest": "#f79646"}
@@ -48,7 +48,7 @@ def lr_find_png(sweep: LRSweep, configured_lr: float | None, title: str) -> byte
         if configured_lr is not None:
             ax.axvline(configured_lr, color=CONFIGURED, ls="--", lw=1)
             ax.plot([], [], color=CONFIGURED, ls="--", lw=1, label=f"config: {configured_lr:.2g}")
-        ax.set_xscale("log")
+        log_axis(ax, "x")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("training loss")
         # From 0: a curve that falls by 5% looks flat, as it is.

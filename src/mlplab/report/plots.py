@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import LogFormatter, NullLocator
 
 # Above this many classes a matrix of numbers is unreadable: heat map plus the worst pairs.
 MAX_ANNOTATED_CLASSES = 20
@@ -55,6 +55,28 @@ def margins(
         top=1 - top / height,
         wspace=wspace,
     )
+
+
+class PlainLogFormatter(LogFormatter):
+    """The ticks matplotlib's log formatter labels, written as plain numbers (0.003, 1,
+    10000; 1e-05 and 1e+06 beyond) instead of powers of ten: easier to read for a learner,
+    and those are typeset by matplotlib's mathtext, whose parser took ~0.3 s of every
+    run's report."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self.fix_minus(f"{x:g}") if super().__call__(x, pos) else ""
+
+
+def log_axis(ax: Any, which: str = "y") -> None:
+    """Make ``ax``'s ``which`` ("x" or "y") axis logarithmic, labelled by
+    :class:`PlainLogFormatter`."""
+    if which == "y":
+        ax.set_yscale("log")
+    else:
+        ax.set_xscale("log")
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
 
 
 def _longest(names: Sequence[str]) -> int:
@@ -292,7 +314,7 @@ def calibration_png(calibration: dict[str, Any], title: str, images: str = "test
             fontsize=10,
         )
         counts.bar(lows, np.maximum(number, 0.5), width, align="edge", color="#9bbb59")
-        counts.set_yscale("log")
+        log_axis(counts)
         counts.yaxis.set_minor_locator(NullLocator())
         counts.set_ylim(bottom=0.5)
         counts.set_xlabel("confidence (the largest probability)")
@@ -378,7 +400,7 @@ def gradients_png(gradients: Any, title: str) -> bytes:
         ):
             shown = np.maximum(np.asarray(values, np.float64), 1e-12)  # log axis: no zeros
             ax.bar(positions + offset, shown, width, color=colour, label=label)
-        ax.set_yscale("log")
+        log_axis(ax)
         ax.set_xticks(
             positions,
             [f"layer {i + 1}\n{label}" for i, label in enumerate(gradients.labels)],
@@ -447,14 +469,14 @@ def hidden_png(outputs: Sequence[np.ndarray], summaries: Sequence[Any], title: s
     rows = -(-len(shown) // columns)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 3.1 * rows + 0.8))
-        margins(fig, left=0.7, right=0.25, bottom=0.55, top=1.15, wspace=0.3)
+        margins(fig, left=0.8, right=0.25, bottom=0.55, top=1.15, wspace=0.35)
         fig.subplots_adjust(hspace=0.7)
         flat = np.atleast_1d(axes).ravel()
         for number, (ax, (values, summary)) in enumerate(zip(flat, shown, strict=False), start=1):
             # One filled outline, not 60 bar patches: a third of the drawing time.
             counts, edges = np.histogram(values, bins=60)
             ax.stairs(np.maximum(counts, 0.5), edges, fill=True, color="#4f81bd", baseline=0.5)
-            ax.set_yscale("log")
+            log_axis(ax)
             ax.yaxis.set_minor_locator(NullLocator())  # dozens of unlabelled ticks, slow
             note = summary.describe()
             ax.set_title(
