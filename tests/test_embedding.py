@@ -59,6 +59,19 @@ def test_pca_is_scikit_learns_up_to_sign_and_deterministic():
     assert tsne.shape == (50, 2) and np.isfinite(tsne).all()
 
 
+@pytest.mark.parametrize("shape", [(30, 80), (80, 30), (1, 5), (2, 5)])
+def test_pca_of_more_features_than_images_is_scikit_learns_too(shape):
+    # d > n takes the (n, n) product; one or two images leave fewer than two directions.
+    x = np.random.default_rng(2).normal(size=shape) * np.linspace(4, 1, shape[1])
+    points = project(x)
+    assert points.shape == (shape[0], 2) and np.isfinite(points).all()
+    if shape[0] > 2:
+        expected = PCA(2).fit_transform(x)
+        np.testing.assert_allclose(np.abs(points), np.abs(expected), rtol=1e-4, atol=1e-4)
+    else:
+        assert np.allclose(points[:, 1], 0.0)
+
+
 def test_a_trained_network_separates_the_classes_better_than_the_pixels(digits_run, digits_data):
     views = layer_views(digits_run.model, digits_data.x_test, digits_data.y_test)
     assert views.names == ["pixels", "layer 1: 256 relu", "layer 2: 128 relu"]
