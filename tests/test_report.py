@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -180,6 +181,58 @@ def test_every_plot_is_a_real_picture(tmp_path, classes, channels):
     for name, data in pngs.items():
         assert_real_png(data)
         assert name.endswith(".png")
+
+
+def test_drawing_beside_the_measurements_gives_the_same_plots(tmp_path, monkeypatch):
+    """train's Drawing: the prediction plots and the plots handed over by measured() are
+    drawn on its thread; pngs() draws the rest here. The same pictures as render_plots."""
+    import threading
+
+    from mlplab.report import build
+
+    data = fake_report(tmp_path, 10, 1)
+    where = {}
+    real = build.measured_plots
+
+    def measured_plots(data, only=None):
+        where.update(dict.fromkeys(only or build._MEASURED_PLOTS, threading.current_thread()))
+        return real(data, only)
+
+    monkeypatch.setattr(build, "measured_plots", measured_plots)
+    with build.drawing_early(data) as drawing:
+        drawing.measured("robustness")
+        drawing.measured("weights", "hidden")
+    pngs, drawn_by = drawing.pngs(), dict(where)
+    main = threading.current_thread()
+    assert drawn_by["robustness"] is not main and drawn_by["hidden"] is not main
+    assert drawn_by["gradients"] is main  # not handed over: drawn by pngs()
+    assert pngs == render_plots(data)
+    with build.drawing_early(data, draw=False) as none:
+        assert none is None
+
+
+def test_a_drawing_given_up_draws_nothing_more(tmp_path, monkeypatch):
+    import threading
+
+    from mlplab.report import build
+
+    started, drawn = threading.Event(), []
+
+    def slow(data, only=None):
+        started.set()
+        time.sleep(0.3)
+        drawn.append(only)
+        return {}
+
+    monkeypatch.setattr(build, "prediction_plots", slow)
+    monkeypatch.setattr(build, "measured_plots", slow)
+    with pytest.raises(KeyboardInterrupt), build.drawing_early(fake_report(tmp_path, 10, 1)) as d:
+        d.measured("robustness")
+        d.measured("gradients")
+        started.wait(5)
+        raise KeyboardInterrupt  # the second Ctrl-C: no pictures
+    time.sleep(0.6)
+    assert drawn == [None]  # the plot being drawn is finished; those queued are not
 
 
 def test_many_classes_scale_the_layout(tmp_path):

@@ -213,8 +213,8 @@ def test_a_ctrl_c_while_the_run_is_written_waits_for_it(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "drawing",
-    # The plots of the predictions (drawn on a thread during the measurements after
-    # training), those of the measurements (drawn last), and a measurement itself.
+    # The plots of the predictions and those of the measurements (both drawn on a thread
+    # during the measurements after training), and a measurement itself.
     ["prediction_plots", "measured_plots", "measure_robustness"],
 )
 def test_a_second_ctrl_c_while_the_pictures_are_drawn_keeps_the_run(tmp_path, monkeypatch, drawing):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from mlplab.runs import (
     load_run,
 )
 from mlplab.summary import model_summary
+
+if TYPE_CHECKING:
+    from mlplab.report.build import ReportData
 
 ENGINE_NAMES = {"fused": "fused JAX epochs", "fit": "Keras model.fit"}
 ConfigLike = RunConfig | str | Path | Mapping[str, Any] | None
@@ -308,12 +311,8 @@ def _train_and_write(
         PREDICTIONS_FILE,
         ReportData,
         drawing_early,
-        explain_mistakes,
-        measure_gradients,
-        measure_robustness,
+        measure_model,
         predictions_npz,
-        read_model,
-        view_layers,
         write_report,
     )
 
@@ -410,9 +409,6 @@ def _train_and_write(
         writer.model(model)
         checkpoints.finish(result.status)
         writer.bytes(PREDICTIONS_FILE, predictions_npz(splits.y_test, proba))
-        novelty = reference_for(model, splits.x_train, splits.x_test, cfg.train.seed)
-        if novelty is not None:
-            writer.bytes(NOVELTY_FILE, novelty[0].to_npz())
         # Epochs trained before a resume count in train_seconds (their compile time is lost).
         earlier_seconds = sum(row.get("seconds", 0.0) for row in point.history) if point else 0.0
         summary = {
@@ -429,8 +425,6 @@ def _train_and_write(
             "dataset": _dataset_facts(dataset, splits),
             "model": architecture.totals(),
         }
-        if novelty is not None:
-            summary["novelty"] = novelty[0].facts(novelty[1])
         if teacher is not None:
             summary["teacher"] = teacher.facts(splits.x_train, splits.y_train, cfg.train)
             summary["teacher"]["test_agreement"] = teacher.agreement(splits.x_test, proba)
@@ -444,24 +438,29 @@ def _train_and_write(
         )
         report_data.model_summary = architecture
         try:
-            # The plots of the predictions are drawn on another thread while the
-            # measurements below (compiled JAX calls, mostly) run: ~0.3 s less a run.
-            with drawing_early(report_data, draw=report) as drawn:
+            # The plots are drawn on another thread while the novelty reference and the
+            # measurements below (compiled JAX calls and NumPy, mostly) run.
+            with drawing_early(report_data, draw=report) as drawing:
+                novelty = reference_for(model, splits.x_train, splits.x_test, cfg.train.seed)
+                if novelty is not None:
+                    writer.bytes(NOVELTY_FILE, novelty[0].to_npz())
+                    summary["novelty"] = novelty[0].facts(novelty[1])
                 if report:  # only what a picture needs: tune's trials (report=False) skip it
-                    read_model(report_data, model, dataset.x_train)
-                    explain_mistakes(report_data, model)
-                    measure_robustness(report_data, lambda x: trainer.predict(model, x))
-                    summary["robustness"] = report_data.robustness
-                    measure_gradients(report_data, model, dataset.x_train, dataset.y_train)
-                    if report_data.gradients is not None:
-                        summary["gradients"] = report_data.gradients.as_dict()
-                    view_layers(report_data, model)
-                    if report_data.layer_views is not None:
-                        summary["layer_views"] = report_data.layer_views.as_dict()
-            write_report(report_data, writer, pictures=report, drawn=drawn)
+                    measure_model(
+                        report_data,
+                        model,
+                        lambda x: trainer.predict(model, x),
+                        dataset.x_train,
+                        dataset.y_train,
+                        drawing,
+                    )
+                    _measured_facts(report_data, summary)
+            write_report(report_data, writer, pictures=report, drawing=drawing)
         except KeyboardInterrupt:
             # Ctrl-C again while the pictures are measured and drawn (most of the writing):
             # everything else is saved, so the run is finished without them, not lost.
+            if report:
+                _measured_facts(report_data, summary)  # those measured before it
             write_report(report_data, writer, pictures=False)  # report.txt, if not yet
             writer.json(METRICS_FILE, summary)
             print(
@@ -475,6 +474,16 @@ def _train_and_write(
         summary["wall_seconds"] = time.perf_counter() - started
         writer.json(METRICS_FILE, summary)
         return load_run(writer.path, model=model)
+
+
+def _measured_facts(data: ReportData, summary: dict[str, Any]) -> None:
+    """Copy into metrics.json's ``summary`` what :func:`measure_model` measured into
+    ``data`` (robustness, gradients, what each layer sees), as far as it got."""
+    summary["robustness"] = data.robustness
+    if data.gradients is not None:
+        summary["gradients"] = data.gradients.as_dict()
+    if data.layer_views is not None:
+        summary["layer_views"] = data.layer_views.as_dict()
 
 
 def _taught(

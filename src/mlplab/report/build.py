@@ -212,46 +212,66 @@ def prediction_plots(data: ReportData) -> dict[str, bytes]:
     return pngs
 
 
-def measured_plots(data: ReportData) -> dict[str, bytes]:
+def measured_plots(data: ReportData, only: Sequence[str] | None = None) -> dict[str, bytes]:
     """The plots of what is measured after training (why the surest mistakes, robustness,
     first-layer weights, hidden outputs, gradients, what each layer sees) and of the
-    augmentation: file name -> PNG bytes."""
-    from mlplab.report import mosaic, plots
-
-    record, names = data.record, data.class_names
+    augmentation: file name -> PNG bytes. only: which of them (keys of PLOT_FILES); all
+    by default. Each is left out where the data lacks what it shows."""
     pngs: dict[str, bytes] = {}
-    if data.mistakes_explained is not None and data.x_test is not None:
-        chosen, for_predicted, for_true = data.mistakes_explained
-        pngs[PLOT_FILES["why_mistakes"]] = mosaic.mistakes_explained_png(
-            data.x_test[chosen],
-            for_predicted,
-            for_true,
-            data.y_true[chosen],
-            data.proba[chosen].argmax(axis=1),
-            data.proba[chosen].max(axis=1),
-            names,
-            f"{record.name} on {record.dataset}: why the surest mistakes (test split)",
-        )
-    if data.robustness is not None and names:
-        pngs[PLOT_FILES["robustness"]] = plots.robustness_png(
-            data.robustness, len(names), record.name
-        )
-    weights = _weights_png(data)
-    if weights is not None:
-        pngs[PLOT_FILES["weights"]] = weights
-    hidden = _hidden_png(data)
-    if hidden is not None:
-        pngs[PLOT_FILES["hidden"]] = hidden
-    if data.gradients is not None:
-        pngs[PLOT_FILES["gradients"]] = plots.gradients_png(data.gradients, record.name)
-    if data.layer_views is not None:
-        pngs[PLOT_FILES["layer_views"]] = plots.layer_views_png(
-            data.layer_views, data.class_names, record.name
-        )
-    augmented = _augmented_png(data)
-    if augmented is not None:
-        pngs[PLOT_FILES["augmented"]] = augmented
+    for key, draw in _MEASURED_PLOTS.items():
+        if only is None or key in only:
+            png = draw(data)
+            if png is not None:
+                pngs[PLOT_FILES[key]] = png
     return pngs
+
+
+def _why_mistakes_png(data: ReportData) -> bytes | None:
+    """why_mistakes.png: what the pixels of the surest mistakes said for the predicted and
+    for the true class (none without them)."""
+    from mlplab.report import mosaic
+
+    if data.mistakes_explained is None or data.x_test is None:
+        return None
+    chosen, for_predicted, for_true = data.mistakes_explained
+    record = data.record
+    return mosaic.mistakes_explained_png(
+        data.x_test[chosen],
+        for_predicted,
+        for_true,
+        data.y_true[chosen],
+        data.proba[chosen].argmax(axis=1),
+        data.proba[chosen].max(axis=1),
+        data.class_names,
+        f"{record.name} on {record.dataset}: why the surest mistakes (test split)",
+    )
+
+
+def _robustness_png(data: ReportData) -> bytes | None:
+    """robustness.png: the test accuracy on shifted, rotated and noisy images."""
+    from mlplab.report import plots
+
+    if data.robustness is None or not data.class_names:
+        return None
+    return plots.robustness_png(data.robustness, len(data.class_names), data.record.name)
+
+
+def _gradients_png(data: ReportData) -> bytes | None:
+    """gradients.png: each layer's loss gradient at the initial and the trained weights."""
+    from mlplab.report import plots
+
+    if data.gradients is None:
+        return None
+    return plots.gradients_png(data.gradients, data.record.name)
+
+
+def _layer_views_png(data: ReportData) -> bytes | None:
+    """layer_views.png: the test images as the pixels and each hidden layer place them."""
+    from mlplab.report import plots
+
+    if data.layer_views is None:
+        return None
+    return plots.layer_views_png(data.layer_views, data.class_names, data.record.name)
 
 
 def gallery_pngs(
@@ -440,6 +460,18 @@ def _weights_png(data: ReportData) -> bytes | None:
     return mosaic.weights_png(kernel[:, shown].T, shape, captions, title)
 
 
+# measured_plots' plots, in the order they are drawn: each from ReportData -> PNG or None.
+_MEASURED_PLOTS: dict[str, Callable[[ReportData], bytes | None]] = {
+    "why_mistakes": _why_mistakes_png,
+    "robustness": _robustness_png,
+    "weights": _weights_png,
+    "hidden": _hidden_png,
+    "gradients": _gradients_png,
+    "layer_views": _layer_views_png,
+    "augmented": _augmented_png,
+}
+
+
 def findings_text(findings: Sequence[Finding]) -> str:
     """report.txt's "what the curves say" lines, each wrapped to 92 columns; "" for none."""
     import textwrap
@@ -452,29 +484,102 @@ def findings_text(findings: Sequence[Finding]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@contextmanager
-def drawing_early(data: ReportData, draw: bool = True) -> Iterator[Future | None]:
-    """:func:`prediction_plots` of ``data`` on another thread while the block runs (the
-    measurements after training: mostly compiled JAX calls, which let go of the GIL);
-    the Future of their PNGs, for :func:`write_report`. None when not ``draw``.
+def measure_model(
+    data: ReportData,
+    model: Any,
+    predict: Callable[[np.ndarray], np.ndarray],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    drawing: Drawing | None = None,
+) -> None:
+    """Fill in what the report measures from a trained ``model``, one after another: the
+    first layer's weights and the hidden outputs (:func:`read_model`), the surest mistakes
+    explained, robustness, gradients and what each layer sees. With ``drawing``, each
+    measurement's plots are drawn on its thread while the next one runs.
+
+    predict: uint8 (n, h, w, c) -> probabilities (n, classes). x_train, y_train: uint8
+    (n, h, w, c) and int (n,), the dataset's training images and labels (all of them, as
+    ``mlplab report`` reads them later)."""
+
+    def done(*keys: str) -> None:
+        if drawing is not None:
+            drawing.measured(*keys)
+
+    done("augmented")  # from the config and the training images alone
+    read_model(data, model, x_train)
+    done("weights", "hidden")
+    explain_mistakes(data, model)
+    done("why_mistakes")
+    measure_robustness(data, predict)
+    done("robustness")
+    measure_gradients(data, model, x_train, y_train)
+    done("gradients")
+    view_layers(data, model)
+    done("layer_views")
+
+
+class Drawing:
+    """The report's plots drawn on one worker thread while ``train`` measures after
+    training (compiled JAX calls and NumPy, mostly, which let go of the GIL): first
+    :func:`prediction_plots`, then each measurement's plots as soon as :meth:`measured`
+    says it is done. :meth:`pngs` waits for them and draws whatever was not handed over.
 
     Measured on ``mlplab train`` of a 784-64-64 network: docs/performance.md."""
+
+    def __init__(self, data: ReportData) -> None:
+        self.data = data
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlplab-draw")
+        self._drawn = [self._pool.submit(prediction_plots, data)]
+        self._handed: set[str] = set()
+
+    def measured(self, *keys: str) -> None:
+        """Draw the plots ``keys`` (of PLOT_FILES, from :func:`measured_plots`), whose
+        measurement is done."""
+        self._handed.update(keys)
+        self._drawn.append(self._pool.submit(measured_plots, self.data, keys))
+
+    def pngs(self) -> dict[str, bytes]:
+        """Every plot: file name -> PNG bytes."""
+        pngs: dict[str, bytes] = {}
+        try:
+            for drawn in self._drawn:
+                pngs.update(_awaited(drawn))
+        except BaseException:  # a Ctrl-C that gives up the pictures
+            self.close(cancel=True)
+            raise
+        rest = [key for key in _MEASURED_PLOTS if key not in self._handed]
+        if rest:
+            pngs.update(measured_plots(self.data, rest))
+        return pngs
+
+    def close(self, cancel: bool = False) -> None:
+        """Let the thread go once it has drawn what it was handed, or, with ``cancel``,
+        once it has drawn the plot it is drawing. Never waits: :meth:`pngs` waits for
+        the plots, and a Ctrl-C that skips the pictures should not wait for them."""
+        self._pool.shutdown(wait=False, cancel_futures=cancel)
+
+
+@contextmanager
+def drawing_early(data: ReportData, draw: bool = True) -> Iterator[Drawing | None]:
+    """A :class:`Drawing` of ``data`` while the block runs, for :func:`measure_model` and
+    :func:`write_report`; None when not ``draw``."""
     if not draw:
         yield None
         return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlplab-draw")
+    drawing = Drawing(data)
     try:
-        yield pool.submit(prediction_plots, data)
-    finally:
-        # Not waiting: write_report waits for the plots, and a Ctrl-C that skips the
-        # pictures should not wait for them either.
-        pool.shutdown(wait=False)
+        yield drawing
+    except BaseException:
+        drawing.close(cancel=True)
+        raise
+    drawing.close()
 
 
 def _awaited(drawn: Future) -> dict[str, bytes]:
-    """The early plots, waited for in slices of 0.1 s: Python runs a Ctrl-C's handler in
-    the main thread only between bytecodes, and the signal may reach another thread (the
-    drawing one, XLA's), which would leave a plain wait blocked until the drawing ends."""
+    """Plots drawn on another thread, waited for in slices of 0.1 s: Python runs a Ctrl-C's
+    handler in the main thread only between bytecodes, and the signal may reach another
+    thread (the drawing one, XLA's), which would leave a plain wait blocked until the
+    drawing ends."""
     while True:
         try:
             return drawn.result(timeout=0.1)
@@ -486,11 +591,10 @@ def write_report(
     data: ReportData,
     writer: RunWriter,
     pictures: bool = True,
-    drawn: Future | None = None,
+    drawing: Drawing | None = None,
 ) -> list[Path]:
     """Write report.txt (when there are predictions) and, with ``pictures``, the plots and
-    report.html. drawn: :func:`drawing_early`'s plots, drawn already (the rest is drawn
-    here)."""
+    report.html: those of ``drawing`` (:func:`drawing_early`), or all drawn here."""
     from mlplab.report.html import run_page
     from mlplab.teacher import taught_line
 
@@ -506,7 +610,7 @@ def write_report(
         written.append(writer.path / REPORT_FILE)
     if not pictures:
         return written
-    pngs = render_plots(data) if drawn is None else {**_awaited(drawn), **measured_plots(data)}
+    pngs = render_plots(data) if drawing is None else drawing.pngs()
     for name, png in pngs.items():
         writer.bytes(name, png)
         written.append(writer.path / name)
