@@ -52,6 +52,17 @@ def test_a_kaggle_style_list_reads_with_its_test_list(tmp_path, capsys):
     assert "3 test images, 12 train images at 6x5x1" in said
 
 
+def test_a_gzipped_list_reads_as_the_plain_one(tmp_path):
+    from .test_pixel_csv import gzip_file
+
+    kaggle_layout(tmp_path)
+    plain = load_dataset(str(tmp_path / "train.csv"))
+    packed = load_dataset(str(gzip_file(tmp_path / "train.csv")))
+    np.testing.assert_array_equal(packed.x_train, plain.x_train)
+    np.testing.assert_array_equal(packed.y_train, plain.y_train)
+    assert packed.test_split == "test.csv, beside train.csv.gz" and packed.name == "train"
+
+
 def test_a_named_label_column_among_others_and_files_in_sub_folders(tmp_path):
     save(tmp_path / "photos" / "a" / "rex.png", 40)
     save(tmp_path / "photos" / "b" / "tom.jpg", 140)

@@ -1,5 +1,6 @@
 """Pixel CSVs in every layout they come in; every bad file refused with one line."""
 
+import gzip
 import json
 
 import numpy as np
@@ -243,6 +244,67 @@ def test_a_test_file_of_another_size_is_refused(tmp_path):
 def test_submission_file(tmp_path):
     write_submission(tmp_path / "sub.csv", ["3", "1"])
     assert (tmp_path / "sub.csv").read_text() == "ImageId,Label\n1,3\n2,1\n"
+
+
+# --- gzipped ------------------------------------------------------------------------------
+
+
+def gzip_file(path):
+    """``path`` compressed to ``path.gz``, the original removed; the new path."""
+    packed = path.with_name(path.name + ".gz")
+    packed.write_bytes(gzip.compress(path.read_bytes(), mtime=0))
+    path.unlink()
+    return packed
+
+
+@pytest.mark.parametrize("gzipped", ["both", "train", "test"])
+def test_gzipped_csvs_read_as_the_plain_ones(tmp_path, gzipped):
+    x, y = toy_images(40, 4, size=4)
+    xt, yt = toy_images(12, 4, size=4, seed=1)
+    train, test = tmp_path / "fashion-mnist_train.csv", tmp_path / "fashion-mnist_test.csv"
+    write_table(train, x, y, start=1)
+    write_table(test, xt, yt, start=1)
+    if gzipped in ("both", "train"):
+        train = gzip_file(train)
+    if gzipped in ("both", "test"):
+        test = gzip_file(test)
+    assert paired_test_csv(train) == test  # a plain test file beside a gzipped one too
+    data = load_dataset(str(train))
+    np.testing.assert_array_equal(data.x_train, x)
+    np.testing.assert_array_equal(data.y_train, y)
+    np.testing.assert_array_equal(data.x_test, xt)
+    assert data.name == "fashion-mnist_train" and data.files_train[0] == f"{train.name}:1"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda packed: packed[:-20], "cannot read CSV: Compressed file ended"),
+        (lambda packed: b"plain text, not gzip\n", "cannot read CSV: Not a gzipped file"),
+    ],
+)
+def test_a_broken_gzipped_csv_is_one_line(tmp_path, damage, message):
+    write_kaggle_csv(tmp_path / "train.csv")
+    packed = gzip_file(tmp_path / "train.csv")
+    packed.write_bytes(damage(packed.read_bytes()))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(packed))
+    one_line(caught, "train.csv.gz", message)
+
+
+def test_predict_a_gzipped_csv_of_pixel_rows(capsys, tmp_path):
+    x, y = toy_images(60, 3, size=4)
+    write_table(tmp_path / "train.csv", x, y)
+    run_dir = train_on(capsys, tmp_path, gzip_file(tmp_path / "train.csv"))
+    assert run_dir.name.endswith("-digits-mlp-train")  # named as for train.csv
+    write_table(tmp_path / "new.csv", x[:5])
+    code, out, err = run_cli(
+        capsys, "predict", str(run_dir), str(gzip_file(tmp_path / "new.csv")), "--json"
+    )
+    assert code == 0, err
+    assert [a["file"] for a in json.loads(out)] == [
+        f"{tmp_path / 'new.csv.gz'}:{i}" for i in range(1, 6)
+    ]
 
 
 # --- end to end --------------------------------------------------------------------------

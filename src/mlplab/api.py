@@ -83,7 +83,7 @@ def resolve_config(
     changed = resolved.with_overrides(overrides)
     if changed.data.dataset != resolved.data.dataset and changed.name == resolved.name:
         # A recipe run on another dataset says so in its name (and its run folder's).
-        dataset = Path(changed.data.dataset).name.removesuffix(".tar.gz")
+        dataset = Path(changed.data.dataset).name.removesuffix(".tar.gz").removesuffix(".gz")
         changed = dataclasses.replace(changed, name=f"{resolved.name}-{Path(dataset).stem}")
     differences = changed.differences(resolved)
     if resolved.description and changed.description == resolved.description and differences:
@@ -840,7 +840,9 @@ def predict(
 def csv_kind(paths: Sequence[str | Path]) -> str | None:
     """What ``predict`` is given: "pixels" (one CSV of pixel rows), "files" (one CSV listing
     image files, :mod:`mlplab.data.file_list`), or None (image files and folders)."""
-    if not any(str(path).lower().endswith(".csv") for path in paths):
+    from mlplab.data.pixel_csv import is_csv
+
+    if not any(is_csv(path) for path in paths):
         return None
     if len(paths) != 1:
         raise ConfigError("predict takes one CSV at a time, or image files")

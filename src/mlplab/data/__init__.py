@@ -14,7 +14,7 @@ from mlplab.data.paths import ARCHIVES
 from mlplab.data.scaling import ScalingParams, scaling_params
 from mlplab.data.split import Splits, make_splits, stratified_split
 
-FILE_SUFFIXES = (".csv", ".npz", ".zip", *ARCHIVES)
+FILE_SUFFIXES = (".csv", ".csv.gz", ".npz", ".zip", *ARCHIVES)
 
 
 def looks_like_path(spec: str) -> bool:

@@ -29,7 +29,7 @@ import numpy as np
 
 from mlplab.data.folder import read_labelled_files
 from mlplab.data.images import EXTENSIONS
-from mlplab.data.pixel_csv import delimiter_of, open_csv, paired_test_csv
+from mlplab.data.pixel_csv import csv_stem, delimiter_of, open_csv, paired_test_csv
 from mlplab.errors import DataError
 
 LABEL_NAMES = ("label", "labels", "class", "category")
@@ -66,7 +66,8 @@ def is_file_list(path: Path) -> bool:
 def image_folders(path: Path) -> list[Path]:
     """Where a list's files are looked for, in order (those that exist)."""
     here = path.parent
-    places = [here, here / path.stem, here / f"{path.stem}_images", here / "images"]
+    stem = csv_stem(path)
+    places = [here, here / stem, here / f"{stem}_images", here / "images"]
     return [place for place in places if place.is_dir()]
 
 
@@ -145,7 +146,7 @@ def read_list_layout(path: Path, labeled: bool = True) -> FileList:
                         f"{', '.join(header)})"
                     )
                 return FileList(header, column, label, folder)
-    stem = path.stem
+    stem = csv_stem(path)
     raise DataError(
         f"{path}: no column of its first row names an image file (looked beside it and in "
         f"{stem}/, {stem}_images/ and images/ there, with and without "

@@ -9,6 +9,7 @@ import numpy as np
 
 from mlplab.data.catalog import from_arrays
 from mlplab.data.dataset import WHOLE_SPLIT, Dataset, file_names
+from mlplab.data.pixel_csv import csv_stem, is_csv
 from mlplab.errors import DataError
 
 ARCHIVES = (".tar.gz", ".tgz", ".tar")
@@ -28,7 +29,7 @@ def describe(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(ARCHIVES):
         return "cifar"
-    if name.endswith(".csv"):
+    if is_csv(name):
         from mlplab.data.file_list import is_file_list
 
         return "file-list" if path.is_file() and is_file_list(path) else "csv"
@@ -88,6 +89,8 @@ def load_path(
     name = (
         path.name.removesuffix(".tar.gz")
         if kind == "cifar"
+        else csv_stem(path)
+        if kind in ("csv", "file-list")
         else path.stem
         if path.is_file()
         else path.name
@@ -134,7 +137,8 @@ def load_path(
     else:
         raise DataError(
             f"{path}: not a dataset mlplab can read (a folder of IDX files, a CIFAR folder or "
-            ".tar.gz, a .csv of pixel rows or of image files and labels, an .npz, or a folder "
+            ".tar.gz, a .csv (or .csv.gz) of pixel rows or of image files and labels, an .npz, "
+            "or a folder "
             "of class sub-folders of images)"
         )
     if verbose and summary:

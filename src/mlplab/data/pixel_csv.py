@@ -13,14 +13,19 @@ The label column is the one named ``label`` (in any case), else the first. The o
 columns are pixels: s*s of them make a grayscale s x s image, 3*s*s an RGB one (no count is
 both). Labels are whole numbers; the classes are the values that occur, in order, so a gap
 (Sign Language MNIST has no 9, the letter J) is simply not a class.
+
+A gzipped CSV (``train.csv.gz``) is read as it is, here and by the CSVs that list image
+files (:mod:`mlplab.data.file_list`).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import re
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +41,23 @@ LABEL_NAME = "label"
 DELIMITERS = (",", ";", "\t")
 _NUMBERED = re.compile(r"^(\D*)(\d+)$")
 _WHOLE = re.compile(r"^[+-]?\d+$")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+# What reading a cut or corrupt .csv.gz raises (gzip.BadGzipFile is an OSError).
+_GZIP_ERRORS = (EOFError, zlib.error)
+
+
+def is_csv(path: str | Path) -> bool:
+    """Whether a path names a CSV: ``.csv``, or gzipped, ``.csv.gz`` (any case)."""
+    return str(path).lower().endswith(CSV_SUFFIXES)
+
+
+def csv_stem(path: Path) -> str:
+    """The file's name without ``.csv`` or ``.csv.gz``: "train" for both."""
+    name = path.name
+    for suffix in sorted(CSV_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
 
 
 @dataclass(frozen=True)
@@ -69,16 +91,23 @@ class CsvLayout:
         return f"labels from the first column '{name}' (no column is named '{LABEL_NAME}')"
 
 
+def _open_text(path: Path) -> TextIO:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return path.open(newline="", encoding="utf-8-sig")
+
+
 @contextmanager
 def open_csv(path: Path) -> Iterator[TextIO]:
-    """A CSV opened as text (a byte-order mark dropped), its reading's failures one-line
-    DataErrors naming it: no such file, or cannot be read (I/O, not UTF-8, bad quoting)."""
+    """A CSV opened as text (a byte-order mark dropped; a ``.gz`` decompressed), its
+    reading's failures one-line DataErrors naming it: no such file, or cannot be read (I/O,
+    not UTF-8, bad quoting, not gzip or cut short)."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with _open_text(path) as handle:
             yield handle
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error, *_GZIP_ERRORS) as exc:
         raise DataError(f"{path}: cannot read CSV: {exc}") from None
 
 
@@ -162,7 +191,8 @@ def read_layout(path: Path, labeled: bool | None = True, pixels: int | None = No
 
 
 def _load_table(path: Path, layout: CsvLayout) -> np.ndarray:
-    """All cells as int64 (n, columns); one-line DataErrors naming the file's line."""
+    """All cells as int64 (n, columns); one-line DataErrors naming the file's line. (NumPy
+    decompresses a path ending in .gz itself.)"""
     skip = 1 if layout.header else 0
     try:
         with warnings.catch_warnings():
@@ -178,7 +208,7 @@ def _load_table(path: Path, layout: CsvLayout) -> np.ndarray:
             )
     except ValueError as exc:
         raise DataError(f"{path}: {_where(str(exc), layout)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, *_GZIP_ERRORS) as exc:
         raise DataError(f"{path}: cannot read CSV: {exc}") from None
     if table.shape[0] == 0:
         raise DataError(f"{path}: no rows")
@@ -265,15 +295,21 @@ def rows_of(path: Path, table: PixelTable) -> np.ndarray:
 
 def paired_test_csv(path: Path) -> Path | None:
     """``*_test.csv`` beside a ``*_train.csv`` (``train`` -> ``test`` in the name's last
-    place it occurs, keeping its case), when it is there."""
-    stem = path.stem
+    place it occurs, keeping its case), when it is there; gzipped or not, whichever the
+    training file is first."""
+    stem = csv_stem(path)
     at = stem.lower().rfind("train")
     if at < 0:
         return None
     word = stem[at : at + 5]
     test = "TEST" if word.isupper() else "Test" if word[0].isupper() else "test"
-    beside = path.with_name(stem[:at] + test + stem[at + 5 :] + path.suffix)
-    return beside if beside.is_file() else None
+    suffix = path.name[len(stem) :]  # ".csv", ".csv.gz", in the file's own case
+    other = suffix[:-3] if suffix.lower().endswith(".gz") else suffix + ".gz"
+    for ending in (suffix, other):
+        beside = path.with_name(stem[:at] + test + stem[at + 5 :] + ending)
+        if beside.is_file():
+            return beside
+    return None
 
 
 def _labels_text(names: tuple[str, ...]) -> str:
