@@ -356,6 +356,24 @@ def test_the_command_line_imports_keras_without_its_extras():
     assert lines[-1] == "1797 True"
 
 
+def test_a_command_line_process_imports_keras_lean_wherever_it_first_does():
+    """Not only through ensure_keras: `predict` and `evaluate` first import keras where
+    mlplab.engine does. Afterwards keras names its real loader (a wrapper ran its import)."""
+    lines = _python(
+        "import sys, importlib.resources\n"
+        "from mlplab import cli\n"
+        "assert cli.main(['recipes']) == 0\n"
+        "import mlplab.engine, keras\n"
+        "hidden = ('sklearn', 'scipy.stats', 'matplotlib', 'pandas')\n"
+        "print([m for m in hidden if m in sys.modules])\n"
+        "print(type(keras.__loader__).__name__, type(keras.__spec__.loader).__name__)\n"
+        "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+        "print(model.count_params(), importlib.resources.files('keras').is_dir())\n"
+        "print([type(f).__name__ for f in sys.meta_path if 'Lean' in type(f).__name__])\n"
+    )
+    assert lines[-4:] == ["[]", "SourceFileLoader SourceFileLoader", "8 True", "[]"]
+
+
 def test_the_library_leaves_keras_whole():
     lines = _python(
         "from mlplab._backend import ensure_keras\n"
