@@ -83,8 +83,11 @@ def resolve_config(
     changed = resolved.with_overrides(overrides)
     if changed.data.dataset != resolved.data.dataset and changed.name == resolved.name:
         # A recipe run on another dataset says so in its name (and its run folder's).
-        dataset = Path(changed.data.dataset).name.removesuffix(".tar.gz").removesuffix(".gz")
-        changed = dataclasses.replace(changed, name=f"{resolved.name}-{Path(dataset).stem}")
+        from mlplab.data.pixel_csv import csv_stem, is_csv
+
+        given = Path(changed.data.dataset)
+        stem = csv_stem(given) if is_csv(given) else Path(given.name.removesuffix(".tar.gz")).stem
+        changed = dataclasses.replace(changed, name=f"{resolved.name}-{stem}")
     differences = changed.differences(resolved)
     if resolved.description and changed.description == resolved.description and differences:
         # The recipe's words describe the recipe ("64-256-128-10 relu MLP..."): the report

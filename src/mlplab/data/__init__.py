@@ -11,10 +11,11 @@ from mlplab.data.catalog import CATALOG, dataset_names
 from mlplab.data.dataset import Dataset
 from mlplab.data.images import read_images
 from mlplab.data.paths import ARCHIVES
+from mlplab.data.pixel_csv import CSV_SUFFIXES
 from mlplab.data.scaling import ScalingParams, scaling_params
 from mlplab.data.split import Splits, make_splits, stratified_split
 
-FILE_SUFFIXES = (".csv", ".csv.gz", ".npz", ".zip", *ARCHIVES)
+FILE_SUFFIXES = (*CSV_SUFFIXES, ".npz", ".zip", *ARCHIVES)
 
 
 def looks_like_path(spec: str) -> bool:

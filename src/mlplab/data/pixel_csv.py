@@ -41,7 +41,7 @@ LABEL_NAME = "label"
 DELIMITERS = (",", ";", "\t")
 _NUMBERED = re.compile(r"^(\D*)(\d+)$")
 _WHOLE = re.compile(r"^[+-]?\d+$")
-CSV_SUFFIXES = (".csv", ".csv.gz")
+CSV_SUFFIXES = (".csv.gz", ".csv")  # the longer first: csv_stem strips the first that ends it
 # What reading a cut or corrupt .csv.gz raises (gzip.BadGzipFile is an OSError).
 _GZIP_ERRORS = (EOFError, zlib.error)
 
@@ -53,10 +53,9 @@ def is_csv(path: str | Path) -> bool:
 
 def csv_stem(path: Path) -> str:
     """The file's name without ``.csv`` or ``.csv.gz``: "train" for both."""
-    name = path.name
-    for suffix in sorted(CSV_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
+    for suffix in CSV_SUFFIXES:
+        if path.name.lower().endswith(suffix):
+            return path.name[: -len(suffix)]
     return path.stem
 
 
