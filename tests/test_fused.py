@@ -424,3 +424,33 @@ def test_step_losses_run_past_an_epoch_and_stop_when_told(digits_data, monkeypat
     calls, per_call = fused.epoch_calls(model, 100, 3 * per_pass)
     assert calls > 3 and asked == [per_call, 2 * per_call, 3 * per_call]
     np.testing.assert_allclose(cut, losses[: 3 * per_call], rtol=1e-5)
+
+
+def test_small_steps_compile_with_xlas_own_kernels_and_large_ones_without():
+    scheduler = fused.SCHEDULER_OPTION
+    small = fused.epoch_compiler_options(55_050, 32)  # 784-64-64-10 at batch 32
+    assert small == {**scheduler, **fused.SMALL_STEP_OPTION}
+    assert fused.epoch_compiler_options(1_863_690, 128) == scheduler  # 784-1024-1024-10
+
+
+def test_no_xla_options_off_the_cpu(monkeypatch):
+    monkeypatch.setattr(fused.jax, "default_backend", lambda: "gpu")
+    assert fused.epoch_compiler_options(1000, 32) == {}
+
+
+def test_a_run_records_the_xla_options_of_its_epoch(digits_run):
+    # The default recipe's network at its batch size is a small step.
+    options = {**fused.SCHEDULER_OPTION, **fused.SMALL_STEP_OPTION}
+    assert digits_run.metrics["xla_options"] == options
+
+
+def test_an_option_this_jaxlib_does_not_know_is_dropped_and_training_goes_on(
+    digits_data, monkeypatch
+):
+    monkeypatch.setattr(fused, "SCHEDULER_OPTION", {"xla_cpu_no_such_option": "1"})
+    monkeypatch.setattr(fused, "_options_refused", False)
+    config = TrainConfig(epochs=2)
+    *_, result = fused_fit(digits_data, ModelConfig(hidden=(16,)), config)
+    assert len(result.history) == 2 and np.isfinite(result.history[-1]["loss"])
+    assert result.compiler_options == {}  # what the epoch was really compiled with
+    assert fused.epoch_compiler_options(1000, 32) == {}  # and from then on

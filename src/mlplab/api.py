@@ -423,6 +423,7 @@ def _train_and_write(
             "engine": trainer.name,
             "train_seconds": result.train_seconds + earlier_seconds,
             "compile_seconds": result.compile_seconds,
+            "xla_options": result.compiler_options,
             "wall_seconds": time.perf_counter() - started,
             "resumed_after_epoch": point.state.epoch if point else None,
             "dataset": _dataset_facts(dataset, splits),

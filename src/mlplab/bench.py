@@ -60,7 +60,8 @@ NETWORKS = (
 @dataclass
 class Row:
     """One network's results. engine_s, fit_s: median steady s/epoch over the rounds;
-    ratios: engine/fit of each round (engine and fit timed back to back)."""
+    ratios: engine/fit of each round (engine and fit timed back to back); xla_options: the
+    XLA options the engine compiled its epoch with (fit compiles with XLA's defaults)."""
 
     network: str
     samples: int
@@ -71,6 +72,7 @@ class Row:
     gflop_per_epoch: float
     floor_s: float
     ratios: tuple[float, ...]
+    xla_options: dict[str, str]
 
     @property
     def ratio(self) -> float:
@@ -163,7 +165,7 @@ def _time_side(engine: str, net: Network, splits: Splits, dataset: Dataset, epoc
     result = trainer.fit(model, splits, config, SilentListener(), StopRequest())
     seconds = [row["seconds"] for row in result.history]
     steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
-    return steady, result.compile_seconds, seconds[0] - steady
+    return steady, result.compile_seconds, seconds[0] - steady, result.compiler_options
 
 
 def run(
@@ -185,8 +187,8 @@ def run(
         splits = Splits(x, y, None, None, x[:10], y[:10], "none")
         engine_times, fit_times = [], []
         for number in range(rounds):
-            engine_s, compile_s, _ = _time_side("auto", net, splits, dataset, epochs)
-            fit_s, _, fit_extra = _time_side("fit", net, splits, dataset, epochs)
+            engine_s, compile_s, _, options = _time_side("auto", net, splits, dataset, epochs)
+            fit_s, _, fit_extra, _ = _time_side("fit", net, splits, dataset, epochs)
             if number == 0:
                 first_compile_s, first_fit_extra = compile_s, fit_extra
             engine_times.append(engine_s)
@@ -208,6 +210,7 @@ def run(
                 gflop,
                 floor,
                 tuple(e / f for e, f in zip(engine_times, fit_times, strict=True)),
+                options,
             )
         )
     return rows
@@ -230,4 +233,18 @@ def table(rows: Sequence[Row]) -> str:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines.append("")
     lines.append(f"Peak RSS of this benchmark process (both sides, all networks): {peak_mb:.0f} MB")
+    tuned = [r for r in rows if r.xla_options]
+    if tuned:
+        lines.append("")
+        lines.append("XLA options of the engine's epoch (fit compiles with XLA's defaults):")
+        lines.extend(f"- {r.network}: {xla_flags(r.xla_options)}" for r in tuned)
+        lines.append(
+            "To give fit the same, run with them in XLA_FLAGS (the engine then has them too)."
+        )
     return "\n".join(lines)
+
+
+def xla_flags(options: dict[str, str]) -> str:
+    """XLA options as they are written in ``XLA_FLAGS``: ``--name=value`` separated by
+    spaces, in name order."""
+    return " ".join(f"--{name}={value}" for name, value in sorted(options.items()))

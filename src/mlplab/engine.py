@@ -87,7 +87,9 @@ class TeacherNetwork:
 @dataclass
 class FitResult:
     """history: one dict per complete epoch (epoch, loss, accuracy, [val_loss, val_accuracy],
-    lr, seconds). status: complete, early_stopped, interrupted, diverged or pruned."""
+    lr, seconds). status: complete, early_stopped, interrupted, diverged or pruned.
+    compiler_options: the XLA options the training steps were compiled with (the fused
+    engine on a CPU; empty otherwise)."""
 
     history: list[dict[str, float]] = field(default_factory=list)
     status: str = "complete"
@@ -95,6 +97,7 @@ class FitResult:
     message: str = ""
     train_seconds: float = 0.0
     compile_seconds: float = 0.0
+    compiler_options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -61,6 +61,22 @@ CHUNK_FLOP = 30e9
 EPSILON = 1e-7
 _cache_ready = False
 
+# XLA options for the compiled epoch on a CPU (measured in docs/performance.md, "XLA's
+# options"). They change which kernels run and in what order, not the arithmetic asked for.
+# - The memory-optimised scheduler: a step is dozens of small kernels, which XLA:CPU's
+#   default schedule spreads over its thread pool; handing work between threads costs more
+#   than these kernels gain from running side by side.
+# - A step whose products are small (at most SMALL_STEP_MULTIPLY_ADDS: batch x parameters)
+#   keeps XLA's own matrix kernels instead of YNNPACK's, whose set-up per call outweighs
+#   their faster arithmetic at these sizes (784-64-64-10 at batch 32) and not at larger ones
+#   (784-1024-1024-10 at batch 128 is 1.2 x slower without them).
+SCHEDULER_OPTION = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+SMALL_STEP_OPTION = {"xla_cpu_experimental_ynn_fusion_type": ""}
+SMALL_STEP_MULTIPLY_ADDS = 4e6
+# Set when this jaxlib refused one of the options: they tune speed only, so the engine then
+# compiles without them for the rest of the process.
+_options_refused = False
+
 
 def compilation_cache_dir() -> str:
     """Where JAX's persistent compilation cache is kept: ``MLPLAB_JAX_CACHE``, else
@@ -85,6 +101,32 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _cache_ready = True
+
+
+def epoch_compiler_options(parameters: int, batch: int) -> dict[str, str]:
+    """The XLA options a training epoch is compiled with, for a step through networks of
+    ``parameters`` weights in all at ``batch`` images: none off the CPU, or where this
+    jaxlib refused them."""
+    if _options_refused or jax.default_backend() != "cpu":
+        return {}
+    options = dict(SCHEDULER_OPTION)
+    if batch * parameters <= SMALL_STEP_MULTIPLY_ADDS:
+        options.update(SMALL_STEP_OPTION)
+    return options
+
+
+def _compile(lowered: jax.stages.Lowered, options: dict[str, str]) -> jax.stages.Compiled:
+    """``lowered`` compiled with XLA ``options``; without them if this jaxlib does not know
+    one (another version may have renamed it), and from then on."""
+    global _options_refused
+    if options and not _options_refused:
+        try:
+            return lowered.compile(compiler_options=options)
+        except jax.errors.JaxRuntimeError as error:
+            if "option" not in str(error):
+                raise
+            _options_refused = True
+    return lowered.compile()
 
 
 def _cross_entropy(probs: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
@@ -310,6 +352,14 @@ class FusedTrainer(Trainer):
 
         return jax.jit(epoch)
 
+    def _options(self, model: keras.Model, batch: int) -> dict[str, str]:
+        """XLA options for ``model``'s epoch (:func:`epoch_compiler_options`); a teacher
+        whose network runs inside each step (with augmentation) counts in its size."""
+        parameters = model.count_params()
+        if self.teacher is not None and self.augment.active:
+            parameters += self.teacher.model.count_params()
+        return epoch_compiler_options(parameters, batch)
+
     def _teacher_says(self, state: tuple, x: jax.Array, temperature: float) -> jax.Array:
         """The teacher network's probabilities for a batch x (uint8 (b, h, w, c)) inside a
         step, in the student's class order and softened by ``temperature``: float32 (b, k)."""
@@ -317,16 +367,19 @@ class FusedTrainer(Trainer):
         logs = jnp.log(jnp.clip(probs[:, self.teacher.order], 1e-30, 1.0)) / temperature
         return jax.lax.stop_gradient(jax.nn.softmax(logs, axis=1))
 
-    def _compiled_on_first_call(self, function: Any) -> Callable[..., Any]:
-        """``function`` (jitted), compiled ahead of its first call for the arguments of that
-        call, with the time it took added to ``compile_seconds``; later calls reuse it."""
+    def _compiled_on_first_call(
+        self, function: Any, options: dict[str, str] | None = None
+    ) -> Callable[..., Any]:
+        """``function`` (jitted), compiled with XLA ``options`` ahead of its first call for
+        the arguments of that call, with the time it took added to ``compile_seconds``;
+        later calls reuse it."""
         compiled = None
 
         def call(*args: Any) -> Any:
             nonlocal compiled
             if compiled is None:
                 began = time.perf_counter()
-                compiled = function.lower(*args).compile()
+                compiled = _compile(function.lower(*args), options or {})
                 self.compile_seconds += time.perf_counter() - began
             return compiled(*args)
 
@@ -382,7 +435,8 @@ class FusedTrainer(Trainer):
                 skip_empty=calls * per_call > steps,
                 weights=class_weights(splits.y_train, model.output_shape[-1], config.class_weight),
                 distil=distil,
-            )
+            ),
+            self._options(model, batch),
         )
         current_lr = _learning_rate_reader(optimizer)
         numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
@@ -441,6 +495,7 @@ class FusedTrainer(Trainer):
         result = monitor.finish()
         result.train_seconds = time.perf_counter() - started
         result.compile_seconds = self.compile_seconds
+        result.compiler_options = self._options(model, batch)
         return result
 
     def step_losses(
@@ -481,7 +536,8 @@ class FusedTrainer(Trainer):
                 skip_empty=calls * per_call > steps,
                 step_losses=True,
                 weights=class_weights(y_train, model.output_shape[-1], config.class_weight),
-            )
+            ),
+            self._options(model, batch),
         )
         data = _on_device(x_train, y_train)
         state = _read_state(model)
