@@ -305,6 +305,9 @@ def test_bench_quick_runs(capsys):
     assert code == 0, err
     assert out.startswith("| network | engine s/epoch | fit s/epoch | engine/fit |")
     assert "784-64-64-10" in out and "Peak RSS" in out
+    # The engine's XLA options, and the command that gives them to fit as well.
+    assert "--xla_cpu_scheduler_type=" in out
+    assert 'XLA_FLAGS="--xla_cpu_' in out and "mlplab bench --network 784-64-64-10" in out
 
 
 def test_bench_rounds_report_the_median_ratio_and_its_range(capsys):

@@ -321,6 +321,7 @@ def test_report_html_is_self_contained(digits_run):
         "Per class",
         "Most confused",
         "compile",
+        "--xla_cpu_scheduler_type=",  # the options the fused epoch was compiled with
         "keras",
         "[train]",
     ):

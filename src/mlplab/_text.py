@@ -1,4 +1,4 @@
-"""Plain-text tables for the terminal."""
+"""Plain text for the terminal and the report: tables, XLA options."""
 
 from __future__ import annotations
 
@@ -15,3 +15,9 @@ def aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def xla_flags(options: dict[str, str]) -> str:
+    """XLA options as ``XLA_FLAGS`` takes them: ``--name=value`` separated by spaces, in
+    name order ("" for none)."""
+    return " ".join(f"--{name}={value}" for name, value in sorted(options.items()))

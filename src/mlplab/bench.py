@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlplab._text import xla_flags
 from mlplab.config import ModelConfig, TrainConfig
 from mlplab.data.dataset import Dataset
 from mlplab.data.split import Splits
@@ -238,13 +239,10 @@ def table(rows: Sequence[Row]) -> str:
         lines.append("")
         lines.append("XLA options of the engine's epoch (fit compiles with XLA's defaults):")
         lines.extend(f"- {r.network}: {xla_flags(r.xla_options)}" for r in tuned)
+        first = tuned[0]
+        lines.append("To give fit the same (for the whole process, so the engine too), e.g.:")
         lines.append(
-            "To give fit the same, run with them in XLA_FLAGS (the engine then has them too)."
+            f'XLA_FLAGS="{xla_flags(first.xla_options)}" '
+            f"mlplab bench --network {first.network.split()[0]}"
         )
     return "\n".join(lines)
-
-
-def xla_flags(options: dict[str, str]) -> str:
-    """XLA options as they are written in ``XLA_FLAGS``: ``--name=value`` separated by
-    spaces, in name order."""
-    return " ".join(f"--{name}={value}" for name, value in sorted(options.items()))

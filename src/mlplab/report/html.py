@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from mlplab._text import xla_flags
 from mlplab._version import __version__
 from mlplab.metrics import confused_pairs, interval_text
 from mlplab.runs import CONFIG_FILE
@@ -70,6 +71,7 @@ th, td { padding: 3px 12px; border-bottom: 1px solid var(--line); text-align: ri
 th { background: var(--soft); font-weight: 600; position: sticky; top: 0; }
 td:first-child, th:first-child { text-align: left; }
 td.text, th.text { text-align: left; }
+.flags { display: block; white-space: nowrap; overflow-x: auto; }
 td { white-space: nowrap; }  /* a number, or a range such as 0.9496-0.9848, in one piece */
 tr.best td { background: #dafbe1; font-weight: 600; }
 tr.avg td { border-top: 2px solid var(--line); font-style: italic; }
@@ -78,7 +80,7 @@ tr.avg td { border-top: 2px solid var(--line); font-style: italic; }
 .scroll table { margin: 0; }
 .cols { display: flex; flex-wrap: wrap; gap: 32px; align-items: flex-start; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 6px 0; }
-dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; min-width: 0; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
   h2 { break-after: avoid; }
@@ -146,11 +148,24 @@ def number(value: Any, digits: int = 4) -> str:
     return "—"
 
 
+class _Markup(str):
+    """A value already written as HTML: :func:`_facts` puts it in as it is."""
+
+
 def _facts(pairs: Sequence[tuple[str, Any]]) -> str:
     items = "".join(
-        f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in pairs if v not in (None, "")
+        f"<dt>{escape(k)}</dt><dd>{v if isinstance(v, _Markup) else escape(str(v))}</dd>"
+        for k, v in pairs
+        if v not in (None, "")
     )
     return f'<dl class="facts">{items}</dl>'
+
+
+def _flags(options: dict[str, str]) -> _Markup:
+    """XLA options one per line, each unbroken (scrolled sideways on a narrow screen): a
+    line break inside "--name" would change what is copied into XLA_FLAGS."""
+    flags = "<br>".join(escape(flag) for flag in xla_flags(options).split(" ") if flag)
+    return _Markup(f'<span class="flags">{flags}</span>')
 
 
 def _cards(pairs: Sequence[tuple[str, str] | tuple[str, str, str]]) -> str:
@@ -454,6 +469,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
             [
                 ("engine", metrics.get("engine") or record.meta.get("engine")),
                 ("compile", _seconds(metrics.get("compile_seconds"))),
+                ("XLA options", _flags(metrics.get("xla_options") or {})),
                 (
                     "the members' training" if ensemble else "training (incl. compile)",
                     _seconds(metrics.get("train_seconds")),
