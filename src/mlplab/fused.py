@@ -62,14 +62,15 @@ EPSILON = 1e-7
 _cache_ready = False
 
 # XLA options for the compiled epoch on a CPU (measured in docs/performance.md, "XLA's
-# options"). They change which kernels run and in what order, not the arithmetic asked for.
+# options"). They change which kernels run and in what order, not the arithmetic asked for
+# (another kernel may round a sum differently in the last bits; each stays deterministic).
 # - The memory-optimised scheduler: a step is dozens of small kernels, which XLA:CPU's
 #   default schedule spreads over its thread pool; handing work between threads costs more
 #   than these kernels gain from running side by side.
 # - A step whose products are small (at most SMALL_STEP_MULTIPLY_ADDS: batch x parameters)
 #   keeps XLA's own matrix kernels instead of YNNPACK's, whose set-up per call outweighs
 #   their faster arithmetic at these sizes (784-64-64-10 at batch 32) and not at larger ones
-#   (784-1024-1024-10 at batch 128 is 1.2 x slower without them).
+#   (784-1024-1024-10 at batch 128 is 1.2-1.3 x slower without them).
 SCHEDULER_OPTION = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 SMALL_STEP_OPTION = {"xla_cpu_experimental_ynn_fusion_type": ""}
 SMALL_STEP_MULTIPLY_ADDS = 4e6
