@@ -22,8 +22,8 @@ from mlplab.data.split import Splits
 SETS = {
     "defaults": {},
     "scheduler": fused.SCHEDULER_OPTION,
-    "own kernels": fused.SMALL_STEP_OPTION,
-    "both": {**fused.SCHEDULER_OPTION, **fused.SMALL_STEP_OPTION},
+    "own kernels": fused.OWN_KERNELS_OPTION,
+    "both": {**fused.SCHEDULER_OPTION, **fused.OWN_KERNELS_OPTION},
 }
 # Besides `mlplab bench`'s four: the sizes around the small-step threshold.
 EXTRA = (

@@ -429,7 +429,7 @@ def test_step_losses_run_past_an_epoch_and_stop_when_told(digits_data, monkeypat
 def test_small_steps_compile_with_xlas_own_kernels_and_large_ones_without():
     scheduler = fused.SCHEDULER_OPTION
     small = fused.epoch_compiler_options(55_050, 32)  # 784-64-64-10 at batch 32
-    assert small == {**scheduler, **fused.SMALL_STEP_OPTION}
+    assert small == {**scheduler, **fused.OWN_KERNELS_OPTION}
     assert fused.epoch_compiler_options(1_863_690, 128) == scheduler  # 784-1024-1024-10
 
 
@@ -440,7 +440,7 @@ def test_no_xla_options_off_the_cpu(monkeypatch):
 
 def test_a_run_records_the_xla_options_of_its_epoch(digits_run):
     # The default recipe's network at its batch size is a small step.
-    options = {**fused.SCHEDULER_OPTION, **fused.SMALL_STEP_OPTION}
+    options = {**fused.SCHEDULER_OPTION, **fused.OWN_KERNELS_OPTION}
     assert digits_run.metrics["xla_options"] == options
 
 
@@ -454,3 +454,20 @@ def test_an_option_this_jaxlib_does_not_know_is_dropped_and_training_goes_on(
     assert len(result.history) == 2 and np.isfinite(result.history[-1]["loss"])
     assert result.compiler_options == {}  # what the epoch was really compiled with
     assert fused.epoch_compiler_options(1000, 32) == {}  # and from then on
+
+
+def test_prediction_compiles_with_both_options_and_without_a_refused_one(digits_data, monkeypatch):
+    assert fused.predict_compiler_options() == {
+        **fused.SCHEDULER_OPTION,
+        **fused.OWN_KERNELS_OPTION,
+    }
+    model, trainer, splits, _ = fused_fit(
+        digits_data, ModelConfig(hidden=(16,)), TrainConfig(epochs=1)
+    )
+    expected = model.predict(splits.x_test, verbose=0)
+    np.testing.assert_allclose(trainer.predict(model, splits.x_test), expected, atol=1e-6)
+    monkeypatch.setattr(fused, "SCHEDULER_OPTION", {"xla_cpu_no_such_option": "1"})
+    monkeypatch.setattr(fused, "_options_refused", False)
+    fresh = fused.FusedTrainer()
+    np.testing.assert_allclose(fresh.predict(model, splits.x_test), expected, atol=1e-6)
+    assert fused.predict_compiler_options() == {}
