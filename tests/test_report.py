@@ -328,6 +328,14 @@ def test_report_html_is_self_contained(digits_run):
         assert expected in text, expected
 
 
+def test_the_timing_lists_xla_options_only_where_the_epoch_had_them():
+    from mlplab.report import html
+
+    shown = html._facts([("XLA options", html._flags({"xla_b": "2", "xla_a": ""}))])
+    assert '<span class="flags">--xla_a=<br>--xla_b=2</span>' in shown
+    assert "XLA options" not in html._facts([("XLA options", html._flags({}))])
+
+
 def _render_in_chromium(html_path: Path, tmp_path: Path) -> tuple[str, Path]:
     """Load the page in headless Chromium; return the DOM after load and a screenshot path.
 

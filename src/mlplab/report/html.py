@@ -161,10 +161,13 @@ def _facts(pairs: Sequence[tuple[str, Any]]) -> str:
     return f'<dl class="facts">{items}</dl>'
 
 
-def _flags(options: dict[str, str]) -> _Markup:
+def _flags(options: dict[str, str]) -> _Markup | None:
     """XLA options one per line, each unbroken (scrolled sideways on a narrow screen): a
-    line break inside "--name" would change what is copied into XLA_FLAGS."""
-    flags = "<br>".join(escape(flag) for flag in xla_flags(options).split(" ") if flag)
+    line break inside "--name" would change what is copied into XLA_FLAGS. None without
+    options (model.fit, another backend), so that :func:`_facts` leaves the row out."""
+    if not options:
+        return None
+    flags = "<br>".join(escape(flag) for flag in xla_flags(options).split(" "))
     return _Markup(f'<span class="flags">{flags}</span>')
 
 
