@@ -106,11 +106,17 @@ def enable_compilation_cache() -> None:
     _cache_ready = True
 
 
+def _options_apply() -> bool:
+    """Whether compiled calls get XLA options here: on the CPU, unless this jaxlib refused
+    one of them."""
+    return not _options_refused and jax.default_backend() == "cpu"
+
+
 def epoch_compiler_options(parameters: int, batch: int) -> dict[str, str]:
     """The XLA options a training epoch is compiled with, for a step through networks of
-    ``parameters`` weights in all at ``batch`` images: none off the CPU, or where this
-    jaxlib refused them."""
-    if _options_refused or jax.default_backend() != "cpu":
+    ``parameters`` weights in all at ``batch`` images (none where :func:`_options_apply`
+    says no)."""
+    if not _options_apply():
         return {}
     options = dict(SCHEDULER_OPTION)
     if batch * parameters <= SMALL_STEP_MULTIPLY_ADDS:
@@ -119,11 +125,9 @@ def epoch_compiler_options(parameters: int, batch: int) -> dict[str, str]:
 
 
 def predict_compiler_options() -> dict[str, str]:
-    """The XLA options prediction is compiled with: both, on the CPU (none elsewhere, or
-    where this jaxlib refused them)."""
-    if _options_refused or jax.default_backend() != "cpu":
-        return {}
-    return {**SCHEDULER_OPTION, **OWN_KERNELS_OPTION}
+    """The XLA options prediction is compiled with: both (none where
+    :func:`_options_apply` says no)."""
+    return {**SCHEDULER_OPTION, **OWN_KERNELS_OPTION} if _options_apply() else {}
 
 
 def _refused_an_option(error: jax.errors.JaxRuntimeError) -> bool:
