@@ -317,6 +317,10 @@ def test_bench_rounds_report_the_median_ratio_and_its_range(capsys):
     row = next(line for line in out.splitlines() if line.startswith("| 784-64"))
     ratio_cell = row.split("|")[4].strip()
     assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d to \d+\.\d\d\)", ratio_cell), ratio_cell
+    # The matmul speed is measured in each round, next to the engine's epochs.
+    share_cell = row.split("|")[7].strip()
+    assert re.fullmatch(r"\d+% \(\d+% to \d+%\)", share_cell), share_cell
+    assert err.count("% of measured matmul speed") == 2
 
 
 def test_bench_rejects_zero_rounds(capsys):

@@ -8,6 +8,9 @@ of percent from minute to minute, one round's ratio says little. The
 machine's matrix-multiply speed is measured at the network's own shapes, so the table can say
 how close training runs to what the hardware does: the floor is the time the step's matrix
 products alone take (forward, weight gradient, input gradient except for the first layer).
+It is measured in every round right after the engine's epochs, and the share of it the
+engine reaches is, like the ratio, the median of the rounds' with its range: the same drift
+moves the products' speed too.
 """
 
 from __future__ import annotations
@@ -61,8 +64,10 @@ NETWORKS = (
 @dataclass
 class Row:
     """One network's results. engine_s, fit_s: median steady s/epoch over the rounds;
-    ratios: engine/fit of each round (engine and fit timed back to back); xla_options: the
-    XLA options the engine compiled its epoch with (fit compiles with XLA's defaults)."""
+    ratios: engine/fit of each round (engine and fit timed back to back); peak_shares: each
+    round's floor / engine s/epoch, the floor (seconds the epoch's matrix products take alone)
+    measured right after that round's engine; xla_options: the XLA options the engine
+    compiled its epoch with (fit compiles with XLA's defaults)."""
 
     network: str
     samples: int
@@ -71,8 +76,8 @@ class Row:
     engine_compile_s: float
     fit_first_extra_s: float
     gflop_per_epoch: float
-    floor_s: float
     ratios: tuple[float, ...]
+    peak_shares: tuple[float, ...]
     xla_options: dict[str, str]
 
     @property
@@ -82,13 +87,25 @@ class Row:
     @property
     def ratio_text(self) -> str:
         """The ratio, and its range over the rounds when there were several."""
-        if len(self.ratios) < 2:
-            return f"{self.ratio:.2f}"
-        return f"{self.ratio:.2f} ({min(self.ratios):.2f} to {max(self.ratios):.2f})"
+        return _median_and_range(self.ratios, "{:.2f}")
 
     @property
     def peak_share(self) -> float:
-        return self.floor_s / self.engine_s
+        """The median share of the measured matrix-multiply speed the engine reached."""
+        return statistics.median(self.peak_shares)
+
+    @property
+    def peak_share_text(self) -> str:
+        """The share as a percentage, and its range over the rounds when there were several."""
+        return _median_and_range([100 * share for share in self.peak_shares], "{:.0f}%")
+
+
+def _median_and_range(values: Sequence[float], form: str) -> str:
+    """``values``' median in ``form``, then "(lowest to highest)" when there are several."""
+    median = form.format(statistics.median(values))
+    if len(values) < 2:
+        return median
+    return f"{median} ({form.format(min(values))} to {form.format(max(values))})"
 
 
 def _data(shape: tuple[int, int, int], samples: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -186,20 +203,23 @@ def run(
         x, y, source = _data(net.inputs, samples)
         dataset = Dataset(source, x, y, x[:10], y[:10], tuple(map(str, range(10))), source)
         splits = Splits(x, y, None, None, x[:10], y[:10], "none")
-        engine_times, fit_times = [], []
+        engine_times, fit_times, floors = [], [], []
         for number in range(rounds):
             engine_s, compile_s, _, options = _time_side("auto", net, splits, dataset, epochs)
+            # The products' speed moves with the machine's, so it is measured next to the
+            # engine's epochs it is compared with.
+            gflop, floor = _floor(net, len(y))
             fit_s, _, fit_extra, _ = _time_side("fit", net, splits, dataset, epochs)
             if number == 0:
                 first_compile_s, first_fit_extra = compile_s, fit_extra
             engine_times.append(engine_s)
             fit_times.append(fit_s)
+            floors.append(floor)
             report(
                 f"{net.name} ({source}, {len(y)} samples), round {number + 1}/{rounds}: "
-                f"engine {engine_s:.3f} s/epoch, fit {fit_s:.3f} s/epoch, "
-                f"ratio {engine_s / fit_s:.2f}"
+                f"engine {engine_s:.3f} s/epoch ({100 * floor / engine_s:.0f}% of measured "
+                f"matmul speed), fit {fit_s:.3f} s/epoch, ratio {engine_s / fit_s:.2f}"
             )
-        gflop, floor = _floor(net, len(y))
         rows.append(
             Row(
                 net.name,
@@ -209,8 +229,8 @@ def run(
                 first_compile_s,
                 first_fit_extra,
                 gflop,
-                floor,
                 tuple(e / f for e, f in zip(engine_times, fit_times, strict=True)),
+                tuple(f / e for f, e in zip(floors, engine_times, strict=True)),
                 options,
             )
         )
@@ -229,7 +249,7 @@ def table(rows: Sequence[Row]) -> str:
         lines.append(
             f"| {r.network} | {r.engine_s:.3f} | {r.fit_s:.3f} | {r.ratio_text} | "
             f"{r.samples / r.engine_s:,.0f} | {r.gflop_per_epoch / r.engine_s:.1f} | "
-            f"{100 * r.peak_share:.0f}% | {r.engine_compile_s:.2f} | {r.fit_first_extra_s:.2f} |"
+            f"{r.peak_share_text} | {r.engine_compile_s:.2f} | {r.fit_first_extra_s:.2f} |"
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines.append("")
