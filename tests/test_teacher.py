@@ -232,3 +232,47 @@ def test_the_epoch_line_shows_what_the_teacher_term_cost():
 
     stats = {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "teacher_loss": 1.25, "seconds": 0.5}
     assert epoch_line(stats, 4) == "epoch 2/4  loss 0.500  acc 0.800  teacher_loss 1.250  0.50s"
+
+
+# --- the learning-rate finder with a teacher -------------------------------------------------
+
+
+def test_lr_find_follows_the_loss_a_taught_network_minimises(tmp_path, digits_run):
+    """The range test's curve is of the distillation objective: at its first step (the
+    initial weights, the same first batch) (1 - w) x the labels' loss + w x the teacher
+    term, so the curve at weight 0.5 lies halfway between weight 1 (the teacher alone) and
+    no teacher (the labels alone)."""
+    quick = {"model.dropout": 0.0}  # the same forward pass in all three
+    first = {}
+    for weight in (None, 0.5, 1.0):
+        overrides = dict(quick)
+        if weight is not None:
+            overrides |= {"train.teacher": str(digits_run.path), "train.teacher_weight": weight}
+        result = mlplab.lr_find(overrides=overrides, steps=20, out=None, verbose=False)
+        first[weight] = float(result.sweep.losses[0])
+    assert abs(first[1.0] - first[None]) > 0.1  # the teacher term is not the labels' loss
+    assert first[0.5] == pytest.approx((first[None] + first[1.0]) / 2, rel=1e-4)
+
+
+def test_lr_find_says_and_records_its_teacher(tmp_path, monkeypatch, digits_run):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "teachers").symlink_to(digits_run.path.parent)
+    relative = f"teachers/{digits_run.path.name}"
+    said = io.StringIO()
+    result = mlplab.lr_find(
+        overrides={"train.teacher": relative}, steps=20, out="tests", stream=said
+    )
+    assert f"taught by {relative} (digits-mlp, test accuracy " in said.getvalue()
+    summary = json.loads((result.path / "lr_find.json").read_text())
+    # Absolute, as train keeps it: base.toml trains with the same teacher from anywhere.
+    assert summary["teacher"] == str(tmp_path / relative)
+    base = tomllib.loads((result.path / "base.toml").read_text())
+    assert base["train"]["teacher"] == str(tmp_path / relative)
+
+
+def test_lr_find_refuses_a_bad_teacher_in_one_line(capsys, tmp_path):
+    args = ["lr-find", "--set", f"train.teacher={json.dumps(str(tmp_path / 'gone'))}"]
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"mlplab: error: train.teacher = '{tmp_path / 'gone'}': no such run directory"
+    assert not list(tmp_path.iterdir())

@@ -301,7 +301,7 @@ def _train_and_write(
     dataset, splits, scaling = read_splits(cfg, offline, verbose)
     teacher = None
     if cfg.train.teacher:
-        cfg, teacher = _taught(cfg, dataset, splits, stream if verbose else None)
+        cfg, teacher = taught(cfg, dataset, splits, stream if verbose else None)
 
     from mlplab.engine import StartPoint, StopRequest
     from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
@@ -490,12 +490,13 @@ def _measured_facts(data: ReportData, summary: dict[str, Any]) -> None:
         summary["layer_views"] = data.layer_views.as_dict()
 
 
-def _taught(
+def taught(
     cfg: RunConfig, dataset: Dataset, splits: Splits, stream: TextIO | None
 ) -> tuple[RunConfig, Any]:
     """``train.teacher``: the config with the teacher's run folder as an absolute path (so
     that ``resume`` finds it from anywhere), and the :class:`~mlplab.teacher.Teacher`,
-    checked to fit the dataset; said on ``stream`` (None: quiet)."""
+    checked to fit the dataset; said on ``stream`` (None: quiet). Used by ``train`` and by
+    the learning-rate finder."""
     from mlplab.teacher import load_teacher
 
     teacher = load_teacher(cfg.train.teacher, dataset.class_names, dataset.image_shape)

@@ -274,7 +274,8 @@ class FusedTrainer(Trainer):
 
         It returns the new state, the block's sums (loss x samples, correct, samples:
         float32 (3,)) and, with ``step_losses``, each step's batch loss before its update
-        (float32 (steps,): the learning-rate finder's curve; None otherwise, so that training
+        (float32 (steps,): the learning-rate finder's curve; the loss the step minimises,
+        which with ``distil`` is the distillation objective; None otherwise, so that training
         does not stack a value per step). skip_empty: steps whose mask is all zero (padding of
         the last block) leave the weights, optimizer and random state untouched (loss NaN).
         weights: float32 (classes,) loss weight per class (:func:`engine.class_weights`), as
@@ -345,14 +346,14 @@ class FusedTrainer(Trainer):
                     x = augment_batch(x, step_key, augment)
                 if teacher_state is not None:
                     taught = self._teacher_says(teacher_state, x, distil[0])
-                (_, (non_trainable, correct, loss, match)), grads = grad_fn(
+                (objective, (non_trainable, correct, loss, match)), grads = grad_fn(
                     trainable, non_trainable, x, y, weight, sample_weight, taught
                 )
                 trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
                 real = weight.sum()
                 counted = [loss * real, correct, real] + ([] if match is None else [match * real])
                 sums = sums + jnp.stack(counted)
-                return (trainable, non_trainable, opt_vars, sums), loss
+                return (trainable, non_trainable, opt_vars, sums), objective
 
             def skipped(carry, batch):
                 return carry, jnp.float32(jnp.nan)
@@ -536,6 +537,7 @@ class FusedTrainer(Trainer):
         always full: each pass leaves out its last partial batch. The optimizer (its learning
         rate schedule) decides each step's rate. ``enough`` is asked after each compiled call
         with the losses so far; True ends the sweep there. Returns float32 (k,), k <= steps.
+        With ``self.teacher`` each loss is the distillation objective (as in :meth:`fit`).
         The model's variables are left as they were (the sweep works on copies).
         """
         model.optimizer.build(model.trainable_variables)
@@ -551,6 +553,11 @@ class FusedTrainer(Trainer):
         mask = mask.reshape(calls, per_call, batch)
         numbers = np.arange(calls * per_call, dtype=np.uint32).reshape(calls, per_call)
         key = jax.random.PRNGKey(int(np.random.default_rng([config.seed, 1]).integers(2**31)))
+        data = _on_device(x_train, y_train)
+        distil = None
+        if self.teacher is not None:
+            distil = (config.teacher_temperature, config.teacher_weight)
+            data.update(self._teaching(x_train, config.teacher_temperature))
         run_block = self._compiled_on_first_call(
             self._epoch_function(
                 model,
@@ -558,10 +565,10 @@ class FusedTrainer(Trainer):
                 skip_empty=calls * per_call > steps,
                 step_losses=True,
                 weights=class_weights(y_train, model.output_shape[-1], config.class_weight),
+                distil=distil,
             ),
             self._options(model, batch),
         )
-        data = _on_device(x_train, y_train)
         state = _read_state(model)
         losses: list[float] = []
         for call in range(calls):

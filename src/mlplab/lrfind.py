@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from mlplab.api import ConfigLike, read_splits, resolve_config, versions
+from mlplab.api import ConfigLike, read_splits, resolve_config, taught, versions
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError
 from mlplab.lr_range import (
@@ -107,8 +107,9 @@ def lr_find(
     ``start`` to ``end`` over ``steps`` batches (each step multiplies it by the same factor);
     with ``stop_on_divergence`` the test ends once the smoothed loss passes 4 times its lowest.
     Everything else comes from the config: network, scaling, batch size, optimizer (momentum,
-    weight decay, clipping), label smoothing, dropout, augmentation; its learning-rate schedule
-    is replaced by the ramp. out: None to write nothing. verbose: a line before and after,
+    weight decay, clipping), label smoothing, dropout, augmentation, a teacher
+    (``train.teacher``: the curve is then of the distillation objective); its learning-rate
+    schedule is replaced by the ramp. out: None to write nothing. verbose: a line before and after,
     on ``stream`` (stderr by default).
     """
     _check_range(start, end, steps)
@@ -126,6 +127,11 @@ def lr_find(
     from mlplab.fused import FusedTrainer
     from mlplab.model import new_model
 
+    loaded = None
+    if cfg.train.teacher:
+        # The curve is of the loss training will minimise: with a teacher, the distillation
+        # objective. The teacher is checked as ``train`` checks it, before anything is said.
+        cfg, loaded = taught(cfg, dataset, splits, None)
     batch = min(cfg.train.batch_size, len(splits.y_train))
     if verbose:
         print(
@@ -135,7 +141,10 @@ def lr_find(
             file=stream,
             flush=True,
         )
-    trainer = FusedTrainer(cfg.augment)
+    if verbose and loaded is not None:
+        print(loaded.describe(splits.x_train, splits.y_train, cfg.train, dataset.name), file=stream)
+    teacher = None if loaded is None else loaded.network(splits.x_train)
+    trainer = FusedTrainer(cfg.augment, teacher)
     # Step i trains at start * (end / start) ** (i / (steps - 1)): Keras' exponential decay
     # with a rate above 1 is that ramp, computed inside the compiled step from its count.
     ramp_schedule = keras.optimizers.schedules.ExponentialDecay(
@@ -197,6 +206,8 @@ def _write(
         "batch_size": result.batch_size,
         "config_learning_rate": cfg.train.learning_rate,
         "schedule": cfg.train.schedule,
+        # With a teacher the curve is of the distillation objective, not the labels' loss.
+        "teacher": cfg.train.teacher,
         "start": start,
         "end": end,
         "planned_steps": sweep.planned,
@@ -218,6 +229,9 @@ def _write(
     }
     subject = cfg.name if dataset_name in cfg.name else f"{cfg.name} on {dataset_name}"
     title = f"{subject}: {cfg.train.optimizer}, batch {result.batch_size}, {len(sweep.lrs)} steps"
+    if cfg.train.teacher:
+        teacher = Path(cfg.train.teacher).name
+        title += f"\ntaught by {teacher}: the loss is the distillation objective"
     writer.text(BASE_FILE, cfg.to_toml())
     writer.text(CURVE_FILE, sweep.csv())
     writer.bytes(PLOT_FILE, lr_find_png(sweep, cfg.train.learning_rate, title))
