@@ -237,12 +237,12 @@ def test_the_epoch_line_shows_what_the_teacher_term_cost():
 # --- the learning-rate finder with a teacher -------------------------------------------------
 
 
-def test_lr_find_follows_the_loss_a_taught_network_minimises(tmp_path, digits_run):
+def test_lr_find_follows_the_loss_a_taught_network_minimises(digits_run):
     """The range test's curve is of the distillation objective: at its first step (the
     initial weights, the same first batch) (1 - w) x the labels' loss + w x the teacher
     term, so the curve at weight 0.5 lies halfway between weight 1 (the teacher alone) and
     no teacher (the labels alone)."""
-    quick = {"model.dropout": 0.0}  # the same forward pass in all three
+    quick = {"model.dropout": 0.0}  # nothing random in the forward pass
     first = {}
     for weight in (None, 0.5, 1.0):
         overrides = dict(quick)
