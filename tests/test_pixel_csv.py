@@ -183,6 +183,61 @@ def test_rows_to_predict_drop_a_label_column(tmp_path):
     one_line(caught, "bare.csv: rows of 16 pixel values, but 64 are needed")
 
 
+def _rectangles(n: int = 30, height: int = 3, width: int = 6, channels: int = 1):
+    """Images that are not square: class k lights up column band k; uint8 (n, h, w, c)."""
+    images, labels = toy_images(n, 3, size=width, channels=channels)
+    images = images[:, :height].copy()
+    for i, label in enumerate(labels):
+        images[i] = 20
+        images[i, :, 2 * label : 2 * label + 2] = 230
+    return images, labels
+
+
+def test_images_that_are_not_square_are_read_at_the_configured_size(tmp_path):
+    x, y = _rectangles()
+    write_table(tmp_path / "wide.csv", x, y)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "wide.csv"))
+    one_line(caught, "18 pixel columns is not a square image", "set data.image_size")
+    data = load_dataset(str(tmp_path / "wide.csv"), image_size=(3, 6))
+    assert data.image_shape == (3, 6, 1)
+    table = read_pixel_csv(tmp_path / "wide.csv", size=(3, 6))
+    np.testing.assert_array_equal(table.images, x)  # row by row: not transposed
+    # The same 18 values as 2x3 RGB, when the config says so.
+    assert load_dataset(str(tmp_path / "wide.csv"), image_size=(2, 3)).image_shape == (2, 3, 3)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "wide.csv"), image_size=(3, 3))
+    one_line(caught, "rows of 18 pixel values do not make 3x3 images", "9 for grayscale or 27")
+
+
+def test_data_color_picks_between_grayscale_and_rgb_for_a_csv(tmp_path):
+    x, y = toy_images(12, 3, size=4, channels=3)  # 48 values: 4x4 RGB, never square gray
+    write_table(tmp_path / "rgb.csv", x, y)
+    assert load_dataset(str(tmp_path / "rgb.csv"), color="rgb").image_shape == (4, 4, 3)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "rgb.csv"), color="grayscale")
+    one_line(caught, "48 pixel columns is not a square image (s*s grayscale values per row)")
+    # 48 = 4x12 grayscale or 4x4 RGB: data.color decides.
+    shaped = load_dataset(str(tmp_path / "rgb.csv"), image_size=(4, 12), color="grayscale")
+    assert shaped.image_shape == (4, 12, 1)
+
+
+def test_a_network_of_images_that_are_not_square_trains_predicts_and_evaluates(capsys, tmp_path):
+    x, y = _rectangles(60)
+    write_table(tmp_path / "train.csv", x, y)
+    run_dir = train_on(capsys, tmp_path, tmp_path / "train.csv", "--set", "data.image_size=[3,6]")
+    write_table(tmp_path / "new.csv", x[:4])
+    code, out, err = run_cli(capsys, "predict", str(run_dir), str(tmp_path / "new.csv"), "--json")
+    assert code == 0, err
+    assert [a["label"] for a in json.loads(out)] == [str(label) for label in y[:4]]
+    # Another labelled CSV is read at the shape the network takes.
+    write_table(tmp_path / "more.csv", x[:30], y[:30])
+    code, out, err = run_cli(
+        capsys, "evaluate", str(run_dir), "--dataset", str(tmp_path / "more.csv")
+    )
+    assert code == 0, err
+
+
 # --- bad files ---------------------------------------------------------------------------
 
 

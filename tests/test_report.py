@@ -280,6 +280,22 @@ def test_weights_are_drawn_as_images_of_the_input(channels):
     assert_real_png(weights_png(weights, (6, 6, channels), [f"u{i}" for i in range(5)], "w"))
 
 
+def test_image_grids_keep_the_images_proportions():
+    """Tiles of images that are not square are drawn as they are, not stretched square:
+    the sample grid of 3x6 images is about half as tall as that of 6x6 ones."""
+    from mlplab.report.mosaic import samples_png
+
+    labels = np.arange(12) % 3
+    heights = {}
+    for shape in ((6, 6, 1), (3, 6, 1)):
+        images = np.full((12, *shape), 128, np.uint8)
+        png = samples_png(images, labels, ["a", "b", "c"], "grid")
+        heights[shape] = Image.open(io.BytesIO(png)).size[1]
+    title = 0.6 * 100  # inches of title at 100 dpi, the same in both
+    ratio = (heights[(3, 6, 1)] - title) / (heights[(6, 6, 1)] - title)
+    assert 0.45 < ratio < 0.6
+
+
 def test_empty_history_still_gives_curves_and_a_page(tmp_path):
     data = fake_report(tmp_path, 10, 1, epochs=0)
     pngs = render_plots(data)

@@ -28,6 +28,9 @@ def test_shifted_moves_the_content_and_fills_with_the_background():
     np.testing.assert_array_equal(shifted(x, 0, 0), x)
     # Content pushed out of the frame is gone, not folded back in.
     assert (shifted(x, 9, 0) == 10).all()
+    # Further than the frame, any way (images a few pixels tall are shifted by more).
+    for dy, dx in ((-10, 0), (0, 12), (-30, -30), (10, 1)):
+        assert (shifted(x, dy, dx) == 10).all()
 
 
 def test_background_is_the_border_median_per_channel():

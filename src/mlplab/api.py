@@ -170,10 +170,10 @@ def read_datasets(
 
 
 def at_shape(data: DataConfig, shape: tuple[int, int, int]) -> DataConfig:
-    """``data`` set to read an image folder at (height, width, channels) ``shape``: a
-    folder of images checked against a model, or validating it, is read at the size and
-    colour the model takes, whatever size its own images are (other forms of dataset
-    ignore these two options)."""
+    """``data`` set to read an image folder or pixel CSV at (height, width, channels)
+    ``shape``: a folder of images checked against a model, or validating it, is read at the
+    size and colour the model takes, whatever size its own images are, and a CSV's rows as
+    images of that shape (other forms of dataset ignore these two options)."""
     height, width, channels = shape
     color = "grayscale" if channels == 1 else "rgb"
     return dataclasses.replace(data, image_size=(height, width), color=color)

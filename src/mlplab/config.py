@@ -170,7 +170,8 @@ class DataConfig(_Section):
     image_size: tuple[int, ...] = _opt(
         (),
         "image folders and lists: [height, width] to resize to; [] = the most common size, "
-        "scaled down to at most 64 pixels a side",
+        "scaled down to at most 64 pixels a side. Pixel CSVs: [height, width] of a row's "
+        "image; [] = square",
         check=lambda v: (
             None
             if len(v) in (0, 2) and all(n > 0 for n in v)
@@ -178,7 +179,10 @@ class DataConfig(_Section):
         ),
     )
     color: str = _opt(
-        "auto", "image folders and lists: grayscale, rgb, or auto (from the images)", choices=COLORS
+        "auto",
+        "image folders, lists and pixel CSVs: grayscale, rgb, or auto (from the images; a "
+        "CSV's from its column count)",
+        choices=COLORS,
     )
     strict: bool = _opt(
         False, "image folders and lists: stop at an unreadable file instead of skipping it"

@@ -42,8 +42,9 @@ def background(x: np.ndarray) -> np.ndarray:
 def shifted(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """uint8 (n, h, w, c) moved down by dy and right by dx pixels (negative: up, left): what
     leaves the frame is lost, and the uncovered rows and columns are the image's background
-    (:func:`background`)."""
+    (:func:`background`); moved by the whole height or width or more, all background."""
     h, w = x.shape[1:3]
+    dy, dx = max(-h, min(h, dy)), max(-w, min(w, dx))  # beyond the frame, slices would wrap
     out = np.broadcast_to(background(x)[:, None, None, :], x.shape).copy()
     out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
         :, max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)

@@ -109,7 +109,7 @@ def load_path(
     elif kind == "csv":
         from mlplab.data.pixel_csv import load_csv_dataset
 
-        table = load_csv_dataset(path)
+        table = load_csv_dataset(path, image_size, color)
         arrays, class_names, summary = table.arrays, table.class_names, table.summary
         test_split = table.test_split or test_split
     elif kind == "npz":

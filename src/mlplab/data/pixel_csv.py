@@ -11,8 +11,10 @@ Every layout these files come in is read without options:
 
 The label column is the one named ``label`` (in any case), else the first. The other
 columns are pixels: s*s of them make a grayscale s x s image, 3*s*s an RGB one (no count is
-both). Labels are whole numbers; the classes are the values that occur, in order, so a gap
-(Sign Language MNIST has no 9, the letter J) is simply not a class.
+both). Images of another shape need ``data.image_size = [height, width]`` (and, where both
+would fit, ``data.color``); the pixels are read row by row, the channels last. Labels are
+whole numbers; the classes are the values that occur, in order, so a gap (Sign Language
+MNIST has no 9, the letter J) is simply not a class.
 
 A gzipped CSV (``train.csv.gz``) is read as it is, here and by the CSVs that list image
 files (:mod:`mlplab.data.file_list`).
@@ -124,13 +126,46 @@ def _first_row(path: Path, delimiter: str) -> list[str]:
         return [cell.strip() for cell in next(csv.reader(handle, delimiter=delimiter), [])]
 
 
-def shape_of_pixels(count: int) -> tuple[int, int, int] | None:
-    """(s, s, 1) for s*s pixel values, (s, s, 3) for 3*s*s, else None."""
-    for channels in (1, 3):
-        side = math.isqrt(count // channels)
-        if count and count % channels == 0 and side * side * channels == count:
-            return (side, side, channels)
+def shape_of_pixels(count: int, channels: tuple[int, ...] = (1, 3)) -> tuple[int, int, int] | None:
+    """(s, s, 1) for s*s pixel values, (s, s, 3) for 3*s*s, else None; only the
+    ``channels`` given (1: grayscale, 3: RGB) are tried."""
+    for depth in channels:
+        side = math.isqrt(count // depth)
+        if count and count % depth == 0 and side * side * depth == count:
+            return (side, side, depth)
     return None
+
+
+# data.color -> the channel counts a row's pixels may make.
+_CHANNELS = {"auto": (1, 3), "grayscale": (1,), "rgb": (3,)}
+
+
+def image_shape_for(
+    path: Path, count: int, size: tuple[int, ...] = (), color: str = "auto"
+) -> tuple[int, int, int]:
+    """(h, w, c) of the image each row's ``count`` pixel values make: square unless ``size``
+    (``data.image_size``, (h, w)) says otherwise; ``color`` (``data.color``) picks grayscale
+    or RGB where "auto" leaves both. DataError naming the file and the key otherwise."""
+    channels = _CHANNELS[color]
+    kinds = {1: "grayscale", 3: "RGB"}
+    if size:
+        height, width = size
+        for depth in channels:
+            if height * width * depth == count:
+                return (height, width, depth)
+        makes = " or ".join(f"{height * width * d} for {kinds[d]}" for d in channels)
+        raise DataError(
+            f"{path}: rows of {count} pixel values do not make {height}x{width} images "
+            f"(data.image_size = [{height}, {width}] needs {makes})"
+        )
+    shape = shape_of_pixels(count, channels)
+    if shape is None:
+        what = " or ".join({1: "s*s grayscale", 3: "3*s*s RGB"}[depth] for depth in channels)
+        raise DataError(
+            f"{path}: {count} pixel columns is not a square image ({what} values per row); "
+            "for another shape set data.image_size = [height, width]"
+        )
+    return shape
 
 
 def _check_pixel_names(path: Path, header: tuple[str, ...], label_column: int | None) -> None:
@@ -152,12 +187,20 @@ def _check_pixel_names(path: Path, header: tuple[str, ...], label_column: int | 
             )
 
 
-def read_layout(path: Path, labeled: bool | None = True, pixels: int | None = None) -> CsvLayout:
+def read_layout(
+    path: Path,
+    labeled: bool | None = True,
+    pixels: int | None = None,
+    size: tuple[int, ...] = (),
+    color: str = "auto",
+) -> CsvLayout:
     """Work out a pixel CSV's layout from its first row.
 
     labeled: True, it has a label column; None, it may (a file to predict: a named label
     column, or one column more than ``pixels``, is dropped). pixels: the number of pixel
-    values a row must hold (a trained model's input), or None for any image-like count."""
+    values a row must hold (a trained model's input), or None for any image-like count.
+    size, color: ``data.image_size`` and ``data.color`` (:func:`image_shape_for`), used when
+    ``pixels`` is None."""
     delimiter = delimiter_of(path)
     first = _first_row(path, delimiter)
     if not first or first == [""]:
@@ -178,12 +221,10 @@ def read_layout(path: Path, labeled: bool | None = True, pixels: int | None = No
     count = columns - (label_column is not None)
     if pixels is not None and count != pixels:
         raise DataError(f"{path}: rows of {count} pixel values, but {pixels} are needed")
-    shape = shape_of_pixels(count)
-    if shape is None and pixels is None:
-        raise DataError(
-            f"{path}: {count} pixel columns is not a square image (s*s grayscale or 3*s*s RGB "
-            "values per row)"
-        )
+    if pixels is None:
+        shape: tuple[int, int, int] | None = image_shape_for(path, count, size, color)
+    else:
+        shape = shape_of_pixels(count)
     if header:
         _check_pixel_names(path, header, label_column)
     return CsvLayout(header, columns, label_column, shape or (1, count, 1), delimiter)
@@ -260,14 +301,19 @@ class PixelTable:
 
 
 def read_pixel_csv(
-    path: Path, labeled: bool | None = True, image_shape: tuple[int, ...] | None = None
+    path: Path,
+    labeled: bool | None = True,
+    image_shape: tuple[int, ...] | None = None,
+    size: tuple[int, ...] = (),
+    color: str = "auto",
 ) -> PixelTable:
     """Read a pixel CSV (see the module's docstring for the layouts).
 
     labeled: as for :func:`read_layout`. image_shape: (h, w, c) the rows must make (a trained
-    model's input), or None to read square images from the column count."""
+    model's input), or None to read them as ``size`` and ``color`` say
+    (:func:`image_shape_for`: square images from the column count when they say nothing)."""
     pixels = math.prod(image_shape) if image_shape else None
-    layout = read_layout(path, labeled, pixels)
+    layout = read_layout(path, labeled, pixels, size, color)
     table = _load_table(path, layout)
     keep = [i for i in range(layout.columns) if i != layout.label_column]
     values = table[:, keep]
@@ -342,9 +388,10 @@ class CsvDataset:
     test_split: str | None
 
 
-def load_csv_dataset(path: Path) -> CsvDataset:
-    """Read a labelled pixel CSV, and the labelled ``*_test.csv`` beside it, if any."""
-    train = read_pixel_csv(path, labeled=True)
+def load_csv_dataset(path: Path, size: tuple[int, ...] = (), color: str = "auto") -> CsvDataset:
+    """Read a labelled pixel CSV, and the labelled ``*_test.csv`` beside it, if any; size and
+    color: ``data.image_size`` and ``data.color`` (:func:`image_shape_for`)."""
+    train = read_pixel_csv(path, labeled=True, size=size, color=color)
     assert train.labels is not None  # labeled=True: a label column or an error
     arrays = {"x_train": train.images, "y_train": train.labels, "files_train": rows_of(path, train)}
     beside = paired_test_csv(path)

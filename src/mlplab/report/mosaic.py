@@ -37,12 +37,15 @@ class _Sheet:
         self.pixels[top : top + self.h, left : left + self.w] = image  # gray broadcasts
 
     def figure(self, inches_per_unit: float, title: str):
-        """The figure and its axes (data coordinates in units), the canvas drawn in it."""
+        """The figure and its axes (data coordinates in units), the canvas drawn in it. A
+        unit is ``inches_per_unit`` wide and as tall as the tiles' shape makes it, so that
+        images that are not square keep their proportions (up to 2:1 either way; beyond
+        that they are stretched, so that the captions between rows keep their room)."""
         title_in = 0.6
-        fig = plt.figure(
-            figsize=(self.width * inches_per_unit, self.height * inches_per_unit + title_in)
-        )
-        ax = fig.add_axes((0, 0, 1, 1 - title_in / (self.height * inches_per_unit + title_in)))
+        unit_height = inches_per_unit * min(max(self.h / self.w, 0.5), 2.0)
+        canvas_in = self.height * unit_height
+        fig = plt.figure(figsize=(self.width * inches_per_unit, canvas_in + title_in))
+        ax = fig.add_axes((0, 0, 1, 1 - title_in / (canvas_in + title_in)))
         ax.imshow(
             self.pixels,
             extent=(0, self.width, self.height, 0),
