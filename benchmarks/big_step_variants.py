@@ -15,8 +15,6 @@ import argparse
 import dataclasses
 
 from mlplab import bench
-from mlplab.data.dataset import Dataset
-from mlplab.data.split import Splits
 
 
 def main() -> None:
@@ -31,15 +29,14 @@ def main() -> None:
         "SGD, dropout 0.2": dataclasses.replace(net, optimizer="sgd"),
         "SGD, no dropout": dataclasses.replace(net, optimizer="sgd", dropout=0.0),
     }
-    x, y, source = bench._data(net.inputs, args.samples)
-    dataset = Dataset(source, x, y, x[:10], y[:10], tuple(map(str, range(10))), source)
-    splits = Splits(x, y, None, None, x[:10], y[:10], "none")
+    dataset, splits = bench.training_data(net, args.samples)
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, variant in variants.items():
             seconds[name].append(bench._time_side("auto", variant, splits, dataset, 3)[0])
-    _, floor = bench._floor(net, len(y))
-    print(f"products alone: {floor:.2f} s/epoch ({source}, {len(y)} samples)")
+    samples = len(splits.y_train)
+    _, floor = bench._floor(net, samples)
+    print(f"products alone: {floor:.2f} s/epoch ({dataset.name}, {samples} samples)")
     print("| step | s/epoch | share of the products alone |")
     print("|---|---|---|")
     for name, times in seconds.items():

@@ -16,8 +16,6 @@ import argparse
 import statistics
 
 from mlplab import bench, fused
-from mlplab.data.dataset import Dataset
-from mlplab.data.split import Splits
 
 SETS = {
     "defaults": {},
@@ -49,9 +47,7 @@ def main() -> None:
     print("| network | batch x parameters | " + " | ".join(SETS) + " |")
     print("|---|---|" + "---|" * len(SETS))
     for net in networks:
-        x, y, source = bench._data(net.inputs, args.samples)
-        dataset = Dataset(source, x, y, x[:10], y[:10], tuple(map(str, range(10))), source)
-        splits = Splits(x, y, None, None, x[:10], y[:10], "none")
+        dataset, splits = bench.training_data(net, args.samples)
         seconds: dict[str, list[float]] = {name: [] for name in SETS}
         for _ in range(args.rounds):
             for name, options in SETS.items():

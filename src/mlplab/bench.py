@@ -123,6 +123,15 @@ def _data(shape: tuple[int, int, int], samples: int) -> tuple[np.ndarray, np.nda
     return x, rng.integers(0, 10, samples), "generated"
 
 
+def training_data(net: Network, samples: int) -> tuple[Dataset, Splits]:
+    """What both sides train ``net`` on (:func:`_data`): all ``samples`` images as the
+    training split, named by where they came from; no validation, and ten of them standing
+    in for a test split that is never used."""
+    x, y, source = _data(net.inputs, samples)
+    dataset = Dataset(source, x, y, x[:10], y[:10], tuple(map(str, range(10))), source)
+    return dataset, Splits(x, y, None, None, x[:10], y[:10], "none")
+
+
 def _layer_shapes(net: Network) -> list[tuple[int, int]]:
     sizes = [int(np.prod(net.inputs)), *net.hidden, 10]
     return list(itertools.pairwise(sizes))
@@ -196,13 +205,10 @@ def run(
     """Time every network on both sides, ``rounds`` times in turn; ``report`` gets one line
     per round. Compile and first-epoch costs are those of the first round (later rounds
     find the programs compiled)."""
-    from mlplab.data.dataset import Dataset
-
     rows = []
     for net in networks:
-        x, y, source = _data(net.inputs, samples)
-        dataset = Dataset(source, x, y, x[:10], y[:10], tuple(map(str, range(10))), source)
-        splits = Splits(x, y, None, None, x[:10], y[:10], "none")
+        dataset, splits = training_data(net, samples)
+        y = splits.y_train
         engine_times, fit_times, floors = [], [], []
         for number in range(rounds):
             engine_s, compile_s, _, options = _time_side("auto", net, splits, dataset, epochs)
@@ -216,7 +222,7 @@ def run(
             fit_times.append(fit_s)
             floors.append(floor)
             report(
-                f"{net.name} ({source}, {len(y)} samples), round {number + 1}/{rounds}: "
+                f"{net.name} ({dataset.name}, {len(y)} samples), round {number + 1}/{rounds}: "
                 f"engine {engine_s:.3f} s/epoch ({100 * floor / engine_s:.0f}% of measured "
                 f"matmul speed), fit {fit_s:.3f} s/epoch, ratio {engine_s / fit_s:.2f}"
             )
