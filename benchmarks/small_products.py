@@ -19,16 +19,23 @@ import numpy as np
 STEPS = 1875
 
 
-def per_iteration_us(step, carry: jax.Array) -> float:
-    """Best of five: microseconds per scan iteration of ``carry = step(carry)``."""
-    epoch = jax.jit(lambda c: jax.lax.scan(lambda c, _: (step(c), None), c, None, STEPS)[0])
+def per_iteration_us(
+    step, carry, steps: int = STEPS, options: dict[str, str] | None = None
+) -> float:
+    """Best of five: microseconds per iteration of a ``steps``-long scan of ``carry =
+    step(carry)``, compiled with XLA ``options`` (None: XLA's defaults). Also used by
+    ``step_products.py``."""
+    epoch = jax.jit(
+        lambda c: jax.lax.scan(lambda c, _: (step(c), None), c, None, steps)[0],
+        compiler_options=options,
+    )
     jax.block_until_ready(epoch(carry))
     times = []
     for _ in range(5):
         start = time.perf_counter()
         jax.block_until_ready(epoch(carry))
         times.append(time.perf_counter() - start)
-    return min(times) / STEPS * 1e6
+    return min(times) / steps * 1e6
 
 
 def numpy_us(product) -> float:

@@ -15,11 +15,10 @@ beside it. See docs/performance.md, "Where a 784-1024-1024 step's time goes".
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from small_products import per_iteration_us  # beside this script
 
 from mlplab.fused import epoch_compiler_options
 
@@ -27,19 +26,9 @@ STEPS, BATCH, PARAMETERS = 200, 128, 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 10
 
 
 def per_step_us(step, carry: tuple) -> float:
-    """Best of five: microseconds per scan iteration of ``carry = step(carry)``."""
-    options = epoch_compiler_options(PARAMETERS, BATCH)
-    epoch = jax.jit(
-        lambda c: jax.lax.scan(lambda c, _: (step(c), None), c, None, STEPS)[0],
-        compiler_options=options,
-    )
-    jax.block_until_ready(epoch(carry))
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        jax.block_until_ready(epoch(carry))
-        times.append(time.perf_counter() - start)
-    return min(times) / STEPS * 1e6
+    """Best of five: microseconds per scan iteration of ``carry = step(carry)``, compiled
+    with the engine's options for this network."""
+    return per_iteration_us(step, carry, STEPS, epoch_compiler_options(PARAMETERS, BATCH))
 
 
 def products(fan_in: int, fan_out: int) -> dict[str, float]:
