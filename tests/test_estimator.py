@@ -172,12 +172,14 @@ def test_bad_sample_weights_are_one_line(weights, message):
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_validation_is_held_out_only_for_early_stopping_unless_asked():
+def test_validation_is_held_out_only_for_what_watches_it_unless_asked():
     x, y = toy_images(100, 2, size=4)
     plain = MLPClassifier(**QUICK).fit(x, y)
     assert plain.config_.data.validation == 0 and "val_loss" not in plain.history_[0]
     stopping = MLPClassifier(**QUICK, patience=2).fit(x, y)  # the recipe's 0.1
     assert stopping.config_.data.validation == 0.1 and "val_loss" in stopping.history_[0]
+    cutting = MLPClassifier(**QUICK, schedule="plateau").fit(x, y)  # it watches val_loss too
+    assert cutting.config_.data.validation == 0.1 and "val_loss" in cutting.history_[0]
     asked = MLPClassifier(**QUICK, validation=0.25).fit(x, y)
     assert asked.config_.data.validation == 0.25 and "val_accuracy" in asked.history_[0]
 

@@ -277,8 +277,9 @@ def test_epochs_after_the_first_compile_nothing(digits_data):
     one, _, _, _ = count(1)
     four, rates, config, steps = count(4)
     assert one == four > 0
-    schedule = learning_rate(config, steps)  # the history still logs the schedule's rate
-    expected = [float(schedule(epoch * steps)) for epoch in range(1, 5)]
+    # The history still logs the schedule's rate, at each epoch's last step.
+    schedule = learning_rate(config, steps)
+    expected = [float(schedule(epoch * steps - 1)) for epoch in range(1, 5)]
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
 
 

@@ -194,6 +194,9 @@ class Checkpointer:
             self.writer.model(self.model, CHECKPOINT_FILE)
             self._last = time.monotonic()
 
+    def on_message(self, text: str) -> None:
+        self.inner.on_message(text)
+
     def on_train_end(self) -> None:
         self.inner.on_train_end()
 

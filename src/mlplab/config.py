@@ -37,7 +37,7 @@ INITIALIZERS = (
     "random_uniform",
 )
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "one-cycle")
+SCHEDULES = ("constant", "step", "cosine", "one-cycle", "plateau")
 CLASS_WEIGHTS = ("none", "balanced")
 ENGINES = ("auto", "fit")
 COLORS = ("auto", "grayscale", "rgb")
@@ -236,8 +236,17 @@ class TrainConfig(_Section):
     step_epochs: int = _opt(10, "step schedule: epochs between drops", check=_positive)
     step_factor: float = _opt(
         0.1,
-        "step schedule: multiply the rate by this",
+        "step and plateau schedules: multiply the rate by this",
         check=lambda v: _unit_open(v) or _positive(v),
+    )
+    plateau_patience: int = _opt(
+        5,
+        "plateau schedule: cut the rate after this many epochs without a lower val_loss "
+        "(loss without a validation split)",
+        check=_positive,
+    )
+    min_learning_rate: float = _opt(
+        0.0, "plateau schedule: never cut the rate below this", check=_non_negative
     )
     warmup_epochs: float = _opt(0.0, "cosine schedule: linear warm-up epochs", check=_non_negative)
     engine: str = _opt(
@@ -305,6 +314,12 @@ class TrainConfig(_Section):
                         f"train.{key} = {getattr(self, key):g} needs train.teacher: the run "
                         "whose network teaches this one"
                     )
+        if self.schedule == "plateau" and self.min_learning_rate >= self.learning_rate:
+            raise ConfigError(
+                f"train.min_learning_rate = {self.min_learning_rate:g} leaves the plateau "
+                f"schedule nothing to cut: it must be below train.learning_rate = "
+                f"{self.learning_rate:g}"
+            )
         if self.decay and (self.optimizer != "sgd" or self.schedule != "constant"):
             raise ConfigError(
                 "train.decay (legacy SGD decay) needs optimizer 'sgd' and schedule 'constant'; "

@@ -26,6 +26,7 @@ from mlplab.checkpoint import watched_loss
 from mlplab.config import AugmentConfig, TrainConfig
 from mlplab.data.split import Splits
 from mlplab.errors import ConfigError
+from mlplab.plateau import PlateauCutter
 
 PREDICT_BATCH = 1024
 
@@ -36,6 +37,7 @@ class EpochListener(Protocol):
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None: ...
     def on_batch_end(self, epoch: int, step: int) -> None: ...
     def on_epoch_end(self, stats: dict[str, float]) -> None: ...
+    def on_message(self, text: str) -> None: ...
     def on_train_end(self) -> None: ...
 
 
@@ -50,6 +52,9 @@ class SilentListener:
 
     def on_epoch_end(self, stats: dict[str, float]) -> None:
         pass
+
+    def on_message(self, text: str) -> None:
+        """A line about training that follows an epoch's (a learning-rate cut)."""
 
     def on_train_end(self) -> None:
         pass
@@ -125,9 +130,11 @@ class EpochMonitor:
     """End-of-epoch decisions shared by all trainers.
 
     Early stopping watches ``val_loss`` (``loss`` without a validation set) and restores the
-    best epoch's weights; a non-finite loss stops training and restores the last finite
-    weights; a :class:`StopRequest` stops after the current step. start: a resumed run's
-    epochs so far, judged again so that patience and the best epoch carry on.
+    best epoch's weights; the plateau schedule cuts the optimizer's learning rate when the
+    same loss stops falling (:mod:`mlplab.plateau`); a non-finite loss stops training and
+    restores the last finite weights; a :class:`StopRequest` stops after the current step.
+    start: a resumed run's epochs so far, judged again so that patience, the best epoch and
+    the plateau count carry on (its rate is in the optimizer state it resumes from).
     """
 
     def __init__(
@@ -146,9 +153,20 @@ class EpochMonitor:
         self._best_weights: list[np.ndarray] | None = None
         self._good_weights = model.get_weights()
         self._since_best = 0
+        self.plateau = (
+            PlateauCutter(config.plateau_patience, config.step_factor, config.min_learning_rate)
+            if config.schedule == "plateau"
+            else None
+        )
+        # The rate the last epoch's end set for the next one (None: unchanged), and the
+        # line that says so, until a trainer passes it on with tell().
+        self.rate_cut: float | None = None
+        self._news: list[str] = []
         if start:
             for stats in start.history:
                 self._judge(stats)
+                if self.plateau:
+                    self.plateau.after_epoch(watched_loss(stats), stats["lr"])
             self.result.history = list(start.history)
             self._best_weights = start.best_weights
 
@@ -165,6 +183,7 @@ class EpochMonitor:
                 f"interrupted during epoch {stats['epoch']}; kept the weights at that point"
             )
             return True
+        self.rate_cut = None
         self.result.history.append(stats)
         # A distilled run's teacher term too (mlplab.teacher): with the labels' loss
         # finite, its weights may already not be.
@@ -187,6 +206,10 @@ class EpochMonitor:
                 f"{self.patience} epochs; restored epoch {self.result.best_epoch}"
             )
             return True
+        if self.plateau and stats["epoch"] < self.epochs:
+            # Before the stop checks: an interrupted run resumes with the rate cut here, as
+            # a run that never stopped goes on with it.
+            self._cut_on_plateau(self.plateau, stats)
         reason = self.stop.prune(stats) if self.stop.prune else None
         if reason and stats["epoch"] < self.epochs:
             self.result.status = "pruned"
@@ -204,6 +227,25 @@ class EpochMonitor:
                 "the run is complete"
             )
         return False
+
+    def _cut_on_plateau(self, plateau: PlateauCutter, stats: dict[str, float]) -> None:
+        cut = plateau.after_epoch(watched_loss(stats), stats["lr"])
+        if cut is None:
+            return
+        self.model.optimizer.learning_rate = cut
+        self.rate_cut = cut
+        watched = "val_loss" if "val_loss" in stats else "loss"
+        self._news.append(
+            f"epoch {stats['epoch']:g}: {watched} not below {plateau.best:.4g} for "
+            f"{plateau.patience} epochs: learning rate {stats['lr']:.3g} -> {cut:.3g}"
+        )
+
+    def tell(self, listener: EpochListener) -> None:
+        """Pass on what the last epoch's end changed (a learning-rate cut), after the epoch's
+        own line."""
+        for text in self._news:
+            listener.on_message(text)
+        self._news.clear()
 
     def _judge(self, stats: dict[str, float]) -> bool:
         """Count the epoch towards patience; True when it is the best so far."""
@@ -346,6 +388,29 @@ def unshare_averaged_weights(model: keras.Model) -> None:
         variable.assign(keras.ops.copy(variable.value))
 
 
+def schedule_of(
+    optimizer: keras.optimizers.Optimizer,
+) -> keras.optimizers.schedules.LearningRateSchedule | None:
+    """The optimizer's learning-rate schedule; None for a fixed rate (which it keeps in a
+    variable)."""
+    # Keras keeps the schedule object only in this private attribute.
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule
+    return None
+
+
+def last_step_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The learning rate the optimizer's last step was taken at: what the history records
+    for an epoch. (``optimizer.learning_rate`` is the next step's: a step schedule's cut
+    would show one epoch early.)"""
+    schedule = schedule_of(optimizer)
+    if schedule is None:
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    step = max(int(keras.ops.convert_to_numpy(optimizer.iterations)) - 1, 0)
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
 class _KerasBridge(keras.callbacks.Callback):
     """Feeds Keras' callback events to an EpochMonitor and an EpochListener."""
 
@@ -373,7 +438,7 @@ class _KerasBridge(keras.callbacks.Callback):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             if key in logs:
                 stats[key] = float(logs[key])
-        stats["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        stats["lr"] = last_step_rate(self.model.optimizer)
         stats["seconds"] = time.perf_counter() - self.started
         # A stop during the epoch's last batch leaves it whole: it counts, as in the fused
         # engine (whose stop waits for the epoch's call to end).
@@ -382,6 +447,7 @@ class _KerasBridge(keras.callbacks.Callback):
             self.model.stop_training = True
         if not cut_short:
             self.listener.on_epoch_end(stats)
+            self.monitor.tell(self.listener)
 
 
 def get_predictor() -> Trainer:

@@ -48,6 +48,7 @@ from mlplab.engine import (
     class_weights,
     epochs_done,
     padded_length,
+    schedule_of,
     unshare_averaged_weights,
 )
 
@@ -506,6 +507,9 @@ class FusedTrainer(Trainer):
                 listener.on_batch_end(epoch, steps)
                 stop_now = monitor.end_epoch(stats)
                 listener.on_epoch_end(stats)
+                monitor.tell(listener)
+                if monitor.rate_cut is not None:  # the plateau schedule's: in the carry too
+                    state = _read_state(model)
                 if stop_now:
                     break
         finally:
@@ -648,17 +652,17 @@ def epoch_calls(model: keras.Model, batch: int, steps: int) -> tuple[int, int]:
 
 
 def _learning_rate_reader(optimizer: keras.optimizers.Optimizer) -> Callable[[], float]:
-    """A function giving the optimizer's current learning rate, for the history.
+    """A function giving the rate of the optimizer's last step, for the history (as
+    :func:`mlplab.engine.last_step_rate` does, without compiling anything per epoch).
 
     ``optimizer.learning_rate`` evaluates a schedule eagerly, and Keras' warm-up schedules
     build a new ``lax.cond`` on every call: one more trace and compile every epoch. The
     schedule jitted once, as a function of the step count, compiles once per run.
     """
-    # Keras keeps the schedule object only in this private attribute; without it, read eagerly.
-    schedule = getattr(optimizer, "_learning_rate", None)
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+    schedule = schedule_of(optimizer)
+    if schedule is not None:
         at_step = jax.jit(schedule.__call__)
-        return lambda: float(at_step(optimizer.iterations.value))
+        return lambda: float(at_step(jnp.maximum(optimizer.iterations.value - 1, 0)))
     return lambda: float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 

@@ -70,7 +70,8 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int) -> LearningRate:
     step: multiply by ``step_factor`` every ``step_epochs`` epochs. cosine: optional linear
     warm-up from 0, then cosine decay to 0 at the last step. one-cycle: linear warm-up over the
     first 30% of steps from lr/25 to lr, then cosine decay to lr/1e4 (PyTorch OneCycleLR's
-    defaults). decay (legacy Keras SGD): lr / (1 + decay * step).
+    defaults). decay (legacy Keras SGD): lr / (1 + decay * step). plateau: the rate as a
+    number, which :class:`mlplab.engine.EpochMonitor` cuts between epochs.
     """
     lr = config.learning_rate
     total = config.epochs * steps_per_epoch

@@ -38,6 +38,9 @@ class PlainProgress(SilentListener):
     def on_epoch_end(self, stats: dict[str, float]) -> None:
         print(epoch_line(stats, self.epochs), file=self.stream, flush=True)
 
+    def on_message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
 
 class BarProgress(PlainProgress):
     """The epoch lines, plus a live bar over all steps of the run (rich)."""
@@ -77,6 +80,10 @@ class BarProgress(PlainProgress):
             self._progress.console.print(epoch_line(stats, self.epochs), highlight=False)
             next_epoch = min(int(stats["epoch"]) + 1, self.epochs)
             self._progress.update(self._task, epoch=next_epoch)
+
+    def on_message(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, highlight=False)
 
     def on_train_end(self) -> None:
         if self._progress is not None:

@@ -172,7 +172,9 @@ def prediction_plots(data: ReportData) -> dict[str, bytes]:
     names = data.class_names
     pngs: dict[str, bytes] = {}
     if data.members is None:
-        pngs[PLOT_FILES["curves"]] = plots.curves_png(record.history, title)
+        schedule = record.config.train.schedule if record.config else ""
+        cuts = plots.rate_cuts(record.history, schedule)
+        pngs[PLOT_FILES["curves"]] = plots.curves_png(record.history, title, cuts)
     elif any(history for _, history in data.members):  # an ensemble: its members' curves
         curves = [(label, history) for label, history in data.members if history]
         pngs[PLOT_FILES["curves"]] = plots.compare_png(

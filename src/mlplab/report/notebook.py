@@ -105,9 +105,9 @@ def run_card(run: Run) -> str:
     title = f"{run.config.name} on {metrics['dataset']['name']}"
     png = _read(run.path / PLOT_FILES["curves"])
     if png is None and run.history:
-        from mlplab.report.plots import curves_png
+        from mlplab.report.plots import curves_png, rate_cuts
 
-        png = curves_png(run.history, title)
+        png = curves_png(run.history, title, rate_cuts(run.history, run.config.train.schedule))
     return card(title, facts, png, "learning curves", footer)
 
 

@@ -7,6 +7,7 @@ and returns PNG bytes, so a report can be drawn during training or later from th
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,11 +90,26 @@ def best_epoch(history: Sequence[dict[str, float]]) -> dict[str, float] | None:
     return min(rows, key=lambda row: row["val_loss"]) if rows else None
 
 
-def curves_png(history: Sequence[dict[str, float]], title: str) -> bytes:
+def rate_cuts(history: Sequence[dict[str, float]], schedule: str) -> list[float]:
+    """The epochs after which a step or plateau schedule lowered the learning rate (from
+    the history's ``lr``); none for schedules that change it every step."""
+    if schedule not in ("step", "plateau"):
+        return []
+    return [
+        before["epoch"]
+        for before, after in itertools.pairwise(history)
+        if after.get("lr", 0.0) < before.get("lr", 0.0)
+    ]
+
+
+def curves_png(
+    history: Sequence[dict[str, float]], title: str, cuts: Sequence[float] = ()
+) -> bytes:
     """Train and validation loss (left) and accuracy (right) per epoch, as PNG bytes.
 
     history: one dict per epoch with epoch, loss, accuracy and optionally val_loss,
-    val_accuracy. The best validation epoch (lowest val_loss) is marked.
+    val_accuracy. The best validation epoch (lowest val_loss) is marked, and so is each
+    learning-rate cut (``cuts``: :func:`rate_cuts`), between its epoch and the next.
     """
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
@@ -120,6 +136,15 @@ def curves_png(history: Sequence[dict[str, float]], title: str) -> bytes:
                     ls=":",
                     lw=1.2,
                     label=f"best validation loss (epoch {best['epoch']:g})",
+                )
+            for i, epoch in enumerate(cuts):
+                ax.axvline(
+                    epoch + 0.5,
+                    color="tab:red",
+                    ls="--",
+                    lw=0.8,
+                    alpha=0.6,
+                    label="learning rate cut" if i == 0 else None,
                 )
             ax.set_xlabel("epoch")
             ax.set_title(metric)

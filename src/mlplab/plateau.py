@@ -1,0 +1,48 @@
+"""``train.schedule = "plateau"``: cut the learning rate when the watched loss stops falling.
+
+Keras' ``ReduceLROnPlateau`` callback with its defaults for ``min_delta`` (any fall counts,
+as for mlplab's early stopping) and ``cooldown`` (0): after ``patience`` epochs in a row
+without a new lowest loss, the rate is multiplied by ``factor``, but never below ``floor``;
+the count then starts again, while the lowest loss is kept. The decision is a pure function
+of the epochs' losses and rates, so a resumed run replays its history to the same count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class PlateauCutter:
+    """When to cut the learning rate, one epoch at a time.
+
+    patience: epochs without a new lowest loss before a cut. factor: the cut, in (0, 1).
+    floor: the lowest rate a cut may reach (``train.min_learning_rate``).
+    """
+
+    patience: int
+    factor: float
+    floor: float = 0.0
+    best: float = math.inf
+    waited: int = 0
+
+    def after_epoch(self, loss: float, rate: float) -> float | None:
+        """Judge an epoch's watched loss; the rate to go on with, or None to keep ``rate``.
+
+        rate: the rate the epoch was trained at (the optimizer keeps it as float32, so the
+        floor is compared in float32, as Keras does).
+        """
+        if loss < self.best:
+            self.best, self.waited = loss, 0
+            return None
+        self.waited += 1
+        if self.waited < self.patience:
+            return None
+        cut = max(rate * self.factor, self.floor)
+        if np.float32(cut) >= np.float32(rate):
+            return None  # at the floor already: nothing left to cut
+        self.waited = 0
+        return cut
