@@ -204,3 +204,12 @@ def test_the_curves_mark_the_cuts_of_step_and_plateau_schedules():
     history = [{"epoch": e, "lr": lr} for e, lr in enumerate([0.1, 0.1, 0.01, 0.01, 1e-3], 1)]
     assert rate_cuts(history, "plateau") == rate_cuts(history, "step") == [2, 4]
     assert rate_cuts(history, "cosine") == []
+
+
+def test_the_reports_history_table_shows_small_rates():
+    from mlplab.report.html import _history_table
+
+    page = _history_table(
+        [{"epoch": 1, "loss": 1.0, "lr": 0.001}, {"epoch": 2, "loss": 1.0, "lr": 1e-8}]
+    )
+    assert ">0.001<" in page and ">1e-08<" in page  # not 0.000000

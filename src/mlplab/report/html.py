@@ -623,14 +623,18 @@ def _history_table(history: Sequence[dict[str, float]]) -> str:
 
     columns = [c for c in HISTORY_COLUMNS if any(c in row for row in history)]
     best = best_epoch(history)
-    digits = {"lr": 6, "seconds": 2}
-    rows = [
-        [
-            str(int(row["epoch"])) if c == "epoch" else number(row.get(c), digits.get(c, 4))
-            for c in columns
-        ]
-        for row in history
-    ]
+    digits = {"seconds": 2}
+
+    def cell(row: dict[str, float], column: str) -> str:
+        if column == "epoch":
+            return str(int(row["epoch"]))
+        rate = row.get("lr")
+        if column == "lr" and isinstance(rate, float) and math.isfinite(rate):
+            # Three significant digits: a plateau schedule's cuts reach 1e-7 and below.
+            return f"{rate:.3g}"
+        return number(row.get(column), digits.get(column, 4))
+
+    rows = [[cell(row, c) for c in columns] for row in history]
     classes = [
         "best" if best is not None and row["epoch"] == best["epoch"] else "" for row in history
     ]
