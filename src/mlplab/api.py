@@ -386,6 +386,7 @@ def _train_and_write(
             checkpoint_seconds,
             cfg.train.patience,
             (point.state, point.history) if point else None,
+            cfg.train.monitor,
         )
         # Training runs mostly outside the GIL: matplotlib (~1 s) imports meanwhile for the report.
         with importing(*(DRAWING_MODULES if report else ())):

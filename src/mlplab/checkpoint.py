@@ -49,9 +49,18 @@ from mlplab.runs import (
 RESUME_FORMAT = 1
 
 
-def watched_loss(stats: dict[str, float]) -> float:
-    """What early stopping and the best epoch are judged by: val_loss, else the train loss."""
-    return stats.get("val_loss", stats["loss"])
+def watched_name(stats: dict[str, float], monitor: str = "val_loss") -> str:
+    """The history column ``train.monitor`` reads in an epoch's stats: the monitor, or its
+    training-image twin (loss, accuracy) without a validation split."""
+    return monitor if monitor in stats else monitor.removeprefix("val_")
+
+
+def watched(stats: dict[str, float], monitor: str = "val_loss") -> float:
+    """What early stopping, the best epoch and the plateau schedule judge an epoch by
+    (``train.monitor``), as a number that is lower for a better epoch: a loss, or an
+    accuracy negated."""
+    value = stats[watched_name(stats, monitor)]
+    return -value if monitor.endswith("accuracy") else value
 
 
 @dataclass
@@ -151,7 +160,8 @@ class Checkpointer:
     with history.csv and checkpoint.keras, so that a crash or a kill loses little.
     ``finish(status)`` then keeps resume.npz only for an interrupted run.
 
-    start: the state a resumed run begins from, with the history of its epochs.
+    start: the state a resumed run begins from, with the history of its epochs. monitor:
+    ``train.monitor``, which picks the best epoch whose weights early stopping restores.
     """
 
     def __init__(
@@ -162,13 +172,14 @@ class Checkpointer:
         every_seconds: float,
         patience: int = 0,
         start: tuple[TrainingState, list[dict[str, float]]] | None = None,
+        monitor: str = "val_loss",
     ) -> None:
         self.inner, self.writer, self.model = inner, writer, model
         self.every_seconds = every_seconds
-        self.patience = patience
+        self.patience, self.monitor = patience, monitor
         self.state: TrainingState | None = start[0] if start else None
         self.history: list[dict[str, float]] = list(start[1]) if start else []
-        self._best = min((watched_loss(row) for row in self.history), default=math.inf)
+        self._best = min((watched(row, monitor) for row in self.history), default=math.inf)
         self._last = time.monotonic()
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
@@ -184,8 +195,8 @@ class Checkpointer:
         if not math.isfinite(stats["loss"]):
             return  # the run stops as diverged: there is nothing worth going on from
         best_weights = self.state.best_weights if self.state else None
-        if watched_loss(stats) < self._best:
-            self._best = watched_loss(stats)
+        if watched(stats, self.monitor) < self._best:
+            self._best = watched(stats, self.monitor)
             best_weights = self.model.get_weights() if self.patience else None
         self.state = TrainingState.capture(self.model, int(stats["epoch"]), best_weights)
         if time.monotonic() - self._last >= self.every_seconds:

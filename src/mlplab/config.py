@@ -37,6 +37,7 @@ INITIALIZERS = (
     "random_uniform",
 )
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+MONITORS = ("val_loss", "val_accuracy")
 SCHEDULES = ("constant", "step", "cosine", "one-cycle", "plateau")
 CLASS_WEIGHTS = ("none", "balanced")
 ENGINES = ("auto", "fit")
@@ -232,6 +233,12 @@ class TrainConfig(_Section):
     patience: int = _opt(
         0, "early stopping: epochs without improvement (0: off)", check=_non_negative
     )
+    monitor: str = _opt(
+        "val_loss",
+        "what early stopping, the best epoch and the plateau schedule watch (without a "
+        "validation split: loss or accuracy of the training images)",
+        choices=MONITORS,
+    )
     schedule: str = _opt("constant", "learning-rate schedule", choices=SCHEDULES)
     step_epochs: int = _opt(10, "step schedule: epochs between drops", check=_positive)
     step_factor: float = _opt(
@@ -241,8 +248,7 @@ class TrainConfig(_Section):
     )
     plateau_patience: int = _opt(
         5,
-        "plateau schedule: cut the rate after this many epochs without a lower val_loss "
-        "(loss without a validation split)",
+        "plateau schedule: cut the rate after this many epochs without a better train.monitor",
         check=_positive,
     )
     min_learning_rate: float = _opt(

@@ -22,7 +22,7 @@ from typing import Protocol
 import keras
 import numpy as np
 
-from mlplab.checkpoint import watched_loss
+from mlplab.checkpoint import watched, watched_name
 from mlplab.config import AugmentConfig, TrainConfig
 from mlplab.data.split import Splits
 from mlplab.errors import ConfigError
@@ -129,9 +129,10 @@ def epochs_done(start: StartPoint | None) -> int:
 class EpochMonitor:
     """End-of-epoch decisions shared by all trainers.
 
-    Early stopping watches ``val_loss`` (``loss`` without a validation set) and restores the
-    best epoch's weights; the plateau schedule cuts the optimizer's learning rate when the
-    same loss stops falling (:mod:`mlplab.plateau`); a non-finite loss stops training and
+    Early stopping watches ``train.monitor`` (``val_loss`` or ``val_accuracy``; without a
+    validation set the training images' ``loss`` or ``accuracy``) and restores the best
+    epoch's weights; the plateau schedule cuts the optimizer's learning rate when the same
+    number stops getting better (:mod:`mlplab.plateau`); a non-finite loss stops training and
     restores the last finite weights; a :class:`StopRequest` stops after the current step.
     start: a resumed run's epochs so far, judged again so that patience, the best epoch and
     the plateau count carry on (its rate is in the optimizer state it resumes from).
@@ -145,7 +146,7 @@ class EpochMonitor:
         start: StartPoint | None = None,
     ) -> None:
         self.model = model
-        self.patience = config.patience
+        self.patience, self.watching = config.patience, config.monitor
         self.epochs = config.epochs
         self.stop = stop
         self.result = FitResult()
@@ -166,7 +167,7 @@ class EpochMonitor:
             for stats in start.history:
                 self._judge(stats)
                 if self.plateau:
-                    self.plateau.after_epoch(watched_loss(stats), stats["lr"])
+                    self.plateau.after_epoch(watched(stats, self.watching), stats["lr"])
             self.result.history = list(start.history)
             self._best_weights = start.best_weights
 
@@ -202,8 +203,9 @@ class EpochMonitor:
         if self.patience and self._since_best >= self.patience:
             self.result.status = "early_stopped"
             self.result.message = (
-                f"early stopping after epoch {stats['epoch']}: no improvement for "
-                f"{self.patience} epochs; restored epoch {self.result.best_epoch}"
+                f"early stopping after epoch {stats['epoch']}: no better "
+                f"{watched_name(stats, self.watching)} for {self.patience} epochs; restored "
+                f"epoch {self.result.best_epoch}"
             )
             return True
         if self.plateau and stats["epoch"] < self.epochs:
@@ -229,15 +231,20 @@ class EpochMonitor:
         return False
 
     def _cut_on_plateau(self, plateau: PlateauCutter, stats: dict[str, float]) -> None:
-        cut = plateau.after_epoch(watched_loss(stats), stats["lr"])
+        cut = plateau.after_epoch(watched(stats, self.watching), stats["lr"])
         if cut is None:
             return
         self.model.optimizer.learning_rate = cut
         self.rate_cut = cut
-        watched = "val_loss" if "val_loss" in stats else "loss"
+        name = watched_name(stats, self.watching)
+        best = (
+            f"not above {-plateau.best:.4g}"
+            if name.endswith("accuracy")
+            else (f"not below {plateau.best:.4g}")
+        )
         self._news.append(
-            f"epoch {stats['epoch']:g}: {watched} not below {plateau.best:.4g} for "
-            f"{plateau.patience} epochs: learning rate {stats['lr']:.3g} -> {cut:.3g}"
+            f"epoch {stats['epoch']:g}: {name} {best} for {plateau.patience} epochs: "
+            f"learning rate {stats['lr']:.3g} -> {cut:.3g}"
         )
 
     def tell(self, listener: EpochListener) -> None:
@@ -249,9 +256,9 @@ class EpochMonitor:
 
     def _judge(self, stats: dict[str, float]) -> bool:
         """Count the epoch towards patience; True when it is the best so far."""
-        watched = watched_loss(stats)
-        if watched < self._best:
-            self._best, self._since_best = watched, 0
+        value = watched(stats, self.watching)
+        if value < self._best:
+            self._best, self._since_best = value, 0
             self.result.best_epoch = int(stats["epoch"])
             return True
         self._since_best += 1

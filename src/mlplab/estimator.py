@@ -71,7 +71,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     validation: the fraction of ``X`` held out (stratified, seeded) to validate after each
     epoch (``history_``'s val_loss and val_accuracy), for early stopping and to fit
     ``calibrate``'s temperature on. None: the base config's fraction when early stopping,
-    the plateau schedule or calibration is on, else 0 — every image trains, as in scikit-learn's own estimators.
+    the plateau schedule or calibration is on, else 0 — every image trains, as in
+    scikit-learn's own estimators.
 
     overrides: any other config keys, ``{"train.momentum": 0.9, "augment.translate": 2}``.
     image_shape: (h, w) or (h, w, c) that rows of pixels (n, features) are read as; None: a

@@ -1,10 +1,11 @@
-"""``train.schedule = "plateau"``: cut the learning rate when the watched loss stops falling.
+"""``train.schedule = "plateau"``: cut the learning rate when ``train.monitor`` stops
+getting better.
 
-Keras' ``ReduceLROnPlateau`` callback with its defaults for ``min_delta`` (any fall counts,
+Keras' ``ReduceLROnPlateau`` callback with its defaults for ``min_delta`` (any gain counts,
 as for mlplab's early stopping) and ``cooldown`` (0): after ``patience`` epochs in a row
-without a new lowest loss, the rate is multiplied by ``factor``, but never below ``floor``;
-the count then starts again, while the lowest loss is kept. The decision is a pure function
-of the epochs' losses and rates, so a resumed run replays its history to the same count.
+without a new best, the rate is multiplied by ``factor``, but never below ``floor``; the
+count then starts again, while the best is kept. The decision is a pure function of the
+epochs' watched numbers and rates, so a resumed run replays its history to the same count.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 class PlateauCutter:
     """When to cut the learning rate, one epoch at a time.
 
-    patience: epochs without a new lowest loss before a cut. factor: the cut, in (0, 1).
+    patience: epochs without a new best before a cut. factor: the cut, in (0, 1).
     floor: the lowest rate a cut may reach (``train.min_learning_rate``).
     """
 
@@ -29,14 +30,16 @@ class PlateauCutter:
     best: float = math.inf
     waited: int = 0
 
-    def after_epoch(self, loss: float, rate: float) -> float | None:
-        """Judge an epoch's watched loss; the rate to go on with, or None to keep ``rate``.
+    def after_epoch(self, value: float, rate: float) -> float | None:
+        """Judge an epoch; the rate to go on with, or None to keep ``rate``.
 
-        rate: the rate the epoch was trained at (the optimizer keeps it as float32, so the
-        floor is compared in float32, as Keras does).
+        value: what the epoch is judged by, lower for better (a loss, or an accuracy
+        negated: :func:`mlplab.checkpoint.watched`). rate: the rate the epoch was trained
+        at (the optimizer keeps it as float32, so the floor is compared in float32, as
+        Keras does).
         """
-        if loss < self.best:
-            self.best, self.waited = loss, 0
+        if value < self.best:
+            self.best, self.waited = value, 0
             return None
         self.waited += 1
         if self.waited < self.patience:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mlplab.config import TrainConfig
 from mlplab.diagnosis import Finding, findings_of
 from mlplab.embedding import LayerViews
 from mlplab.errors import MlplabError, RunError
@@ -172,9 +173,9 @@ def prediction_plots(data: ReportData) -> dict[str, bytes]:
     names = data.class_names
     pngs: dict[str, bytes] = {}
     if data.members is None:
-        schedule = record.config.train.schedule if record.config else ""
-        cuts = plots.rate_cuts(record.history, schedule)
-        pngs[PLOT_FILES["curves"]] = plots.curves_png(record.history, title, cuts)
+        train = record.config.train if record.config else TrainConfig()
+        cuts = plots.rate_cuts(record.history, train.schedule)
+        pngs[PLOT_FILES["curves"]] = plots.curves_png(record.history, title, cuts, train.monitor)
     elif any(history for _, history in data.members):  # an ensemble: its members' curves
         curves = [(label, history) for label, history in data.members if history]
         pngs[PLOT_FILES["curves"]] = plots.compare_png(

@@ -343,7 +343,8 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         parts.append(image(pngs.get(PLOT_FILES["curves"]), "loss and accuracy per epoch"))
         parts.append(_findings_box(data.findings))
         if history:
-            parts.append(_history_table(history))
+            monitor = record.config.train.monitor if record.config else "val_loss"
+            parts.append(_history_table(history, monitor))
         parts += _teacher_section(metrics)
 
     parts.append("<h2>Test results</h2>")
@@ -617,12 +618,12 @@ def _config_text(record: Any) -> str:
         return f"({CONFIG_FILE} unreadable: {exc})"
 
 
-def _history_table(history: Sequence[dict[str, float]]) -> str:
-    from mlplab.report.plots import best_epoch
+def _history_table(history: Sequence[dict[str, float]], monitor: str = "val_loss") -> str:
+    from mlplab.report.plots import best_epoch, best_label
     from mlplab.runs import HISTORY_COLUMNS
 
     columns = [c for c in HISTORY_COLUMNS if any(c in row for row in history)]
-    best = best_epoch(history)
+    best = best_epoch(history, monitor)
     digits = {"seconds": 2}
 
     def cell(row: dict[str, float], column: str) -> str:
@@ -639,9 +640,9 @@ def _history_table(history: Sequence[dict[str, float]]) -> str:
         "best" if best is not None and row["epoch"] == best["epoch"] else "" for row in history
     ]
     header = [c.replace("_", " ") for c in columns]
-    note = (
-        '<p class="sub">Highlighted: the epoch with the lowest validation loss.</p>' if best else ""
-    )
+    note = ""
+    if best:
+        note = f'<p class="sub">Highlighted: the epoch with the {best_label(monitor)}.</p>'
     return f'<div class="scroll">{table(header, rows, classes)}</div>{note}'
 
 

@@ -107,7 +107,8 @@ def run_card(run: Run) -> str:
     if png is None and run.history:
         from mlplab.report.plots import curves_png, rate_cuts
 
-        png = curves_png(run.history, title, rate_cuts(run.history, run.config.train.schedule))
+        train = run.config.train
+        png = curves_png(run.history, title, rate_cuts(run.history, train.schedule), train.monitor)
     return card(title, facts, png, "learning curves", footer)
 
 

@@ -84,10 +84,19 @@ def _longest(names: Sequence[str]) -> int:
     return max((len(str(name)) for name in names), default=1)
 
 
-def best_epoch(history: Sequence[dict[str, float]]) -> dict[str, float] | None:
-    """The epoch with the lowest validation loss (None without validation)."""
-    rows = [row for row in history if np.isfinite(row.get("val_loss", np.nan))]
-    return min(rows, key=lambda row: row["val_loss"]) if rows else None
+def best_epoch(
+    history: Sequence[dict[str, float]], monitor: str = "val_loss"
+) -> dict[str, float] | None:
+    """The epoch with the best validation score that ``train.monitor`` names: the lowest
+    val_loss or the highest val_accuracy, the first of equals (None without validation)."""
+    rows = [row for row in history if np.isfinite(row.get(monitor, np.nan))]
+    sign = -1.0 if monitor.endswith("accuracy") else 1.0
+    return min(rows, key=lambda row: sign * row[monitor]) if rows else None
+
+
+def best_label(monitor: str) -> str:
+    """What :func:`best_epoch` picks, in words: "best validation loss"."""
+    return "best validation " + monitor.removeprefix("val_")
 
 
 def rate_cuts(history: Sequence[dict[str, float]], schedule: str) -> list[float]:
@@ -103,20 +112,24 @@ def rate_cuts(history: Sequence[dict[str, float]], schedule: str) -> list[float]
 
 
 def curves_png(
-    history: Sequence[dict[str, float]], title: str, cuts: Sequence[float] = ()
+    history: Sequence[dict[str, float]],
+    title: str,
+    cuts: Sequence[float] = (),
+    monitor: str = "val_loss",
 ) -> bytes:
     """Train and validation loss (left) and accuracy (right) per epoch, as PNG bytes.
 
     history: one dict per epoch with epoch, loss, accuracy and optionally val_loss,
-    val_accuracy. The best validation epoch (lowest val_loss) is marked, and so is each
-    learning-rate cut (``cuts``: :func:`rate_cuts`), between its epoch and the next.
+    val_accuracy. The best validation epoch (by ``monitor``: :func:`best_epoch`) is marked,
+    and so is each learning-rate cut (``cuts``: :func:`rate_cuts`), between its epoch and
+    the next.
     """
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
         margins(fig, left=0.6, right=0.2, bottom=0.55, top=0.65)
         epochs = [row["epoch"] for row in history]
         has_val = any("val_loss" in row for row in history)
-        best = best_epoch(history)
+        best = best_epoch(history, monitor)
         marker = "o-" if len(history) <= 40 else "-"
         for ax, metric in ((axes[0], "loss"), (axes[1], "accuracy")):
             ax.plot(
@@ -135,7 +148,7 @@ def curves_png(
                     color="grey",
                     ls=":",
                     lw=1.2,
-                    label=f"best validation loss (epoch {best['epoch']:g})",
+                    label=f"{best_label(monitor)} (epoch {best['epoch']:g})",
                 )
             for i, epoch in enumerate(cuts):
                 ax.axvline(

@@ -1,0 +1,121 @@
+"""``train.monitor``: early stopping, the best epoch and the plateau schedule by val_loss or
+val_accuracy."""
+
+import types
+
+import numpy as np
+import pytest
+
+import mlplab
+from mlplab.checkpoint import watched, watched_name
+from mlplab.cli import main
+from mlplab.config import TrainConfig
+from mlplab.engine import EpochMonitor, SilentListener, StopRequest
+from mlplab.report.html import _history_table
+from mlplab.report.plots import best_epoch
+
+from .test_engine import FakeModel
+
+# The validation loss is lowest at epoch 1; the validation accuracy highest at epoch 3.
+EPOCHS = [
+    {"loss": 1.0, "accuracy": 0.5, "val_loss": 0.40, "val_accuracy": 0.80},
+    {"loss": 0.8, "accuracy": 0.6, "val_loss": 0.45, "val_accuracy": 0.85},
+    {"loss": 0.6, "accuracy": 0.7, "val_loss": 0.50, "val_accuracy": 0.90},
+    {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.55, "val_accuracy": 0.90},
+    {"loss": 0.4, "accuracy": 0.9, "val_loss": 0.60, "val_accuracy": 0.88},
+]
+
+
+def _run(monitor, epochs=EPOCHS, **keys):
+    model = FakeModel()
+    model.optimizer = types.SimpleNamespace(learning_rate=0.1)
+    config = TrainConfig(monitor=monitor, epochs=10, **keys)
+    monitor_ = EpochMonitor(model, config, StopRequest())
+    heard = []
+    listener = SilentListener()
+    listener.on_message = heard.append
+    for epoch, stats in enumerate(epochs, start=1):
+        model.weights = [np.array(float(epoch))]
+        stop = monitor_.end_epoch({"epoch": epoch, "lr": model.optimizer.learning_rate, **stats})
+        monitor_.tell(listener)
+        if stop:
+            break
+    return monitor_.finish(), model, heard
+
+
+@pytest.mark.parametrize(("monitor", "best"), [("val_loss", 1), ("val_accuracy", 3)])
+def test_early_stopping_restores_the_best_epoch_by_the_monitor(monitor, best):
+    result, model, _ = _run(monitor, patience=2)
+    assert result.status == "early_stopped" and result.best_epoch == best
+    assert float(model.weights[0]) == best  # its weights restored
+    # An equal accuracy (epoch 4) is no gain: patience counts it.
+    assert len(result.history) == best + 2
+    assert f"no better {monitor} for 2 epochs; restored epoch {best}" in result.message
+
+
+def test_without_validation_the_training_images_are_watched():
+    epochs = [{k: v for k, v in row.items() if not k.startswith("val_")} for row in EPOCHS]
+    accuracy = [-watched(stats, "val_accuracy") for stats in epochs]
+    assert accuracy == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert watched_name(epochs[0], "val_accuracy") == "accuracy"
+    assert watched_name(EPOCHS[0], "val_accuracy") == "val_accuracy"
+    result, _, _ = _run("val_accuracy", epochs, patience=1)
+    assert result.status == "complete" and result.best_epoch == 5
+
+
+def test_the_plateau_schedule_watches_the_monitor():
+    _, model, heard = _run("val_accuracy", schedule="plateau", plateau_patience=2, step_factor=0.5)
+    # Epochs 4 and 5 are not above epoch 3's 0.90: the cut comes after epoch 5.
+    assert heard == ["epoch 5: val_accuracy not above 0.9 for 2 epochs: learning rate 0.1 -> 0.05"]
+    assert model.optimizer.learning_rate == 0.05
+
+
+def test_the_report_marks_the_monitors_best_epoch():
+    history = [{"epoch": i, **row} for i, row in enumerate(EPOCHS, start=1)]
+    assert best_epoch(history)["epoch"] == 1
+    assert best_epoch(history, "val_accuracy")["epoch"] == 3  # the first of the equal best
+    page = _history_table(history, "val_accuracy")
+    assert "Highlighted: the epoch with the best validation accuracy." in page
+    [best_row] = [row for row in page.split("<tr") if 'class="best"' in row]
+    assert ">3<" in best_row
+
+
+def test_a_run_stopped_by_val_accuracy_keeps_its_most_accurate_epoch(tmp_path):
+    keys = {
+        "train.monitor": "val_accuracy",
+        "train.patience": 2,
+        "train.epochs": 30,
+        "train.learning_rate": 0.01,
+        "model.dropout": 0.0,
+    }
+    run = mlplab.train(overrides=keys, out=tmp_path, verbose=False, report=False)
+    accuracy = [row["val_accuracy"] for row in run.history]
+    assert run.status == "early_stopped"
+    assert run.metrics["best_epoch"] == int(np.argmax(accuracy)) + 1
+    assert run.config.train.monitor == "val_accuracy"
+
+
+def test_a_bad_monitor_is_one_line(capsys, tmp_path):
+    assert main(["train", "--set", "train.monitor=accuracy", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.monitor" in err and "val_accuracy" in err
+
+
+def test_the_checkpointer_keeps_the_monitors_best_weights(tmp_path):
+    import keras
+
+    from mlplab.checkpoint import Checkpointer, TrainingState
+    from mlplab.runs import RunWriter
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    saver = Checkpointer(
+        SilentListener(), RunWriter(tmp_path), model, 3600.0, 1, monitor="val_accuracy"
+    )
+    for epoch, stats in enumerate(EPOCHS[:3], start=1):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        saver.on_epoch_end({"epoch": epoch, **stats})
+    saver.finish("interrupted")
+    state = TrainingState.read(tmp_path / "resume.npz")
+    assert (state.best_weights[0] == 3.0).all()  # the most accurate; val_loss was lowest at 1
