@@ -180,6 +180,8 @@ def test_validation_is_held_out_only_for_what_watches_it_unless_asked():
     assert stopping.config_.data.validation == 0.1 and "val_loss" in stopping.history_[0]
     cutting = MLPClassifier(**QUICK, schedule="plateau").fit(x, y)  # it watches val_loss too
     assert cutting.config_.data.validation == 0.1 and "val_loss" in cutting.history_[0]
+    keeping = MLPClassifier(**QUICK, overrides={"train.keep_best": True}).fit(x, y)
+    assert keeping.config_.data.validation == 0.1
     asked = MLPClassifier(**QUICK, validation=0.25).fit(x, y)
     assert asked.config_.data.validation == 0.25 and "val_accuracy" in asked.history_[0]
 

@@ -119,3 +119,64 @@ def test_the_checkpointer_keeps_the_monitors_best_weights(tmp_path):
     saver.finish("interrupted")
     state = TrainingState.read(tmp_path / "resume.npz")
     assert (state.best_weights[0] == 3.0).all()  # the most accurate; val_loss was lowest at 1
+
+
+@pytest.mark.parametrize(("monitor", "best"), [("val_loss", 1), ("val_accuracy", 3)])
+def test_keep_best_ends_a_whole_run_with_the_best_epochs_weights(monitor, best):
+    result, model, _ = _run(monitor, keep_best=True)
+    assert result.status == "complete" and len(result.history) == 5
+    assert float(model.weights[0]) == best and result.best_epoch == best
+    assert (
+        result.message == f"kept the weights of epoch {best}, the best {monitor} (train.keep_best)"
+    )
+    result, model, _ = _run(monitor)  # without it: the last epoch's
+    assert float(model.weights[0]) == 5 and result.message == ""
+
+
+def test_keep_best_leaves_a_stopped_run_as_it_was_for_resume():
+    model = FakeModel()
+    stop = StopRequest()
+    monitor = EpochMonitor(model, TrainConfig(keep_best=True, epochs=10), stop)
+    for epoch, stats in enumerate(EPOCHS[:3], start=1):
+        model.weights = [np.array(float(epoch))]
+        if epoch == 3:
+            stop.set()
+        monitor.end_epoch({"epoch": epoch, "lr": 0.1, **stats})
+    result = monitor.finish()
+    assert result.status == "interrupted" and float(model.weights[0]) == 3.0
+
+
+def test_a_keep_best_run_is_tested_with_its_best_epoch(tmp_path):
+    keys = {"train.keep_best": True, "train.epochs": 12, "train.learning_rate": 0.01}
+    keys["model.dropout"] = 0.0
+    kept = mlplab.train(overrides=keys, out=tmp_path / "kept", verbose=False)
+    last = mlplab.train(
+        overrides={**keys, "train.keep_best": False},
+        out=tmp_path / "last",
+        verbose=False,
+        report=False,
+    )
+    losses = [row["val_loss"] for row in kept.history]
+    best = int(np.argmin(losses)) + 1
+    assert kept.metrics["best_epoch"] == best < 12, "the test needs a best epoch before the last"
+    assert "kept the weights of epoch" in kept.metrics["message"]
+    status = (kept.path / "report.txt").read_text().splitlines()[1]
+    assert status == f"status: complete ({kept.metrics['message']})"
+    # The same training (deterministic); only the model it ends with differs.
+    assert [r["loss"] for r in kept.history] == [r["loss"] for r in last.history]
+    assert kept.metrics["test_loss"] != last.metrics["test_loss"]
+
+
+def test_a_resumed_keep_best_run_ends_with_the_same_best_epoch(tmp_path, monkeypatch):
+    from .test_resume import _same_training, _stop_after, ctrl_c
+
+    # Too high a rate: the validation loss is lowest at epoch 1 and never as low again.
+    keys = {"train.keep_best": True, "train.epochs": 8, "train.learning_rate": 0.03}
+    unbroken = mlplab.train(overrides=keys, out=tmp_path / "a", verbose=False, report=False)
+    assert unbroken.metrics["best_epoch"] <= 3, "the test needs the best epoch before the stop"
+    _stop_after(monkeypatch, 2, ctrl_c)
+    stopped = mlplab.train(overrides=keys, out=tmp_path / "b", verbose=False, report=False)
+    monkeypatch.undo()
+    assert stopped.status == "interrupted"
+    resumed = mlplab.resume(stopped.path, verbose=False, report=False)
+    _same_training(resumed, unbroken)  # the weights too: the best epoch's, kept across

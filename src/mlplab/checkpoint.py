@@ -71,7 +71,7 @@ class TrainingState:
     random-seed states), in ``model.trainable_variables + model.non_trainable_variables``
     order. optimizer: ``model.optimizer.variables`` in order (the iteration count first).
     best_weights: ``model.get_weights()`` of the best epoch so far, kept for early stopping
-    (None without ``train.patience``).
+    and ``train.keep_best`` (None without either).
     """
 
     epoch: int
@@ -160,8 +160,9 @@ class Checkpointer:
     with history.csv and checkpoint.keras, so that a crash or a kill loses little.
     ``finish(status)`` then keeps resume.npz only for an interrupted run.
 
-    start: the state a resumed run begins from, with the history of its epochs. monitor:
-    ``train.monitor``, which picks the best epoch whose weights early stopping restores.
+    keeps_best: keep the best epoch's weights too (``train.patience`` or
+    ``train.keep_best``). start: the state a resumed run begins from, with the history of
+    its epochs. monitor: ``train.monitor``, which picks the best epoch.
     """
 
     def __init__(
@@ -170,13 +171,13 @@ class Checkpointer:
         writer: RunWriter,
         model: Any,
         every_seconds: float,
-        patience: int = 0,
+        keeps_best: bool = False,
         start: tuple[TrainingState, list[dict[str, float]]] | None = None,
         monitor: str = "val_loss",
     ) -> None:
         self.inner, self.writer, self.model = inner, writer, model
         self.every_seconds = every_seconds
-        self.patience, self.monitor = patience, monitor
+        self.keeps_best, self.monitor = keeps_best, monitor
         self.state: TrainingState | None = start[0] if start else None
         self.history: list[dict[str, float]] = list(start[1]) if start else []
         self._best = min((watched(row, monitor) for row in self.history), default=math.inf)
@@ -197,7 +198,7 @@ class Checkpointer:
         best_weights = self.state.best_weights if self.state else None
         if watched(stats, self.monitor) < self._best:
             self._best = watched(stats, self.monitor)
-            best_weights = self.model.get_weights() if self.patience else None
+            best_weights = self.model.get_weights() if self.keeps_best else None
         self.state = TrainingState.capture(self.model, int(stats["epoch"]), best_weights)
         if time.monotonic() - self._last >= self.every_seconds:
             self.writer.text(HISTORY_FILE, history_csv(self.history))

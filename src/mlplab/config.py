@@ -233,6 +233,11 @@ class TrainConfig(_Section):
     patience: int = _opt(
         0, "early stopping: epochs without improvement (0: off)", check=_non_negative
     )
+    keep_best: bool = _opt(
+        False,
+        "end with the weights of the best epoch by train.monitor, as early stopping does, "
+        "also when training runs to the end",
+    )
     monitor: str = _opt(
         "val_loss",
         "what early stopping, the best epoch and the plateau schedule watch (without a "

@@ -147,6 +147,9 @@ class EpochMonitor:
     ) -> None:
         self.model = model
         self.patience, self.watching = config.patience, config.monitor
+        # Early stopping restores the best epoch; keep_best also at the end of a whole run.
+        self.keeps_best = bool(config.patience or config.keep_best)
+        self.keep_best = config.keep_best
         self.epochs = config.epochs
         self.stop = stop
         self.result = FitResult()
@@ -198,7 +201,7 @@ class EpochMonitor:
                 )
                 return True
         self._good_weights = self.model.get_weights()
-        if self._judge(stats) and self.patience:
+        if self._judge(stats) and self.keeps_best:
             self._best_weights = self._good_weights
         if self.patience and self._since_best >= self.patience:
             self.result.status = "early_stopped"
@@ -237,11 +240,10 @@ class EpochMonitor:
         self.model.optimizer.learning_rate = cut
         self.rate_cut = cut
         name = watched_name(stats, self.watching)
-        best = (
-            f"not above {-plateau.best:.4g}"
-            if name.endswith("accuracy")
-            else (f"not below {plateau.best:.4g}")
-        )
+        if name.endswith("accuracy"):
+            best = f"not above {-plateau.best:.4g}"
+        else:
+            best = f"not below {plateau.best:.4g}"
         self._news.append(
             f"epoch {stats['epoch']:g}: {name} {best} for {plateau.patience} epochs: "
             f"learning rate {stats['lr']:.3g} -> {cut:.3g}"
@@ -265,8 +267,19 @@ class EpochMonitor:
         return False
 
     def finish(self) -> FitResult:
-        if self.result.status == "early_stopped" and self._best_weights is not None:
+        """The result; the best epoch's weights put back after an early stop, and with
+        ``train.keep_best`` after a complete run too (not after a stop that may be resumed,
+        a divergence or a pruned trial)."""
+        status, best = self.result.status, self.result.best_epoch
+        restore = status == "early_stopped" or (self.keep_best and status == "complete")
+        if restore and self._best_weights is not None:
             self.model.set_weights(self._best_weights)
+            last = self.result.history[-1]["epoch"] if self.result.history else best
+            if status == "complete" and best != last:
+                name = watched_name(self.result.history[-1], self.watching)
+                kept = f"kept the weights of epoch {best}, the best {name} (train.keep_best)"
+                said = self.result.message
+                self.result.message = f"{said}; {kept}" if said else kept
         return self.result
 
 

@@ -71,7 +71,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     validation: the fraction of ``X`` held out (stratified, seeded) to validate after each
     epoch (``history_``'s val_loss and val_accuracy), for early stopping and to fit
     ``calibrate``'s temperature on. None: the base config's fraction when early stopping,
-    the plateau schedule or calibration is on, else 0 — every image trains, as in
+    ``keep_best``, the plateau schedule or calibration is on, else 0 — every image trains, as in
     scikit-learn's own estimators.
 
     overrides: any other config keys, ``{"train.momentum": 0.9, "augment.translate": 2}``.
@@ -163,7 +163,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"train.teacher = {config.train.teacher!r}: MLPClassifier does not distil; "
                 "train with a teacher through mlplab.train or `mlplab train --teacher RUN`"
             )
-        watches = config.train.patience or config.train.schedule == "plateau"
+        train = config.train
+        watches = train.patience or train.keep_best or train.schedule == "plateau"
         if validation is None and not (watches or config.train.calibrate):
             return config.with_overrides({"data.validation": 0.0})
         if isinstance(config.data.validation, str):  # "test" or a path: no such data here

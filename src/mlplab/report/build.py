@@ -608,7 +608,10 @@ def write_report(
         head = f"{data.title} ({interval})" if interval else data.title
         said = findings_text(data.findings)
         taught = taught_line(data.record.metrics or {})
-        status = f"status: {data.record.status}" + (f"\n{taught}" if taught else "")
+        # The run's own words on how it ended (an early stop, the epoch keep_best kept).
+        message = (data.record.metrics or {}).get("message")
+        status = f"status: {data.record.status}" + (f" ({message})" if message else "")
+        status += f"\n{taught}" if taught else ""
         writer.text(REPORT_FILE, f"{head}\n{status}\n{said}\n{body}")
         written.append(writer.path / REPORT_FILE)
     if not pictures:
