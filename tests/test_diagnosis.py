@@ -34,9 +34,15 @@ def test_a_validation_loss_that_turns_up_is_overfitting():
     rise = (np.mean(val[-5:]) / min(np.convolve(val, np.ones(5) / 5, "valid")) - 1) * 100
     assert f"ends {rise:.0f}% above" in finding.seen
     assert "training accuracy 99.0%, validation 89.0%" in finding.seen
-    assert "train.patience" in finding.advice
+    assert "train.patience" in finding.advice and "train.keep_best" in finding.advice
     # Early stopping already went back to the best epoch: nothing to add.
     assert read_curves(history(falling(n), [0.99] * n, val), 10, status="early_stopped") == []
+    # A run that kept an earlier epoch's weights is judged up to that epoch.
+    assert read_curves(history(falling(n), [0.99] * n, val), 10, kept_epoch=6) == []
+    [kept] = read_curves(history(falling(n), [0.99] * n, val), 10, kept_epoch=25)
+    assert "lowest around epoch 6 and is" in kept.seen
+    assert "at epoch 25, whose weights the run kept" in kept.seen
+    assert 'train.monitor = "val_loss"' in kept.advice
     # Both losses rising is not memorising the training images.
     rising = list(reversed(falling(n)))
     assert all(f.kind != "overfitting" for f in read_curves(history(rising, [0.9] * n, val), 10))

@@ -65,11 +65,17 @@ def read_curves(
     classes: int,
     learning_rate: float | None = None,
     status: str = "complete",
+    kept_epoch: int | None = None,
 ) -> list[Finding]:
     """What stands out in ``history`` (one mapping per epoch: epoch, loss, accuracy and,
     with a validation split, val_loss and val_accuracy), for a network with ``classes``
     outputs trained at ``learning_rate`` and ending with ``status``. Empty when nothing
     does, or when the history is too short or not finite (a diverged run says so itself).
+
+    kept_epoch: the epoch whose weights the run ended with, where that is not its last (an
+    early stop's or ``train.keep_best``'s best epoch): overfitting is judged on the curves
+    up to it, since later epochs are not in the model. An early-stopped run without it is
+    taken to have gone back before any overfitting.
     """
     if status == "diverged" or not history:
         return []
@@ -82,8 +88,11 @@ def read_curves(
         return [stuck]  # nothing else in the curves means much then
     validation = [row.get("val_loss", math.nan) for row in history]
     if len(history) >= 3 and all(math.isfinite(value) for value in validation):
-        # An early-stopped run already went back to its best epoch.
-        overfit = None if status == "early_stopped" else _overfitting(history, validation)
+        overfit = None
+        if kept_epoch is not None and 3 <= kept_epoch < len(history):
+            overfit = _overfitting(history[:kept_epoch], validation[:kept_epoch], kept=True)
+        elif kept_epoch is None and status != "early_stopped":
+            overfit = _overfitting(history, validation)
         found += [overfit] if overfit else []
         falling = _still_improving(validation)
         found += [falling] if falling else []
@@ -97,7 +106,12 @@ def findings_of(run: Run | RunRecord) -> list[Finding]:
     if run.ensemble or not run.class_names:
         return []
     rate = run.config.train.learning_rate if run.config else None
-    return read_curves(run.history, len(run.class_names), rate, run.status)
+    # The epoch whose weights the run ended with, where that is not simply its last.
+    best = (run.metrics or {}).get("best_epoch")
+    keep_best = bool(run.config and run.config.train.keep_best)
+    went_back = run.status == "early_stopped" or (keep_best and run.status == "complete")
+    kept = best if went_back and isinstance(best, int) else None
+    return read_curves(run.history, len(run.class_names), rate, run.status, kept)
 
 
 def _not_learning(
@@ -139,10 +153,10 @@ def _smoothed(values: Sequence[float]) -> tuple[np.ndarray, int]:
 
 
 def _overfitting(
-    history: Sequence[Mapping[str, float]], validation: Sequence[float]
+    history: Sequence[Mapping[str, float]], validation: Sequence[float], kept: bool = False
 ) -> Finding | None:
     """The smoothed validation loss ends well above its lowest while the training loss
-    kept falling."""
+    kept falling. kept: ``history`` ends at the epoch a run went back to, not its last."""
     smooth, window = _smoothed(validation)
     lowest = int(smooth.argmin())
     epochs = len(validation)
@@ -163,13 +177,21 @@ def _overfitting(
             f" (training accuracy {100 * last['accuracy']:.1f}%, validation "
             f"{100 * last['val_accuracy']:.1f}%)"
         )
+    ends = f"ends {100 * rise:.0f}% above that"
+    if kept:
+        ends = f"is {100 * rise:.0f}% above that at epoch {epochs}, whose weights the run kept"
     return Finding(
         "overfitting",
-        f"the validation loss was lowest around epoch {best_epoch} and ends {100 * rise:.0f}% "
-        f"above that, while the training loss kept falling{gap}: the network learns its "
-        "training images by heart and grows overconfident on images it has not seen.",
-        "Stop earlier (train.patience = 5 goes back to the best epoch) or regularise: "
-        "model.dropout, model.l2, [augment] translate = 1.",
+        f"the validation loss was lowest around epoch {best_epoch} and {ends}, while the "
+        f"training loss kept falling{gap}: the network learns its training images by heart "
+        "and grows overconfident on images it has not seen.",
+        (
+            'Keep the epoch with the lowest val_loss (train.monitor = "val_loss") or '
+            if kept
+            else "Stop earlier (train.patience = 5 goes back to the best epoch; "
+            "train.keep_best = true keeps it without stopping) or "
+        )
+        + "regularise: model.dropout, model.l2, [augment] translate = 1.",
     )
 
 
