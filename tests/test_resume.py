@@ -315,7 +315,7 @@ def test_the_checkpointer_keeps_the_best_weights_and_keeps_state_only_when_inter
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
     model.optimizer.build(model.trainable_variables)
-    saver = Checkpointer(SilentListener(), RunWriter(tmp_path), model, 3600.0, keeps_best=True)
+    saver = Checkpointer(SilentListener(), RunWriter(tmp_path), model, 3600.0, track_best=True)
     for epoch, loss in ((1, 1.0), (2, 2.0)):
         model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
         saver.on_epoch_end({"epoch": epoch, "loss": loss})

@@ -384,7 +384,7 @@ def _train_and_write(
             writer,
             model,
             checkpoint_seconds,
-            bool(cfg.train.patience or cfg.train.keep_best),
+            cfg.train.tracks_best,
             (point.state, point.history) if point else None,
             cfg.train.monitor,
         )

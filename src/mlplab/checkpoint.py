@@ -160,7 +160,7 @@ class Checkpointer:
     with history.csv and checkpoint.keras, so that a crash or a kill loses little.
     ``finish(status)`` then keeps resume.npz only for an interrupted run.
 
-    keeps_best: keep the best epoch's weights too (``train.patience`` or
+    track_best: keep the best epoch's weights too (``train.patience`` or
     ``train.keep_best``). start: the state a resumed run begins from, with the history of
     its epochs. monitor: ``train.monitor``, which picks the best epoch.
     """
@@ -171,13 +171,13 @@ class Checkpointer:
         writer: RunWriter,
         model: Any,
         every_seconds: float,
-        keeps_best: bool = False,
+        track_best: bool = False,
         start: tuple[TrainingState, list[dict[str, float]]] | None = None,
         monitor: str = "val_loss",
     ) -> None:
         self.inner, self.writer, self.model = inner, writer, model
         self.every_seconds = every_seconds
-        self.keeps_best, self.monitor = keeps_best, monitor
+        self.track_best, self.monitor = track_best, monitor
         self.state: TrainingState | None = start[0] if start else None
         self.history: list[dict[str, float]] = list(start[1]) if start else []
         self._best = min((watched(row, monitor) for row in self.history), default=math.inf)
@@ -198,7 +198,7 @@ class Checkpointer:
         best_weights = self.state.best_weights if self.state else None
         if watched(stats, self.monitor) < self._best:
             self._best = watched(stats, self.monitor)
-            best_weights = self.model.get_weights() if self.keeps_best else None
+            best_weights = self.model.get_weights() if self.track_best else None
         self.state = TrainingState.capture(self.model, int(stats["epoch"]), best_weights)
         if time.monotonic() - self._last >= self.every_seconds:
             self.writer.text(HISTORY_FILE, history_csv(self.history))

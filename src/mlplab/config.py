@@ -302,6 +302,12 @@ class TrainConfig(_Section):
         check=_share,
     )
 
+    @property
+    def tracks_best(self) -> bool:
+        """Whether training holds on to the best epoch's weights (by ``monitor``): early
+        stopping goes back to them, and ``keep_best`` ends with them."""
+        return bool(self.patience or self.keep_best)
+
     def _check_together(self) -> None:
         if self.weight_decay is None:
             default = ADAMW_DEFAULT_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0

@@ -147,9 +147,7 @@ class EpochMonitor:
     ) -> None:
         self.model = model
         self.patience, self.watching = config.patience, config.monitor
-        # Early stopping restores the best epoch; keep_best also at the end of a whole run.
-        self.keeps_best = bool(config.patience or config.keep_best)
-        self.keep_best = config.keep_best
+        self.keep_best, self._track_best = config.keep_best, config.tracks_best
         self.epochs = config.epochs
         self.stop = stop
         self.result = FitResult()
@@ -201,7 +199,7 @@ class EpochMonitor:
                 )
                 return True
         self._good_weights = self.model.get_weights()
-        if self._judge(stats) and self.keeps_best:
+        if self._judge(stats) and self._track_best:
             self._best_weights = self._good_weights
         if self.patience and self._since_best >= self.patience:
             self.result.status = "early_stopped"

@@ -165,7 +165,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         train = config.train
         watches = train.patience or train.keep_best or train.schedule == "plateau"
-        if validation is None and not (watches or config.train.calibrate):
+        if validation is None and not (watches or train.calibrate):
             return config.with_overrides({"data.validation": 0.0})
         if isinstance(config.data.validation, str):  # "test" or a path: no such data here
             raise ConfigError(

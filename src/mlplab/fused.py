@@ -661,8 +661,8 @@ def _learning_rate_reader(optimizer: keras.optimizers.Optimizer) -> Callable[[],
     """
     schedule = schedule_of(optimizer)
     if schedule is not None:
-        at_step = jax.jit(schedule.__call__)
-        return lambda: float(at_step(jnp.maximum(optimizer.iterations.value - 1, 0)))
+        at_last_step = jax.jit(lambda iterations: schedule(jnp.maximum(iterations - 1, 0)))
+        return lambda: float(at_last_step(optimizer.iterations.value))
     return lambda: float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 

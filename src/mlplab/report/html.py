@@ -627,13 +627,13 @@ def _history_table(history: Sequence[dict[str, float]], monitor: str = "val_loss
     digits = {"seconds": 2}
 
     def cell(row: dict[str, float], column: str) -> str:
+        value = row.get(column)
         if column == "epoch":
             return str(int(row["epoch"]))
-        rate = row.get("lr")
-        if column == "lr" and isinstance(rate, float) and math.isfinite(rate):
+        if column == "lr" and isinstance(value, float) and math.isfinite(value):
             # Three significant digits: a plateau schedule's cuts reach 1e-7 and below.
-            return f"{rate:.3g}"
-        return number(row.get(column), digits.get(column, 4))
+            return f"{value:.3g}"
+        return number(value, digits.get(column, 4))
 
     rows = [[cell(row, c) for c in columns] for row in history]
     classes = [
