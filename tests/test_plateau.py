@@ -213,3 +213,11 @@ def test_the_reports_history_table_shows_small_rates():
         [{"epoch": 1, "loss": 1.0, "lr": 0.001}, {"epoch": 2, "loss": 1.0, "lr": 1e-8}]
     )
     assert ">0.001<" in page and ">1e-08<" in page  # not 0.000000
+
+
+def test_a_patience_of_one_is_one_epoch():
+    model, heard = _model_with_rate(0.1), _Heard()
+    monitor = EpochMonitor(model, _plateau_config(plateau_patience=1), StopRequest())
+    _end(monitor, model, 1, 1.0, heard)
+    _end(monitor, model, 2, 1.0, heard)
+    assert heard.lines == ["epoch 2: val_loss not below 1 for 1 epoch: learning rate 0.1 -> 0.05"]

@@ -121,6 +121,11 @@ class StartPoint:
         return len(self.history)
 
 
+def epoch_count(count: int) -> str:
+    """``1 epoch``, ``5 epochs``."""
+    return f"{count} epoch" + ("" if count == 1 else "s")
+
+
 def epochs_done(start: StartPoint | None) -> int:
     """Complete epochs before this fit: 0 for a new run."""
     return start.epochs_done if start else 0
@@ -205,7 +210,7 @@ class EpochMonitor:
             self.result.status = "early_stopped"
             self.result.message = (
                 f"early stopping after epoch {stats['epoch']}: no better "
-                f"{watched_name(stats, self.watching)} for {self.patience} epochs; restored "
+                f"{watched_name(stats, self.watching)} for {epoch_count(self.patience)}; restored "
                 f"epoch {self.result.best_epoch}"
             )
             return True
@@ -243,7 +248,7 @@ class EpochMonitor:
         else:
             best = f"not below {plateau.best:.4g}"
         self._news.append(
-            f"epoch {stats['epoch']:g}: {name} {best} for {plateau.patience} epochs: "
+            f"epoch {stats['epoch']:g}: {name} {best} for {epoch_count(plateau.patience)}: "
             f"learning rate {stats['lr']:.3g} -> {cut:.3g}"
         )
 
