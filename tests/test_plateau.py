@@ -221,3 +221,22 @@ def test_a_patience_of_one_is_one_epoch():
     _end(monitor, model, 1, 1.0, heard)
     _end(monitor, model, 2, 1.0, heard)
     assert heard.lines == ["epoch 2: val_loss not below 1 for 1 epoch: learning rate 0.1 -> 0.05"]
+
+
+def test_the_curves_get_a_learning_rate_panel_when_the_rate_changed():
+    import io
+
+    from PIL import Image
+
+    from mlplab.report.plots import curves_png, rate_cuts
+
+    def width(rates):
+        history = [
+            {"epoch": e, "loss": 1.0 / e, "accuracy": 0.5, "lr": lr}
+            for e, lr in enumerate(rates, 1)
+        ]
+        return Image.open(io.BytesIO(curves_png(history, "t", rate_cuts(history, "step")))).width
+
+    constant, cut = width([0.1, 0.1, 0.1]), width([0.1, 0.1, 0.01])
+    assert cut > constant * 1.2  # the third panel
+    assert width([0.1, 0.05, 0.01]) == cut  # a schedule that changes every epoch too

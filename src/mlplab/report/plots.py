@@ -111,27 +111,53 @@ def rate_cuts(history: Sequence[dict[str, float]], schedule: str) -> list[float]
     ]
 
 
+def _rate_panel(ax: Any, history: Sequence[dict[str, float]], cuts: Sequence[float]) -> None:
+    """The learning rate of each epoch, on a log scale, with the cuts marked."""
+    epochs = [row["epoch"] for row in history]
+    marker = "o-" if len(history) <= 40 else "-"
+    # A schedule that cuts keeps each rate for whole epochs: drawn as steps at the cuts.
+    style = {"drawstyle": "steps-mid"} if cuts else {}
+    ax.plot(epochs, [row["lr"] for row in history], marker, ms=3, color="tab:green", **style)
+    for epoch in cuts:
+        ax.axvline(epoch + 0.5, color="tab:red", ls="--", lw=0.8, alpha=0.6)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_title("learning rate")
+    ax.grid(alpha=0.3, which="both")
+
+
 def curves_png(
     history: Sequence[dict[str, float]],
     title: str,
     cuts: Sequence[float] = (),
     monitor: str = "val_loss",
 ) -> bytes:
-    """Train and validation loss (left) and accuracy (right) per epoch, as PNG bytes.
+    """Train and validation loss (left) and accuracy (right) per epoch, as PNG bytes; and,
+    when the learning rate changed during training, a third, narrower panel with the rate
+    of each epoch (the history's ``lr``: its last step's) on a log scale.
 
     history: one dict per epoch with epoch, loss, accuracy and optionally val_loss,
-    val_accuracy. The best validation epoch (by ``monitor``: :func:`best_epoch`) is marked,
-    and so is each learning-rate cut (``cuts``: :func:`rate_cuts`), between its epoch and
-    the next.
+    val_accuracy, lr. The best validation epoch (by ``monitor``: :func:`best_epoch`) is
+    marked, and so is each learning-rate cut (``cuts``: :func:`rate_cuts`), between its
+    epoch and the next.
     """
+    rates = [row.get("lr", np.nan) for row in history]
+    scheduled = all(np.isfinite(rates)) and len(set(rates)) > 1 and min(rates) > 0
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-        margins(fig, left=0.6, right=0.2, bottom=0.55, top=0.65)
+        if scheduled:
+            fig, axes = plt.subplots(
+                1, 3, figsize=(13, 4), sharex=True, gridspec_kw={"width_ratios": [1, 1, 0.6]}
+            )
+            margins(fig, left=0.6, right=0.2, bottom=0.55, top=0.65, wspace=0.25)
+            _rate_panel(axes[2], history, cuts)
+        else:
+            fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+            margins(fig, left=0.6, right=0.2, bottom=0.55, top=0.65)
         epochs = [row["epoch"] for row in history]
         has_val = any("val_loss" in row for row in history)
         best = best_epoch(history, monitor)
         marker = "o-" if len(history) <= 40 else "-"
-        for ax, metric in ((axes[0], "loss"), (axes[1], "accuracy")):
+        for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
             ax.plot(
                 epochs,
                 [row.get(metric, np.nan) for row in history],
