@@ -177,21 +177,21 @@ def _overfitting(
             f" (training accuracy {100 * last['accuracy']:.1f}%, validation "
             f"{100 * last['val_accuracy']:.1f}%)"
         )
-    ends = f"ends {100 * rise:.0f}% above that"
-    if kept:
+    if kept:  # the run went back to this epoch, past the lowest loss
         ends = f"is {100 * rise:.0f}% above that at epoch {epochs}, whose weights the run kept"
+        instead = 'Keep the epoch with the lowest val_loss (train.monitor = "val_loss")'
+    else:
+        ends = f"ends {100 * rise:.0f}% above that"
+        instead = (
+            "Stop earlier (train.patience = 5 goes back to the best epoch; train.keep_best = "
+            "true keeps it without stopping)"
+        )
     return Finding(
         "overfitting",
         f"the validation loss was lowest around epoch {best_epoch} and {ends}, while the "
         f"training loss kept falling{gap}: the network learns its training images by heart "
         "and grows overconfident on images it has not seen.",
-        (
-            'Keep the epoch with the lowest val_loss (train.monitor = "val_loss") or '
-            if kept
-            else "Stop earlier (train.patience = 5 goes back to the best epoch; "
-            "train.keep_best = true keeps it without stopping) or "
-        )
-        + "regularise: model.dropout, model.l2, [augment] translate = 1.",
+        f"{instead} or regularise: model.dropout, model.l2, [augment] translate = 1.",
     )
 
 
