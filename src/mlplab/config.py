@@ -308,6 +308,12 @@ class TrainConfig(_Section):
         stopping goes back to them, and ``keep_best`` ends with them."""
         return bool(self.patience or self.keep_best)
 
+    def ends_at_best(self, status: str) -> bool:
+        """Whether a run of this config that ended with ``status`` holds its best epoch's
+        weights: an early stop went back to them, and ``keep_best`` puts them back after a
+        complete run (not after a stop that may be resumed, a divergence or a pruning)."""
+        return status == "early_stopped" or (self.keep_best and status == "complete")
+
     def _check_together(self) -> None:
         if self.weight_decay is None:
             default = ADAMW_DEFAULT_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0

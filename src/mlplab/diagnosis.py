@@ -108,8 +108,9 @@ def findings_of(run: Run | RunRecord) -> list[Finding]:
     rate = run.config.train.learning_rate if run.config else None
     # The epoch whose weights the run ended with, where that is not simply its last.
     best = (run.metrics or {}).get("best_epoch")
-    keep_best = bool(run.config and run.config.train.keep_best)
-    went_back = run.status == "early_stopped" or (keep_best and run.status == "complete")
+    went_back = (
+        run.config.train.ends_at_best(run.status) if run.config else run.status == "early_stopped"
+    )
     kept = best if went_back and isinstance(best, int) else None
     return read_curves(run.history, len(run.class_names), rate, run.status, kept)
 

@@ -152,7 +152,7 @@ class EpochMonitor:
     ) -> None:
         self.model = model
         self.patience, self.watching = config.patience, config.monitor
-        self.keep_best, self._track_best = config.keep_best, config.tracks_best
+        self.config = config
         self.epochs = config.epochs
         self.stop = stop
         self.result = FitResult()
@@ -204,7 +204,7 @@ class EpochMonitor:
                 )
                 return True
         self._good_weights = self.model.get_weights()
-        if self._judge(stats) and self._track_best:
+        if self._judge(stats) and self.config.tracks_best:
             self._best_weights = self._good_weights
         if self.patience and self._since_best >= self.patience:
             self.result.status = "early_stopped"
@@ -270,12 +270,10 @@ class EpochMonitor:
         return False
 
     def finish(self) -> FitResult:
-        """The result; the best epoch's weights put back after an early stop, and with
-        ``train.keep_best`` after a complete run too (not after a stop that may be resumed,
-        a divergence or a pruned trial)."""
+        """The result; the best epoch's weights put back where the run ends with them
+        (:meth:`TrainConfig.ends_at_best`: an early stop, or ``keep_best``)."""
         status, best = self.result.status, self.result.best_epoch
-        restore = status == "early_stopped" or (self.keep_best and status == "complete")
-        if restore and self._best_weights is not None:
+        if self.config.ends_at_best(status) and self._best_weights is not None:
             self.model.set_weights(self._best_weights)
             last = self.result.history[-1]["epoch"] if self.result.history else best
             if status == "complete" and best != last:

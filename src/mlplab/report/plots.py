@@ -20,6 +20,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatter, NullLocator
 
+from mlplab.checkpoint import watched
+
 # Above this many classes a matrix of numbers is unreadable: heat map plus the worst pairs.
 MAX_ANNOTATED_CLASSES = 20
 # A calibration bin with fewer predictions than this is drawn pale: its accuracy is noise.
@@ -90,8 +92,7 @@ def best_epoch(
     """The epoch with the best validation score that ``train.monitor`` names: the lowest
     val_loss or the highest val_accuracy, the first of equals (None without validation)."""
     rows = [row for row in history if np.isfinite(row.get(monitor, np.nan))]
-    sign = -1.0 if monitor.endswith("accuracy") else 1.0
-    return min(rows, key=lambda row: sign * row[monitor]) if rows else None
+    return min(rows, key=lambda row: watched(row, monitor)) if rows else None
 
 
 def best_label(monitor: str) -> str:
