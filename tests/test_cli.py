@@ -82,8 +82,11 @@ def test_train_evaluate_predict_round_trip(capsys, tmp_path, digits_data):
         str(tmp_path),
         "--set",
         "model.hidden=[32]",
+        "--set",
+        "train.step_epochs=2",  # not read by the constant schedule: said, not refused
     )
     assert code == 0, err
+    assert 'note: train.step_epochs = 2 is not used: it applies to train.schedule "step"' in err
     [run_dir] = list(tmp_path.iterdir())
     assert run_dir.name.endswith("-cli-test")
     assert f"run written to {run_dir}/" in out and "test accuracy" in out

@@ -181,3 +181,44 @@ def test_a_changed_recipe_says_what_changed_in_its_description():
     assert resolve_config("digits-mlp", {"train.epochs": 50}).description == recipe.description
     mine = resolve_config("digits-mlp", {"train.epochs": 5, "description": "mine"})
     assert mine.description == "mine"
+
+
+def test_settings_one_schedule_or_optimizer_reads_are_unread_beside_the_others():
+    assert TrainConfig().unread_keys() == [
+        "momentum",
+        "nesterov",
+        "decay",
+        "step_epochs",
+        "step_factor",
+        "plateau_patience",
+        "min_learning_rate",
+        "warmup_epochs",
+        "teacher_temperature",
+        "teacher_weight",
+    ]
+    plateau = TrainConfig(optimizer="sgd", schedule="plateau", teacher="runs/x")
+    assert plateau.unread_keys() == ["step_epochs", "warmup_epochs"]
+    assert "warmup_epochs" not in TrainConfig(schedule="cosine").unread_keys()
+
+
+def test_a_value_of_its_own_that_training_will_not_read_is_said_not_refused():
+    assert TrainConfig(schedule="step", step_epochs=5).unused_settings() == []
+    assert TrainConfig(step_epochs=10, step_factor=0.1).unused_settings() == []  # defaults
+    constant = TrainConfig(step_epochs=5, warmup_epochs=1.5)
+    assert constant.unused_settings() == [
+        'train.step_epochs = 5 is not used: it applies to train.schedule "step" '
+        '(this one is "constant")',
+        'train.warmup_epochs = 1.5 is not used: it applies to train.schedule "cosine" '
+        '(this one is "constant")',
+    ]
+    # Switching a step recipe's schedule on the command line still works.
+    step = RunConfig(train=TrainConfig(schedule="step", step_epochs=3, step_factor=0.5))
+    cosine = step.with_overrides(["train.schedule=cosine"])
+    assert [line.split(" is ")[0] for line in cosine.train.unused_settings()] == [
+        "train.step_epochs = 3",
+        "train.step_factor = 0.5",
+    ]
+    plateau = step.with_overrides(["train.schedule=plateau"])
+    assert [line.split(" is ")[0] for line in plateau.train.unused_settings()] == [
+        "train.step_epochs = 3"
+    ]

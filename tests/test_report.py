@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import time
+import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 import mlplab
 from mlplab.cli import main
-from mlplab.config import AugmentConfig, RunConfig
+from mlplab.config import AugmentConfig, RunConfig, to_toml
 from mlplab.diagnosis import findings_of
 from mlplab.embedding import LayerViews
 from mlplab.gradients import LayerGradients
@@ -654,6 +655,28 @@ def test_compare_takes_runs_that_differ_only_in_their_seed_together(
     assert "<h2>Over seeds</h2>" in (out / "compare.html").read_text()
     # different configs, no two alike: no summary over seeds
     assert compare_runs([digits_run.path, sigmoid_run.path]).seed_rows == []
+
+
+def test_compare_shows_a_setting_a_run_never_read_as_a_dash(digits_run, tmp_path):
+    def variant(name, seed=0, **train):
+        path = copy_run(digits_run.path, tmp_path, name)
+        raw = tomllib.loads((path / "config.toml").read_text())
+        raw["train"].update(train, seed=seed)
+        (path / "config.toml").write_text(to_toml(raw))
+        return path
+
+    # step_epochs beside a constant schedule: no column, and the two seeds go together.
+    unread = [variant("three", step_epochs=3), variant("seven", seed=1, step_epochs=7)]
+    comparison = compare_runs(unread)
+    assert comparison.differences == ["train.seed"]
+    seeds = comparison.seed_header.index("seeds")
+    assert [row[seeds] for row in comparison.seed_rows] == ["0,1"]
+    # Two step schedules that differ in it: a column, with a dash for the constant run.
+    steps = [variant(f"step{n}", schedule="step", step_epochs=n) for n in (2, 5)]
+    comparison = compare_runs([unread[0], *steps])
+    column = comparison.header.index("train.step_epochs")
+    assert [row[column] for row in comparison.rows] == ["—", "2", "5"]
+    assert comparison.differences == ["train.schedule", "train.step_epochs"]
 
 
 def other_config(paths, tmp_path, prefix, dropout, scores):

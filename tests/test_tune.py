@@ -578,3 +578,33 @@ def test_cli_ctrl_c_stops_the_search_and_keeps_the_trial(tmp_path):
     rows = list(csv.DictReader((study / TRIALS_FILE).open()))
     assert [(row["trial"], row["state"]) for row in rows] == [("1", "interrupted")]
     assert mlplab.load_run(study / rows[0]["run"]).status == "interrupted"
+
+
+def test_a_key_only_one_schedule_reads_is_drawn_only_beside_it():
+    # Given before the schedule it depends on: drawn after it all the same.
+    space = build_space({"train.step_epochs": "2..8", "train.schedule": ["constant", "step"]}, BASE)
+    assert [dimension.key for dimension in space] == ["train.schedule", "train.step_epochs"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [draw(study.ask(), space, BASE) for _ in range(20)]
+    for values in drawn:
+        assert ("train.step_epochs" in values) == (values["train.schedule"] == "step")
+    assert {v["train.schedule"] for v in drawn} == {"constant", "step"}
+    # Searched where no trial would read it: one line saying what would.
+    with pytest.raises(ConfigError) as caught:
+        build_space({"train.step_epochs": "2..8"}, BASE)
+    assert str(caught.value) == (
+        "search train.step_epochs: train.step_epochs = 2 is not used: it applies to "
+        'train.schedule "step" (this one is "constant")'
+    )
+
+
+def test_an_integer_range_is_drawn_in_every_trial_as_integers():
+    # Its ends used to be checked as floats (16.0), which an integer key refuses: the key
+    # was then never drawn, and every trial kept the base config's batch size.
+    space = build_space({"train.batch_size": "16..256:log", "train.epochs": "2..5"}, BASE)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        values = draw(study.ask(), space, BASE)
+        assert set(values) == {"train.batch_size", "train.epochs"}
+        assert 16 <= values["train.batch_size"] <= 256 and 2 <= values["train.epochs"] <= 5
+        assert BASE.with_overrides(values).train.batch_size == values["train.batch_size"]

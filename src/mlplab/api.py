@@ -378,6 +378,9 @@ def _train_and_write(
                 f"{architecture.parameters:,} parameters; engine: {ENGINE_NAMES[trainer.name]})",
                 file=stream,
             )
+            if point is None:  # said once, when the run starts
+                for line in cfg.train.unused_settings():
+                    print(f"note: {line}", file=stream)
 
         checkpoints = Checkpointer(
             make_listener(verbose, stream),
@@ -907,7 +910,7 @@ class _CtrlC:
     """What the first Ctrl-C says: it changes once training is over."""
 
     message: str = (
-        "stopping after this step (fused engine: within about a second) and writing the run "
+        "stopping after this step (within about a second) and writing the run "
         "(Ctrl-C again to abort)"
     )
 

@@ -43,6 +43,20 @@ CLASS_WEIGHTS = ("none", "balanced")
 ENGINES = ("auto", "fit")
 COLORS = ("auto", "grayscale", "rgb")
 
+# Settings read only beside some values of another: {field: (that field, those values)}.
+# A value of their own elsewhere is no error (switching --set train.schedule=constant on a
+# step recipe must work), but training says it is not used, and compare shows "—".
+READ_ONLY_WITH: dict[str, tuple[str, tuple[str, ...]]] = {
+    "momentum": ("optimizer", ("sgd", "rmsprop")),
+    "nesterov": ("optimizer", ("sgd",)),
+    "decay": ("optimizer", ("sgd",)),
+    "step_epochs": ("schedule", ("step",)),
+    "step_factor": ("schedule", ("step", "plateau")),
+    "plateau_patience": ("schedule", ("plateau",)),
+    "min_learning_rate": ("schedule", ("plateau",)),
+    "warmup_epochs": ("schedule", ("cosine",)),
+}
+
 # Keras' own default for AdamW; the other optimizers default to no weight decay.
 ADAMW_DEFAULT_WEIGHT_DECAY = 0.004
 # Knowledge distillation's defaults (train.teacher): chosen by measurement, docs/results.md.
@@ -313,6 +327,40 @@ class TrainConfig(_Section):
         weights: an early stop went back to them, and ``keep_best`` puts them back after a
         complete run (not after a stop that may be resumed, a divergence or a pruning)."""
         return status == "early_stopped" or (self.keep_best and status == "complete")
+
+    def unread_keys(self) -> list[str]:
+        """The fields training never reads beside this config's other settings, in field
+        order: ``step_epochs`` unless the schedule is "step", ``momentum`` with Adam, the
+        distillation settings without a teacher. ``mlplab compare`` shows them as "—"."""
+        unread = [
+            name
+            for name, (other, values) in READ_ONLY_WITH.items()
+            if getattr(self, other) not in values
+        ]
+        if not self.teacher.strip():
+            unread += ["teacher_temperature", "teacher_weight"]
+        order = [f.name for f in dataclasses.fields(self)]
+        return sorted(unread, key=order.index)
+
+    def unused_settings(self) -> list[str]:
+        """One line for each setting given a value of its own (not its default) that
+        training will not read: ``train.step_epochs = 5 is not used: it applies to
+        train.schedule "step" (this one is "constant")``. Empty for most configs."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return [
+            f"train.{name} = {_show(getattr(self, name))} is not used: {self.unread_because(name)}"
+            for name in self.unread_keys()
+            if getattr(self, name) != defaults[name]
+        ]
+
+    def unread_because(self, name: str) -> str:
+        """Why training does not read the field ``name`` (one of :meth:`unread_keys`):
+        ``it applies to train.schedule "step" (this one is "constant")``."""
+        if name not in READ_ONLY_WITH:
+            return "it applies to distillation, with train.teacher (a run to learn from)"
+        other, values = READ_ONLY_WITH[name]
+        wanted = " or ".join(_show(value) for value in values)
+        return f"it applies to train.{other} {wanted} (this one is {_show(getattr(self, other))})"
 
     def _check_together(self) -> None:
         if self.weight_decay is None:

@@ -160,7 +160,13 @@ def compare_records(records: Sequence[RunRecord]) -> Comparison:
         raise RunError(f"the runs are on different datasets: {listed}; compare runs of one dataset")
     flats = [_compared_config(record) for record in records]
     keys = sorted({key for flat in flats for key in flat})
-    differences = [k for k in keys if len({repr(flat.get(k)) for flat in flats}) > 1]
+    # A key differs when the runs that read it set it differently: step_epochs beside one
+    # step schedule and one constant one does not (the schedule column tells them apart).
+    differences = [
+        k
+        for k in keys
+        if len({repr(flat.get(k)) for flat in flats if flat.get(k) is not NOT_READ}) > 1
+    ]
     labels = _legend_labels(records, flats, differences)
     shifts = SHIFT_COLUMNS if any((r.metrics or {}).get("robustness") for r in records) else ()
     # The networks' sizes, where the configs make them differ (runs before 0.1 lack it).
@@ -272,11 +278,27 @@ def _p_value(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+class _NotRead:
+    """The value compare gives a setting the run's training never read (``step_epochs``
+    beside a constant schedule): shown as a dash, and equal to itself in every run."""
+
+    def __repr__(self) -> str:
+        return "—"
+
+
+NOT_READ = _NotRead()
+
+
 def _compared_config(record: RunRecord) -> dict[str, Any]:
-    """The run's config keys as compare shows them. An ensemble's config is its first
-    member's, so it gets ``ensemble`` (how many networks it averages) and its members'
-    seeds: it is neither that member nor another seed of it."""
+    """The run's config keys as compare shows them. Settings its training never read are
+    ``NOT_READ``. An ensemble's config is its first member's, so it gets ``ensemble`` (how
+    many networks it averages) and its members' seeds: it is neither that member nor another
+    seed of it."""
     flat = flatten(record.config_raw)
+    if record.config is not None:
+        for name in record.config.train.unread_keys():
+            if f"train.{name}" in flat:
+                flat[f"train.{name}"] = NOT_READ
     if record.ensemble:
         members = record.ensemble.get("members", [])
         flat["ensemble"] = len(members)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlplab.config import RunConfig, parse_value, toml_value
+from mlplab.config import READ_ONLY_WITH, RunConfig, parse_value, toml_value
 from mlplab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 LOG = "log"
 NOT_SEARCHABLE = ("name", "description")
+# The settings others are read beside (train.momentum with optimizer sgd or rmsprop).
+DEPENDED_ON = {f"train.{other}" for other, _ in READ_ONLY_WITH.values()} | {"train.teacher"}
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,17 @@ class Dimension:
     integer: bool = False
 
     @property
+    def ends(self) -> tuple[float, float] | tuple[int, int]:
+        """A range's two ends as the config holds them (integers for an integer key)."""
+        return (int(self.low), int(self.high)) if self.integer else (self.low, self.high)
+
+    @property
     def spec(self) -> Any:
         """As it is written in tune.toml: the list of choices, or "LOW..HIGH[:log]"."""
         if self.choices is not None:
             return [list(c) if isinstance(c, tuple) else c for c in self.choices]
-        ends = (int(self.low), int(self.high)) if self.integer else (self.low, self.high)
-        return f"{ends[0]}..{ends[1]}" + (f":{LOG}" if self.log else "")
+        low, high = self.ends
+        return f"{low}..{high}" + (f":{LOG}" if self.log else "")
 
     def suggest(self, trial: optuna.Trial) -> Any:
         """Draw this key's value for ``trial`` (its config value: lists as tuples)."""
@@ -62,12 +69,12 @@ class Dimension:
         """Whether some value of this key is valid beside the values ``drawn`` so far: with
         ``train.optimizer = "adam"`` drawn, ``train.momentum`` is not (it keeps the base
         config's value and is not drawn)."""
-        for value in self.choices if self.choices is not None else (self.low, self.high):
+        for value in self.choices if self.choices is not None else self.ends:
             try:
-                base.with_overrides({**drawn, self.key: value})
+                config = base.with_overrides({**drawn, self.key: value})
             except ConfigError:
                 continue
-            return True
+            return reads(config, self.key)
         return False
 
     def value(self, drawn: Any) -> Any:
@@ -158,7 +165,16 @@ def build_space(specs: Mapping[str, Any], base: RunConfig) -> list[Dimension]:
     for key in specs:
         _current_value(key, base)
     contexts = _contexts(specs)
-    return [_dimension(key, spec, base, contexts) for key, spec in specs.items()]
+    # The keys others depend on are drawn first, whatever order they were given in.
+    ordered = sorted(specs, key=lambda key: key not in DEPENDED_ON)
+    return [_dimension(key, specs[key], base, contexts) for key in ordered]
+
+
+def reads(config: RunConfig, key: str) -> bool:
+    """Whether training ``config`` reads ``key``: ``train.step_epochs`` only beside a step
+    schedule (:meth:`~mlplab.config.TrainConfig.unread_keys`)."""
+    section, _, name = key.partition(".")
+    return section != "train" or name not in config.train.unread_keys()
 
 
 def _contexts(specs: Mapping[str, Any], limit: int = 64) -> list[dict[str, Any]]:
@@ -233,5 +249,10 @@ def _checked(key: str, value: Any, base: RunConfig, contexts: list[dict[str, Any
             first = first or exc
             continue
         section, _, name = key.partition(".")
+        if not reads(changed, key):  # valid, but no trial would train with it
+            first = first or ConfigError(
+                f"{key} = {toml_value(value)} is not used: {changed.train.unread_because(name)}"
+            )
+            continue
         return getattr(getattr(changed, section), name)
     raise ConfigError(f"search {key}: {first}") from None

@@ -16,6 +16,7 @@ import shlex
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +204,11 @@ def importances(
     if len(study.dimensions) < 2 or len(complete) < least_trials:
         return {}
     try:
-        found = optuna.importance.get_param_importances(study.optuna_study)
+        with warnings.catch_warnings():
+            # A key drawn in only some trials (train.step_epochs beside a step schedule)
+            # makes PED-ANOVA warn on stderr that few trials had it; a short study always.
+            warnings.filterwarnings("ignore", message="Some regimes for parameter")
+            found = optuna.importance.get_param_importances(study.optuna_study)
     except (RuntimeError, ValueError):  # e.g. every complete trial scored the same
         return {}
     return {key: float(share) for key, share in found.items()}
