@@ -373,8 +373,11 @@ def test_a_grid_tries_every_combination_once(tmp_path, capsys):
     again = mlplab.tune(study=first.path, trials=5, plot=False)
     assert len(again.trials) == 4
     assert "the grid is complete: all 4 settings were tried" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="--grid takes choices only"):
+    with pytest.raises(ConfigError, match=r"--grid takes choices only \(e.g. train.lear"):
         mlplab.tune(space={"train.learning_rate": "1e-3..1e-2"}, grid=True, out=tmp_path)
+    # The example spans the range, as integers for an integer key.
+    with pytest.raises(ConfigError, match=r"\(e.g. train.batch_size=16,64,256\), not a range"):
+        mlplab.tune(space={"train.batch_size": "16..256:log"}, grid=True, out=tmp_path)
 
 
 def test_a_failed_grid_point_is_tried_again_when_the_study_goes_on(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from mlplab.api import ConfigLike, resolve_config
 from mlplab.config import RunConfig, toml_value
 from mlplab.errors import ConfigError, RunError
-from mlplab.tuning.space import build_space, draw, shown, spec_text
+from mlplab.tuning.space import Dimension, build_space, draw, shown, spec_text
 from mlplab.tuning.study import (
     BASE_FILE,
     OBJECTIVES,
@@ -242,12 +242,22 @@ def _new_study(
             if dimension.choices is None:
                 raise ConfigError(
                     f"search {dimension.key} = {dimension.spec!r}: --grid takes choices only "
-                    f"(e.g. {dimension.key}=0.1,0.2,0.3), not a range"
+                    f"(e.g. {dimension.key}={_three_points(dimension)}), not a range"
                 )
     settings = dataclasses.replace(settings, specs={d.key: d.spec for d in dimensions})
     path = create_study_folder(out, base.name)
     write_study_files(path, settings, base)
     return Study(path, settings, base, dimensions, open_optuna_study(path, settings, base))
+
+
+def _three_points(dimension: Dimension) -> str:
+    """A range's ends and middle (geometric on a log scale) as choices: ``16,64,256``."""
+    low, high = dimension.low, dimension.high
+    middle = math.sqrt(low * high) if dimension.log else (low + high) / 2
+    points = [low, middle, high]
+    if dimension.integer:
+        return ",".join(str(round(point)) for point in points)
+    return ",".join(f"{point:.3g}" for point in points)
 
 
 def _check_trial_seeds(count: int, base: RunConfig, space: Mapping[str, Any]) -> None:
