@@ -677,6 +677,11 @@ def test_compare_shows_a_setting_a_run_never_read_as_a_dash(digits_run, tmp_path
     column = comparison.header.index("train.step_epochs")
     assert [row[column] for row in comparison.rows] == ["—", "2", "5"]
     assert comparison.differences == ["train.schedule", "train.step_epochs"]
+    assert comparison.labels == [  # compare.png's legend: what each run read
+        "schedule=constant",
+        "schedule=step, step_epochs=2",
+        "schedule=step, step_epochs=5",
+    ]
 
 
 def other_config(paths, tmp_path, prefix, dropout, scores):

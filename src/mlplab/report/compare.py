@@ -447,7 +447,11 @@ def _legend_labels(
     if len(set(names)) == len(names):
         return names
     labels = [
-        ", ".join(f"{key.rsplit('.', 1)[-1]}={_show(flat.get(key, '—'))}" for key in differences)
+        ", ".join(
+            f"{key.rsplit('.', 1)[-1]}={_show(flat.get(key, '—'))}"
+            for key in differences
+            if flat.get(key) is not NOT_READ  # a setting the run never read names nothing
+        )
         for flat in flats
     ]
     if all(labels) and len(set(labels)) == len(labels):

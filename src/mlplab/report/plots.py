@@ -506,6 +506,7 @@ def compare_png(series: Sequence[tuple[str, Sequence[dict[str, float]]]], title:
         for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
             ax.set_title(f"{kind} {metric}")
             ax.set_xlabel("epoch")
+            ax.xaxis.get_major_locator().set_params(integer=True)  # no epoch 1.25
             ax.grid(alpha=0.3)
         fig.legend(
             *axes[0].get_legend_handles_labels(),
