@@ -380,6 +380,20 @@ def test_a_grid_tries_every_combination_once(tmp_path, capsys):
         mlplab.tune(space={"train.batch_size": "16..256:log"}, grid=True, out=tmp_path)
 
 
+def test_a_grid_point_a_key_does_not_apply_to_is_one_setting(tmp_path, capsys):
+    # step_epochs 2 and 5 beside a constant schedule are the same training: tried once.
+    space = {"train.step_epochs": [2, 5], "train.schedule": ["constant", "step"]}
+    result = mlplab.tune(
+        overrides={"train.epochs": 1}, space=space, grid=True, out=tmp_path, plot=False
+    )
+    assert sorted(str(sorted(r.params.items())) for r in result.trials) == [
+        "[('train.schedule', 'constant')]",
+        "[('train.schedule', 'step'), ('train.step_epochs', 2)]",
+        "[('train.schedule', 'step'), ('train.step_epochs', 5)]",
+    ]
+    assert "every one of 3 settings" in capsys.readouterr().err
+
+
 def test_a_failed_grid_point_is_tried_again_when_the_study_goes_on(tmp_path, monkeypatch):
     space = {"model.activation": ["relu", "tanh"]}
     real_train = mlplab.api.train

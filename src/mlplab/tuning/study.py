@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import tomllib
 import warnings
 from collections.abc import Sequence
@@ -100,15 +99,25 @@ class Study:
 
     @property
     def grid_size(self) -> int:
-        """How many combinations the searched choices make (ranges count as 0)."""
-        return math.prod(len(d.choices or ()) for d in self.dimensions)
+        """How many different settings the searched choices make (ranges count as 0)."""
+        return len(self.grid_points())
 
     def grid_points(self) -> list[dict[str, Any]]:
         """Every combination of the choices, as Optuna stores them (:func:`label`), in the
-        order given: the first key varies slowest."""
-        keys = [d.key for d in self.dimensions]
-        choices = [[label(choice) for choice in d.choices or ()] for d in self.dimensions]
-        return [dict(zip(keys, point, strict=True)) for point in itertools.product(*choices)]
+        order given: the first key varies slowest. A key that does not apply beside the
+        others' values (``train.step_epochs`` beside a constant schedule) is left out, as a
+        trial would leave it out, so that combination comes once."""
+        points: list[dict[str, Any]] = []
+        choices = [d.choices or () for d in self.dimensions]
+        for combination in itertools.product(*choices):
+            applying: dict[str, Any] = {}
+            for dimension, value in zip(self.dimensions, combination, strict=True):
+                if dimension.applies(self.base, applying):
+                    applying[dimension.key] = value
+            point = {key: label(value) for key, value in applying.items()}
+            if point not in points:
+                points.append(point)
+        return points
 
     def grid_left(self, records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
         """The grid points no trial has settled, in order. A complete, pruned or skipped
