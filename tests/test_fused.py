@@ -161,12 +161,12 @@ def assert_same_weights(ours, theirs):
             ema=0.5,
         ),
     ],
-    ids=["sgd-momentum-clip-cosine-decay-l2", "adam-label-smoothing-ema"],
+    ids=["sgd-momentum-clip-cosine-decay-l1l2", "adam-label-smoothing-ema-l1l2"],
 )
 def test_fused_matches_fit_step_for_step_without_randomness(digits_data, config):
     """No dropout and one batch per epoch (order within it does not matter): fused and fit
     make the same updates."""
-    model_config = ModelConfig(hidden=(16,), l2=1e-3)
+    model_config = ModelConfig(hidden=(16,), l2=1e-3, l1=1e-4)
     fused_model, *_ = fused_fit(digits_data, model_config, config)
     splits = make_splits(digits_data, 0.1, 0)
     assert_same_weights(fused_model, fit_in_one_batch(digits_data, model_config, config, splits))

@@ -68,6 +68,20 @@ def test_dropout_batch_norm_and_l2():
     assert model.layers[-1].kernel_regularizer is not None
 
 
+@pytest.mark.parametrize(
+    ("l1", "l2", "kind"), [(0.01, 0.0, "L1"), (0.0, 0.01, "L2"), (0.01, 0.02, "L1L2")]
+)
+def test_l1_and_l2_penalties_are_kerass_own_and_add_up(l1, l2, kind):
+    model = make(ModelConfig(hidden=(6,), l1=l1, l2=l2))
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [type(layer.kernel_regularizer).__name__ for layer in dense] == [kind, kind]
+    kernels = [np.asarray(layer.kernel, np.float64) for layer in dense]
+    expected = sum(l1 * np.abs(k).sum() + l2 * np.square(k).sum() for k in kernels)
+    penalty = sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses)
+    assert penalty == pytest.approx(expected, rel=1e-5)
+    assert make(ModelConfig(hidden=(6,))).losses == []  # no penalty at all by default
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "gelu", "elu", "selu", "leaky_relu"])
 def test_every_activation_builds(activation):
     make(ModelConfig(hidden=(4,), activation=activation))

@@ -220,7 +220,12 @@ class ModelConfig(_Section):
     )
     activation: str = _opt("relu", "hidden-layer activation", choices=ACTIVATIONS)
     kernel_initializer: str = _opt("glorot_uniform", "Dense kernel init", choices=INITIALIZERS)
-    l2: float = _opt(0.0, "L2 penalty on every kernel", check=_non_negative)
+    l2: float = _opt(0.0, "L2 penalty on every kernel: l2 * sum(w**2)", check=_non_negative)
+    l1: float = _opt(
+        0.0,
+        "L1 penalty on every kernel: l1 * sum(|w|), which drives weights to 0",
+        check=_non_negative,
+    )
     dropout: float = _opt(0.0, "dropout rate after each hidden layer", check=_unit_open)
     batch_norm: bool = _opt(False, "batch normalisation before each hidden activation")
 

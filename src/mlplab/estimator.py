@@ -40,6 +40,7 @@ CONFIG_KEYS = {
     "activation": "model.activation",
     "dropout": "model.dropout",
     "l2": "model.l2",
+    "l1": "model.l1",
     "batch_norm": "model.batch_norm",
     "optimizer": "train.optimizer",
     "learning_rate": "train.learning_rate",
@@ -62,9 +63,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     default recipe (``digits-mlp``: 256-128 relu, dropout 0.3, Adam, standardized pixels, 50
     epochs). Its ``data.dataset`` is not read: ``fit``'s arrays are the data.
 
-    hidden, activation, dropout, l2, batch_norm, optimizer, learning_rate, batch_size, epochs,
-    schedule, patience, label_smoothing, class_weight, calibrate, scaling: the config key of
-    that name (``mlplab config --keys``); None keeps the base config's value. random_state:
+    hidden, activation, dropout, l2, l1, batch_norm, optimizer, learning_rate, batch_size,
+    epochs, schedule, patience, label_smoothing, class_weight, calibrate, scaling: the config
+    key of that name (``mlplab config --keys``); None keeps the base config's value. random_state:
     an int for ``train.seed`` (initialisation, shuffling, dropout, the validation split),
     None for the base config's seed — so a fit is repeatable by default.
 
@@ -96,6 +97,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         activation: str | None = None,
         dropout: float | None = None,
         l2: float | None = None,
+        l1: float | None = None,
         batch_norm: bool | None = None,
         optimizer: str | None = None,
         learning_rate: float | None = None,
@@ -118,6 +120,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.activation = activation
         self.dropout = dropout
         self.l2 = l2
+        self.l1 = l1
         self.batch_norm = batch_norm
         self.optimizer = optimizer
         self.learning_rate = learning_rate

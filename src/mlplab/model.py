@@ -27,7 +27,7 @@ def build_model(
     ``.keras`` file needs nothing from mlplab: feed it pixels as they are stored. Output:
     float32 (batch, num_classes), softmax probabilities.
     """
-    regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+    regularizer = kernel_penalty(config.l1, config.l2)
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=tuple(input_shape), dtype="uint8", name="pixels"),
         keras.layers.Flatten(name="flatten"),
@@ -62,6 +62,16 @@ def build_model(
         )
     )
     return keras.Sequential(layers, name=name)
+
+
+def kernel_penalty(l1: float, l2: float) -> keras.regularizers.Regularizer | None:
+    """Keras' own regularizer for ``l1 * sum(|w|) + l2 * sum(w**2)`` on a kernel (L1, L2 or
+    L1L2, so that a saved model names the one it used); None when both are 0."""
+    if l1 and l2:
+        return keras.regularizers.L1L2(l1=l1, l2=l2)
+    if l1:
+        return keras.regularizers.L1(l1)
+    return keras.regularizers.L2(l2) if l2 else None
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int) -> LearningRate:
