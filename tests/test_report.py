@@ -682,6 +682,12 @@ def test_compare_shows_a_setting_a_run_never_read_as_a_dash(digits_run, tmp_path
         "schedule=step, step_epochs=2",
         "schedule=step, step_epochs=5",
     ]
+    # A run written before a key existed did what its default does: no column for it.
+    older = variant("older")
+    raw = tomllib.loads((older / "config.toml").read_text())
+    del raw["train"]["monitor"], raw["model"]["l1"]
+    (older / "config.toml").write_text(to_toml(raw))
+    assert compare_runs([older, unread[0]]).differences == []
 
 
 def other_config(paths, tmp_path, prefix, dropout, scores):

@@ -290,12 +290,17 @@ NOT_READ = _NotRead()
 
 
 def _compared_config(record: RunRecord) -> dict[str, Any]:
-    """The run's config keys as compare shows them. Settings its training never read are
+    """The run's config keys as compare shows them: a key its config.toml lacks (written
+    before the key existed) has its default, and settings its training never read are
     ``NOT_READ``. An ensemble's config is its first member's, so it gets ``ensemble`` (how
     many networks it averages) and its members' seeds: it is neither that member nor another
     seed of it."""
     flat = flatten(record.config_raw)
     if record.config is not None:
+        # A key added to mlplab after the run was written: its default is what the run did
+        # (new keys default to the old behaviour), and what resume or evaluate read too.
+        for key, value in flatten(record.config.to_dict()).items():
+            flat.setdefault(key, value)
         for name in record.config.train.unread_keys():
             if f"train.{name}" in flat:
                 flat[f"train.{name}"] = NOT_READ
