@@ -104,7 +104,8 @@ class Study:
 
     def grid_points(self) -> list[dict[str, Any]]:
         """Every combination of the choices, as Optuna stores them (:func:`label`), in the
-        order given: the first key varies slowest. A key that does not apply beside the
+        dimensions' order (the keys others depend on first, then as given): the first key
+        varies slowest. A key that does not apply beside the
         others' values (``train.step_epochs`` beside a constant schedule) is left out, as a
         trial would leave it out, so that combination comes once."""
         points: list[dict[str, Any]] = []
