@@ -222,3 +222,21 @@ def test_a_value_of_its_own_that_training_will_not_read_is_said_not_refused():
     assert [line.split(" is ")[0] for line in plateau.train.unused_settings()] == [
         "train.step_epochs = 3"
     ]
+
+
+def test_numpy_scalars_and_arrays_become_plain_values():
+    import numpy as np
+
+    train = TrainConfig(batch_size=np.int64(64), learning_rate=np.float32(0.5), keep_best=np.True_)
+    assert (train.batch_size, train.learning_rate, train.keep_best) == (64, 0.5, True)
+    assert [type(v) for v in (train.batch_size, train.learning_rate, train.keep_best)] == [
+        int,
+        float,
+        bool,
+    ]
+    assert ModelConfig(hidden=np.array([32, 16])).hidden == (32, 16)
+    assert "batch_size = 64" in RunConfig(train=train).to_toml()  # TOML takes them
+    with pytest.raises(ConfigError, match=r"^train.epochs = 2.5 is not valid: expected an int"):
+        TrainConfig(epochs=np.float64(2.5))
+    with pytest.raises(ConfigError, match="model.hidden"):
+        ModelConfig(hidden=np.array([[32]]))

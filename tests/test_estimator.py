@@ -367,3 +367,26 @@ def test_import_mlplab_leaves_scikit_learn_to_those_who_use_it():
     code = "import sys, mlplab; print('sklearn' in sys.modules, mlplab.MLPClassifier.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "MLPClassifier"]
+
+
+def test_numpy_values_from_a_randomized_search_are_taken_as_plain_ones():
+    # RandomizedSearchCV's scipy distributions draw NumPy scalars (randint: np.int64), and
+    # grids are often NumPy arrays: each used to be "expected an integer".
+    from scipy.stats import loguniform, randint
+    from sklearn.model_selection import RandomizedSearchCV
+
+    X, y = load_digits(return_X_y=True)
+    space = {
+        "batch_size": randint(32, 128),
+        "learning_rate": loguniform(1e-3, 1e-2),
+        "hidden": [np.array([16]), np.array([32, 16])],
+    }
+    search = RandomizedSearchCV(MLPClassifier(epochs=1), space, n_iter=2, cv=2, random_state=0)
+    best = search.fit(X, y).best_estimator_.config_
+    assert type(best.train.batch_size) is int and 32 <= best.train.batch_size < 128
+    assert best.model.hidden in ((16,), (32, 16)) and type(best.model.hidden[0]) is int
+    clf = MLPClassifier(epochs=np.int64(1), calibrate=np.bool_(False), dropout=np.float32(0.5))
+    config = clf.fit(X[:200], y[:200]).config_
+    assert (config.train.epochs, config.train.calibrate, config.model.dropout) == (1, False, 0.5)
+    with pytest.raises(ConfigError, match=r"^train.batch_size = 3.5 is not valid: expected"):
+        MLPClassifier(batch_size=np.float64(3.5)).fit(X[:200], y[:200])

@@ -631,7 +631,20 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
 _UnionType = type(int | str)
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (``np.int64(64)`` -> 64), a 1-d array as
+    a list; anything else as it is. scikit-learn's searches hand parameters over as NumPy
+    values (``randint(16, 256)`` draws ``np.int64``), and the config keeps plain ones."""
+    ndim = getattr(value, "ndim", None)
+    if ndim == 0 and hasattr(value, "item"):
+        return value.item()
+    if ndim == 1 and hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
 def _convert(value: Any, kind: Any) -> tuple[bool, Any]:
+    value = _plain(value)
     if kind is type(None):
         return value is None, value
     if kind is bool:
@@ -663,6 +676,7 @@ def _type_name(kind: Any) -> str:
 
 
 def _show(value: Any) -> str:
+    value = _plain(value)
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, bool):
