@@ -4,7 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from mlplab import RunError, load_run
+import mlplab
+from mlplab import DataError, RunError, load_run
 from mlplab.runs import (
     RunWriter,
     atomic_write_text,
@@ -96,12 +97,19 @@ def test_corrupt_or_missing_model_file(digits_run, tmp_path):
         load_run(copy).model  # noqa: B018
 
 
-def test_predict_checks_shape_and_dtype(digits_run):
-    with pytest.raises(Exception, match=r"images are \(4, 4, 1\) but this model takes"):
+def test_predict_checks_shape_and_values(digits_run):
+    with pytest.raises(DataError, match=r"images are \(4, 4, 1\) but this model takes \(8, 8, 1"):
         digits_run.predict(np.zeros((1, 4, 4, 1), np.uint8))
-    with pytest.raises(Exception, match="must be uint8"):
-        digits_run.predict(np.zeros((1, 8, 8, 1), np.float32))
+    with pytest.raises(DataError, match="already scaled to 0..1"):
+        digits_run.predict(np.full((1, 8, 8, 1), 0.5, np.float32))
+    with pytest.raises(DataError, match="pixels must lie in 0..255, found -1..-1"):
+        digits_run.predict(np.full((1, 8, 8), -1, np.int64))
     assert digits_run.predict(np.zeros((2, 8, 8), np.uint8)).shape == (2, 10)
+    # Whole numbers of any dtype, and rows of pixels, as MLPClassifier takes them.
+    x = mlplab.data.load_dataset("digits").x_test[:5]
+    expected = digits_run.predict(x)
+    for same in (x.astype(np.int64), x.astype(np.float64), x.reshape(5, 64)):
+        np.testing.assert_array_equal(digits_run.predict(same), expected)
 
 
 def test_last_is_the_newest_finished_run(digits_run, tmp_path, monkeypatch):

@@ -261,8 +261,9 @@ class Run:
     def predict(self, images: np.ndarray | Sequence[ImageSource]) -> np.ndarray:
         """Class probabilities, float32 (n, classes).
 
-        images: uint8 (n, h, w, c) or (n, h, w) for one channel, shaped like the training
-        images; or a list of image file paths (decoded, resized and coloured to fit; light
+        images: pixels (n, h, w, c), (n, h, w) for one channel or (n, h*w*c) rows, shaped
+        like the training images, whole numbers 0..255 of any dtype (uint8 as stored); or a
+        list of image file paths (decoded, resized and coloured to fit; light
         backgrounds inverted for dark-background datasets, see :meth:`predict_files`).
         """
         x = self._pixels(images)
@@ -316,15 +317,17 @@ class Run:
         """images as :meth:`predict` takes them -> uint8 (n, h, w, c) of the model's shape."""
         if not isinstance(images, np.ndarray):
             images, _ = self.read_images(images)
-        x = np.asarray(images)
-        if x.ndim == 3 and self.image_shape[-1] == 1:
-            x = x[..., None]
+            return images
+        from mlplab.data.arrays import as_pixels
+
+        # Whole numbers 0..255 of any dtype, as MLPClassifier takes them (int64 from a CSV,
+        # the digits' floats 0..16); rows of pixels are read at the model's shape.
+        rows = np.ndim(images) == 2
+        x = as_pixels(images, "images", self.image_shape if rows else None)
         if x.shape[1:] != self.image_shape:
             raise DataError(
                 f"images are {x.shape[1:]} but this model takes {self.image_shape} (h, w, c)"
             )
-        if x.dtype != np.uint8:
-            raise DataError(f"images must be uint8 pixels 0..255, got {x.dtype}")
         return x
 
     def read_images(
