@@ -215,6 +215,47 @@ def test_npz_class_names_name_the_labels(tmp_path):
     assert run.class_names == ["cat", "dog", "T-shirt/top"]
 
 
+def test_npz_labels_may_be_names_or_whole_floats(tmp_path):
+    x, y = toy_images(30, 3)
+    names = np.array(["dog", "cat", "bird"])[y]  # sorted, the classes are bird, cat, dog
+    path = tmp_path / "pets.npz"
+    np.savez(path, x_train=x, y_train=names, x_test=x[:6], y_test=names[:6].astype(bytes))
+    data = load_dataset(str(path))
+    assert data.class_names == ("bird", "cat", "dog")
+    np.testing.assert_array_equal(np.array(data.class_names)[data.y_train], names)
+    np.testing.assert_array_equal(np.array(data.class_names)[data.y_test], names[:6])
+    np.savez(path, x_train=x, y_train=y.astype(np.float64))  # a pandas column's floats
+    assert load_dataset(str(path)).class_names == ("0", "1", "2")
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"y_train": np.full(30, 0.5)}, "y_train must be labels (n,): whole numbers or names"),
+        ({"y_train": np.zeros((30, 2), int)}, "got int64 [30, 2]"),
+        ({"y_train": np.array(["a", ""] * 15)}, "y_train: an empty label"),
+        (
+            {"y_train": np.array(["a", "b"] * 15), "class_names": np.array(["a", "b"])},
+            "y_train holds names already",
+        ),
+        (
+            {"y_train": np.array(["a", "b"] * 15), "x_test": np.zeros((2, 4, 4)), "y_test": [0, 1]},
+            "y_train and y_test must both be numbers, or both names",
+        ),
+        (
+            {"y_train": np.array(["a", "b"] * 15), "x_test": np.zeros((1, 4, 4)), "y_test": ["c"]},
+            "y_test: label 'c' never occurs in",
+        ),
+    ],
+)
+def test_bad_npz_labels(tmp_path, arrays, message):
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=np.zeros((30, 4, 4), np.uint8), **arrays)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path))
+    assert_one_line(caught, message)
+
+
 @pytest.mark.parametrize(
     ("names", "message"),
     [

@@ -49,7 +49,8 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test", "class_names")
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """x_train, y_train[, x_test, y_test][, class_names] from an .npz, loaded with
-    allow_pickle=False.
+    allow_pickle=False. Labels are whole numbers (int64 here) or names (str here: strings
+    or bytes, as ``np.array(["cat", "dog"])`` stores them).
 
     Images may be (n, h, w), (n, h, w, c) or (n, pixels) of whole numbers in 0..255 (see
     :func:`mlplab.data.arrays.as_pixels`); returned uint8 NHWC. class_names: an array of
@@ -74,13 +75,37 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     for part in ("train", "test"):
         if f"x_{part}" not in arrays:
             continue
-        x, y = as_pixels(arrays[f"x_{part}"], f"{path}: x_{part}"), arrays[f"y_{part}"]
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{path}: y_{part} must be integer labels (n,), got {y.shape}")
+        x = as_pixels(arrays[f"x_{part}"], f"{path}: x_{part}")
+        y = _labels(arrays[f"y_{part}"], f"{path}: y_{part}")
         if len(x) != len(y):
             raise DataError(f"{path}: {len(x)} {part} images but {len(y)} labels")
-        arrays[f"x_{part}"], arrays[f"y_{part}"] = x, y.astype(np.int64)
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = x, y
+    if "y_test" in arrays and (arrays["y_train"].dtype.kind == "U") != (
+        arrays["y_test"].dtype.kind == "U"
+    ):
+        raise DataError(f"{path}: y_train and y_test must both be numbers, or both names")
     return arrays
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    """An .npz's labels (n,) as int64, or as str when they are names ("cat"; bytes too).
+    Floats pass when they are whole numbers (labels saved from a pandas column)."""
+    if y.ndim == 1 and y.dtype.kind in "US":
+        names = np.char.strip(y.astype(str)) if y.dtype.kind == "S" else np.char.strip(y)
+        if len(names) and not np.char.str_len(names).all():
+            raise DataError(f"{where}: an empty label; labels are numbers or names")
+        return names
+    whole = (
+        y.ndim == 1
+        and y.dtype.kind == "f"
+        and bool(np.isfinite(y).all())
+        and bool((y == np.round(y)).all())
+    )
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or whole):
+        raise DataError(
+            f"{where} must be labels (n,): whole numbers or names, got {y.dtype} {list(y.shape)}"
+        )
+    return y.astype(np.int64)
 
 
 def numbered_classes(
@@ -110,10 +135,37 @@ def numbered_classes(
     return tuple(str(int(value)) for value in values)
 
 
+def named_classes(arrays: dict[str, np.ndarray], where: str, test_where: str) -> tuple[str, ...]:
+    """The classes of labels given as names: the names y_train holds, sorted. y_train and
+    y_test (when there) become int64 indices into them, in place (as
+    :func:`numbered_classes` does for numbers)."""
+    train = arrays["y_train"]
+    if len(train) == 0:
+        raise DataError(f"{where}: the dataset is empty (no labelled images)")
+    names = np.unique(train)
+    arrays["y_train"] = np.searchsorted(names, train).astype(np.int64)
+    if "y_test" in arrays:
+        unknown = np.setdiff1d(arrays["y_test"], names)
+        if len(unknown):
+            raise DataError(
+                f"{test_where}: label {str(unknown[0])!r} never occurs in {where}; the test "
+                "labels must be training classes"
+            )
+        arrays["y_test"] = np.searchsorted(names, arrays["y_test"]).astype(np.int64)
+    return tuple(str(name) for name in names)
+
+
 def npz_class_names(arrays: dict[str, np.ndarray], where: Path) -> tuple[str, ...]:
     """The class names of an .npz's labels: its ``class_names`` array when it has one (a
     1-D array of distinct, non-empty strings, one per label 0..K-1), else the label values
     (:func:`numbered_classes`, which turns them into indices)."""
+    if arrays["y_train"].dtype.kind == "U":
+        if "class_names" in arrays:
+            raise DataError(
+                f"{where}: y_train holds names already; class_names names integer labels "
+                "0..K-1: leave one of them out"
+            )
+        return named_classes(arrays, f"{where}: y_train", f"{where}: y_test")
     if "class_names" not in arrays:
         return numbered_classes(arrays, f"{where}: y_train", f"{where}: y_test")
     numbered = classes_from_labels(arrays["y_train"], str(where))
