@@ -91,7 +91,7 @@ def _labels(y: np.ndarray, where: str) -> np.ndarray:
     """An .npz's labels (n,) as int64, or as str when they are names ("cat"; bytes too).
     Floats pass when they are whole numbers (labels saved from a pandas column)."""
     if y.ndim == 1 and y.dtype.kind in "US":
-        names = np.char.strip(y.astype(str)) if y.dtype.kind == "S" else np.char.strip(y)
+        names = np.char.strip(y.astype(str))  # bytes decoded; str as they are
         if len(names) and not np.char.str_len(names).all():
             raise DataError(f"{where}: an empty label; labels are numbers or names")
         return names
@@ -111,61 +111,42 @@ def _labels(y: np.ndarray, where: str) -> np.ndarray:
 def numbered_classes(
     arrays: dict[str, np.ndarray], where: str, test_where: str | None = None
 ) -> tuple[str, ...]:
-    """The classes of integer labels as written: the values y_train holds, in order, named
-    by their numbers ("0", "1", "4" for labels 0, 1 and 4). y_train and y_test (when there)
-    become int64 indices 0..K-1 into them, in place; a gap in the values (Sign Language
-    MNIST has no 9) is simply not a class.
+    """The classes of the labels as written: the values y_train holds, sorted — numbers
+    named by their numbers ("0", "1", "4" for labels 0, 1 and 4), or names (str labels,
+    from :func:`read_npz`) as they are. y_train and y_test (when there) become int64
+    indices 0..K-1 into them, in place; a gap in the numbers (Sign Language MNIST has no 9)
+    is simply not a class.
 
     where, test_where: the training and test labels' names, for errors."""
     train = arrays["y_train"]
     if len(train) == 0:
         raise DataError(f"{where}: the dataset is empty (no labelled images)")
+    named = train.dtype.kind == "U"
     values = np.unique(train)
-    if values[0] < 0:
+    if not named and values[0] < 0:
         raise DataError(f"{where}: negative label {int(values[0])}; labels are 0 or more")
     arrays["y_train"] = np.searchsorted(values, train).astype(np.int64)
     if "y_test" in arrays:
         unknown = np.setdiff1d(arrays["y_test"], values)
         if len(unknown):
+            shown = repr(str(unknown[0])) if named else int(unknown[0])
             raise DataError(
-                f"{test_where or where}: label {int(unknown[0])} never occurs in {where}; the "
-                "test labels must be training classes"
-            )
-        arrays["y_test"] = np.searchsorted(values, arrays["y_test"]).astype(np.int64)
-    return tuple(str(int(value)) for value in values)
-
-
-def named_classes(arrays: dict[str, np.ndarray], where: str, test_where: str) -> tuple[str, ...]:
-    """The classes of labels given as names: the names y_train holds, sorted. y_train and
-    y_test (when there) become int64 indices into them, in place (as
-    :func:`numbered_classes` does for numbers)."""
-    train = arrays["y_train"]
-    if len(train) == 0:
-        raise DataError(f"{where}: the dataset is empty (no labelled images)")
-    names = np.unique(train)
-    arrays["y_train"] = np.searchsorted(names, train).astype(np.int64)
-    if "y_test" in arrays:
-        unknown = np.setdiff1d(arrays["y_test"], names)
-        if len(unknown):
-            raise DataError(
-                f"{test_where}: label {str(unknown[0])!r} never occurs in {where}; the test "
+                f"{test_where or where}: label {shown} never occurs in {where}; the test "
                 "labels must be training classes"
             )
-        arrays["y_test"] = np.searchsorted(names, arrays["y_test"]).astype(np.int64)
-    return tuple(str(name) for name in names)
+        arrays["y_test"] = np.searchsorted(values, arrays["y_test"]).astype(np.int64)
+    return tuple(str(value) if named else str(int(value)) for value in values)
 
 
 def npz_class_names(arrays: dict[str, np.ndarray], where: Path) -> tuple[str, ...]:
     """The class names of an .npz's labels: its ``class_names`` array when it has one (a
     1-D array of distinct, non-empty strings, one per label 0..K-1), else the label values
     (:func:`numbered_classes`, which turns them into indices)."""
-    if arrays["y_train"].dtype.kind == "U":
-        if "class_names" in arrays:
-            raise DataError(
-                f"{where}: y_train holds names already; class_names names integer labels "
-                "0..K-1: leave one of them out"
-            )
-        return named_classes(arrays, f"{where}: y_train", f"{where}: y_test")
+    if "class_names" in arrays and arrays["y_train"].dtype.kind == "U":
+        raise DataError(
+            f"{where}: y_train holds names already; class_names names integer labels "
+            "0..K-1: leave one of them out"
+        )
     if "class_names" not in arrays:
         return numbered_classes(arrays, f"{where}: y_train", f"{where}: y_test")
     numbered = classes_from_labels(arrays["y_train"], str(where))
