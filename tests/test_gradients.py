@@ -37,7 +37,11 @@ def test_the_initial_weights_are_those_training_starts_from(digits_data):
     np.random.seed(123)
     expected_next = np.random.random()
     np.random.seed(123)
-    rebuilt = [value for trainable, _ in initial_weights(model, config) for value in trainable]
+    rebuilt = [
+        value
+        for trainable, _ in initial_weights(model, config, digits_data.class_names)
+        for value in trainable
+    ]
     assert np.random.random() == expected_next  # the caller's global generator is untouched
     assert len(rebuilt) == len(started)
     for value, original in zip(rebuilt, started, strict=True):
@@ -46,7 +50,9 @@ def test_the_initial_weights_are_those_training_starts_from(digits_data):
 
 def test_a_softmax_layers_gradient_is_the_textbook_one(digits_data):
     model, config = fresh({"model.hidden": []}, digits_data)
-    measured = layer_gradients(model, config, digits_data.x_train, digits_data.y_train)
+    measured = layer_gradients(
+        model, config, digits_data.x_train, digits_data.y_train, digits_data.class_names
+    )
     assert measured.layers == ["softmax"] and measured.images == 1000
     assert measured.initial == measured.trained  # nothing trained yet
     # d(mean cross-entropy)/dW = X^T (P - Y) / n, for the scaled inputs X.
@@ -60,10 +66,12 @@ def test_a_softmax_layers_gradient_is_the_textbook_one(digits_data):
 
 
 def test_deep_sigmoid_gradients_vanish_and_relu_ones_do_not(digits_data):
-    x, y = digits_data.x_train, digits_data.y_train
-    sigmoid = layer_gradients(*fresh({**DEEP, "model.activation": "sigmoid"}, digits_data), x, y)
+    x, y, names = digits_data.x_train, digits_data.y_train, digits_data.class_names
+    sigmoid = layer_gradients(
+        *fresh({**DEEP, "model.activation": "sigmoid"}, digits_data), x, y, names
+    )
     relu = layer_gradients(
-        *fresh({**DEEP, "model.kernel_initializer": "he_uniform"}, digits_data), x, y
+        *fresh({**DEEP, "model.kernel_initializer": "he_uniform"}, digits_data), x, y, names
     )
     assert sigmoid.labels == ["32 sigmoid"] * 5 + ["10 softmax"]
     # Each sigmoid layer passes back at most a quarter of the signal.
@@ -76,6 +84,7 @@ def test_deep_sigmoid_gradients_vanish_and_relu_ones_do_not(digits_data):
         *fresh({**DEEP, "model.activation": "sigmoid", "model.batch_norm": True}, digits_data),
         x,
         y,
+        names,
     )
     assert batch_norm.labels[0] == "32 sigmoid" and batch_norm.first_to_last > 10 * (
         sigmoid.first_to_last

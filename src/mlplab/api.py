@@ -42,13 +42,16 @@ from mlplab.recipes import DEFAULT_RECIPE, load_recipe
 from mlplab.record import RunRecord
 from mlplab.running import marked_training
 from mlplab.runs import (
+    CHECKPOINT_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     METRICS_FILE,
+    MODEL_FILE,
     RESUME_FILE,
     Run,
     RunWriter,
     history_csv,
+    load_model,
     load_run,
 )
 from mlplab.summary import model_summary
@@ -302,6 +305,17 @@ def _train_and_write(
     teacher = None
     if cfg.train.teacher:
         cfg, teacher = taught(cfg, dataset, splits, stream if verbose else None)
+    starting = None
+    if cfg.model.init_from:
+        if point is None:
+            cfg, starting = warm_started(cfg, dataset)
+            scaling = starting.scaling
+        else:  # scaled as it started: the stopped run's model says how (killed: its checkpoint)
+            from mlplab.model import scaling_of
+
+            saved = point.path / MODEL_FILE
+            saved = saved if saved.is_file() else point.path / CHECKPOINT_FILE
+            scaling = scaling_of(load_model(saved))
 
     from mlplab.engine import StartPoint, StopRequest
     from mlplab.metrics import classification_metrics, cross_entropy, predicted_labels
@@ -327,6 +341,8 @@ def _train_and_write(
         len(splits.y_train),
         teacher.network(splits.x_train) if teacher else None,
     )
+    if starting is not None:
+        starting.apply(model)
     start = None
     if point is not None:
         point.state.apply(model, point.path / RESUME_FILE)
@@ -378,6 +394,8 @@ def _train_and_write(
                 f"{architecture.parameters:,} parameters; engine: {ENGINE_NAMES[trainer.name]})",
                 file=stream,
             )
+            if starting is not None:
+                print(starting.describe(dataset.num_classes), file=stream)
             if point is None:  # said once, when the run starts
                 for line in cfg.train.unused_settings():
                     print(f"note: {line}", file=stream)
@@ -433,6 +451,10 @@ def _train_and_write(
             "dataset": _dataset_facts(dataset, splits),
             "model": architecture.totals(),
         }
+        if cfg.model.init_from:
+            # A resumed run went on from its own weights: the run it started from is only
+            # described (as it is now, if it is still there).
+            summary["init_from"] = (starting or described_start(cfg, dataset)).facts()
         if teacher is not None:
             summary["teacher"] = teacher.facts(splits.x_train, splits.y_train, cfg.train)
             summary["teacher"]["test_agreement"] = teacher.agreement(splits.x_test, proba)
@@ -511,6 +533,33 @@ def taught(
             teacher.describe(splits.x_train, splits.y_train, cfg.train, dataset.name), file=stream
         )
     return cfg, teacher
+
+
+def warm_started(cfg: RunConfig, dataset: Dataset) -> tuple[RunConfig, Any]:
+    """``model.init_from``: the config with the run's folder as an absolute path (so that
+    the run's config.toml says where it started from anywhere), and its
+    :class:`~mlplab.warm_start.StartingWeights`, checked to fit the network and dataset.
+    Used by ``train`` and by the learning-rate finder."""
+    from mlplab.warm_start import load_starting_weights
+
+    starting = load_starting_weights(
+        cfg, dataset.name, list(dataset.class_names), dataset.image_shape
+    )
+    model = dataclasses.replace(cfg.model, init_from=os.path.abspath(starting.path))
+    return dataclasses.replace(cfg, model=model), starting
+
+
+def described_start(cfg: RunConfig, dataset: Dataset) -> Any:
+    """A resumed run's ``model.init_from``, for its metrics: the run's starting weights as
+    :func:`warm_started` checks them, or, when that run is gone or changed, just its path."""
+    from mlplab.warm_start import StartingWeights, load_starting_weights
+
+    try:
+        return load_starting_weights(
+            cfg, dataset.name, list(dataset.class_names), dataset.image_shape
+        )
+    except ConfigError:
+        return StartingWeights.unread(cfg.model.init_from)
 
 
 def trainer_and_model(

@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="= --set train.teacher=RUN: also learn from that run's probabilities for each "
         "training image (knowledge distillation: e.g. one network from an ensemble)",
     )
+    train.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="= --set model.init_from=RUN: start from that run's trained network instead of "
+        "random weights, to train it further or fine-tune it on other images (a new output "
+        "layer when the classes differ)",
+    )
     train.add_argument("--name", help="run name (default: the recipe's or file's name)")
     train.add_argument(
         "--out", default="runs", help="folder that holds run directories (default: %(default)s)"
@@ -464,6 +471,7 @@ TRAIN_FLAGS = {
     "dataset": "data.dataset",
     "engine": "train.engine",
     "teacher": "train.teacher",
+    "init_from": "model.init_from",
     "name": "name",
 }
 

@@ -228,6 +228,12 @@ class ModelConfig(_Section):
     )
     dropout: float = _opt(0.0, "dropout rate after each hidden layer", check=_unit_open)
     batch_norm: bool = _opt(False, "batch normalisation before each hidden activation")
+    init_from: str = _opt(
+        "",
+        "a run folder whose trained network this one starts from instead of random weights "
+        "(to train it further, or fine-tune it on other images): its scaling and hidden "
+        "layers, and its output layer when the classes are the same ('' = random)",
+    )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ CONFIG_KEYS = {
     "l2": "model.l2",
     "l1": "model.l1",
     "batch_norm": "model.batch_norm",
+    "init_from": "model.init_from",
     "optimizer": "train.optimizer",
     "learning_rate": "train.learning_rate",
     "batch_size": "train.batch_size",
@@ -63,9 +64,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     default recipe (``digits-mlp``: 256-128 relu, dropout 0.3, Adam, standardized pixels, 50
     epochs). Its ``data.dataset`` is not read: ``fit``'s arrays are the data.
 
-    hidden, activation, dropout, l2, l1, batch_norm, optimizer, learning_rate, batch_size,
-    epochs, schedule, patience, label_smoothing, class_weight, calibrate, scaling: the config
-    key of that name (``mlplab config --keys``); None keeps the base config's value. random_state:
+    hidden, activation, dropout, l2, l1, batch_norm, init_from, optimizer, learning_rate,
+    batch_size, epochs, schedule, patience, label_smoothing, class_weight, calibrate,
+    scaling: the config key of that name (``mlplab config --keys``); None keeps the base
+    config's value. init_from (``model.init_from``): a run folder whose network each fit
+    starts from (fine-tuning it on ``X``): its hidden layers, and its output layer when
+    ``y``'s labels, as strings, are its class names. random_state:
     an int for ``train.seed`` (initialisation, shuffling, dropout, the validation split),
     None for the base config's seed — so a fit is repeatable by default.
 
@@ -99,6 +103,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         l2: float | None = None,
         l1: float | None = None,
         batch_norm: bool | None = None,
+        init_from: str | Path | None = None,
         optimizer: str | None = None,
         learning_rate: float | None = None,
         batch_size: int | None = None,
@@ -122,6 +127,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.l2 = l2
         self.l1 = l1
         self.batch_norm = batch_norm
+        self.init_from = init_from
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -151,6 +157,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 value = list(value)  # the config checks the sizes
             elif param == "random_state":
                 value = _seed(value)
+            elif param == "init_from":
+                value = str(value)
             changes[key] = value
         validation = self.validation
         if validation is not None:
@@ -221,9 +229,19 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             weights,
         )
         scaling = scaling_params(splits.x_train, config.data.scaling)
+        starting = None
+        if config.model.init_from:
+            from mlplab.warm_start import load_starting_weights
+
+            starting = load_starting_weights(
+                config, None, list(dataset.class_names), dataset.image_shape
+            )
+            scaling = starting.scaling
         trainer, model = trainer_and_model(
             config, dataset.image_shape, len(classes), scaling, len(splits.y_train)
         )
+        if starting is not None:
+            starting.apply(model)
         listener = make_listener(self.verbose, sys.stderr)
         result = trainer.fit(model, splits, config.train, listener, StopRequest())
         if result.status == "diverged":

@@ -83,20 +83,17 @@ def _layer_weights(model: Any) -> Weights:
     ]
 
 
-def initial_weights(model: Any, config: RunConfig) -> Weights:
+def initial_weights(model: Any, config: RunConfig, class_names: list[str]) -> Weights | None:
     """The values ``model``'s layers started training with, per layer (trainable,
     non-trainable): the network rebuilt as :func:`mlplab.model.new_model` builds it (the
-    seed, then the layers), with the scaling read from ``model``."""
+    seed, then the layers), with the scaling read from ``model``; with ``model.init_from``,
+    then set to that run's weights as training set them (its classes matched to
+    ``class_names``, the run's), or None when that run can no longer be read."""
     import keras
 
-    from mlplab.data.scaling import ScalingParams
-    from mlplab.model import build_model
+    from mlplab.model import build_model, scaling_of
 
-    scaling = model.get_layer("scaling")
-    params = ScalingParams(
-        offset=np.asarray(scaling.mean, np.float32).ravel(),
-        scale=np.sqrt(np.asarray(scaling.variance, np.float32)).ravel(),
-    )
+    params = scaling_of(model)
     shape = tuple(int(d) for d in model.input_shape[1:])
     # set_random_seed also reseeds Python's and NumPy's global generators: a report should
     # not change what the caller's next random numbers are.
@@ -107,6 +104,14 @@ def initial_weights(model: Any, config: RunConfig) -> Weights:
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+    if config.model.init_from:
+        from mlplab.errors import ConfigError
+        from mlplab.warm_start import load_starting_weights
+
+        try:
+            load_starting_weights(config, None, class_names, shape).apply(fresh)
+        except ConfigError:
+            return None
     return _layer_weights(fresh)
 
 
@@ -151,11 +156,17 @@ def _gradient_function(model: Any) -> Any:
 
 
 def layer_gradients(
-    model: Any, config: RunConfig, x_train: np.ndarray, y_train: np.ndarray
+    model: Any,
+    config: RunConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    class_names: list[str],
 ) -> LayerGradients | None:
     """Each Dense layer's RMS gradient at the run's initial and trained weights, on a
     seeded sample of up to SAMPLE training images (x_train uint8 (n, h, w, c), y_train
-    int (n,)). None off JAX, for an ensemble (its members have their own) or without images.
+    int (n,); class_names: the run's). None off JAX, for an ensemble (its members have
+    their own), without images, or when the run started from another run's weights
+    (``model.init_from``) that can no longer be read.
     """
     import keras
 
@@ -173,7 +184,10 @@ def layer_gradients(
     x = x_train[pick].astype(np.float32)
     y = np.asarray(y_train[pick], np.int32)
     sizes = _gradient_function(model)
-    initial = sizes(initial_weights(model, config), x, y)
+    started = initial_weights(model, config, class_names)
+    if started is None:
+        return None
+    initial = sizes(started, x, y)
     trained = sizes(_layer_weights(model), x, y)
     dense = dense_layers(model)
     activations = [str(layer.get_config()["activation"]) for layer in dense]

@@ -222,6 +222,12 @@ def audit_labels(
             "never to have seen the held-out images' labels, and a teacher trained on them "
             "would pass them on; audit without a teacher"
         )
+    if base.model.init_from:
+        raise ConfigError(
+            f"model.init_from = {base.model.init_from!r}: label-issues needs each fold's "
+            "network never to have seen the held-out images' labels, and one that starts "
+            "from a trained network may have; audit from random weights"
+        )
     if not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"folds must be a whole number of at least 2, not {folds!r}")
     dataset = read_dataset(base.data, offline=offline, whole=True)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from mlplab.api import ConfigLike, read_splits, resolve_config, taught, versions
+from mlplab.api import ConfigLike, read_splits, resolve_config, taught, versions, warm_started
 from mlplab.config import RunConfig
 from mlplab.errors import ConfigError
 from mlplab.lr_range import (
@@ -132,6 +132,10 @@ def lr_find(
         # The curve is of the loss training will minimise: with a teacher, the distillation
         # objective. The teacher is checked as ``train`` checks it, before anything is said.
         cfg, loaded = taught(cfg, dataset, splits, None)
+    starting = None
+    if cfg.model.init_from:  # the sweep starts where training will start
+        cfg, starting = warm_started(cfg, dataset)
+        scaling = starting.scaling
     batch = min(cfg.train.batch_size, len(splits.y_train))
     if verbose:
         print(
@@ -151,6 +155,8 @@ def lr_find(
         start, decay_steps=steps - 1, decay_rate=end / start
     )
     model = new_model(cfg, dataset.image_shape, dataset.num_classes, scaling, steps, ramp_schedule)
+    if starting is not None:
+        starting.apply(model)
     beta = smoothing_factor(steps)
     enough = (lambda losses: divergence(losses, beta) is not None) if stop_on_divergence else None
     losses = trainer.step_losses(
@@ -232,6 +238,8 @@ def _write(
     if cfg.train.teacher:
         teacher = Path(cfg.train.teacher).name
         title += f"\ntaught by {teacher}: the loss is the distillation objective"
+    if cfg.model.init_from:
+        title += f"\nstarting from the weights of {Path(cfg.model.init_from).name}"
     writer.text(BASE_FILE, cfg.to_toml())
     writer.text(CURVE_FILE, sweep.csv())
     writer.bytes(PLOT_FILE, lr_find_png(sweep, cfg.train.learning_rate, title))

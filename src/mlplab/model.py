@@ -176,6 +176,16 @@ def new_model(
     return model
 
 
+def scaling_of(model: keras.Model) -> ScalingParams:
+    """The pixel scaling a :func:`build_model` network was built with (its ``scaling``
+    layer keeps it as constants, not weights: ``get_weights`` leaves it out)."""
+    layer = model.get_layer("scaling")
+    return ScalingParams(
+        offset=np.asarray(layer.mean, np.float32).ravel(),
+        scale=np.sqrt(np.asarray(layer.variance, np.float32)).ravel(),
+    )
+
+
 def call_options(layer: keras.layers.Layer, training: bool) -> dict[str, bool]:
     """The keywords for ``layer.stateless_call`` in ``training`` mode: ``{"training": ...}``,
     or none for a layer whose call() takes no ``training`` (Activation): stateless_call

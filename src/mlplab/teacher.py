@@ -23,8 +23,9 @@ import numpy as np
 
 from mlplab.config import TrainConfig
 from mlplab.engine import TeacherNetwork
-from mlplab.errors import ConfigError, MlplabError
-from mlplab.runs import LAST, Run, load_run
+from mlplab.errors import ConfigError
+from mlplab.run_refs import class_order, listed, referenced_run, trained_elsewhere
+from mlplab.runs import Run
 
 
 @dataclass
@@ -110,12 +111,9 @@ class Teacher:
             f"{facts['train_accuracy']:.1%} of the training images): temperature "
             f"{train.teacher_temperature:g}, weight {train.teacher_weight:g}"
         )
-        if facts["dataset"] not in (None, dataset):
-            line += (
-                f"\nnote: the teacher was trained on {facts['dataset']}, this network on "
-                f"{dataset}: if those held this network's test images, its test score "
-                "says too much"
-            )
+        elsewhere = trained_elsewhere(self.run, dataset, "the teacher")
+        if elsewhere:
+            line += f"\n{elsewhere}"
         return line
 
 
@@ -123,43 +121,14 @@ def load_teacher(spec: str, class_names: list[str], image_shape: tuple[int, int,
     """The run ``spec`` names, checked to be able to teach a network of ``class_names``
     on images of ``image_shape`` (h, w, c): the same classes (in any order) and the same
     image size and colour. ConfigError, naming the key, for anything else."""
-    where = f"train.teacher = {spec!r}"
-    if spec.strip() == LAST:
-        raise ConfigError(
-            f"{where}: name the teacher's run folder (the newest run changes as runs are "
-            "written, so 'last' could teach each seed with another network)"
-        )
-    try:
-        run = load_run(spec)
-    except MlplabError as exc:
-        # RunError names the folder first: said once, by the key.
-        said = str(exc).removeprefix(f"{Path(spec)}: ")
-        raise ConfigError(f"{where}: {said}") from None
-    if run.status == "diverged":
-        raise ConfigError(f"{where}: the run diverged (loss not finite); it cannot teach")
+    run = referenced_run("train.teacher", spec, image_shape, "be taught by")
     teacher_classes = run.class_names
     if sorted(teacher_classes) != sorted(class_names):
         raise ConfigError(
-            f"{where}: it tells apart other classes ({_listed(teacher_classes)}) than this "
-            f"dataset's ({_listed(class_names)})"
+            f"train.teacher = {spec!r}: it tells apart other classes "
+            f"({listed(teacher_classes)}) than this dataset's ({listed(class_names)})"
         )
-    if tuple(run.image_shape) != tuple(image_shape):
-        raise ConfigError(
-            f"{where}: it takes {_shape(run.image_shape)} images, this dataset has "
-            f"{_shape(image_shape)} ones"
-        )
-    order = np.array([teacher_classes.index(name) for name in class_names])
-    return Teacher(run, order)
-
-
-def _listed(names: list[str], most: int = 6) -> str:
-    shown = ", ".join(names[:most])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    height, width, channels = shape
-    return f"{height}x{width} {'grayscale' if channels == 1 else 'RGB'}"
+    return Teacher(run, class_order(teacher_classes, class_names))
 
 
 def taught_line(metrics: dict[str, Any]) -> str | None:

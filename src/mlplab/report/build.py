@@ -384,7 +384,9 @@ def measure_gradients(
     from mlplab.gradients import layer_gradients
 
     if data.record.config is not None:
-        data.gradients = layer_gradients(model, data.record.config, x_train, y_train)
+        data.gradients = layer_gradients(
+            model, data.record.config, x_train, y_train, data.class_names
+        )
 
 
 def view_layers(data: ReportData, model: Any) -> None:
@@ -600,6 +602,7 @@ def write_report(
     report.html: those of ``drawing`` (:func:`drawing_early`), or all drawn here."""
     from mlplab.report.html import run_page
     from mlplab.teacher import taught_line
+    from mlplab.warm_start import started_line
 
     written = []
     if data.y_true is not None and data.proba is not None:
@@ -608,9 +611,11 @@ def write_report(
         head = f"{data.title} ({interval})" if interval else data.title
         said = findings_text(data.findings)
         taught = taught_line(data.record.metrics or {})
+        started = started_line((data.record.metrics or {}).get("init_from"))
         # The run's own words on how it ended (an early stop, the epoch keep_best kept).
         message = (data.record.metrics or {}).get("message")
         status = f"status: {data.record.status}" + (f" ({message})" if message else "")
+        status += f"\n{started}" if started else ""
         status += f"\n{taught}" if taught else ""
         writer.text(REPORT_FILE, f"{head}\n{status}\n{said}\n{body}")
         written.append(writer.path / REPORT_FILE)

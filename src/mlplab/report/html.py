@@ -345,6 +345,7 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         if history:
             monitor = record.config.train.monitor if record.config else "val_loss"
             parts.append(_history_table(history, monitor))
+        parts += _started_section(metrics)
         parts += _teacher_section(metrics)
 
     parts.append("<h2>Test results</h2>")
@@ -502,6 +503,22 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         parts.append("<h2>Versions</h2>")
         parts.append(_facts(versions))
     return _page(data.title, _keep_headings([p for p in parts if p]))
+
+
+def _started_section(metrics: dict[str, Any]) -> list[str]:
+    """A run that started from another run's weights (``model.init_from``): which, and
+    what came over."""
+    from mlplab.warm_start import started_line
+
+    line = started_line(metrics.get("init_from"))
+    if line is None:
+        return []
+    return [
+        "<h2>Starting weights</h2>",
+        f"<p>{escape(line[0].upper() + line[1:])}.</p>",
+        '<p class="sub">Epoch 1 of the curves above is the first epoch after that; the '
+        "optimizer's state and the learning-rate schedule started anew.</p>",
+    ]
 
 
 def _teacher_section(metrics: dict[str, Any]) -> list[str]:
