@@ -61,7 +61,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--per-class", default="10,100,1000")
+    parser.add_argument(
+        "--fine-tune-lr",
+        type=float,
+        help="also train from the source's weights at this learning rate (a third column)",
+    )
     args = parser.parse_args()
+    arms = {"from random weights": {}, "from the source's": {"model.init_from": None}}
+    if args.fine_tune_lr:
+        arms[f"from the source's, lr {args.fine_tune_lr:g}"] = {
+            "model.init_from": None,
+            "train.learning_rate": args.fine_tune_lr,
+        }
     sizes = [int(size) for size in args.per_class.split(",")]
     data = mlplab.data.load_dataset("fashion-mnist", offline=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -73,28 +84,27 @@ def main() -> None:
             f"source: classes 0-4, {len(source.history)} epochs, test accuracy "
             f"{source.metrics['test_accuracy']:.4f}\n"
         )
-        print("| images per class | from random weights | from the source's | epochs |")
-        print("|---|---|---|---|")
+        print(f"| images per class | {' | '.join(arms)} | epochs |")
+        print("|---" * (len(arms) + 2) + "|")
         for per_class in sizes:
-            scores: dict[str, list[float]] = {"random": [], "source": []}
-            epochs: dict[str, list[int]] = {"random": [], "source": []}
+            scores: dict[str, list[float]] = {arm: [] for arm in arms}
+            epochs: dict[str, list[int]] = {arm: [] for arm in arms}
             for seed in range(args.seeds):
                 target_npz = out / f"target-{per_class}-{seed}.npz"
                 write_npz(target_npz, data, TARGET_CLASSES, drawn(data, per_class, seed))
-                settings = {**TARGET, "data.dataset": str(target_npz)}
-                for arm, start in (
-                    ("random", {}),
-                    ("source", {"model.init_from": str(source.path)}),
-                ):
-                    run = quiet_run("digits-mlp", {**settings, **start}, seed, out)
+                for arm, settings in arms.items():
+                    start = {k: str(source.path) if v is None else v for k, v in settings.items()}
+                    run = quiet_run(
+                        "digits-mlp",
+                        {**TARGET, "data.dataset": str(target_npz), **start},
+                        seed,
+                        out,
+                    )
                     scores[arm].append(run.metrics["test_accuracy"])
                     epochs[arm].append(len(run.history))
-            print(
-                f"| {per_class} | {spread(scores['random'])} | {spread(scores['source'])} | "
-                f"{statistics.mean(epochs['random']):.0f}, "
-                f"{statistics.mean(epochs['source']):.0f} |",
-                flush=True,
-            )
+            shown = " | ".join(spread(scores[arm]) for arm in arms)
+            trained = ", ".join(f"{statistics.mean(epochs[arm]):.0f}" for arm in arms)
+            print(f"| {per_class} | {shown} | {trained} |", flush=True)
 
 
 if __name__ == "__main__":

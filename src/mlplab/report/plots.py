@@ -121,7 +121,7 @@ def _rate_panel(ax: Any, history: Sequence[dict[str, float]], cuts: Sequence[flo
     ax.plot(epochs, [row["lr"] for row in history], marker, ms=3, color="tab:green", **style)
     for epoch in cuts:
         ax.axvline(epoch + 0.5, color="tab:red", ls="--", lw=0.8, alpha=0.6)
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_xlabel("epoch")
     ax.set_title("learning rate")
     ax.grid(alpha=0.3, which="both")
