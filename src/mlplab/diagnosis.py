@@ -212,5 +212,6 @@ def _still_improving(validation: Sequence[float]) -> Finding | None:
         "still improving",
         f"the validation loss fell {100 * fall:.0f}% over the last {min(quarter, epochs - 1)} "
         "epochs and is lowest at the last one.",
-        f"More epochs should help (--epochs {2 * epochs}).",
+        f"More epochs should help (--epochs {2 * epochs}, or {epochs} more on top of this "
+        "run with --init-from RUN).",
     )
