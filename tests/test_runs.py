@@ -112,6 +112,26 @@ def test_predict_checks_shape_and_values(digits_run):
         np.testing.assert_array_equal(digits_run.predict(same), expected)
 
 
+def test_predict_takes_one_file_or_pil_images_as_files(digits_run, tmp_path):
+    from PIL import Image
+
+    pixels = (np.random.default_rng(0).random((40, 40)) * 255).astype(np.uint8)
+    path = tmp_path / "drawn.png"
+    Image.fromarray(pixels).save(path)
+    expected = digits_run.predict([path])
+    assert expected.shape == (1, 10)
+    # One image as itself, not a list of one: a path (not its characters), a str, a PIL image.
+    for one in (path, str(path), Image.fromarray(pixels)):
+        np.testing.assert_array_equal(digits_run.predict(one), expected)
+    # A PIL image is read as its file would be (upright, inverted, framed and resized).
+    with Image.open(path) as opened:
+        found = digits_run.predict_files([opened, Image.fromarray(pixels).convert("RGB")])
+    assert [result["file"] for result in found] == [str(path), "image 2"]
+    assert found[0]["top"] == found[1]["top"] == digits_run.predict_files([path])[0]["top"]
+    with pytest.raises(DataError, match="^image 1: a PIL image of mode F cannot be read"):
+        digits_run.predict(Image.new("F", (8, 8)))
+
+
 def test_last_is_the_newest_finished_run(digits_run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RunError, match="no finished runs here to take as 'last'"):

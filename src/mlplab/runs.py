@@ -262,9 +262,10 @@ class Run:
         """Class probabilities, float32 (n, classes).
 
         images: pixels (n, h, w, c), (n, h, w) for one channel or (n, h*w*c) rows, shaped
-        like the training images, whole numbers 0..255 of any dtype (uint8 as stored); or a
-        list of image file paths (decoded, resized and coloured to fit; light
-        backgrounds inverted for dark-background datasets, see :meth:`predict_files`).
+        like the training images, whole numbers 0..255 of any dtype (uint8 as stored); or
+        image files and ``PIL.Image`` objects, one or a list (decoded, resized and coloured
+        to fit; light backgrounds inverted for dark-background datasets, see
+        :meth:`predict_files`).
         """
         x = self._pixels(images)
         if self._predictor is None:
@@ -337,11 +338,11 @@ class Run:
 
         See :func:`mlplab.data.images.read_images` for ``invert`` and ``frame``.
         """
-        from mlplab.data.images import read_images
+        from mlplab.data.images import image_sources, read_images
 
         facts = self.metrics["dataset"]
         return read_images(
-            paths,
+            image_sources(paths),
             self.image_shape,
             invert=invert,
             background=facts.get("background"),
@@ -359,6 +360,9 @@ class Run:
     ) -> list[dict[str, Any]]:
         """One dict per file: file, label, probability, inverted, top [(label, probability)];
         with ``min_probability``, also ``sure``: whether the probability reaches it."""
+        from mlplab.data.images import image_sources
+
+        paths = image_sources(paths)  # PIL images named, one image as a list of one
         images, inverted = self.read_images(paths, invert, frame)
         return self.classify(paths, images, inverted, top, min_probability)
 

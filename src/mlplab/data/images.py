@@ -45,6 +45,44 @@ class ImageBytes:
 ImageSource = str | Path | ImageBytes
 
 
+def image_sources(images: Any) -> list[ImageSource]:
+    """What :meth:`mlplab.Run.predict` and ``predict_files`` take as images, as a list of
+    sources: one path, :class:`ImageBytes` or ``PIL.Image.Image`` is one image; a PIL image
+    becomes an in-memory PNG (turned upright as its EXIF says), named by the file it was
+    opened from, else "image N" (its place, from 1). DataError for a PIL image that PNG
+    cannot hold (mode F: scale it to 0..255 and ``convert("L")``)."""
+    if isinstance(images, (str, Path, ImageBytes)) or _is_pil_image(images):
+        images = [images]
+    return [
+        _pil_source(item, number) if _is_pil_image(item) else item
+        for number, item in enumerate(images, start=1)
+    ]
+
+
+def _is_pil_image(item: Any) -> bool:
+    from PIL import Image
+
+    return isinstance(item, Image.Image)
+
+
+def _pil_source(img: Any, number: int) -> ImageBytes:
+    from PIL import ImageOps
+
+    name = str(getattr(img, "filename", "") or f"image {number}")
+    upright = ImageOps.exif_transpose(img)
+    if upright.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        upright = upright.convert("RGB")
+    buffer = io.BytesIO()
+    try:
+        upright.save(buffer, format="PNG")
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(
+            f"{name}: a PIL image of mode {img.mode} cannot be read as pixels ({exc}); "
+            "convert it to L, RGB or RGBA"
+        ) from None
+    return ImageBytes(name, buffer.getvalue())
+
+
 def border_pixels(x: np.ndarray) -> np.ndarray:
     """The outermost rows and columns, flat. x: uint8 (n, h, w, c) or (h, w, c)."""
     x = x if x.ndim == 4 else x[None]
