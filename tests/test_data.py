@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import mlplab
 from mlplab import DataError
 from mlplab.data import Dataset, load_dataset, make_splits, read_images, scaling_params
 from mlplab.data.images import (
@@ -50,8 +51,11 @@ def test_digits_are_read_from_scikit_learns_file_as_load_digits_reads_it(monkeyp
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(DataError, match='data.dataset = "digitz": unknown dataset'):
+    with pytest.raises(DataError, match="^unknown dataset \"digitz\" \\(did you mean 'digits'"):
         load_dataset("digitz")
+    # From a config, the message names its key.
+    with pytest.raises(DataError, match='^data.dataset = "digitz": unknown dataset'):
+        mlplab.api.read_dataset(mlplab.resolve_config(None, {"data.dataset": "digitz"}).data)
 
 
 def test_stratified_split_partitions_and_is_seeded():

@@ -121,6 +121,7 @@ def read_dataset(
         strict=data.strict,
         verbose=verbose,
         whole=whole,
+        key=None if spec else "data.dataset",
     )
     if not data.class_names:
         return dataset

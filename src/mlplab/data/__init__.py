@@ -38,19 +38,21 @@ def load_dataset(
     strict: bool = False,
     verbose: bool = False,
     whole: bool = False,
+    key: str | None = None,
 ) -> Dataset:
     """Read a dataset by catalog name or path into a :class:`Dataset`.
 
     Named datasets are verified (and downloaded unless ``offline``); paths are read by the
     reader their form calls for (see :mod:`mlplab.data.paths`). image_size, color and strict
     apply to image folders. whole: a path without a test split of its own is all test
-    images (to evaluate a model on), not split.
+    images (to evaluate a model on), not split. key: the config key ``spec`` came from
+    ("data.dataset"), named when there is no such dataset.
     """
     from mlplab.data.catalog import load_named
     from mlplab.data.paths import load_path
 
     if spec in CATALOG or not looks_like_path(spec):
-        return load_named(spec, offline=offline, progress=verbose)
+        return load_named(spec, offline=offline, progress=verbose, key=key)
     return load_path(Path(spec), image_size, color, strict, verbose, whole)
 
 

@@ -317,14 +317,16 @@ def dataset_names() -> list[str]:
     return list(CATALOG)
 
 
-def entry(name: str) -> CatalogEntry:
-    """The catalog entry for ``name``; DataError with a suggestion if there is none."""
+def entry(name: str, key: str | None = None) -> CatalogEntry:
+    """The catalog entry for ``name``; DataError with a suggestion if there is none, naming
+    the config key that gave the name (``key``: "data.dataset"), if one did."""
     found = CATALOG.get(name)
     if found is None:
         close = difflib.get_close_matches(name, CATALOG, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
+        where = f'{key} = "{name}": unknown dataset' if key else f'unknown dataset "{name}"'
         raise DataError(
-            f'data.dataset = "{name}": unknown dataset{hint}; known: {", ".join(CATALOG)}; '
+            f"{where}{hint}; known: {', '.join(CATALOG)}; "
             "or give a path (IDX or CIFAR folder, .csv, .npz, image folder)"
         )
     return found
@@ -451,9 +453,12 @@ def from_arrays(
     )
 
 
-def load_named(name: str, offline: bool | None = None, progress: bool = True) -> Dataset:
-    """Read a named dataset: verified local copies first, else downloaded (not offline)."""
-    item = entry(name)
+def load_named(
+    name: str, offline: bool | None = None, progress: bool = True, key: str | None = None
+) -> Dataset:
+    """Read a named dataset: verified local copies first, else downloaded (not offline).
+    key: the config key that names it, for the message when there is no such dataset."""
+    item = entry(name, key)
     if not item.variants:
         arrays = _load_digits()
         source = "scikit-learn load_digits (bundled)"
