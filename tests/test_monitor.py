@@ -180,3 +180,61 @@ def test_a_resumed_keep_best_run_ends_with_the_same_best_epoch(tmp_path, monkeyp
     assert stopped.status == "interrupted"
     resumed = mlplab.resume(stopped.path, verbose=False, report=False)
     _same_training(resumed, unbroken)  # the weights too: the best epoch's, kept across
+
+
+# --- train.min_delta: a gain must be larger than this to count ----------------------------
+
+# Small gains in val_loss (0.005 an epoch from epoch 2 on) after a large one.
+CREEPING = [
+    {"loss": 1.0 - 0.1 * i, "accuracy": 0.5, "val_loss": value, "val_accuracy": 0.8}
+    for i, value in enumerate([0.50, 0.40, 0.395, 0.390, 0.385, 0.380])
+]
+
+
+def test_min_delta_ignores_gains_below_it_for_early_stopping_and_the_best_epoch():
+    result, model, _ = _run("val_loss", CREEPING, patience=2)
+    assert result.status == "complete" and result.best_epoch == 6  # every gain counts
+    result, model, _ = _run("val_loss", CREEPING, patience=2, min_delta=0.01)
+    # Epochs 3 and 4 beat epoch 2's 0.40 by less than 0.01: patience runs out after 4.
+    assert result.status == "early_stopped" and result.best_epoch == 2
+    assert float(model.weights[0]) == 2 and len(result.history) == 4
+    assert "no better val_loss by more than 0.01 (train.min_delta) for 2 epochs" in (result.message)
+    # The report marks the epoch training kept, not the lowest value (epoch 4's).
+    history = result.history
+    assert best_epoch(history, "val_loss", 0.01)["epoch"] == 2
+    assert best_epoch(history, "val_loss")["epoch"] == 4
+    # Had it gone on: epoch 5 (0.385) beats epoch 2's 0.40 by more than 0.01.
+    whole = [{"epoch": i, **row} for i, row in enumerate(CREEPING, start=1)]
+    assert best_epoch(whole, "val_loss", 0.01)["epoch"] == 5
+    page = _history_table(history, "val_loss", 0.01)
+    [best_row] = [row for row in page.split("<tr") if 'class="best"' in row]
+    assert ">2<" in best_row
+
+
+def test_min_delta_holds_back_the_plateau_schedule():
+    _, _, heard = _run("val_loss", CREEPING, schedule="plateau", plateau_patience=2, min_delta=0.01)
+    assert heard == [
+        "epoch 4: val_loss not below 0.4 by more than 0.01 (train.min_delta) for 2 epochs: "
+        "learning rate 0.1 -> 0.01"
+    ]
+    _, _, heard = _run("val_loss", CREEPING, schedule="plateau", plateau_patience=2)
+    assert heard == []
+
+
+def test_min_delta_is_kept_through_a_resume(tmp_path, monkeypatch):
+    from .test_resume import _same_training, _stop_after, ctrl_c
+
+    keys = {"train.epochs": 8, "train.patience": 2, "train.min_delta": 0.02}
+    unbroken = mlplab.train(overrides=keys, out=tmp_path, verbose=False, report=False)
+    _stop_after(monkeypatch, 2, ctrl_c)
+    stopped = mlplab.train(overrides=keys, out=tmp_path, verbose=False, report=False)
+    monkeypatch.undo()
+    resumed = mlplab.resume(stopped.path, verbose=False, report=False)
+    _same_training(unbroken, resumed)
+    assert resumed.metrics["best_epoch"] == unbroken.metrics["best_epoch"]
+
+
+def test_a_negative_min_delta_is_one_line(capsys):
+    assert main(["train", "--set", "train.min_delta=-0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mlplab: error: train.min_delta = -0.1") and len(err.splitlines()) == 1

@@ -409,6 +409,7 @@ def _train_and_write(
             cfg.train.tracks_best,
             (point.state, point.history) if point else None,
             cfg.train.monitor,
+            cfg.train.min_delta,
         )
         # Training runs mostly outside the GIL: matplotlib (~1 s) imports meanwhile for the report.
         with importing(*(DRAWING_MODULES if report else ())):

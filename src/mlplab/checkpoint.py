@@ -23,6 +23,7 @@ import math
 import time
 import tomllib
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,25 @@ def watched(stats: dict[str, float], monitor: str = "val_loss") -> float:
     accuracy negated."""
     value = stats[watched_name(stats, monitor)]
     return -value if monitor.endswith("accuracy") else value
+
+
+def improves(value: float, best: float, min_delta: float = 0.0) -> bool:
+    """Whether an epoch judged ``value`` (:func:`watched`: lower is better) is a new best
+    against ``best``: lower by more than ``min_delta`` (``train.min_delta``), Keras' rule."""
+    return value < best - min_delta
+
+
+def best_so_far(
+    history: Sequence[dict[str, float]], monitor: str = "val_loss", min_delta: float = 0.0
+) -> tuple[float, dict[str, float] | None]:
+    """The best value :func:`watched` gave ``history``'s epochs, taken in order as training
+    takes them (:func:`improves`), and that epoch's row (None for no epoch)."""
+    best, row = math.inf, None
+    for stats in history:
+        value = watched(stats, monitor)
+        if improves(value, best, min_delta):
+            best, row = value, stats
+    return best, row
 
 
 @dataclass
@@ -162,7 +182,8 @@ class Checkpointer:
 
     track_best: keep the best epoch's weights too (``train.patience`` or
     ``train.keep_best``). start: the state a resumed run begins from, with the history of
-    its epochs. monitor: ``train.monitor``, which picks the best epoch.
+    its epochs. monitor and min_delta: ``train.monitor`` and ``train.min_delta``, which
+    pick the best epoch.
     """
 
     def __init__(
@@ -174,13 +195,14 @@ class Checkpointer:
         track_best: bool = False,
         start: tuple[TrainingState, list[dict[str, float]]] | None = None,
         monitor: str = "val_loss",
+        min_delta: float = 0.0,
     ) -> None:
         self.inner, self.writer, self.model = inner, writer, model
         self.every_seconds = every_seconds
-        self.track_best, self.monitor = track_best, monitor
+        self.track_best, self.monitor, self.min_delta = track_best, monitor, min_delta
         self.state: TrainingState | None = start[0] if start else None
         self.history: list[dict[str, float]] = list(start[1]) if start else []
-        self._best = min((watched(row, monitor) for row in self.history), default=math.inf)
+        self._best = best_so_far(self.history, monitor, min_delta)[0]
         self._last = time.monotonic()
 
     def on_train_begin(self, epochs: int, steps_per_epoch: int) -> None:
@@ -196,7 +218,7 @@ class Checkpointer:
         if not math.isfinite(stats["loss"]):
             return  # the run stops as diverged: there is nothing worth going on from
         best_weights = self.state.best_weights if self.state else None
-        if watched(stats, self.monitor) < self._best:
+        if improves(watched(stats, self.monitor), self._best, self.min_delta):
             self._best = watched(stats, self.monitor)
             best_weights = self.model.get_weights() if self.track_best else None
         self.state = TrainingState.capture(self.model, int(stats["epoch"]), best_weights)

@@ -269,6 +269,13 @@ class TrainConfig(_Section):
         "validation split: loss or accuracy of the training images)",
         choices=MONITORS,
     )
+    min_delta: float = _opt(
+        0.0,
+        "an epoch counts as better (for early stopping, the best epoch and the plateau "
+        "schedule) only when train.monitor beats the best so far by more than this, as "
+        "Keras' min_delta (0: any gain)",
+        check=_non_negative,
+    )
     schedule: str = _opt("constant", "learning-rate schedule", choices=SCHEDULES)
     step_epochs: int = _opt(10, "step schedule: epochs between drops", check=_positive)
     step_factor: float = _opt(

@@ -22,7 +22,7 @@ from typing import Protocol
 import keras
 import numpy as np
 
-from mlplab.checkpoint import watched, watched_name
+from mlplab.checkpoint import improves, watched, watched_name
 from mlplab.config import AugmentConfig, TrainConfig
 from mlplab.data.split import Splits
 from mlplab.errors import ConfigError
@@ -161,7 +161,12 @@ class EpochMonitor:
         self._good_weights = model.get_weights()
         self._since_best = 0
         self.plateau = (
-            PlateauCutter(config.plateau_patience, config.step_factor, config.min_learning_rate)
+            PlateauCutter(
+                config.plateau_patience,
+                config.step_factor,
+                config.min_learning_rate,
+                config.min_delta,
+            )
             if config.schedule == "plateau"
             else None
         )
@@ -210,8 +215,8 @@ class EpochMonitor:
             self.result.status = "early_stopped"
             self.result.message = (
                 f"early stopping after epoch {stats['epoch']}: no better "
-                f"{watched_name(stats, self.watching)} for {epoch_count(self.patience)}; restored "
-                f"epoch {self.result.best_epoch}"
+                f"{watched_name(stats, self.watching)}{self._by_more()} for "
+                f"{epoch_count(self.patience)}; restored epoch {self.result.best_epoch}"
             )
             return True
         if self.plateau and stats["epoch"] < self.epochs:
@@ -248,9 +253,14 @@ class EpochMonitor:
         else:
             best = f"not below {plateau.best:.4g}"
         self._news.append(
-            f"epoch {stats['epoch']:g}: {name} {best} for {epoch_count(plateau.patience)}: "
-            f"learning rate {stats['lr']:.3g} -> {cut:.3g}"
+            f"epoch {stats['epoch']:g}: {name} {best}{self._by_more()} for "
+            f"{epoch_count(plateau.patience)}: learning rate {stats['lr']:.3g} -> {cut:.3g}"
         )
+
+    def _by_more(self) -> str:
+        """The words the stop and cut lines add for train.min_delta (none when it is 0)."""
+        delta = self.config.min_delta
+        return f" by more than {delta:g} (train.min_delta)" if delta else ""
 
     def tell(self, listener: EpochListener) -> None:
         """Pass on what the last epoch's end changed (a learning-rate cut), after the epoch's
@@ -262,7 +272,7 @@ class EpochMonitor:
     def _judge(self, stats: dict[str, float]) -> bool:
         """Count the epoch towards patience; True when it is the best so far."""
         value = watched(stats, self.watching)
-        if value < self._best:
+        if improves(value, self._best, self.config.min_delta):
             self._best, self._since_best = value, 0
             self.result.best_epoch = int(stats["epoch"])
             return True

@@ -175,7 +175,9 @@ def prediction_plots(data: ReportData) -> dict[str, bytes]:
     if data.members is None:
         train = record.config.train if record.config else TrainConfig()
         cuts = plots.rate_cuts(record.history, train.schedule)
-        pngs[PLOT_FILES["curves"]] = plots.curves_png(record.history, title, cuts, train.monitor)
+        pngs[PLOT_FILES["curves"]] = plots.curves_png(
+            record.history, title, cuts, train.monitor, train.min_delta
+        )
     elif any(history for _, history in data.members):  # an ensemble: its members' curves
         curves = [(label, history) for label, history in data.members if history]
         pngs[PLOT_FILES["curves"]] = plots.compare_png(

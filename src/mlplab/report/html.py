@@ -343,8 +343,9 @@ def run_page(data: ReportData, pngs: dict[str, bytes]) -> str:
         parts.append(image(pngs.get(PLOT_FILES["curves"]), "loss and accuracy per epoch"))
         parts.append(_findings_box(data.findings))
         if history:
-            monitor = record.config.train.monitor if record.config else "val_loss"
-            parts.append(_history_table(history, monitor))
+            train = record.config.train if record.config else None
+            monitor = train.monitor if train else "val_loss"
+            parts.append(_history_table(history, monitor, train.min_delta if train else 0.0))
         parts += _started_section(metrics)
         parts += _teacher_section(metrics)
 
@@ -635,12 +636,14 @@ def _config_text(record: Any) -> str:
         return f"({CONFIG_FILE} unreadable: {exc})"
 
 
-def _history_table(history: Sequence[dict[str, float]], monitor: str = "val_loss") -> str:
+def _history_table(
+    history: Sequence[dict[str, float]], monitor: str = "val_loss", min_delta: float = 0.0
+) -> str:
     from mlplab.report.plots import best_epoch, best_label
     from mlplab.runs import HISTORY_COLUMNS
 
     columns = [c for c in HISTORY_COLUMNS if any(c in row for row in history)]
-    best = best_epoch(history, monitor)
+    best = best_epoch(history, monitor, min_delta)
     digits = {"seconds": 2}
 
     def cell(row: dict[str, float], column: str) -> str:

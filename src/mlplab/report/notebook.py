@@ -108,7 +108,13 @@ def run_card(run: Run) -> str:
         from mlplab.report.plots import curves_png, rate_cuts
 
         train = run.config.train
-        png = curves_png(run.history, title, rate_cuts(run.history, train.schedule), train.monitor)
+        png = curves_png(
+            run.history,
+            title,
+            rate_cuts(run.history, train.schedule),
+            train.monitor,
+            train.min_delta,
+        )
     return card(title, facts, png, "learning curves", footer)
 
 

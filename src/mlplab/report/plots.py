@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogFormatter, NullLocator
 
-from mlplab.checkpoint import watched
+from mlplab.checkpoint import best_so_far
 
 # Above this many classes a matrix of numbers is unreadable: heat map plus the worst pairs.
 MAX_ANNOTATED_CLASSES = 20
@@ -87,12 +87,14 @@ def _longest(names: Sequence[str]) -> int:
 
 
 def best_epoch(
-    history: Sequence[dict[str, float]], monitor: str = "val_loss"
+    history: Sequence[dict[str, float]], monitor: str = "val_loss", min_delta: float = 0.0
 ) -> dict[str, float] | None:
-    """The epoch with the best validation score that ``train.monitor`` names: the lowest
-    val_loss or the highest val_accuracy, the first of equals (None without validation)."""
+    """The epoch with the best validation score that ``train.monitor`` names, as training
+    picks it: the lowest val_loss or the highest val_accuracy, the first of equals, and
+    with ``train.min_delta`` the last that beat the best before it by more than that (None
+    without validation)."""
     rows = [row for row in history if np.isfinite(row.get(monitor, np.nan))]
-    return min(rows, key=lambda row: watched(row, monitor)) if rows else None
+    return best_so_far(rows, monitor, min_delta)[1]
 
 
 def best_label(monitor: str) -> str:
@@ -132,6 +134,7 @@ def curves_png(
     title: str,
     cuts: Sequence[float] = (),
     monitor: str = "val_loss",
+    min_delta: float = 0.0,
 ) -> bytes:
     """Train and validation loss (left) and accuracy (right) per epoch, as PNG bytes; and,
     when the learning rate changed during training, a third, narrower panel with the rate
@@ -139,8 +142,8 @@ def curves_png(
 
     history: one dict per epoch with epoch, loss, accuracy and optionally val_loss,
     val_accuracy, lr. The best validation epoch (by ``monitor``: :func:`best_epoch`) is
-    marked, and so is each learning-rate cut (``cuts``: :func:`rate_cuts`), between its
-    epoch and the next.
+    marked (``min_delta``: ``train.min_delta``), and so is each learning-rate cut
+    (``cuts``: :func:`rate_cuts`), between its epoch and the next.
     """
     rates = [row.get("lr", np.nan) for row in history]
     scheduled = all(np.isfinite(rates)) and len(set(rates)) > 1 and min(rates) > 0
@@ -156,7 +159,7 @@ def curves_png(
             margins(fig, left=0.6, right=0.2, bottom=0.55, top=0.65)
         epochs = [row["epoch"] for row in history]
         has_val = any("val_loss" in row for row in history)
-        best = best_epoch(history, monitor)
+        best = best_epoch(history, monitor, min_delta)
         marker = "o-" if len(history) <= 40 else "-"
         for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
             ax.plot(
