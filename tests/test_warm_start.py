@@ -152,6 +152,12 @@ def test_lr_find_sweeps_from_the_starting_weights(tmp_path, digits_run):
     fresh = mlplab.lr_find(overrides={}, **common)
     started = mlplab.lr_find(overrides={"model.init_from": str(digits_run.path)}, **common)
     assert started.sweep.losses[0] < 0.5 * fresh.sweep.losses[0]
+    # At the default 100 steps a trained network's curve does not fall: the answer says why.
+    flat = mlplab.lr_find(
+        overrides={"model.init_from": str(digits_run.path)}, **common | {"steps": 100}
+    )
+    assert flat.sweep.problem.startswith("the loss never fell below its start at any rate")
+    assert "here the network starts trained, from model.init_from" in flat.sweep.problem
 
 
 def test_mlpclassifier_fine_tunes_a_run(digits_run, digits_data):

@@ -137,10 +137,11 @@ def read_curve(
     lowest = first + int(np.argmin(window))
     fall = 1.0 - float(smoothed[lowest]) / level if level > 0 else 0.0
     if fall < MIN_FALL:
+        fell = f"fell only {fall:.0%} below" if fall > 0 else "never fell below"
         return {}, (
-            f"the loss fell only {fall:.0%} below its start at any rate: the curve is too flat "
-            "to read (a network that learns slowly, such as sigmoid units on plain SGD); run "
-            "more steps, or compare a few rates by training"
+            f"the loss {fell} its start at any rate: the curve is too flat to read (a network "
+            "that learns slowly, such as sigmoid units on plain SGD); run more steps, or "
+            "compare a few rates by training"
         )
     if lrs[lowest] / 10.0 < lrs[0]:
         return {}, (

@@ -164,6 +164,11 @@ def lr_find(
     )
     lrs = ramp(start, end, steps)[: len(losses)]
     sweep = analyse(lrs, losses, steps, stop_on_divergence, cfg.train.schedule)
+    if sweep.problem and starting is not None:
+        sweep.problem += (
+            " (here the network starts trained, from model.init_from, with little loss left "
+            "to lose at any rate: give a rate, such as a tenth of the one it was trained at)"
+        )
     result = LRFindResult(
         sweep, cfg, None, batch, time.perf_counter() - began, trainer.compile_seconds
     )
