@@ -238,6 +238,53 @@ def test_a_network_of_images_that_are_not_square_trains_predicts_and_evaluates(c
     assert code == 0, err
 
 
+def _named_rows(path, images, names, header=True):
+    """images uint8 (n, h, w, 1) as CSV rows after their label names, with a header."""
+    flat = images.reshape(len(images), -1)
+    lines = ["label," + ",".join(f"pixel{i}" for i in range(flat.shape[1]))] if header else []
+    lines += [f"{name}," + ",".join(map(str, row)) for name, row in zip(names, flat, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_labels_may_be_names_and_the_sorted_names_are_the_classes(tmp_path, header):
+    images, labels = toy_images(40, 4, seed=4)
+    kinds = np.array(["cat", "dog", "bird", "fish"])
+    _named_rows(tmp_path / "pets_train.csv", images, kinds[labels % 4], header)
+    test_images, test_labels = toy_images(12, 4, seed=5)
+    _named_rows(tmp_path / "pets_test.csv", test_images, kinds[test_labels % 4], header)
+    data = load_dataset(str(tmp_path / "pets_train.csv"))
+    assert data.class_names == ("bird", "cat", "dog", "fish")
+    np.testing.assert_array_equal(data.x_train, images)
+    # Each image keeps its own name: class index -> name -> the name it was written with.
+    np.testing.assert_array_equal(np.array(data.class_names)[data.y_train], kinds[labels % 4])
+    np.testing.assert_array_equal(np.array(data.class_names)[data.y_test], kinds[test_labels % 4])
+
+
+@pytest.mark.parametrize(
+    ("rows", "test_rows", "message"),
+    [
+        (["cat,1,2,3,4", "dog,5,6,7,8"], ["0,1,2,3,4"], "must both be numbers, or both names"),
+        (["cat,1,2,3,4", " ,5,6,7,8"], None, "line 3 has an empty label"),
+        (["cat,1,2,3,4", "dog,5,x,7,8"], None, "line 3, column 3: pixel 'x' is not a whole"),
+        (
+            ["cat,1,2,3,4", "1,5,6,7,8"],
+            None,
+            "line 2, column 1: label 'cat' is not a whole number, but other",
+        ),
+        (["cat,1,2,3,4", "dog,5,6,7,8"], ["cow,1,2,3,4"], "label 'cow' never occurs in"),
+    ],
+)
+def test_bad_name_labels_are_one_line(tmp_path, rows, test_rows, message):
+    head = "label,p0,p1,p2,p3\n"
+    (tmp_path / "a_train.csv").write_text(head + "\n".join(rows) + "\n")
+    if test_rows:
+        (tmp_path / "a_test.csv").write_text(head + "\n".join(test_rows) + "\n")
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(tmp_path / "a_train.csv"))
+    one_line(caught, "a_", message)
+
+
 # --- bad files ---------------------------------------------------------------------------
 
 

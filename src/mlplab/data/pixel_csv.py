@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -206,7 +206,11 @@ def read_layout(
     if not first or first == [""]:
         raise DataError(f"{path}: empty file")
     numbered = first == [str(i) for i in range(len(first))]  # pandas' header for 0..n-1
-    is_data = all(_WHOLE.match(cell) for cell in first) and not numbered
+    # A data row: whole numbers, but for a label name first ("cat,0,12,...") in a file
+    # that has a label column.
+    pixels_whole = len(first) > 1 and all(_WHOLE.match(cell) for cell in first[1:])
+    name_first = labeled is not False and first[0].strip().lower() not in ("", LABEL_NAME)
+    is_data = not numbered and pixels_whole and (bool(_WHOLE.match(first[0])) or name_first)
     header = () if is_data else tuple(first)
     named = [i for i, name in enumerate(header) if name.lower() == LABEL_NAME]
     if len(named) > 1:
@@ -230,32 +234,71 @@ def read_layout(
     return CsvLayout(header, columns, label_column, shape or (1, count, 1), delimiter)
 
 
-def _load_table(path: Path, layout: CsvLayout) -> np.ndarray:
-    """All cells as int64 (n, columns); one-line DataErrors naming the file's line. (NumPy
-    decompresses a path ending in .gz itself.)"""
-    skip = 1 if layout.header else 0
+def _load_table(path: Path, layout: CsvLayout) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pixel cells as int64 (n, pixels), and the label column (n,): int64 for numbers,
+    str for names ("cat"), None without one. One-line DataErrors naming the file's line.
+    (NumPy decompresses a path ending in .gz itself.)"""
+    try:
+        table = _loadtxt(path, layout, np.int64)
+    except _NamedLabels:
+        # Names in the label column: a second pass, the pixels and the names apart (only
+        # for such files: the one-pass read above is the fast path for number labels).
+        keep = [i for i in range(layout.columns) if i != layout.label_column]
+        pixels = _loadtxt(path, layout, np.int64, keep)
+        names = np.char.strip(_loadtxt(path, layout, str, [layout.label_column])[:, 0])
+        if not np.char.str_len(names).all():
+            row = int(np.argmin(np.char.str_len(names)))
+            raise DataError(
+                f"{path}: line {row + layout.first_data_line} has an empty label"
+            ) from None
+        numbers = np.array([bool(_WHOLE.match(name)) for name in names])
+        if numbers.any():  # a name among numbers: a typo more likely than a class
+            row = int(np.argmin(numbers))
+            raise DataError(
+                f"{path}: line {row + layout.first_data_line}, column "
+                f"{layout.label_column + 1}: label '{names[row]}' is not a whole number, "
+                "but other labels are: labels are all numbers or all names"
+            ) from None
+        return pixels, names
+    if table.shape[1] != layout.columns:
+        raise DataError(
+            f"{path}: rows have {table.shape[1]} cells but the first row {layout.columns}"
+        )
+    keep = [i for i in range(layout.columns) if i != layout.label_column]
+    labels = None if layout.label_column is None else table[:, layout.label_column]
+    return table[:, keep], labels
+
+
+class _NamedLabels(Exception):
+    """The label column holds a cell that is not a whole number: names, read apart."""
+
+
+def _loadtxt(
+    path: Path, layout: CsvLayout, dtype: Any, columns: list[int] | None = None
+) -> np.ndarray:
+    """np.loadtxt of ``columns`` (all by default) as ``dtype``, (n, columns); DataError
+    naming the line for a bad cell, _NamedLabels for a label that is not a number."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
             table = np.loadtxt(
                 path,
                 delimiter=layout.delimiter,
-                skiprows=skip,
-                dtype=np.int64,
+                skiprows=1 if layout.header else 0,
+                dtype=dtype,
                 ndmin=2,
                 encoding="utf-8-sig",
                 quotechar='"',
+                usecols=columns,
             )
     except ValueError as exc:
+        if columns is None and _label_cell(str(exc), layout):
+            raise _NamedLabels from None
         raise DataError(f"{path}: {_where(str(exc), layout)}") from None
     except (OSError, UnicodeDecodeError, *_GZIP_ERRORS) as exc:
         raise DataError(f"{path}: cannot read CSV: {exc}") from None
     if table.shape[0] == 0:
         raise DataError(f"{path}: no rows")
-    if table.shape[1] != layout.columns:
-        raise DataError(
-            f"{path}: rows have {table.shape[1]} cells but the first row {layout.columns}"
-        )
     return table
 
 
@@ -267,10 +310,20 @@ def _fraction_of_one(cell: str) -> bool:
         return False
 
 
+_NOT_CONVERTED = re.compile(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)")
+
+
+def _label_cell(message: str, layout: CsvLayout) -> bool:
+    """Whether NumPy's loadtxt error (of all the columns) is about a cell of the label column."""
+    bad = _NOT_CONVERTED.search(message.splitlines()[0])
+    return bool(bad) and int(bad.group(3)) - 1 == layout.label_column
+
+
 def _where(message: str, layout: CsvLayout) -> str:
-    """NumPy's loadtxt error in the file's own line numbers."""
+    """NumPy's loadtxt error in the file's own line numbers (its columns are the file's,
+    from 1, also when only some were read)."""
     first = message.splitlines()[0]
-    bad = re.search(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)", first)
+    bad = _NOT_CONVERTED.search(first)
     if bad:  # rows counted from 0 after the header
         cell, row, column = bad.group(1), int(bad.group(2)), int(bad.group(3))
         what = "label" if column - 1 == layout.label_column else "pixel"
@@ -292,8 +345,8 @@ def _where(message: str, layout: CsvLayout) -> str:
 
 @dataclass(frozen=True)
 class PixelTable:
-    """A pixel CSV, read: images uint8 (n, h, w, c); labels int64 (n,) as written in the
-    file (None without a label column); its layout."""
+    """A pixel CSV, read: images uint8 (n, h, w, c); labels (n,) as written in the file,
+    int64 numbers or str names (None without a label column); its layout."""
 
     images: np.ndarray
     labels: np.ndarray | None
@@ -314,16 +367,13 @@ def read_pixel_csv(
     (:func:`image_shape_for`: square images from the column count when they say nothing)."""
     pixels = math.prod(image_shape) if image_shape else None
     layout = read_layout(path, labeled, pixels, size, color)
-    table = _load_table(path, layout)
-    keep = [i for i in range(layout.columns) if i != layout.label_column]
-    values = table[:, keep]
+    values, labels = _load_table(path, layout)
     if values.min() < 0 or values.max() > 255:
         row = int(np.argwhere((values < 0) | (values > 255))[0][0])
         raise DataError(f"{path}: line {row + layout.first_data_line} has a pixel outside 0..255")
     shape = tuple(image_shape) if image_shape else layout.image_shape
     images = values.astype(np.uint8).reshape(-1, *shape)
-    labels = None if layout.label_column is None else table[:, layout.label_column]
-    if labels is not None and labels.min() < 0:
+    if labels is not None and labels.dtype.kind == "i" and labels.min() < 0:
         row = int(np.argmin(labels))
         raise DataError(
             f"{path}: line {row + layout.first_data_line} has a negative label {labels[row]}"
@@ -358,6 +408,9 @@ def paired_test_csv(path: Path) -> Path | None:
 
 
 def _labels_text(names: tuple[str, ...]) -> str:
+    if not all(_WHOLE.match(name) for name in names):  # names: the first few
+        more = ", ..." if len(names) > 6 else ""
+        return f"{len(names)} classes (labels {', '.join(names[:6])}{more})"
     values = [int(name) for name in names]
     low, high = values[0], values[-1]
     text = f"{len(values)} classes (labels {low}..{high}"
@@ -401,6 +454,13 @@ def load_csv_dataset(path: Path, size: tuple[int, ...] = (), color: str = "auto"
         if test.labels is not None:
             arrays["x_test"], arrays["y_test"] = test.images, test.labels
             arrays["files_test"] = rows_of(beside, test)
+    if "y_test" in arrays and (arrays["y_train"].dtype.kind == "U") != (
+        arrays["y_test"].dtype.kind == "U"
+    ):
+        raise DataError(
+            f"{path}: its labels and those of {beside} beside it must both be numbers, or "
+            "both names"
+        )
     names = numbered_classes(arrays, path.name, str(beside))
     summary = (
         f"{len(train.images)} images {_shape_text(train.layout.image_shape)}, "
