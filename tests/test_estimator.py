@@ -390,3 +390,26 @@ def test_numpy_values_from_a_randomized_search_are_taken_as_plain_ones():
     assert (config.train.epochs, config.train.calibrate, config.model.dropout) == (1, False, 0.5)
     with pytest.raises(ConfigError, match=r"^train.batch_size = 3.5 is not valid: expected"):
         MLPClassifier(batch_size=np.float64(3.5)).fit(X[:200], y[:200])
+
+
+def test_warm_start_goes_on_from_the_last_fit(digits_rows):
+    X_train, X_test, y_train, y_test = digits_rows
+    one_epoch = {"epochs": 1, "hidden": [32], "random_state": 0}
+    warm = MLPClassifier(warm_start=True, **one_epoch)
+    cold = MLPClassifier(**one_epoch)
+    first = warm.fit(X_train, y_train).history_[0]["loss"]
+    assert first == cold.fit(X_train, y_train).history_[0]["loss"]  # the first fit: anew
+    # A second fit goes on: its epoch starts where the first ended, a fresh one does not.
+    assert warm.fit(X_train, y_train).history_[0]["loss"] < 0.7 * first
+    assert cold.fit(X_train, y_train).history_[0]["loss"] == first
+    assert warm.score(X_test, y_test) > cold.score(X_test, y_test)
+    # A clone starts anew (no fitted network), as scikit-learn's do.
+    assert clone(warm).fit(X_train, y_train).history_[0]["loss"] == first
+    # Dropout may change between fits (not a weight); the network's shape and classes not.
+    warm.set_params(dropout=0.1).fit(X_train, y_train)
+    with pytest.raises(DataError, match="^warm_start: the network changed since the last fit"):
+        warm.set_params(hidden=[16]).fit(X_train, y_train)
+    with pytest.raises(DataError, match=r"^warm_start: y has the classes 0, 1, 2, 3, 4, the last"):
+        warm.set_params(hidden=[32]).fit(X_train, y_train % 5)
+    with pytest.raises(DataError, match=r"^warm_start: X holds \(4, 16, 1\) images"):
+        warm.set_params(image_shape=(4, 16)).fit(X_train, y_train)

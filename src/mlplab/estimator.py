@@ -82,6 +82,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     overrides: any other config keys, ``{"train.momentum": 0.9, "augment.translate": 2}``.
     image_shape: (h, w) or (h, w, c) that rows of pixels (n, features) are read as; None: a
     square grayscale image when features is a square number (64 -> 8x8), else one row.
+    warm_start: as in scikit-learn's own MLPClassifier: a fit after the first starts from
+    the network the last one ended with (its weights and pixel scaling; a new optimizer
+    state and schedule), so ``fit`` can be called again to train on; the classes, image
+    shape and network must be the same (a ValueError says what differs). False: every
+    fit starts anew.
     verbose: print one line per epoch (a progress bar on a terminal) on stderr.
 
     Values are checked when ``fit`` is called, as scikit-learn does: a bad one raises a
@@ -118,6 +123,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         random_state: int | None = None,
         overrides: Mapping[str, Any] | None = None,
         image_shape: Sequence[int] | None = None,
+        warm_start: bool = False,
         verbose: bool = False,
     ) -> None:
         self.config = config
@@ -142,6 +148,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.overrides = overrides
         self.image_shape = image_shape
+        self.warm_start = warm_start
         self.verbose = verbose
 
     def resolved_config(self) -> RunConfig:
@@ -230,7 +237,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         )
         scaling = scaling_params(splits.x_train, config.data.scaling)
         starting = None
-        if config.model.init_from:
+        previous = self._previous_network(classes, dataset.image_shape)
+        if previous is not None:
+            from mlplab.model import scaling_of
+
+            scaling = scaling_of(previous)
+        elif config.model.init_from:
             from mlplab.warm_start import load_starting_weights
 
             starting = load_starting_weights(
@@ -240,7 +252,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         trainer, model = trainer_and_model(
             config, dataset.image_shape, len(classes), scaling, len(splits.y_train)
         )
-        if starting is not None:
+        if previous is not None:
+            _carry_on(model, previous)
+        elif starting is not None:
             starting.apply(model)
         listener = make_listener(self.verbose, sys.stderr)
         result = trainer.fit(model, splits, config.train, listener, StopRequest())
@@ -260,6 +274,26 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.temperature_ = None if temperature is None else temperature["value"]
         self._predictor = trainer
         return self
+
+    def _previous_network(self, classes: np.ndarray, image_shape: tuple[int, ...]) -> Any:
+        """With ``warm_start``, the network the last fit ended with (None: the first fit,
+        or no warm start), checked to serve images of ``image_shape`` and ``classes``."""
+        if not self.warm_start or not hasattr(self, "model_"):
+            return None
+        if list(classes) != list(self.classes_):
+            from mlplab.run_refs import listed
+
+            raise DataError(
+                f"warm_start: y has the classes {listed([str(c) for c in classes])}, the "
+                f"last fit had {listed([str(c) for c in self.classes_])}: warm_start can only "
+                "go on with the same classes (set warm_start=False to start anew)"
+            )
+        if tuple(image_shape) != tuple(self.image_shape_):
+            raise DataError(
+                f"warm_start: X holds {tuple(image_shape)} images, the last fit "
+                f"{tuple(self.image_shape_)} ones (set warm_start=False to start anew)"
+            )
+        return self.model_
 
     @classmethod
     def from_run(cls, run: str | Path | Run) -> MLPClassifier:
@@ -320,6 +354,32 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True  # images (n, h, w) as well as rows of pixels
         return tags
+
+
+def _carry_on(model: Any, previous: Any) -> None:
+    """Set the new, untrained ``model``'s Dense and batch-norm layers to the weights
+    ``previous`` ended with; DataError when the config now describes another network."""
+    import keras
+
+    kinds = (keras.layers.Dense, keras.layers.BatchNormalization)
+
+    def learned(network: Any) -> dict[str, list[np.ndarray]]:
+        return {
+            layer.name: layer.get_weights() for layer in network.layers if isinstance(layer, kinds)
+        }
+
+    ours, theirs = learned(model), learned(previous)
+    same = ours.keys() == theirs.keys() and all(
+        [w.shape for w in ours[name]] == [w.shape for w in theirs[name]] for name in ours
+    )
+    if not same:
+        raise DataError(
+            "warm_start: the network changed since the last fit (hidden, batch_norm): "
+            "warm_start can only go on with the same network (set warm_start=False to "
+            "start anew)"
+        )
+    for name, values in theirs.items():
+        model.get_layer(name).set_weights(values)
 
 
 def _numeric(X: Any) -> np.ndarray:
