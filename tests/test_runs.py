@@ -1,5 +1,8 @@
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -142,3 +145,27 @@ def test_last_is_the_newest_finished_run(digits_run, tmp_path, monkeypatch):
     unfinished.mkdir()
     (unfinished / "config.toml").write_text("")
     assert load_run("last").path.resolve() == older
+
+
+def test_loading_a_model_takes_its_small_programs_from_the_compilation_cache(tmp_path, digits_run):
+    # Building the layers runs their initializers: compiled once, then read from the cache
+    # by every later process that loads a model (predict, report, export, serve).
+    script = (
+        "import jax.monitoring as m, json, mlplab\n"
+        "hits = []\n"
+        "m.register_event_listener(lambda name, **kw: hits.append(name) "
+        "if name == '/jax/compilation_cache/cache_hits' else None)\n"
+        f"mlplab.load_run({str(digits_run.path)!r}).model\n"
+        "print(json.dumps(len(hits)))\n"
+    )
+    env = {**os.environ, "MLPLAB_JAX_CACHE": str(tmp_path / "jax-cache")}
+
+    def hits() -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert hits() == 0  # a fresh cache
+    assert hits() > 0

@@ -440,6 +440,13 @@ def load_model(path: Path) -> Any:
     ensure_keras()
     import keras
 
+    if keras.backend.backend() == "jax":
+        from mlplab.fused import enable_compilation_cache
+
+        # Loading builds the layers, which runs their initializers: small compiled programs
+        # that would otherwise be compiled again in every process (~1 s of each predict,
+        # evaluate, report or serve start).
+        enable_compilation_cache()
     if path.suffix.lower() in (".h5", ".hdf5"):
         raise RunError(f"{path}: legacy HDF5 model files are refused; use a .keras file")
     if not path.is_file():
