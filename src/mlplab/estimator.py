@@ -359,16 +359,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 def _carry_on(model: Any, previous: Any) -> None:
     """Set the new, untrained ``model``'s Dense and batch-norm layers to the weights
     ``previous`` ended with; DataError when the config now describes another network."""
-    import keras
+    from mlplab.model import learned_weights
 
-    kinds = (keras.layers.Dense, keras.layers.BatchNormalization)
-
-    def learned(network: Any) -> dict[str, list[np.ndarray]]:
-        return {
-            layer.name: layer.get_weights() for layer in network.layers if isinstance(layer, kinds)
-        }
-
-    ours, theirs = learned(model), learned(previous)
+    ours, theirs = learned_weights(model), learned_weights(previous)
     same = ours.keys() == theirs.keys() and all(
         [w.shape for w in ours[name]] == [w.shape for w in theirs[name]] for name in ours
     )

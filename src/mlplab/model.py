@@ -201,6 +201,18 @@ def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
+def learned_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    """What a network has learned, by layer name: the Dense layers' kernels and biases and
+    batch normalisation's scales, offsets and statistics (as ``layer.get_weights()`` gives
+    them), first to last; not dropout's random state, nor the scaling (constants)."""
+    kinds = (keras.layers.Dense, keras.layers.BatchNormalization)
+    return {
+        layer.name: [np.asarray(w) for w in layer.get_weights()]
+        for layer in model.layers
+        if isinstance(layer, kinds)
+    }
+
+
 def first_layer_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, bool]:
     """What the first Dense layer weighs each pixel by, and whether that layer is the output
     layer (a network without hidden layers: its units are the classes).

@@ -4,11 +4,11 @@ other images of the same size (transfer learning).
 
 What is copied: the pixel scaling (so the copied first layer sees pixels scaled as it
 learned them, not by this dataset's own statistics; ``data.scaling`` must name the same
-kind), every hidden layer (Dense kernels
-and biases, batch normalisation's scales and statistics: ``model.hidden`` and
-``model.batch_norm`` must match), and the output layer when the two tell apart the same
-classes, each column to its class whatever their order. Otherwise the output layer is this
-run's own, initialised from its seed: a new one trained on top of the copied layers.
+kind), every hidden layer (Dense kernels and biases, batch normalisation's scales and
+statistics: ``model.hidden`` and ``model.batch_norm`` must match), and the output layer
+when the two tell apart the same classes, each column to its class whatever their order.
+Otherwise the output layer is this run's own, initialised from its seed: a new one trained
+on top of the copied layers.
 
 Only weights come over. The optimizer's state, the learning-rate schedule and the epoch
 count start anew (``mlplab resume`` is what goes on with all of them, in the same run);
@@ -80,7 +80,7 @@ def load_starting_weights(
     the key, when they do not fit."""
     import keras
 
-    from mlplab.model import dense_layers, is_ensemble, scaling_of
+    from mlplab.model import dense_layers, is_ensemble, learned_weights, scaling_of
 
     spec = config.model.init_from
     where = f"{KEY} = {spec!r}"
@@ -118,13 +118,9 @@ def load_starting_weights(
             f"({listed(run.class_names)}) than this dataset's ({listed(class_names)}): "
             "there is nothing to start from"
         )
-    weights = {
-        layer.name: [np.asarray(w) for w in layer.get_weights()]
-        for layer in model.layers
-        if layer.weights and layer.name != OUTPUT_LAYER
-    }
+    weights = learned_weights(model)
+    kernel, bias = weights.pop(OUTPUT_LAYER)
     if output_copied:
-        kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
         order = class_order(run.class_names, list(class_names))
         weights[OUTPUT_LAYER] = [kernel[:, order], bias[order]]
     notes = []
