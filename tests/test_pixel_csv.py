@@ -273,6 +273,7 @@ def test_labels_may_be_names_and_the_sorted_names_are_the_classes(tmp_path, head
             "line 2, column 1: label 'cat' is not a whole number, but other",
         ),
         (["cat,1,2,3,4", "dog,5,6,7,8"], ["cow,1,2,3,4"], "label 'cow' never occurs in"),
+        (["cat,1,2,3,4", "dog,5,6,7,8,9"], None, "line 3 has 6 cells but the rows before it 5"),
     ],
 )
 def test_bad_name_labels_are_one_line(tmp_path, rows, test_rows, message):

@@ -244,6 +244,7 @@ def _load_table(path: Path, layout: CsvLayout) -> tuple[np.ndarray, np.ndarray |
         # Names in the label column: a second pass, the pixels and the names apart (only
         # for such files: the one-pass read above is the fast path for number labels).
         keep = [i for i in range(layout.columns) if i != layout.label_column]
+        _check_row_lengths(path, layout)  # reading some columns, NumPy does not
         pixels = _loadtxt(path, layout, np.int64, keep)
         names = np.char.strip(_loadtxt(path, layout, str, [layout.label_column])[:, 0])
         if not np.char.str_len(names).all():
@@ -267,6 +268,21 @@ def _load_table(path: Path, layout: CsvLayout) -> tuple[np.ndarray, np.ndarray |
     keep = [i for i in range(layout.columns) if i != layout.label_column]
     labels = None if layout.label_column is None else table[:, layout.label_column]
     return table[:, keep], labels
+
+
+def _check_row_lengths(path: Path, layout: CsvLayout) -> None:
+    """DataError naming the first row with another number of cells than the first row
+    (cells counted by their delimiters; a row with quotes is left to NumPy)."""
+    with open_csv(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if number < layout.first_data_line or not line.strip() or '"' in line:
+                continue
+            cells = line.count(layout.delimiter) + 1
+            if cells != layout.columns:
+                raise DataError(
+                    f"{path}: line {number} has {cells} cells but the rows before it "
+                    f"{layout.columns}"
+                )
 
 
 class _NamedLabels(Exception):
