@@ -236,6 +236,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             weights,
         )
         scaling = scaling_params(splits.x_train, config.data.scaling)
+        # Where the network starts: the last fit's (warm_start), a run's (init_from), or
+        # random; the first two with the pixel scaling their network learned with.
         starting = None
         previous = self._previous_network(classes, dataset.image_shape)
         if previous is not None:
