@@ -630,14 +630,14 @@ def test_predict_skips_unreadable_files_in_a_folder_but_not_named_ones(
     assert code == 0 and out.count(".png  ") == 3 and "broken" not in out
     [line] = [line for line in err.splitlines() if "skipped" in line]
     assert line.startswith("mlplab: skipped 2 unreadable file(s) (first: ")
-    assert "broken.png: not a PNG/JPEG/BMP/GIF image Pillow can decode)" in line
+    assert "broken.png: not a PNG/JPEG/BMP/GIF/WebP image Pillow can decode)" in line
     # From Python: the same answers, and one warning for the files left out.
     with pytest.warns(SkippedFilesWarning, match="skipped 2 unreadable file"):
         answers = mlplab.predict(digits_run, [folder])
     assert [Path(a["file"]).name for a in answers] == ["0.png", "1.png", "2.png"]
     # A file named itself is still an error, and a folder of nothing readable too.
     code, _, err = run_cli(capsys, "predict", run, str(folder / "broken.png"))
-    assert code == 2 and "broken.png: not a PNG/JPEG/BMP/GIF image" in err
+    assert code == 2 and "broken.png: not a PNG/JPEG/BMP/GIF/WebP image" in err
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.png").write_bytes(b"nope")

@@ -311,8 +311,19 @@ def test_image_files_expand_folders_to_the_images_under_them(tmp_path):
         single,  # a file named on its own is taken as it is (and refused later if need be)
     ]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"empty: a folder with no PNG/JPEG/BMP/GIF images"):
+    with pytest.raises(DataError, match=r"empty: a folder with no PNG/JPEG/BMP/GIF/WebP images"):
         image_files([tmp_path / "empty"])
+
+
+def test_a_webp_reads_as_the_same_image_saved_as_png(tmp_path):
+    from mlplab.data.images import image_files
+
+    pixels = (np.random.default_rng(3).random((12, 12, 3)) * 255).astype(np.uint8)
+    save_png(tmp_path / "a.png", pixels)
+    Image.fromarray(pixels).save(tmp_path / "b.webp", lossless=True)
+    assert image_files([tmp_path]) == [tmp_path / "a.png", tmp_path / "b.webp"]
+    both, _ = read_images(image_files([tmp_path]), (12, 12, 3))
+    np.testing.assert_array_equal(both[0], both[1])
 
 
 def test_a_blank_image_is_one_colour_throughout(tmp_path):

@@ -360,7 +360,7 @@ def test_images_decode_from_memory():
     source = ImageBytes("upload.png", png_bytes(pixels))
     assert np.array_equal(decode_image(source, 1)[..., 0], pixels)
     assert str(source) == "upload.png" and "data" not in repr(source)
-    with pytest.raises(DataError, match=r"^upload\.png: not a PNG/JPEG/BMP/GIF image"):
+    with pytest.raises(DataError, match=r"^upload\.png: not a PNG/JPEG/BMP/GIF/WebP image"):
         decode_image(ImageBytes("upload.png", b"nope"), 1)
 
 
@@ -423,7 +423,7 @@ def test_the_page_draws_asks_and_shows_in_chromium(digits_run, tmp_path):
     assert seen["top5"] == 5
     assert seen["dropped"] == ["a.png · inverted", "b.png · inverted"]
     assert seen["blank"] == "a blank image (every pixel the same): the answer means nothing"
-    assert seen["error"] == "notes.txt: not a PNG/JPEG/BMP/GIF image Pillow can decode"
+    assert seen["error"] == "notes.txt: not a PNG/JPEG/BMP/GIF/WebP image Pillow can decode"
     text = logged(log, lambda text: text.count("POST /predict") >= 5)
     requests = [line for line in text.splitlines() if "POST /predict" in line]
     assert len(requests) == 5 and " 2 image(s): " in requests[2] and " 400 " in requests[4]

@@ -829,7 +829,7 @@ def predict(
     ``target_accuracy`` instead picks that threshold as the lowest probability at which the
     run's test answers were this right, :meth:`Run.threshold_for_accuracy`).
 
-    images: image files, or folders of them (every PNG/JPEG/BMP/GIF under a folder, sorted).
+    images: image files, or folders of them (every PNG/JPEG/BMP/GIF/WebP under a folder, sorted).
     A file found in a folder that cannot be read is left out with a
     :class:`~mlplab.errors.SkippedFilesWarning` (one for all of them); a file named itself
     that cannot be read is a DataError, as is a folder with nothing readable. Or one CSV of

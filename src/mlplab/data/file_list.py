@@ -8,7 +8,7 @@ A CSV is read as a list when it has one or two columns, or when a cell of its fi
 names an image file there (else it holds pixel rows: :mod:`mlplab.data.pixel_csv`).
 
 The file column is the first whose first value is an image file; a name without an
-extension finds NAME.png, .jpg, .jpeg, .bmp or .gif. Files are looked for beside the CSV,
+extension finds NAME.png, .jpg, .jpeg, .bmp, .gif or .webp. Files are looked for beside the CSV,
 then in a folder named like it (``train.csv``: ``train/``, ``train_images/``), then in
 ``images/``. The label column is the one named ``label``, ``labels``, ``class`` or
 ``category`` (in any case), else, with two columns, the other one. Labels are text: the

@@ -18,8 +18,9 @@ from mlplab.errors import DataError
 # Image formats accepted from users' files, and Pillow's decompression-bomb limit for this
 # job: larger than any photo a classifier of small images needs; a file that declares more is
 # refused from its header, before any pixel is decoded.
-FORMATS = ("PNG", "JPEG", "BMP", "GIF")
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
+FORMAT_NAMES = "PNG/JPEG/BMP/GIF/WebP"  # for messages
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MAX_PIXELS = 50_000_000
 # The EXIF tag that says how a camera held the picture (ExifTags.Base.Orientation).
 EXIF_ORIENTATION = 0x0112
@@ -287,7 +288,7 @@ def open_image(path: ImageSource) -> Any:
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder, not an image file") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not a {'/'.join(FORMATS)} image Pillow can decode") from None
+        raise DataError(f"{path}: not a {FORMAT_NAMES} image Pillow can decode") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot open image: {exc}") from None
 
@@ -319,7 +320,7 @@ def _eight_bit_gray(img: Any) -> Any:
 def decode_image(path: ImageSource, channels: int) -> np.ndarray:
     """Decode one image file at its own size to uint8 (h, w, channels), channels in {1, 3}.
 
-    Only PNG, JPEG, BMP and GIF are accepted, and no more than MAX_PIXELS. The image is
+    Only PNG, JPEG, BMP, GIF and WebP are accepted, and no more than MAX_PIXELS. The image is
     turned upright as its EXIF orientation says (photos from phones and cameras), 16-bit
     grayscale is scaled to 8 bits, and transparent pixels are put on white. Raises DataError
     naming the file when it is missing, refused or cannot be decoded.
@@ -365,7 +366,7 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def image_files(paths: Sequence[str | Path]) -> list[Path]:
     """The files ``paths`` name, in order: a file as it is, a folder as the images under it
-    (PNG/JPEG/BMP/GIF by their extension, in sub-folders too, sorted; hidden ones left out).
+    (PNG/JPEG/BMP/GIF/WebP by their extension, in sub-folders too, sorted; hidden ones left out).
     DataError for a folder that holds none."""
     files: list[Path] = []
     for path in map(Path, paths):
@@ -380,7 +381,7 @@ def image_files(paths: Sequence[str | Path]) -> list[Path]:
             and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
         if not found:
-            raise DataError(f"{path}: a folder with no {'/'.join(FORMATS)} images in it")
+            raise DataError(f"{path}: a folder with no {FORMAT_NAMES} images in it")
         files.extend(found)
     return files
 
