@@ -554,12 +554,10 @@ def warm_started(cfg: RunConfig, dataset: Dataset) -> tuple[RunConfig, Any]:
 def described_start(cfg: RunConfig, dataset: Dataset) -> Any:
     """A resumed run's ``model.init_from``, for its metrics: the run's starting weights as
     :func:`warm_started` checks them, or, when that run is gone or changed, just its path."""
-    from mlplab.warm_start import StartingWeights, load_starting_weights
+    from mlplab.warm_start import StartingWeights
 
     try:
-        return load_starting_weights(
-            cfg, dataset.name, list(dataset.class_names), dataset.image_shape
-        )
+        return warm_started(cfg, dataset)[1]
     except ConfigError:
         return StartingWeights.unread(cfg.model.init_from)
 

@@ -238,12 +238,12 @@ def _load_table(path: Path, layout: CsvLayout) -> tuple[np.ndarray, np.ndarray |
     """The pixel cells as int64 (n, pixels), and the label column (n,): int64 for numbers,
     str for names ("cat"), None without one. One-line DataErrors naming the file's line.
     (NumPy decompresses a path ending in .gz itself.)"""
+    keep = [i for i in range(layout.columns) if i != layout.label_column]
     try:
         table = _loadtxt(path, layout, np.int64)
     except _NamedLabels:
         # Names in the label column: a second pass, the pixels and the names apart (only
         # for such files: the one-pass read above is the fast path for number labels).
-        keep = [i for i in range(layout.columns) if i != layout.label_column]
         _check_row_lengths(path, layout)  # reading some columns, NumPy does not
         pixels = _loadtxt(path, layout, np.int64, keep)
         names = np.char.strip(_loadtxt(path, layout, str, [layout.label_column])[:, 0])
@@ -265,7 +265,6 @@ def _load_table(path: Path, layout: CsvLayout) -> tuple[np.ndarray, np.ndarray |
         raise DataError(
             f"{path}: rows have {table.shape[1]} cells but the first row {layout.columns}"
         )
-    keep = [i for i in range(layout.columns) if i != layout.label_column]
     labels = None if layout.label_column is None else table[:, layout.label_column]
     return table[:, keep], labels
 
